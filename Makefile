@@ -1,0 +1,34 @@
+# The two set-up commands of the README: `make demo` and `make test`.
+# Both create .venv with Python 3.11 and install irelab into it first.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test lint browser postgres clean
+
+$(BIN)/irelab: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: $(BIN)/irelab
+	$(BIN)/irelab demo --out out/demo
+
+# Headless Chromium for the registry's browser test (Debian packages; needs root or sudo).
+browser:
+	@command -v chromium >/dev/null 2>&1 || bash scripts/install_chromium.sh
+
+# A throw-away PostgreSQL server for the registry's database tests, if the machine allows.
+postgres:
+	@bash scripts/postgres.sh start || echo "PostgreSQL not available here: its tests will be skipped"
+
+lint: $(BIN)/irelab
+	$(BIN)/ruff check src tests benchmarks
+
+test: $(BIN)/irelab browser postgres
+	$(BIN)/ruff check src tests benchmarks
+	. scripts/postgres.env 2>/dev/null; $(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

@@ -1,0 +1,1 @@
+"""The ``irelab`` command line: thin Typer commands over the library."""

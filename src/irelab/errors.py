@@ -1,0 +1,37 @@
+"""Errors that irelab reports to people, each naming where the bad input was and what was expected.
+
+Every command catches :class:`InputError` and prints its one-sentence message to stderr with
+exit code 2; library callers get the structured fields.
+"""
+
+from __future__ import annotations
+
+__all__ = ["InputError"]
+
+
+class InputError(ValueError):
+    """Bad input: a malformed file, an impossible geometry, an out-of-range value.
+
+    Parameters
+    ----------
+    source
+        The file (or stream, or record) the bad value came from, e.g. ``"case.yaml"``.
+    key
+        Where in that source: a dotted key path such as ``"probes[1].tip_mm"``, a CSV
+        row and column, or a header field. Empty when the whole source is bad.
+    expected
+        What was expected, in words a person can act on ("a number between 0 and 3000 V").
+    got
+        What was found instead (optional; omitted when it would leak patient data).
+    """
+
+    def __init__(self, source: str, key: str, expected: str, got: object = None) -> None:
+        self.source = str(source)
+        self.key = key
+        self.expected = expected
+        self.got = got
+        where = f"{self.source}: {key}" if key else self.source
+        message = f"{where}: expected {expected}"
+        if got is not None:
+            message += f", got {got!r}"
+        super().__init__(message)
