@@ -2,14 +2,18 @@
 
 from irelab.field.conductivity import MODELS, ConductivityModel, SmoothStepConductivity
 from irelab.field.problem import Electrode, FieldProblem, Grid, Insulator, PairSolution
+from irelab.field.solver import FieldSolver, SolverOptions, solve_pair
 
 __all__ = [
     "MODELS",
     "ConductivityModel",
     "Electrode",
     "FieldProblem",
+    "FieldSolver",
     "Grid",
     "Insulator",
     "PairSolution",
     "SmoothStepConductivity",
+    "SolverOptions",
+    "solve_pair",
 ]

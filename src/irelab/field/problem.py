@@ -136,3 +136,9 @@ class PairSolution:
     final_change: float
     electrode_potentials_V: Mapping[str, float] = field(default_factory=dict)
     history: tuple[float, ...] = ()
+    electrode_currents_A: Mapping[str, float] = field(default_factory=dict)
+    """Current leaving each electrode into the tissue (floating ones: zero up to the tolerance)."""
+    linear_iterations: int = 0
+    """Conjugate-gradient iterations over all nonlinear steps and grids."""
+    energy_J: tuple[float, ...] = ()
+    """The convex energy after each step, when ``SolverOptions.record_energy`` is set."""
