@@ -1,0 +1,8 @@
+"""Routes of the ``patients`` resource (create, read, update with version, retire)."""
+
+from __future__ import annotations
+
+from irelab.registry.routers._crud import crud_router
+from irelab.registry.service import RESOURCES
+
+router = crud_router(RESOURCES["patients"], parent_filters=())
