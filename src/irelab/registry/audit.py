@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from irelab.registry.models import SECRET_COLUMNS, AuditEntry, Tracked
 
 ACTOR_KEY = "actor"
+_VERSIONS = "versions_before_flush"
 
 
 class AuditViolation(RuntimeError):
@@ -72,6 +73,9 @@ def _before_flush(session: Session, flush_context: object, instances: object) ->
             if obj in session.new:
                 obj.created_by = obj.created_by or actor
                 obj.created_at = obj.created_at or now
+            else:
+                # the mapper bumps `version` in the flush without attribute history: keep it
+                session.info.setdefault(_VERSIONS, {})[id(obj)] = obj.version
             obj.updated_by = actor
             obj.updated_at = now
 
@@ -85,9 +89,11 @@ def _after_flush(session: Session, flush_context: object) -> None:
     for obj in session.dirty:
         if isinstance(obj, Tracked) and session.is_modified(obj):
             before = _state_before(obj)
+            before["version"] = session.info.get(_VERSIONS, {}).pop(id(obj), before["version"])
             after = row_state(obj)
             action = "retire" if before["retired_at"] is None and after["retired_at"] else "update"
             rows.append(_entry(session, action, obj, before, after, now))
+    session.info.pop(_VERSIONS, None)
     if rows:
         session.connection().execute(insert(AuditEntry), rows)
 

@@ -117,6 +117,7 @@ def import_table(session: Session, actor: Actor, table: str, text: str, source: 
     """
     if table not in service.RESOURCES:
         raise service.NotFound(f"no importable table {table!r}; one of {sorted(service.RESOURCES)}")
+    service.require_writer(actor)
     resource = service.RESOURCES[table]
     reader = csv.DictReader(io.StringIO(text))
     fields = set(resource.create.model_fields)
@@ -150,8 +151,6 @@ def import_table(session: Session, actor: Actor, table: str, text: str, source: 
             try:
                 with session.begin_nested():
                     service.create(session, actor, resource, payload)
-            except service.Forbidden:
-                raise
             except service.RegistryError as exc:
                 errors.append(RowError(number, exc.field or "?", exc.message))
     if errors:

@@ -88,19 +88,19 @@ class Resource:
 
 
 # --- visibility ----------------------------------------------------------------------------------
-def _require_reader(actor: Actor) -> None:
+def require_reader(actor: Actor) -> None:
     if not actor.reads_clinical:
         raise Forbidden(f"role {actor.role!r} cannot read patient data")
 
 
-def _require_writer(actor: Actor) -> None:
+def require_writer(actor: Actor) -> None:
     if not actor.writes_clinical:
         raise Forbidden(f"role {actor.role!r} cannot change patient data")
 
 
 def visible(actor: Actor, model: type[Tracked], include_retired: bool = False) -> Select:
     """The rows of ``model`` that ``actor`` may see (own site only for investigators)."""
-    _require_reader(actor)
+    require_reader(actor)
     query = select(model)
     if not include_retired:
         query = query.where(model.retired_at.is_(None))
@@ -285,7 +285,7 @@ def _flush(session: Session) -> None:
 
 def create(session: Session, actor: Actor, resource: Resource, payload: BaseModel) -> Tracked:
     """Validate and add a new row of ``resource`` (flushed, not committed)."""
-    _require_writer(actor)
+    require_writer(actor)
     values = resource.parents(session, actor, payload.model_dump())
     row = resource.model(**values)
     session.add(row)
@@ -307,7 +307,7 @@ def update(
     session: Session, actor: Actor, resource: Resource, record_id: int, payload: BaseModel
 ) -> Tracked:
     """Apply the fields set in ``payload`` if its ``version`` is current (else 409)."""
-    _require_writer(actor)
+    require_writer(actor)
     row = get_visible(session, actor, resource.model, record_id, live=True)
     values = payload.model_dump(exclude_unset=True)
     _check_version(row, values.pop("version"))
@@ -322,7 +322,7 @@ def retire(
     session: Session, actor: Actor, resource: Resource, record_id: int, request: s.RetireRequest
 ) -> Tracked:
     """Mark a row retired (hidden by default, kept with its history); never deletes."""
-    _require_writer(actor)
+    require_writer(actor)
     row = get_visible(session, actor, resource.model, record_id, live=True)
     _check_version(row, request.version)
     row.retired_at = dt.datetime.now(dt.UTC)

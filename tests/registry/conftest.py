@@ -1,0 +1,171 @@
+"""Fixtures of the registry tests: a migrated template database copied per test, users of
+every role, an app + TestClient per test, tokens, and a snapshot of every table."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from irelab.registry.accounts import add_site, add_user
+from irelab.registry.app import create_app
+from irelab.registry.database import Registry
+from irelab.registry.security import issue_token
+
+with warnings.catch_warnings():
+    # Starlette 1.x deprecates the httpx-backed TestClient in favour of the `httpx2` package,
+    # which is not a dependency; FastAPI's TestClient still wraps it.
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    from fastapi.testclient import TestClient
+
+SECRET = "test-secret-0123456789abcdef0123456789"
+PASSWORD = "correct horse battery"
+#: username -> (role, site code)
+USERS: dict[str, tuple[str, str | None]] = {
+    "admin": ("admin", None),
+    "dm": ("data_manager", None),
+    "inv_a": ("investigator", "A"),
+    "inv_b": ("investigator", "B"),
+    "mon": ("monitor", None),
+}
+#: SQL and script injection strings put into every free-text field.
+INJECTIONS: tuple[str, ...] = (
+    "'); DROP TABLE patients; --",
+    "x' OR '1'='1",
+    "<script>alert('xss')</script>",
+    '"><img src=x onerror=alert(1)>',
+)
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database migrated with `alembic upgrade head`, with sites A, B and one user per role.
+
+    Passwords are hashed with bcrypt cost 4 (the minimum) to keep the tests fast.
+    """
+    path = tmp_path_factory.mktemp("registry") / "template.sqlite"
+    registry = Registry.open(f"sqlite:///{path}")
+    with registry.session("setup") as session:
+        add_site(session, "A", "Site A")
+        add_site(session, "B", "Site B")
+        for name, (role, site) in USERS.items():
+            add_user(session, name, PASSWORD, role, site, rounds=4)
+    registry.close()
+    return path
+
+
+@pytest.fixture
+def db_path(template_db: Path, tmp_path: Path) -> Path:
+    path = tmp_path / "registry.sqlite"
+    shutil.copy(template_db, path)
+    return path
+
+
+@pytest.fixture
+def db_url(db_path: Path) -> str:
+    return f"sqlite:///{db_path}"
+
+
+@pytest.fixture
+def client(db_url: str, tmp_path: Path) -> Iterator[TestClient]:
+    app = create_app(db_url, SECRET, report_dir=tmp_path / "reports")
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def auth(username: str) -> dict[str, str]:
+    """Bearer header of a valid token for ``username``."""
+    return {"Authorization": f"Bearer {issue_token(username, SECRET)}"}
+
+
+def snapshot_of(path: Path) -> dict[str, list[tuple]]:
+    """Every row of every table (sorted), read with the sqlite3 module, not the app."""
+    with sqlite3.connect(path) as connection:
+        tables = [
+            r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        ]
+        return {t: sorted(connection.execute(f'SELECT * FROM "{t}"').fetchall()) for t in tables}
+
+
+@pytest.fixture
+def snapshot(db_path: Path) -> Callable[[], dict[str, list[tuple]]]:
+    return lambda: snapshot_of(db_path)
+
+
+PATIENT = {
+    "study_id": "IRE-A-001",
+    "sex": "F",
+    "age_years": 64,
+    "inclusion_date": "2024-01-10",
+    "vital_status": "alive",
+    "last_contact_date": "2024-12-01",
+}
+
+
+@pytest.fixture
+def course(client: TestClient) -> dict[str, int]:
+    """Site A patient with a tumour, a procedure, a treatment, an adverse event and a follow-up,
+    entered by investigator inv_a; returns the record ids."""
+    h = auth("inv_a")
+    patient = client.post("/api/patients", json=PATIENT, headers=h).json()["id"]
+    tumour = client.post(
+        "/api/tumours",
+        json={"patient_id": patient, "origin": "colorectal", "size_mm": 22, "segment": 7},
+        headers=h,
+    ).json()["id"]
+    procedure = client.post(
+        "/api/procedures",
+        json={
+            "patient_id": patient,
+            "date": "2024-02-01",
+            "approach": "percutaneous",
+            "n_probes": 4,
+            "n_pairs": 6,
+            "pulses": 540,
+            "max_voltage_V": 2700,
+            "max_current_A": 38.5,
+        },
+        headers=h,
+    ).json()["id"]
+    treatment = client.post(
+        "/api/treatments",
+        json={"procedure_id": procedure, "tumour_id": tumour, "technical_success": True},
+        headers=h,
+    ).json()["id"]
+    ae = client.post(
+        "/api/adverse_events",
+        json={
+            "procedure_id": procedure,
+            "term": "Ventricular tachycardia",
+            "ctcae_grade": 2,
+            "cirse_grade": 1,
+            "onset_day": 0,
+            "serious": False,
+            "relation": "related",
+            "outcome": "resolved",
+        },
+        headers=h,
+    ).json()["id"]
+    followup = client.post(
+        "/api/followups",
+        json={
+            "patient_id": patient,
+            "tumour_id": tumour,
+            "date": "2024-03-01",
+            "modality": "CT",
+            "finding": "complete_ablation",
+        },
+        headers=h,
+    ).json()["id"]
+    return {
+        "patient": patient,
+        "tumour": tumour,
+        "procedure": procedure,
+        "treatment": treatment,
+        "ae": ae,
+        "followup": followup,
+    }
