@@ -1,0 +1,12 @@
+"""Outcome analysis of the IRE registry: efficacy, local control, survival, harms, evidence.
+
+Definitions follow the image-guided tumour ablation reporting standard (Ahmed M et al.,
+Radiology 2014;273:241-260); survival uses lifelines, intervals and pooling use statsmodels.
+"""
+
+from __future__ import annotations
+
+from irelab.outcomes.data import StudyData
+from irelab.outcomes.synthetic import synthetic_cohort
+
+__all__ = ["StudyData", "synthetic_cohort"]
