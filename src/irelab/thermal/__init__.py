@@ -1,0 +1,25 @@
+"""Bioheat (Pennes) with pulsed Joule heating and Arrhenius thermal damage."""
+
+from irelab.thermal.bioheat import RegionHeating, ThermalResult, joule_power, simulate_heating
+from irelab.thermal.properties import (
+    BODY_TEMPERATURE_C,
+    LIVER_DAMAGE,
+    THERMAL_TISSUES,
+    ArrheniusDamage,
+    ThermalTissue,
+)
+from irelab.thermal.schedule import PulseEvent, PulseSchedule
+
+__all__ = [
+    "BODY_TEMPERATURE_C",
+    "LIVER_DAMAGE",
+    "THERMAL_TISSUES",
+    "ArrheniusDamage",
+    "PulseEvent",
+    "PulseSchedule",
+    "RegionHeating",
+    "ThermalResult",
+    "ThermalTissue",
+    "joule_power",
+    "simulate_heating",
+]

@@ -1,0 +1,110 @@
+"""Bioheat solver against closed forms: adiabatic pulses, Gaussian diffusion, Arrhenius."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from irelab.field import Grid
+from irelab.thermal import (
+    BODY_TEMPERATURE_C,
+    LIVER_DAMAGE,
+    PulseSchedule,
+    ThermalTissue,
+    simulate_heating,
+)
+
+# liver density/heat capacity/conductivity (IT'IS) with perfusion switched off, so that the
+# closed forms below (no Pennes sink) apply
+NO_PERFUSION = ThermalTissue(1079.0, 3540.0, 0.52, 0.0)
+RHO_C = NO_PERFUSION.volumetric_heat_capacity
+ALPHA = NO_PERFUSION.conductivity_W_per_m_K / RHO_C  # thermal diffusivity, m^2/s
+
+
+def _grid(n: int, h: float) -> Grid:
+    return Grid.centred((n * h,) * 3, h)
+
+
+def test_uniform_source_heats_adiabatically_and_damage_integrates_exactly() -> None:
+    """Uniform Joule power: the centre of a large block heats by q tau / (rho c) per pulse.
+
+    Reference: the adiabatic increment dT = sigma E^2 tau / (rho c) of a uniform source (no
+    gradient, so no conduction at the centre; boundary cooling reaches sqrt(alpha t) ~ 1.5 mm
+    in the 17 s simulated, far from the centre 15 mm away). The damage integral of the
+    resulting piecewise-constant temperature is then sum_i rate(T_i) * (t_{i+1} - t_i),
+    computed here independently from the schedule's pulse times.
+    """
+    grid = _grid(30, 1e-3)
+    labels = np.zeros(grid.shape, dtype=np.int8)
+    sched = PulseSchedule(pulses_per_pair=5, pulse_width_us=90, pulses_per_train=10,
+                          heart_rate_bpm=60, cooldown_s=10.0)
+    rise_per_pulse = 5.0  # K
+    q = np.full(grid.shape, rise_per_pulse * RHO_C / 90e-6)
+    res = simulate_heating(grid, labels, ("liver",), [q], sched,
+                           tissues={"liver": NO_PERFUSION}, max_step_s=1.0)
+    centre = tuple(s // 2 for s in grid.shape)
+    tol_K = 1e-4  # CG tolerance SOLVE_RTOL on ~30 K excess, plus far-boundary leakage
+    assert res.peak_temperature_C[centre] == pytest.approx(BODY_TEMPERATURE_C + 25.0, abs=tol_K)
+    assert res.final_temperature_C[centre] == pytest.approx(BODY_TEMPERATURE_C + 25.0,
+                                                            abs=tol_K)
+    times = [e.time_s for e in sched.events(1)] + [sched.duration_s(1)]
+    temps = BODY_TEMPERATURE_C + rise_per_pulse * np.arange(1, 6)
+    expected = sum(float(LIVER_DAMAGE.rate_per_s(np.asarray(t))) * (b - a)
+                   for t, a, b in zip(temps, times[:-1], times[1:], strict=True))
+    assert res.damage[centre] == pytest.approx(expected, rel=1e-3)
+    assert expected > 1  # 62 C for 10 s: coagulated, so the test exercises Omega >= 1
+    assert res.regions["liver"].damage_volume_cm3 > 0
+
+
+def test_gaussian_pulse_diffuses_like_the_heat_kernel() -> None:
+    """One pulse deposits a Gaussian; after t it is the Gaussian of variance s0^2 + 2 alpha t.
+
+    Reference: the free-space heat-kernel solution
+    theta(r, t) = theta0 (s0^2 / (s0^2 + 2 alpha t))^(3/2) exp(-r^2 / (2 (s0^2 + 2 alpha t))),
+    valid while the box faces (15 mm away, theta = 0) see nothing (theta there < 1e-6 theta0).
+    """
+    h = 0.5e-3
+    grid = _grid(48, h)
+    x, y, z = grid.centres_m()
+    r2 = x**2 + y**2 + z**2
+    s0 = 2e-3
+    theta0 = 10.0
+    q = theta0 * RHO_C / 90e-6 * np.exp(-r2 / (2 * s0**2))
+    t_end = 20.0
+    sched = PulseSchedule(pulses_per_pair=1, cooldown_s=t_end)
+    res = simulate_heating(grid, np.zeros(grid.shape, dtype=np.int8), ("liver",), [q], sched,
+                           tissues={"liver": NO_PERFUSION}, max_step_s=0.25)
+    var = s0**2 + 2 * ALPHA * t_end
+    exact = theta0 * (s0**2 / var) ** 1.5 * np.exp(-r2 / (2 * var))
+    got = res.final_temperature_C - BODY_TEMPERATURE_C
+    # backward Euler (first order, dt = 0.25 s) and the 0.5 mm grid (s0 = 4 h): 2 % of the peak
+    tol = 0.02 * exact.max()
+    assert np.max(np.abs(got - exact)) < tol
+    assert exact.max() < 0.4 * theta0  # the pulse really spread: the test can fail
+
+
+def test_vessel_exchange_pulls_blood_back_to_body_temperature() -> None:
+    """Blood voxels (fast exchange) end near 37 C while static tissue keeps its heat."""
+    grid = _grid(20, 1e-3)
+    labels = np.zeros(grid.shape, dtype=np.int8)
+    labels[:10] = 1  # half the block is blood
+    q = np.full(grid.shape, 2.0 * RHO_C / 90e-6)
+    sched = PulseSchedule(pulses_per_pair=3, cooldown_s=5.0)
+    res = simulate_heating(grid, labels, ("liver", "blood"), [q], sched,
+                           tissues={"liver": NO_PERFUSION})
+    assert res.final_temperature_C[3, 10, 10] < BODY_TEMPERATURE_C + 0.05
+    assert res.final_temperature_C[16, 10, 10] > BODY_TEMPERATURE_C + 5.0
+    assert res.regions["blood"].damage_volume_cm3 == 0.0
+
+
+def test_schedule_timing() -> None:
+    """Trains of 10 at one pulse per beat, train and pair pauses, pullback pause."""
+    s = PulseSchedule(pulses_per_pair=20, pulses_per_train=10, heart_rate_bpm=60,
+                      train_pause_s=3, pair_pause_s=5, reposition_pause_s=60)
+    ev = s.events(3, position_starts=[2])
+    assert len(ev) == 60
+    assert ev[9].time_s == pytest.approx(9.0)
+    assert ev[10].time_s == pytest.approx(13.0)  # 9 + 1 beat + 3 s train pause
+    assert ev[20].time_s == pytest.approx(ev[19].time_s + 1 + 5)
+    assert ev[40].time_s == pytest.approx(ev[39].time_s + 1 + 60)
+    assert ev[40].pair == 2
