@@ -42,6 +42,7 @@ def test_version_check_also_holds_inside_the_database(db_url, course) -> None:
         s1.info["actor"] = s2.info["actor"] = "dm"
         p1 = s1.get(Patient, course["patient"])
         p2 = s2.get(Patient, course["patient"])
+        s2.commit()  # end the read (SQLite holds a shared lock); p2 keeps version 1 in memory
         p1.age_years = 70
         s1.commit()
         p2.age_years = 71

@@ -36,10 +36,18 @@ def database_url(url: str | None = None) -> str:
     return url or os.environ.get(URL_ENV) or DEFAULT_URL
 
 
-def _sqlite_foreign_keys(dbapi_connection: object, connection_record: object) -> None:
+def _sqlite_connect(dbapi_connection: object, connection_record: object) -> None:
+    # pysqlite's own transaction handling defers BEGIN and so breaks SAVEPOINTs (a RELEASE
+    # would commit); let SQLAlchemy emit BEGIN itself (SQLAlchemy docs, "Serializable isolation /
+    # Savepoints / Transactional DDL" for the pysqlite dialect).
+    dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _sqlite_begin(connection: object) -> None:
+    connection.exec_driver_sql("BEGIN")  # type: ignore[attr-defined]
 
 
 def make_engine(url: str | None = None) -> Engine:
@@ -47,7 +55,8 @@ def make_engine(url: str | None = None) -> Engine:
     url = database_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False})
-        event.listen(engine, "connect", _sqlite_foreign_keys)
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True)
 

@@ -82,7 +82,7 @@ def export_table(session: Session, actor: Actor, table: str) -> str:
     columns = _columns(model)
     shifts: dict[int, int] = {}
     if actor.pseudonymised:
-        shifts = dict(session.execute(select(Patient.id, Patient.date_shift_days)).tuples())
+        shifts = dict(session.execute(select(Patient.id, Patient.date_shift_days)).all())
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)

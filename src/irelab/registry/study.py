@@ -62,7 +62,7 @@ def load_study_data(session: Session, user: Actor | str):  # noqa: ANN201 - Stud
         p.id: dt.timedelta(days=p.date_shift_days if actor.pseudonymised else 0) for p in patients
     }
     study = {p.id: p.study_id for p in patients}
-    sites = dict(session.execute(select(Site.id, Site.code)).tuples())
+    sites = dict(session.execute(select(Site.id, Site.code)).all())
 
     def day(value: dt.date | None, patient_id: int) -> dt.date | None:
         return None if value is None else value + shift[patient_id]
