@@ -172,7 +172,7 @@ class ProcedureCreate(_Strict):
     cardiac_sync: bool = True
     n_probes: int = Field(ge=1, le=12)
     n_pairs: int = Field(ge=1, le=66)
-    pulses: int = Field(ge=0, le=10000)
+    pulses: int = Field(ge=1, le=10000)
     max_voltage_V: float | None = Field(None, ge=0, le=3000)  # noqa: N815
     max_current_A: float | None = Field(None, ge=0, le=100)  # noqa: N815
     notes: FreeText = None
@@ -187,7 +187,7 @@ class ProcedureUpdate(_Strict):
     cardiac_sync: bool | None = None
     n_probes: int | None = Field(None, ge=1, le=12)
     n_pairs: int | None = Field(None, ge=1, le=66)
-    pulses: int | None = Field(None, ge=0, le=10000)
+    pulses: int | None = Field(None, ge=1, le=10000)
     max_voltage_V: float | None = Field(None, ge=0, le=3000)  # noqa: N815
     max_current_A: float | None = Field(None, ge=0, le=100)  # noqa: N815
     notes: FreeText = None

@@ -219,7 +219,7 @@ def load_study_data(session: Session, user: Actor | str):  # noqa: ANN201 - Stud
             ["followup_id", "study_id", "tumour_id", "date", "modality", "finding"],
             ("date",),
         ),
-    )
+    ).validate()
 
 
 def _date(value: Any) -> dt.date | None:
