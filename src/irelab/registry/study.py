@@ -32,7 +32,8 @@ from irelab.registry.models import (
 from irelab.registry.security import Actor
 
 
-def _actor(session: Session, user: Actor | str) -> Actor:
+def resolve_actor(session: Session, user: Actor | str) -> Actor:
+    """The Actor of ``user`` (an Actor, or the name of an active user), set as the session actor."""
     if isinstance(user, Actor):
         session.info[ACTOR_KEY] = user.username
         return user
@@ -56,7 +57,7 @@ def load_study_data(session: Session, user: Actor | str):  # noqa: ANN201 - Stud
     """The live records ``user`` may see as an ``irelab.outcomes.StudyData``."""
     from irelab.outcomes import StudyData
 
-    actor = _actor(session, user)
+    actor = resolve_actor(session, user)
     patients = list(session.scalars(service.visible(actor, Patient)))
     shift = {
         p.id: dt.timedelta(days=p.date_shift_days if actor.pseudonymised else 0) for p in patients
@@ -242,7 +243,7 @@ def store_study_data(session: Session, data: Any, user: Actor | str) -> dict[str
     added per table. Everything goes through :mod:`irelab.registry.service`, so role, date and
     vocabulary rules apply and every row is audited.
     """
-    actor = _actor(session, user)
+    actor = resolve_actor(session, user)
     res = service.RESOURCES
     for code in sorted({str(c) for c in data.patients["site"]}):
         if session.scalars(select(Site.id).where(Site.code == code)).first() is None:
