@@ -6,7 +6,8 @@ Radiology 2014;273:241-260); survival uses lifelines, intervals and pooling use 
 
 from __future__ import annotations
 
+from irelab.outcomes.analysis import OutcomeReport, analyse
 from irelab.outcomes.data import StudyData
 from irelab.outcomes.synthetic import synthetic_cohort
 
-__all__ = ["StudyData", "synthetic_cohort"]
+__all__ = ["OutcomeReport", "StudyData", "analyse", "synthetic_cohort"]
