@@ -26,9 +26,9 @@ Time origin and censoring (all times in months of 365.25/12 days):
 - Competing risks: per tumour, LTP (1) versus death without prior LTP (2) at the death date;
   censored at the last imaging study of alive or lost patients.
 - Overall survival (OS): origin the first IRE procedure; event death; censored at last contact.
-- Progression-free survival (PFS): event at the first imaging showing any progression (LTP, new
-  intrahepatic or extrahepatic disease) or death, whichever is first; censored at the last
-  imaging study.
+- Progression-free survival (PFS): event at the first imaging showing any progression (LTP as
+  defined above, new intrahepatic or extrahepatic disease) or death, whichever is first;
+  censored at the last imaging study.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ if TYPE_CHECKING:
 #: Days per month (365.25 / 12) used for every time in months.
 DAYS_PER_MONTH = 365.25 / 12
 
-#: Findings that count as progression for PFS.
-PROGRESSION_FINDINGS = ("local_tumour_progression", "new_intrahepatic", "extrahepatic")
+#: Findings of remote disease; with (valid) LTP they count as progression for PFS.
+REMOTE_FINDINGS = ("new_intrahepatic", "extrahepatic")
 
 #: Event codes of the competing-risks table.
 CENSORED, LTP_EVENT, DEATH_EVENT = 0, 1, 2
@@ -174,8 +174,9 @@ def _patient_endpoints(
 
     death = pts["death_date"].reindex(origin.index)
     contact = pts["last_contact_date"].reindex(origin.index)
-    progressed = fu[fu["finding"].isin(PROGRESSION_FINDINGS)].groupby("study_id")["date"].min()
-    progressed = progressed.reindex(origin.index)
+    remote = fu[fu["finding"].isin(REMOTE_FINDINGS)].groupby("study_id")["date"].min()
+    progressed = pd.concat([remote.reindex(origin.index), first_ltp.reindex(origin.index)], axis=1)
+    progressed = progressed.min(axis=1)
     pfs_end = pd.concat([progressed, death], axis=1).min(axis=1)
     pfs_event = pfs_end.notna()
     pfs_end = pfs_end.fillna(last_imaging)
