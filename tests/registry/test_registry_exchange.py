@@ -82,7 +82,7 @@ def test_import_rejects_unknown_columns_and_other_sites_patients(client, course,
     assert r.json()["errors"][0] == {
         "row": 1,
         "column": "study_id",
-        "expected": "a registered study ID",
+        "expected": "expected a registered study ID",
     }
     assert snapshot() == before
 

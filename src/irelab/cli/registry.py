@@ -10,6 +10,7 @@ read the database file; the roles are enforced for the service).
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -32,9 +33,7 @@ Json = Annotated[bool, typer.Option("--json", help="machine-readable JSON on std
 
 
 def _err(message: str) -> None:
-    from rich.console import Console
-
-    Console(stderr=True).print(message, markup=False, highlight=False)
+    print(message, file=sys.stderr)
 
 
 def _fail(exc: Exception) -> None:

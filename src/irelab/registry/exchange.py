@@ -47,7 +47,7 @@ class RowError:
     expected: str
 
     def __str__(self) -> str:
-        return f"row {self.row}, column {self.column}: expected {self.expected}"
+        return f"row {self.row}, column {self.column}: {self.expected}"
 
 
 class ImportRejected(service.Invalid):
@@ -125,10 +125,10 @@ def import_table(session: Session, actor: Actor, table: str, text: str, source: 
     header = set(reader.fieldnames or ())
     allowed = fields | ({"study_id"} if "patient_id" in fields else set())
     for column in sorted(header - allowed):
-        errors.append(RowError(0, column, f"one of the columns {sorted(fields)}"))
+        errors.append(RowError(0, column, f"unknown column; expected one of {sorted(fields)}"))
     records = [_blank_to_none(r) for r in reader]
     if not records and not errors:
-        errors.append(RowError(1, "", "at least one data row"))
+        errors.append(RowError(1, "", "expected at least one data row"))
     payloads = []
     for number, record in enumerate(records, start=1):
         if "patient_id" in fields and record.get("patient_id") is None and record.get("study_id"):
@@ -138,7 +138,7 @@ def import_table(session: Session, actor: Actor, table: str, text: str, source: 
             ).first()
             record["patient_id"] = str(patient.id) if patient else None
             if patient is None:
-                errors.append(RowError(number, "study_id", "a registered study ID"))
+                errors.append(RowError(number, "study_id", "expected a registered study ID"))
                 continue
         try:
             payloads.append((number, resource.create.model_validate(record)))
@@ -152,7 +152,8 @@ def import_table(session: Session, actor: Actor, table: str, text: str, source: 
                 with session.begin_nested():
                     service.create(session, actor, resource, payload)
             except service.RegistryError as exc:
-                errors.append(RowError(number, exc.field or "?", exc.message))
+                field = exc.field or "?"
+                errors.append(RowError(number, field, exc.message.removeprefix(f"{field}: ")))
     if errors:
         session.rollback()
         raise ImportRejected(source, errors)
