@@ -104,3 +104,26 @@ def test_only_admin_creates_users(client, snapshot) -> None:
     )
     assert r.status_code == 403
     assert snapshot() == before
+
+
+def test_retired_user_token_stops_working(client) -> None:
+    users = {u["username"]: u for u in client.get("/api/users", headers=auth("admin")).json()}
+    target = users["inv_b"]
+    assert client.get("/api/patients", headers=auth("inv_b")).status_code == 200
+    r = client.post(
+        f"/api/users/{target['id']}/retire",
+        json={"version": target["version"], "reason": "left the study"},
+        headers=auth("admin"),
+    )
+    assert r.status_code == 200 and r.json()["retired_by"] == "admin"
+    assert client.get("/api/patients", headers=auth("inv_b")).status_code == 401
+    r = client.post("/api/auth/token", data={"username": "inv_b", "password": PASSWORD})
+    assert r.status_code == 401
+
+
+def test_site_name_injection_is_stored_verbatim(client) -> None:
+    name = "Site'); DROP TABLE sites; -- <script>x</script>"
+    r = client.post("/api/sites", json={"code": "C", "name": name}, headers=auth("admin"))
+    assert r.status_code == 201
+    names = [s["name"] for s in client.get("/api/sites", headers=auth("dm")).json()]
+    assert names == ["Site A", "Site B", name]

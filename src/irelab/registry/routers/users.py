@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from fastapi import APIRouter, Depends
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -9,9 +11,9 @@ from sqlalchemy.orm import Session
 from irelab.registry.accounts import add_site, add_user
 from irelab.registry.deps import api_actor, get_session
 from irelab.registry.models import Site, User
-from irelab.registry.schemas import SiteCreate, SiteRead, UserCreate, UserRead
+from irelab.registry.schemas import RetireRequest, SiteCreate, SiteRead, UserCreate, UserRead
 from irelab.registry.security import Actor
-from irelab.registry.service import Forbidden
+from irelab.registry.service import Conflict, Forbidden, NotFound
 
 router = APIRouter(prefix="/api", tags=["users"])
 
@@ -52,5 +54,28 @@ def create_user(
 ) -> User:
     _require_admin(actor)
     user = add_user(session, payload.username, payload.password, payload.role, payload.site)
+    session.commit()
+    return user
+
+
+@router.post("/users/{user_id}/retire", response_model=UserRead)
+def retire_user(
+    user_id: int,
+    payload: RetireRequest,
+    actor: Actor = Depends(api_actor),
+    session: Session = Depends(get_session),
+) -> User:
+    """Retire an account: its tokens stop working at once; the row and its history stay."""
+    _require_admin(actor)
+    user = session.get(User, user_id)
+    if user is None or user.retired_at is not None:
+        raise NotFound(f"no active user {user_id}")
+    if user.username == actor.username:
+        raise Conflict("admins cannot retire their own account")
+    if user.version != payload.version:
+        raise Conflict(f"version {payload.version} is stale: the user is at {user.version}")
+    user.retired_at = dt.datetime.now(dt.UTC)
+    user.retired_by = actor.username
+    user.retire_reason = payload.reason
     session.commit()
     return user
