@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs Debian's headless Chromium and ChromeDriver for the registry's browser test.
+# Installs Debian's Chromium for the registry's headless browser test (Playwright, CDP).
 set -u
-pkgs="chromium chromium-driver"
+pkgs="chromium"  # Playwright drives it over CDP: no chromedriver needed
 if [ "$(id -u)" = 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else
     echo "install_chromium: not root and no sudo; the browser test will be skipped" >&2; exit 0
 fi

@@ -31,7 +31,7 @@ CHROMIUM_ARGS = [
 #: Playwright's per-action limit (ms): generous because seven engineers share two cores.
 ACTION_TIMEOUT_MS = 60_000
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture

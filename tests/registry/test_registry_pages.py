@@ -7,6 +7,8 @@ import re
 import pytest
 from conftest import PASSWORD
 
+import irelab.outcomes
+
 
 def _login(client, user: str = "inv_a") -> str:
     r = client.post("/login", data={"username": user, "password": PASSWORD}, follow_redirects=False)
@@ -95,3 +97,25 @@ def test_monitor_pages_have_no_entry_forms(client, course) -> None:
         data={"date": "2024-06-01", "modality": "CT", "finding": "extrahepatic", "csrf": token},
     )
     assert r.status_code == 403
+
+
+def test_report_page_shows_the_registry_tables(client, course) -> None:
+    _login(client, "dm")
+    page = client.get("/report")
+    assert page.status_code == 200
+    assert "Ventricular tachycardia" in page.text and "IRE-A-001" in page.text
+
+
+@pytest.mark.skipif(
+    not hasattr(irelab.outcomes, "write_report"),
+    reason="irelab.outcomes.write_report has not landed yet",
+)
+def test_report_page_embeds_the_outcome_report(client, course) -> None:
+    _login(client, "dm")
+    page = client.get("/report").text
+    assert 'id="report-error"' not in page, page
+    index = client.get("/report/files/index.html")
+    assert index.status_code == 200 and index.headers["content-type"].startswith("text/html")
+    assert client.get("/report/files/../../etc/passwd").status_code == 404
+    client.cookies.clear()
+    assert client.get("/report/files/index.html", follow_redirects=False).status_code == 303
