@@ -17,6 +17,12 @@ criteria - a 10-year update", Radiology 2014;273(1):241-260):
 - *local tumour progression*: tumour foci at the edge of the ablation zone after at least one
   follow-up study documented adequate ablation.
 
+Time-to-event end points per patient, per session and per tumour (e.g. local tumour
+progression-free survival, counted from the ablation) follow Puijk RS, Ahmed M, Adam A et al.
+"Consensus Guidelines for the Definition of Time-to-Event End Points in Image-guided Tumor
+Ablation: Results of the SIO and DATECAN Initiative", Radiology 2021 (Society of Interventional
+Oncology with the DATECAN group, not CIRSE); the registry stores the dated events they need.
+
 Adverse events carry a CTCAE v5.0 term and grade (U.S. DHHS, Common Terminology Criteria for
 Adverse Events v5.0, 2017) and the CIRSE complication grade 1-6 (Filippiadis DK, Binkert C,
 Pellerin O et al. "Cirse Quality Assurance Document and Standards for Classification of
