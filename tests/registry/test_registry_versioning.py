@@ -130,3 +130,46 @@ def test_audit_trail_cannot_be_altered(client, course, db_url) -> None:
             session.execute(update(AuditEntry).values(username="x"))
     registry.close()
     assert client.get("/api/audit", headers=h).json()[0] == entry
+
+
+def test_two_threads_updating_the_same_row_one_wins_one_conflicts(db_url, course) -> None:
+    """Both threads read version 1 before either writes (a barrier); exactly one update lands,
+    the other is refused with Conflict, and the stored age is the winner's."""
+    import threading
+
+    from irelab.registry import schemas, service
+    from irelab.registry.security import Actor
+
+    registry = Registry.open(db_url, upgrade=False)
+    barrier = threading.Barrier(2)
+    outcome: dict[int, str] = {}
+
+    def edit(age: int) -> None:
+        actor = Actor("dm", "data_manager", None)
+        resource = service.RESOURCES["patients"]
+        try:
+            with registry.session("dm") as session:
+                service.get_visible(session, actor, Patient, course["patient"])
+                barrier.wait()
+                service.update(
+                    session,
+                    actor,
+                    resource,
+                    course["patient"],
+                    schemas.PatientUpdate(version=1, age_years=age),
+                )
+            outcome[age] = "ok"
+        except service.Conflict:
+            outcome[age] = "conflict"
+
+    threads = [threading.Thread(target=edit, args=(age,)) for age in (70, 71)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcome.values()) == ["conflict", "ok"]
+    winner = next(age for age, result in outcome.items() if result == "ok")
+    with registry.session("dm") as session:
+        stored = session.get(Patient, course["patient"])
+        assert (stored.age_years, stored.version) == (winner, 2)
+    registry.close()

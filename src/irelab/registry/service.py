@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import Select, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -281,6 +281,14 @@ def _flush(session: Session) -> None:
         ) from exc
     except IntegrityError as exc:
         raise Conflict(f"conflicts with a stored record: {exc.orig}") from exc
+    except OperationalError as exc:
+        # SQLite: another transaction is writing the database at this moment (it refuses the
+        # second writer rather than deadlock); nothing of this request was stored.
+        if "locked" not in str(exc.orig):
+            raise
+        raise Conflict(
+            "the registry is being changed by someone else at this moment: reload and retry"
+        ) from exc
 
 
 def create(session: Session, actor: Actor, resource: Resource, payload: BaseModel) -> Tracked:
