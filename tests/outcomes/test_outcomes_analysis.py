@@ -70,3 +70,26 @@ def test_analyse_synthetic_cohort_is_plausible() -> None:
     cif = report.ltp_incidence.landmarks[1].estimate
     assert cif <= 1 - km.landmarks[1].estimate + 1e-12  # death competes: CIF <= 1 - KM
     assert report.subgroups[0].logrank_p is not None
+
+
+def test_analyse_copes_with_empty_and_unfollowed_data() -> None:
+    """A fresh registry (no rows) and a treated tumour without imaging give empty estimates."""
+    from conftest import make_study, patient, procedure, treatment, tumour
+
+    from irelab.outcomes.data import empty_study_data
+
+    empty = analyse(empty_study_data(), resamples=10)
+    assert empty.cohort.patients == 0 and empty.efficacy.technical_success.estimate is None
+    assert all(m.estimate is None for m in empty.ltp_free_tumour.landmarks)
+    one = make_study(
+        {
+            "patients": [patient("P1")],
+            "tumours": [tumour("T1", "P1")],
+            "procedures": [procedure("X1", "P1", 0)],
+            "treatments": [treatment("X1", "T1")],
+        }
+    )
+    report = analyse(one, resamples=10)
+    assert report.efficacy.technical_success.events == 1
+    assert report.efficacy.primary_efficacy.total == 0
+    assert report.ltp_free_tumour.n == 0 and report.overall_survival.n == 1

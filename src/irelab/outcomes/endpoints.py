@@ -81,6 +81,8 @@ def derive_endpoints(data: StudyData) -> Endpoints:
     import numpy as np
     import pandas as pd
 
+    if data.treatments.empty:
+        return _empty_endpoints()
     procs = data.procedures.assign(date=_dates(data.procedures, "date"))
     treat = data.treatments.merge(
         procs[["procedure_id", "date", "cardiac_sync"]], on="procedure_id"
@@ -107,8 +109,12 @@ def derive_endpoints(data: StudyData) -> Endpoints:
         }
     )
     tum.index.name = "tumour_id"
-    tfu = fu[fu["tumour_id"].notna()].merge(
-        tum[["origin", "last_session", "repeat_session"]], left_on="tumour_id", right_index=True
+    tfu = (
+        fu[fu["tumour_id"].notna()]
+        .merge(
+            tum[["origin", "last_session", "repeat_session"]], left_on="tumour_id", right_index=True
+        )
+        .reset_index(drop=True)
     )
     tfu = tfu[tfu["date"] >= tfu["origin"]].sort_values(["tumour_id", "date"])
     complete = tfu["finding"] == "complete_ablation"
@@ -122,8 +128,10 @@ def derive_endpoints(data: StudyData) -> Endpoints:
     tum["assisted_efficacy"] = last_course_finding.reindex(tum.index).eq("complete_ablation")
 
     first_complete = tfu[complete].groupby("tumour_id")["date"].min()
-    ltp_rows = tfu[tfu["finding"] == "local_tumour_progression"].merge(
-        first_complete.rename("first_complete"), left_on="tumour_id", right_index=True
+    ltp_rows = (
+        tfu[tfu["finding"] == "local_tumour_progression"]
+        .merge(first_complete.rename("first_complete"), left_on="tumour_id", right_index=True)
+        .reset_index(drop=True)
     )
     ltp_date = (
         ltp_rows[ltp_rows["date"] > ltp_rows["first_complete"]].groupby("tumour_id")["date"].min()
@@ -141,21 +149,50 @@ def derive_endpoints(data: StudyData) -> Endpoints:
     tum["cr_months"] = _months(pd.Series(pd.to_datetime(cr_end), index=tum.index), tum["origin"])
 
     patients = _patient_endpoints(tum, procs, fu, pts)
-    keep = [
-        "study_id",
-        "size_mm",
-        "cardiac_sync",
-        "technical_success",
-        "has_followup",
-        "primary_efficacy",
-        "assisted_efficacy",
-        "complete_documented",
-        "ltp_months",
-        "ltp_event",
-        "cr_months",
-        "cr_event",
-    ]
-    return Endpoints(tumours=tum[keep].reset_index(), patients=patients)
+    return Endpoints(tumours=tum.reset_index()[list(TUMOUR_COLUMNS)], patients=patients)
+
+
+TUMOUR_COLUMNS = (
+    "tumour_id",
+    "study_id",
+    "size_mm",
+    "cardiac_sync",
+    "technical_success",
+    "has_followup",
+    "primary_efficacy",
+    "assisted_efficacy",
+    "complete_documented",
+    "ltp_months",
+    "ltp_event",
+    "cr_months",
+    "cr_event",
+)
+PATIENT_COLUMNS = (
+    "study_id",
+    "ltp_at_risk",
+    "ltp_months",
+    "ltp_event",
+    "os_months",
+    "os_event",
+    "pfs_months",
+    "pfs_event",
+)
+
+
+def _empty_endpoints() -> Endpoints:
+    import pandas as pd
+
+    def dtype(column: str) -> str:
+        if column.endswith("_id"):
+            return "object"
+        if column.endswith(("_months", "_mm")):
+            return "float64"
+        return "int64" if column == "cr_event" else "bool"
+
+    def frame(columns: tuple[str, ...]) -> pd.DataFrame:
+        return pd.DataFrame({c: pd.Series(dtype=dtype(c)) for c in columns})
+
+    return Endpoints(tumours=frame(TUMOUR_COLUMNS), patients=frame(PATIENT_COLUMNS))
 
 
 def _patient_endpoints(

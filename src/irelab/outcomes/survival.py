@@ -113,7 +113,9 @@ def kaplan_meier(name: str, unit: str, data: TimeToEvent) -> SurvivalEstimate:
         if t > months.max() or i < 0:
             marks.append(Landmark(t, None, None, None, _at_risk(months, t)))
             continue
-        low, high = float(np.nanmin(ci[i])), float(np.nanmax(ci[i]))
+        bounds = ci[i][np.isfinite(ci[i])]
+        low = float(bounds.min()) if bounds.size else None
+        high = float(bounds.max()) if bounds.size else None
         marks.append(Landmark(t, float(surv[i]), low, high, _at_risk(months, t)))
     median = kmf.median_survival_time_
     median = float(median) if np.isfinite(median) else None
