@@ -74,7 +74,7 @@ def test_analyse_synthetic_cohort_is_plausible() -> None:
 
 def test_analyse_copes_with_empty_and_unfollowed_data() -> None:
     """A fresh registry (no rows) and a treated tumour without imaging give empty estimates."""
-    from conftest import make_study, patient, procedure, treatment, tumour
+    from outcomes_study import make_study, patient, procedure, treatment, tumour
 
     from irelab.outcomes.data import empty_study_data
 
