@@ -105,6 +105,8 @@ def _kind(annotation: Any) -> tuple[str, tuple[tuple[str, str], ...]]:
         else [a for a in typing.get_args(annotation) if a is not type(None)] or [annotation]
     )
     inner = args[0]
+    if typing.get_origin(inner) is typing.Annotated:
+        inner = typing.get_args(inner)[0]
     if typing.get_origin(inner) is typing.Literal:
         return "select", tuple((str(v), str(v)) for v in typing.get_args(inner))
     kinds = {dt.date: "date", bool: "checkbox", int: "number", float: "number"}
