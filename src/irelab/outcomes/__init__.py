@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from irelab.outcomes.analysis import OutcomeReport, analyse
 from irelab.outcomes.data import StudyData
+from irelab.outcomes.report import write_report
 from irelab.outcomes.synthetic import synthetic_cohort
 
-__all__ = ["OutcomeReport", "StudyData", "analyse", "synthetic_cohort"]
+__all__ = ["OutcomeReport", "StudyData", "analyse", "synthetic_cohort", "write_report"]

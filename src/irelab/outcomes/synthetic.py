@@ -89,6 +89,11 @@ AE_SPECS: tuple[_AeSpec, ...] = (
     _AeSpec("Biliary fistula", 0.01, (2, 3), (0.5, 0.5), (3, 30)),
 )
 
+#: Arrhythmia terms of the demo and how much likelier they are without ECG synchronisation
+#: (illustrative; the direction follows Thomson et al. 2011, see irelab.outcomes.evidence).
+_ARRHYTHMIAS = ("Supraventricular tachycardia", "Atrial fibrillation")
+_UNSYNCHRONISED_ARRHYTHMIA_FACTOR = 4.0
+
 #: CTCAE grade -> CIRSE grades it is mapped to in the demo (CIRSE 6 is death).
 _CIRSE_FOR_CTCAE = {1: (1, 2), 2: (2, 3), 3: (3,), 4: (4,), 5: (6,)}
 _MODALITIES = ("CT", "MRI", "PET-CT")
@@ -145,7 +150,8 @@ def synthetic_cohort(
             }
         )
         for spec in AE_SPECS:
-            rate = spec.probability * (1.0 if sync or "tachy" not in spec.term else 3.0)
+            unsynced = not sync and spec.term in _ARRHYTHMIAS
+            rate = spec.probability * (_UNSYNCHRONISED_ARRHYTHMIA_FACTOR if unsynced else 1.0)
             if spec.term == "Pneumothorax" and approach != "percutaneous":
                 rate = 0.0
             if rng.random() >= rate:

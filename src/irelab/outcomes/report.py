@@ -1,0 +1,303 @@
+"""The study report: :func:`write_report` -> a self-contained ``index.html`` plus PNG figures.
+
+The page is rendered from ``templates/report.html.j2`` by Jinja2 with autoescaping on, so every
+value that comes from the data (site names, terms, identifiers) is HTML-escaped. This module
+only turns an :class:`~irelab.outcomes.OutcomeReport` into display rows; all numbers come from
+:func:`irelab.outcomes.analyse` and :mod:`irelab.outcomes.evidence`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from irelab.errors import InputError
+from irelab.outcomes.analysis import OutcomeReport, analyse
+from irelab.outcomes.data import StudyData
+from irelab.outcomes.endpoints import LTP_EVENT
+from irelab.outcomes.evidence import EvidenceComparison, evidence_comparisons, registry_figures
+from irelab.outcomes.proportions import Proportion
+from irelab.outcomes.survival import Landmark, SurvivalEstimate, TimeToEvent
+
+SYNTHETIC_BANNER = "SYNTHETIC DEMO DATA"
+_NOT_ESTIMABLE = "n/e"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A written figure: its file name (relative to index.html) and caption."""
+
+    file: str
+    caption: str
+
+
+def _pct(p: Proportion) -> str:
+    if p.estimate is None or p.low is None or p.high is None:
+        return f"{p.events}/{p.total}"
+    return f"{p.events}/{p.total}: {100 * p.estimate:.1f} % ({100 * p.low:.1f}-{100 * p.high:.1f})"
+
+
+def _mark(m: Landmark) -> str:
+    if m.estimate is None:
+        return _NOT_ESTIMABLE
+    if m.low is None or m.high is None:
+        return f"{100 * m.estimate:.1f} %"
+    return f"{100 * m.estimate:.1f} % ({100 * m.low:.1f}-{100 * m.high:.1f})"
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    return _NOT_ESTIMABLE if value is None else f"{value:.{digits}f}"
+
+
+def _survival_rows(report: OutcomeReport) -> list[list[str]]:
+    def row(label: str, s: SurvivalEstimate, marks: tuple[Landmark, ...]) -> list[str]:
+        return [
+            label,
+            s.unit,
+            str(s.n),
+            str(s.events),
+            *(_mark(m) for m in marks),
+            _num(s.median_months),
+        ]
+
+    t = report.ltp_free_tumour
+    rows = [
+        row("LTP-free survival, naive (Greenwood) CI", t, t.landmarks),
+        row(
+            f"LTP-free survival, patient-level bootstrap CI ({t.resamples} resamples)",
+            t,
+            t.cluster_landmarks or t.landmarks,
+        ),
+        row("LTP-free survival", report.ltp_free_patient, report.ltp_free_patient.landmarks),
+        row(
+            "Cumulative incidence of LTP, death competing (Aalen-Johansen)",
+            report.ltp_incidence,
+            report.ltp_incidence.landmarks,
+        ),
+        row("Overall survival", report.overall_survival, report.overall_survival.landmarks),
+        row(
+            "Progression-free survival", report.progression_free, report.progression_free.landmarks
+        ),
+    ]
+    return rows
+
+
+def _evidence_rows(comparisons: tuple[EvidenceComparison, ...]) -> list[dict[str, object]]:
+    out = []
+    for c in comparisons:
+        series = [[r.series, r.unit, _pct(r.rate), r.note, r.source] for r in c.rows]
+        pooled = ""
+        if c.pooled is not None:
+            p = c.pooled
+            pooled = (
+                f"{100 * p.estimate:.1f} % ({100 * p.low:.1f}-{100 * p.high:.1f}); "
+                f"{p.series} series, {p.events}/{p.total} {'/'.join(p.units)}; "
+                f"tau2 {p.tau2:.2f}, I2 {100 * p.i2:.0f} %"
+                + ("; continuity-corrected" if p.continuity_corrected else "")
+            )
+        registry = "" if c.registry is None else f"{_pct(c.registry)} ({c.registry_label})"
+        out.append(
+            {"outcome": c.outcome.value, "series": series, "pooled": pooled, "registry": registry}
+        )
+    return out
+
+
+def _figures(report: OutcomeReport, out_dir: Path, synthetic: bool) -> list[Figure]:
+    from irelab.outcomes.figures import cif_figure, km_figure
+
+    note = SYNTHETIC_BANNER if synthetic else ""
+    tum = report.endpoints.tumours
+    pts = report.endpoints.patients
+    at_risk = tum[tum["complete_documented"]]
+    pts_risk = pts[pts["ltp_at_risk"]]
+    figures: list[Figure] = []
+
+    def add(path: Path | None, caption: str) -> None:
+        if path is not None:
+            figures.append(Figure(path.name, caption))
+
+    add(
+        km_figure(
+            out_dir / "ltp_free_tumour.png",
+            [
+                (
+                    "Per tumour",
+                    TimeToEvent(
+                        at_risk["ltp_months"].to_numpy(float), at_risk["ltp_event"].to_numpy(bool)
+                    ),
+                )
+            ],
+            "Local tumour progression-free survival (per tumour)",
+            "LTP-free probability",
+            note,
+        ),
+        "LTP-free survival per tumour (Kaplan-Meier, naive 95 % band; the table gives the "
+        "patient-level bootstrap interval).",
+    )
+    add(
+        km_figure(
+            out_dir / "ltp_free_patient.png",
+            [
+                (
+                    "Per patient",
+                    TimeToEvent(
+                        pts_risk["ltp_months"].to_numpy(float), pts_risk["ltp_event"].to_numpy(bool)
+                    ),
+                )
+            ],
+            "Local tumour progression-free survival (per patient)",
+            "LTP-free probability",
+            note,
+        ),
+        "LTP-free survival per patient (first LTP of any tumour).",
+    )
+    add(
+        cif_figure(
+            out_dir / "ltp_incidence.png",
+            TimeToEvent(at_risk["cr_months"].to_numpy(float), at_risk["cr_event"].to_numpy(int)),
+            LTP_EVENT,
+            "Cumulative incidence of LTP with death as a competing risk",
+            note,
+        ),
+        "Cumulative incidence of LTP (Aalen-Johansen), death as competing event.",
+    )
+    add(
+        km_figure(
+            out_dir / "survival.png",
+            [
+                (
+                    "Overall survival",
+                    TimeToEvent(pts["os_months"].to_numpy(float), pts["os_event"].to_numpy(bool)),
+                ),
+                (
+                    "Progression-free survival",
+                    TimeToEvent(pts["pfs_months"].to_numpy(float), pts["pfs_event"].to_numpy(bool)),
+                ),
+            ],
+            "Overall and progression-free survival",
+            "Probability",
+            note,
+        ),
+        "Overall and progression-free survival per patient from the first IRE procedure.",
+    )
+    for i, comparison in enumerate(report.subgroups):
+        add(
+            km_figure(
+                out_dir / f"subgroup_{i + 1}.png",
+                [(g.label, g.data) for g in comparison.groups],
+                f"LTP-free survival by {comparison.name.lower()}",
+                "LTP-free probability",
+                note,
+            ),
+            f"LTP-free survival per tumour by {comparison.name.lower()}.",
+        )
+    return figures
+
+
+def write_report(
+    data: StudyData,
+    out_dir: str | Path,
+    *,
+    title: str = "IRE registry outcome report",
+    synthetic: bool = False,
+    report: OutcomeReport | None = None,
+) -> Path:
+    """Analyse ``data`` and write ``out_dir/index.html`` with its PNG figures; returns the path.
+
+    ``synthetic=True`` heads the page and every figure with "SYNTHETIC DEMO DATA". Pass a
+    ready ``report`` (from :func:`~irelab.outcomes.analyse` of the same data) to skip the
+    analysis. The data are validated before anything is written.
+    """
+    import jinja2
+    import lifelines
+    import statsmodels
+
+    out = Path(out_dir)
+    data.validate()
+    report = report if report is not None else analyse(data)
+    if out.exists() and not out.is_dir():
+        raise InputError(str(out), "", "a directory for the report")
+    out.mkdir(parents=True, exist_ok=True)
+    figures = _figures(report, out, synthetic)
+    c = report.cohort
+    e = report.efficacy
+    ae = report.adverse_events
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    context = {
+        "title": (f"{SYNTHETIC_BANNER}: {title}" if synthetic else title),
+        "synthetic": synthetic,
+        "banner": SYNTHETIC_BANNER,
+        "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "versions": f"lifelines {lifelines.__version__}, statsmodels {statsmodels.__version__}",
+        "cohort": [
+            ["Patients", str(c.patients)],
+            ["Sites", ", ".join(sorted({str(s) for s in data.patients["site"]})) or "none"],
+            ["Women", str(c.women)],
+            ["Median age, years", _num(c.median_age_years, 0)],
+            ["Tumours (treated)", f"{c.tumours} ({c.treated_tumours})"],
+            ["Median tumour size, mm", _num(c.median_size_mm)],
+            ["Procedures (with repeat ablation)", f"{c.procedures} ({c.repeat_procedures})"],
+            ["Percutaneous approach", _pct(c.percutaneous)],
+            ["General anaesthesia", _pct(c.general_anaesthesia)],
+            ["Neuromuscular block", _pct(c.neuromuscular_block)],
+            ["ECG-synchronised delivery", _pct(c.cardiac_sync)],
+            ["Deaths", str(c.deaths)],
+            ["Median follow-up (reverse Kaplan-Meier), months", _num(c.median_follow_up_months)],
+        ],
+        "efficacy": [
+            ["Technical success (first session)", "treated tumours", _pct(e.technical_success)],
+            [
+                "Primary technique efficacy",
+                "tumours with follow-up imaging",
+                _pct(e.primary_efficacy),
+            ],
+            [
+                "Assisted technique efficacy",
+                "tumours with follow-up imaging",
+                _pct(e.assisted_efficacy),
+            ],
+            [
+                "Local tumour progression (crude)",
+                "tumours with documented complete ablation",
+                _pct(e.local_tumour_progression),
+            ],
+        ],
+        "survival": _survival_rows(report),
+        "ctcae": [[r.label, _pct(r.rate)] for r in ae.ctcae],
+        "cirse": [[r.label, _pct(r.rate)] for r in ae.cirse],
+        "harms": [[r.label, _pct(r.rate)] for r in ae.harms],
+        "serious": _pct(ae.serious),
+        "ae_counts": f"{ae.events} adverse events in {ae.procedures} procedures",
+        "subgroups": [
+            {
+                "name": s.name,
+                "rows": [
+                    [
+                        g.label,
+                        str(g.tumours),
+                        _pct(g.primary_efficacy),
+                        _pct(g.assisted_efficacy),
+                        *(_mark(m) for m in g.ltp_free.landmarks),
+                    ]
+                    for g in s.groups
+                ],
+                "logrank": (
+                    "not computable"
+                    if s.logrank_p is None
+                    else f"chi2 {s.logrank_statistic:.2f}, p = {s.logrank_p:.3g}"
+                ),
+            }
+            for s in report.subgroups
+        ],
+        "evidence": _evidence_rows(evidence_comparisons(registry_figures(data, report))),
+        "figures": figures,
+    }
+    html = env.get_template("report.html.j2").render(**context)
+    index = out / "index.html"
+    index.write_text(html, encoding="utf-8")
+    return index

@@ -1,0 +1,75 @@
+"""The HTML study report: key tables, figures, escaping and the synthetic label."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from irelab.errors import InputError
+from irelab.outcomes import StudyData, analyse, synthetic_cohort, write_report
+
+
+@pytest.fixture(scope="module")
+def demo_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    data = synthetic_cohort(n_patients=30, seed=3)
+    index = write_report(
+        data, tmp_path_factory.mktemp("demo"), synthetic=True, report=analyse(data, resamples=200)
+    )
+    return index, index.read_text(encoding="utf-8")
+
+
+def test_report_has_key_tables_and_figures(demo_report: tuple[Path, str]) -> None:
+    index, html = demo_report
+    assert index.name == "index.html"
+    for anchor in ("cohort", "efficacy", "survival", "adverse-events", "subgroups", "evidence"):
+        assert f'id="{anchor}"' in html
+    for text in (
+        "Primary technique efficacy",
+        "Assisted technique efficacy",
+        "patient-level bootstrap CI",
+        "naive (Greenwood) CI",
+        "Aalen-Johansen",
+        "Overall survival",
+        "Progression-free survival",
+        "Grade &gt;= 3",
+        "Portal vein thrombosis",
+        "Log-rank",
+        "Thomson 2011",
+        "DerSimonian-Laird",
+    ):
+        assert text in html
+    pngs = sorted(p.name for p in index.parent.glob("*.png"))
+    assert {"ltp_free_tumour.png", "ltp_incidence.png", "survival.png"} <= set(pngs)
+    for name in pngs:
+        assert f'src="{name}"' in html
+        assert (index.parent / name).stat().st_size > 5000
+
+
+def test_synthetic_report_is_labelled(demo_report: tuple[Path, str]) -> None:
+    html = demo_report[1]
+    assert "<title>SYNTHETIC DEMO DATA:" in html
+    assert 'id="synthetic-banner">SYNTHETIC DEMO DATA<' in html
+
+
+def test_report_escapes_data(small_study: StudyData, tmp_path: Path) -> None:
+    patients = small_study.patients.copy()
+    patients.loc[0, "site"] = "<script>alert('x')</script>"
+    data = StudyData(**{**small_study.__dict__, "patients": patients})
+    html = write_report(
+        data, tmp_path, title="<b>t</b>", report=analyse(data, resamples=20)
+    ).read_text(encoding="utf-8")
+    assert "<script>" not in html and "<b>t</b>" not in html
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
+    assert "SYNTHETIC DEMO DATA" not in html
+
+
+def test_bad_data_writes_nothing(small_study: StudyData, tmp_path: Path) -> None:
+    bad = small_study.patients.copy()
+    bad.loc[0, "age_years"] = pd.NA
+    data = StudyData(**{**small_study.__dict__, "patients": bad})
+    out = tmp_path / "report"
+    with pytest.raises(InputError, match="row 0, column age_years"):
+        write_report(data, out)
+    assert not out.exists()
