@@ -350,3 +350,11 @@ class StreamingRDetector:
         index, value, slope = max(candidates, key=lambda p: p[1])
         s.spk += 0.25 * (value - s.spk)
         return [self._accept(index, slope, now, searchback=True)]
+
+
+def detect_beats(
+    signal_mV: np.ndarray, fs_Hz: float, config: DetectorConfig | None = None
+) -> list[Beat]:
+    """Run :class:`StreamingRDetector` over a whole signal (one chunk, then ``flush``)."""
+    detector = StreamingRDetector(fs_Hz, config)
+    return detector.process(signal_mV) + detector.flush()
