@@ -21,6 +21,9 @@ from irelab.outcomes.proportions import Proportion
 from irelab.outcomes.survival import Landmark, SurvivalEstimate, TimeToEvent
 
 SYNTHETIC_BANNER = "SYNTHETIC DEMO DATA"
+#: Study-id prefix of the synthetic cohort; data whose every study id has it are labelled
+#: synthetic even when the caller did not say so.
+SYNTHETIC_PREFIX = "SYN-"
 _NOT_ESTIMABLE = "n/e"
 
 
@@ -205,7 +208,8 @@ def write_report(
 ) -> Path:
     """Analyse ``data`` and write ``out_dir/index.html`` with its PNG figures; returns the path.
 
-    ``synthetic=True`` heads the page and every figure with "SYNTHETIC DEMO DATA". Pass a
+    ``synthetic=True`` heads the page and every figure with "SYNTHETIC DEMO DATA" (also done
+    when every study id starts with ``SYN-``, the synthetic cohort's prefix). Pass a
     ready ``report`` (from :func:`~irelab.outcomes.analyse` of the same data) to skip the
     analysis. The data are validated before anything is written.
     """
@@ -215,6 +219,8 @@ def write_report(
 
     out = Path(out_dir)
     data.validate()
+    ids = data.patients["study_id"].astype(str)
+    synthetic = synthetic or bool(len(ids) and ids.str.startswith(SYNTHETIC_PREFIX).all())
     report = report if report is not None else analyse(data)
     if out.exists() and not out.is_dir():
         raise InputError(str(out), "", "a directory for the report")
