@@ -1,7 +1,8 @@
 """The study report: :func:`write_report` -> a self-contained ``index.html`` plus PNG figures.
 
-The page is rendered from ``templates/report.html.j2`` by Jinja2 with autoescaping on, so every
-value that comes from the data (site names, terms, identifiers) is HTML-escaped. This module
+The page is rendered from ``report.html.j2`` (next to this module, shipped as package data) by
+Jinja2 with autoescaping on, so every value that comes from the data (site names, terms,
+identifiers) is HTML-escaped. This module
 only turns an :class:`~irelab.outcomes.OutcomeReport` into display rows; all numbers come from
 :func:`irelab.outcomes.analyse` and :mod:`irelab.outcomes.evidence`.
 """
@@ -230,7 +231,7 @@ def write_report(
     e = report.efficacy
     ae = report.adverse_events
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
+        loader=jinja2.FileSystemLoader(Path(__file__).parent),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
