@@ -34,10 +34,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from irelab.outcomes.proportions import CONFIDENCE, Proportion, proportion
+
+if TYPE_CHECKING:
+    from irelab.outcomes.analysis import OutcomeReport
+    from irelab.outcomes.data import StudyData
 
 #: Continuity correction added to events and non-events when a series has 0 or all events.
 CONTINUITY_CORRECTION = 0.5
@@ -253,7 +258,9 @@ def evidence_comparisons(
 BLEEDING_TERMS = ("Hematoma", "Hepatic hemorrhage", "Intra-abdominal hemorrhage")
 
 
-def registry_figures(data, report) -> dict[Outcome, tuple[str, Proportion]]:  # noqa: ANN001
+def registry_figures(
+    data: StudyData, report: OutcomeReport
+) -> dict[Outcome, tuple[str, Proportion]]:
     """The registry's own figure for each evidence outcome (per procedure or per patient).
 
     ``data`` is the StudyData and ``report`` its :class:`~irelab.outcomes.OutcomeReport`.
@@ -266,7 +273,7 @@ def registry_figures(data, report) -> dict[Outcome, tuple[str, Proportion]]:  # 
     bleeding = set(ae.loc[ae["term"].isin(BLEEDING_TERMS), "procedure_id"])
     sync = procs["cardiac_sync"].astype(bool)
 
-    def share(ids: set, mask) -> Proportion:  # noqa: ANN001
+    def share(ids: set[str], mask: np.ndarray) -> Proportion:
         chosen = procs.loc[mask, "procedure_id"]
         return proportion(int(chosen.isin(ids).sum()), int(len(chosen)))
 
