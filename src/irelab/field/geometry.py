@@ -46,6 +46,7 @@ ALPHA_MAX = 4.0
 """Bounds of the log-profile correction factor (a safeguard; in the validation cases all cut
 cells calibrate inside [0.6, 1.6])."""
 
+THETA_MIN = 1e-3
 _SEARCH_STEPS = 40  # golden-section and bisection steps along an edge: 2**-40 of h
 
 
@@ -108,7 +109,8 @@ class CutGeometry:
     the interior faces between cells ``i`` and ``i + 1`` along ``axis`` that conduct (both cells
     active, edge not cut by any conductor). Links: ``link_cell`` (flat cell index),
     ``link_electrode`` (index into the problem's electrodes), ``link_weight`` (conductance per unit
-    sigma, m) and ``link_theta`` (fraction of the edge from the cell centre to the surface).
+    sigma, m), ``link_theta`` (fraction of the edge from the cell centre to the surface) and
+    ``link_axis`` (the edge's grid axis).
     """
 
     grid: Grid
@@ -119,6 +121,7 @@ class CutGeometry:
     link_electrode: np.ndarray
     link_weight: np.ndarray
     link_theta: np.ndarray
+    link_axis: np.ndarray
 
 
 def _candidate_cells(grid: Grid, start, end, radius: float) -> np.ndarray:
@@ -195,7 +198,7 @@ def cut_geometry(
     first = np.ones(len(cells), dtype=bool)
     first[1:] = (cells[1:] != cells[:-1]) | (dirs[1:] != dirs[:-1])
     cells, dirs, theta, elec = cells[first], dirs[first], theta[first], elec[first]
-    theta = np.maximum(theta, 1e-3)  # a centre on the surface: bounded link (Gibou et al.)
+    theta = np.maximum(theta, THETA_MIN)
 
     open_faces = []
     shape = grid.shape
@@ -220,6 +223,7 @@ def cut_geometry(
         link_electrode=elec,
         link_weight=weight,
         link_theta=theta,
+        link_axis=dirs // 2,
     )
 
 
@@ -266,7 +270,10 @@ def _log_correction(grid, electrodes, active, open_faces, cells, dirs, theta, el
                 contrib = np.where(is_open, psi(centre[sel] + step) - psi_c[sel], 0.0)
                 regular[sel] += h * contrib
     link_sum = np.bincount(group_of, weights=h / theta, minlength=len(groups)) * psi_c
+    n_e = len(electrodes) + 1
+    regular_e = np.bincount(g_elec, weights=regular, minlength=n_e)
+    link_e = np.bincount(g_elec, weights=link_sum, minlength=n_e)
     with np.errstate(divide="ignore", invalid="ignore"):
-        alpha = np.where(link_sum > 0, regular / link_sum, 1.0)
+        alpha = np.where(link_e > 0, regular_e / link_e, 1.0)
     alpha = np.clip(np.nan_to_num(alpha, nan=1.0), ALPHA_MIN, ALPHA_MAX)
-    return alpha[group_of]
+    return alpha[g_elec][group_of]

@@ -19,21 +19,36 @@ when at least one electrode is driven.
 The sparsity pattern is built once per grid (vectorised, pyamg's stencil idea); each assembly
 only rewrites ``csr.data`` in place through a stored permutation.
 
-Energy and |E|. With the face potential ``phi_f = (s_c phi_c + s_n phi_n) / (s_c + s_n)`` (flux
-continuity across the face), every half-link ``l`` of cell ``c`` (weight ``w_l``: ``2h`` for half a
-regular face, ``w`` for an electrode link) has a potential difference ``D_l``, and
+Energy and |E|. Each cell ``c`` sees, on every open face to ``n``, the half-link difference
+``D = kappa_c (phi_n - phi_c)`` with the fixed weight ``kappa_c = s0_n / (s0_c + s0_n)``
+(``s0``: the
+tissues' conductivity at zero field), i.e. the face potential that makes the current continuous
+for the resting conductivities; on a link, ``D = V_e - phi_c``. With the half-link weights ``w``
+(``2h`` on a face, the cut-cell weight on a link),
 
     |E_c|^2 = sum_l w_l D_l^2 / h^3,
 
-which is the exact |grad phi|^2 for a linear potential. The discrete energy
-``J = sum_c h^3 W_c(|E_c|)`` with ``W_c'(E) = sigma_c(E) E`` has as gradient, for frozen sigma,
-exactly this operator's residual; the nonlinear solver (:mod:`irelab.field.solver`) relies on it.
+exact for a linear potential in one tissue. The discrete energy ``J = sum_c h^3 W_c(|E_c|)``,
+``W_c'(E) = sigma_c(E) E``, has for frozen sigma the gradient ``A phi - b`` of this operator with
+face conductance ``2h (sigma_c kappa_c^2 + sigma_n kappa_n^2)``. For a linear medium (and at a
+tissue interface at rest) that is exactly the harmonic mean ``2h s_c s_n / (s_c + s_n)``, the
+series of the two half cells; inside one tissue with field-dependent sigma it is the arithmetic
+mean ``h (sigma_c + sigma_n) / 2``, which agrees with the harmonic mean to second order. The
+nonlinear solver (:mod:`irelab.field.solver`) relies on this exact gradient structure.
+
+In a cut cell the link's share ``w theta^2 h^2 / h^3`` of that sum is not the ``1/2`` of the half
+face it replaces, which biases the cell's |E| (low when theta is small). Each cut cell therefore
+has a fixed factor ``nu_c = sqrt(3 / (3 + sum_links (w theta^2 / h - 1/2)))`` (1 elsewhere):
+the reported field is ``nu_c |E_c|`` and the tissue model is evaluated there. The energy stays
+convex (``W_c(E) = int_0^E sigma_c(nu_c e) e de``), so the solver's argument is unchanged.
+
+``assemble`` also accepts one conductivity per axis (the diagonal of a conductivity tensor), which
+the solver uses for its Newton-like steps.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -43,27 +58,6 @@ from irelab.field.geometry import CutGeometry, cut_geometry
 from irelab.field.problem import Electrode, Grid, Insulator
 
 __all__: list[str] = []
-
-
-@dataclass(eq=False)
-class HalfDifferences:
-    """Potential differences of every half-link (see module docstring), one state of the field.
-
-    ``lower[axis]``/``upper[axis]`` are on the face arrays of ``axis`` (zero on closed faces):
-    ``phi_f - phi_lower_cell`` and ``phi_f - phi_upper_cell``. ``link`` is ``V_e - phi_c``.
-    """
-
-    lower: tuple[np.ndarray, np.ndarray, np.ndarray]
-    upper: tuple[np.ndarray, np.ndarray, np.ndarray]
-    link: np.ndarray
-
-    def combine(self, other: HalfDifferences, t: float) -> HalfDifferences:
-        """``self + t (other - self)``."""
-        return HalfDifferences(
-            lower=tuple(a + t * (b - a) for a, b in zip(self.lower, other.lower, strict=True)),
-            upper=tuple(a + t * (b - a) for a, b in zip(self.upper, other.upper, strict=True)),
-            link=self.link + t * (other.link - self.link),
-        )  # type: ignore[arg-type]
 
 
 def _face_slices(axis: int, shape) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
@@ -96,6 +90,18 @@ class FieldOperator:
         self._label_index = [
             np.flatnonzero(self.labels.ravel() == k) for k in range(len(self.tissues))
         ]
+        s0 = np.array([t.sigma0_S_per_m for t in self.tissues])[self.labels]
+        self._kappa_lower, self._kappa_upper = [], []  # on face arrays, zero on closed faces
+        for axis in range(3):
+            lo, hi = _face_slices(axis, grid.shape)
+            mask = self.geometry.open_faces[axis]
+            total = s0[lo] + s0[hi]
+            self._kappa_lower.append(np.where(mask, s0[hi] / total, 0.0))
+            self._kappa_upper.append(np.where(mask, s0[lo] / total, 0.0))
+        g = self.geometry
+        share = g.link_weight * g.link_theta**2 / grid.spacing_m - 0.5
+        link_share = np.bincount(g.link_cell, weights=share, minlength=self.n_cells)
+        self.field_scale = np.sqrt(3.0 / (3.0 + link_share))
         self._build_pattern()
 
     # -- pattern --------------------------------------------------------------------------
@@ -104,10 +110,9 @@ class FieldOperator:
         shape = self.grid.shape
         flat = np.arange(self.n_cells).reshape(shape)
         self._face_pairs = []
-        for axis in range(3):
+        for axis in range(3):  # every interior face; closed ones keep explicit zeros
             lo, hi = _face_slices(axis, shape)
-            mask = g.open_faces[axis]
-            self._face_pairs.append((flat[lo][mask], flat[hi][mask]))
+            self._face_pairs.append((flat[lo].ravel(), flat[hi].ravel()))
         # links grouped per (cell, electrode): one matrix entry each
         key = g.link_cell * (self.n_electrodes + 1) + g.link_electrode
         groups, self._link_group = np.unique(key, return_inverse=True)
@@ -133,10 +138,11 @@ class FieldOperator:
 
     # -- conductivity ---------------------------------------------------------------------
     def sigma(self, e_cells: np.ndarray) -> np.ndarray:
-        """sigma of every cell (S/m) at the cell fields ``e_cells`` (V/m), by tissue label."""
+        """sigma (S/m) of every cell at the energy fields ``e_cells`` (V/m): ``sigma(nu E)``."""
+        e = e_cells * self.field_scale
         out = np.empty(self.n_cells)
         for model, idx in zip(self.tissues, self._label_index, strict=True):
-            out[idx] = model.sigma(e_cells[idx])
+            out[idx] = model.sigma(e[idx])
         return out
 
     def is_linear(self) -> bool:
@@ -144,19 +150,32 @@ class FieldOperator:
 
     # -- assembly -------------------------------------------------------------------------
     def assemble(
-        self, sigma: np.ndarray, driven: Mapping[int, float]
+        self, sigma: np.ndarray | Sequence[np.ndarray], driven: Mapping[int, float]
     ) -> tuple[sp.csr_matrix, np.ndarray]:
-        """Matrix (values rewritten in place) and right-hand side for cell conductivities."""
+        """Matrix (values rewritten in place) and right-hand side.
+
+        ``sigma`` is one conductivity per cell, or a sequence of three (one per axis). ``driven``
+        maps electrode index to its fixed potential; the other electrodes float.
+        """
         h = self.grid.spacing_m
+        axes = [sigma] * 3 if isinstance(sigma, np.ndarray) else list(sigma)
+        shape = self.grid.shape
         values = []
         diag = np.zeros(self.size)
-        for a, b in self._face_pairs:
-            sa, sb = sigma[a], sigma[b]
-            gf = 2 * h * sa * sb / (sa + sb)
-            values += [-gf, -gf]
-            diag += np.bincount(a, weights=gf, minlength=self.size)
-            diag += np.bincount(b, weights=gf, minlength=self.size)
-        gl = sigma[self.group_cell] * self.group_weight
+        diag3 = diag[: self.n_cells].reshape(shape)
+        for axis in range(3):
+            lo, hi = _face_slices(axis, shape)
+            s = axes[axis].reshape(shape)
+            gf = 2 * h * (s[lo] * self._kappa_lower[axis] ** 2
+                          + s[hi] * self._kappa_upper[axis] ** 2)
+            diag3[lo] += gf
+            diag3[hi] += gf
+            values += [-gf.ravel(), -gf.ravel()]
+        g = self.geometry
+        link_sigma = np.choose(g.link_axis, [ax[g.link_cell] for ax in axes]) if len(
+            g.link_cell) else np.zeros(0)
+        gl = np.bincount(self._link_group, weights=link_sigma * g.link_weight,
+                         minlength=len(self.group_cell))
         node = self.n_cells + self.group_electrode
         is_driven = np.zeros(self.n_electrodes + 1, dtype=bool)
         potentials = np.zeros(self.n_electrodes + 1)
@@ -184,47 +203,56 @@ class FieldOperator:
         return self.matrix, rhs
 
     # -- field state ----------------------------------------------------------------------
-    def half_differences(self, x: np.ndarray, sigma: np.ndarray) -> HalfDifferences:
-        """Half-link differences of the state ``x`` with face potentials from ``sigma``."""
+    def differences(self, x: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+        """Half-link differences of the state ``x``: per-axis lower, upper (face arrays), links."""
         shape = self.grid.shape
         phi = x[: self.n_cells].reshape(shape)
-        s = sigma.reshape(shape)
         lower, upper = [], []
         for axis in range(3):
             lo, hi = _face_slices(axis, shape)
-            mask = self.geometry.open_faces[axis]
-            sl, su = s[lo], s[hi]
-            jump = np.where(mask, phi[hi] - phi[lo], 0.0)
-            total = sl + su
-            lower.append(su / total * jump)
-            upper.append(-sl / total * jump)
+            jump = phi[hi] - phi[lo]
+            lower.append(self._kappa_lower[axis] * jump)
+            upper.append(-self._kappa_upper[axis] * jump)
         g = self.geometry
-        link = x[self.n_cells + g.link_electrode] - x[g.link_cell]
-        return HalfDifferences(tuple(lower), tuple(upper), link)  # type: ignore[arg-type]
+        return lower, upper, x[self.n_cells + g.link_electrode] - x[g.link_cell]
 
-    def cell_products(self, d1: HalfDifferences, d2: HalfDifferences) -> np.ndarray:
-        """``sum_l w_l D1_l D2_l / h^3`` per cell (``|E|^2`` when ``d1 is d2``)."""
+    def cell_products(self, x1: np.ndarray, x2: np.ndarray | None = None,
+                      by_axis: bool = False) -> np.ndarray:
+        """``sum_l w_l D1_l D2_l / h^3`` per cell (``|E|^2`` when ``x2`` is ``x1``).
+
+        With ``by_axis`` the result has shape ``(3, N)``: the sum over each axis's links.
+        """
         h = self.grid.spacing_m
         shape = self.grid.shape
-        out = np.zeros(shape)
+        d1 = self.differences(x1)
+        d2 = d1 if x2 is None else self.differences(x2)
         w_face = 2.0 / h**2
+        g = self.geometry
+        out = np.zeros((3, *shape))
         for axis in range(3):
             lo, hi = _face_slices(axis, shape)
-            out[lo] += w_face * d1.lower[axis] * d2.lower[axis]
-            out[hi] += w_face * d1.upper[axis] * d2.upper[axis]
-        out = out.ravel()
-        g = self.geometry
-        out += np.bincount(g.link_cell, weights=g.link_weight * d1.link * d2.link / h**3,
-                           minlength=self.n_cells)
-        return out
+            out[axis][lo] += w_face * d1[0][axis] * d2[0][axis]
+            out[axis][hi] += w_face * d1[1][axis] * d2[1][axis]
+        out = out.reshape(3, self.n_cells)
+        link = g.link_weight * d1[2] * d2[2] / h**3
+        np.add.at(out, (g.link_axis, g.link_cell), link)
+        return out if by_axis else out.sum(axis=0)
 
-    def e_field(self, d: HalfDifferences) -> np.ndarray:
-        """|E| (V/m) at every cell centre (zero in inactive cells)."""
-        return np.sqrt(self.cell_products(d, d))
+    def e_field(self, x: np.ndarray) -> np.ndarray:
+        """|E| (V/m) at every cell centre, ``nu`` times the energy field (zero when inactive)."""
+        return np.sqrt(self.cell_products(x)) * self.field_scale
+
+    def dsigma_dE(self, e_cells: np.ndarray) -> np.ndarray:
+        """d sigma(nu E) / dE at the energy fields ``e_cells``."""
+        e = e_cells * self.field_scale
+        out = np.empty(self.n_cells)
+        for model, idx in zip(self.tissues, self._label_index, strict=True):
+            out[idx] = model.dsigma_dE(e[idx])
+        return out * self.field_scale
 
     def link_currents(self, x: np.ndarray, sigma: np.ndarray) -> np.ndarray:
         """Current (A) leaving each electrode into the tissue."""
-        gl = sigma[self.group_cell] * self.group_weight
-        flow = gl * (x[self.n_cells + self.group_electrode] - x[self.group_cell])
-        return np.bincount(self.group_electrode, weights=flow,
-                           minlength=self.n_electrodes + 1)[: self.n_electrodes]
+        g = self.geometry
+        flow = sigma[g.link_cell] * g.link_weight * (x[self.n_cells + g.link_electrode]
+                                                     - x[g.link_cell])
+        return np.bincount(g.link_electrode, weights=flow, minlength=self.n_electrodes)

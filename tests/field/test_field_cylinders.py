@@ -1,0 +1,103 @@
+"""Two parallel cylinders: exact current and |E| isolines, spacing independence, observed order.
+
+Reference: the exact two-cylinder solution (see conftest: Smythe, Static and Dynamic
+Electricity, Sec. 4.13; issue 2's formula |E| = V b / (arccosh(c/a) r1 r2), conductance per metre
+pi sigma / arccosh(c/a)), corrected for our insulated 120 mm box by the method of images (the
+correction lowers the current by 0.81 % for c = 7.5 mm, a = 0.55 mm; without it the errors below
+would read 0.8 % more negative). The needles (1.1 mm, 15 mm apart) span the full height of a
+box two voxels thick, so the 3-D solver is tested on the 2-D solution.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import MM, TwoCylinderReference, two_cylinder_problem
+
+from irelab.field import FieldSolver, Grid
+
+VOLTAGE = 1000.0
+
+CURRENT_RTOL = 0.02  # issue 2's acceptance bound for the current at 0.5 mm
+AREA_RTOL = 0.03  # issue 2's bound for isoline areas at 0.5 mm (voxel counting of the area)
+SPREAD = 0.025  # max-min spread over 0.4-1 mm and offsets (issue: "nearly independent", ~2 %)
+
+
+def _reference(problem) -> TwoCylinderReference:
+    g = problem.grid
+    return TwoCylinderReference(half_x=g.upper_m[0], half_y=g.upper_m[1], voltage=VOLTAGE)
+
+
+def _relative_current_error(spacing_m: float, shift_m=(0.0, 0.0)) -> float:
+    problem = two_cylinder_problem(spacing_m, shift_m=shift_m)
+    solution = FieldSolver(problem).solve_pair("A", "B", VOLTAGE)
+    height = problem.grid.shape[2] * spacing_m
+    return solution.current_A / (_reference(problem).current_per_m * height) - 1
+
+
+def test_box_truncation_is_small_and_quantified(reference_120mm) -> None:
+    """The image correction for the 120 mm box is below 1 % (it is applied, not ignored)."""
+    ratio = reference_120mm.current_per_m / reference_120mm.free_current_per_m
+    assert -0.01 < ratio - 1 < -0.005
+
+
+def test_current_and_isoline_areas_at_half_millimetre() -> None:
+    """Current within 2 % and the area inside four |E| isolines within 3 % at 0.5 mm.
+
+    Levels are multiples of |E| at the midpoint between the needles (0.5, 0.75, 1.25, 1.75),
+    avoiding the saddle isoline through the midpoint itself. Analytic areas are counted on a
+    0.05 mm sampling grid; model areas count voxel centres of one layer.
+    """
+    h = 0.5 * MM
+    problem = two_cylinder_problem(h)
+    solution = FieldSolver(problem).solve_pair("A", "B", VOLTAGE)
+    ref = _reference(problem)
+    height = problem.grid.shape[2] * h
+    assert solution.converged
+    assert solution.current_A == pytest.approx(ref.current_per_m * height, rel=CURRENT_RTOL)
+    e_mid = VOLTAGE * ref.b / (np.arccosh(ref.c / ref.a) * ref.b**2)
+    levels = e_mid * np.array([0.5, 0.75, 1.25, 1.75])
+    exact = ref.area_above(levels)
+    layer = solution.e_field_V_per_m[:, :, 0]
+    model = np.array([np.sum(layer > level) * h * h for level in levels])
+    np.testing.assert_allclose(model, exact, rtol=AREA_RTOL)
+
+
+def test_current_nearly_independent_of_spacing_and_needle_offset() -> None:
+    """The sub-voxel electrode keeps the current within 2 % of exact over 0.4-1 mm spacings and
+    three needle positions along the voxel row (a voxel staircase misses by 5-12 %,
+    non-monotonically, as measured by the team). Measured: -1.7 % to +0.3 %."""
+    errors = [
+        _relative_current_error(h * MM, (s * MM, 0.0))
+        for h in (0.4, 0.5, 0.667, 1.0)
+        for s in (0.0, 0.17, 0.31)
+    ]
+    assert max(abs(e) for e in errors) < CURRENT_RTOL
+    assert max(errors) - min(errors) < SPREAD
+
+
+def test_current_at_fine_spacings_for_any_needle_offset() -> None:
+    """At 0.4-0.5 mm the current is within 1 % for needles off the voxel rows too (diagonal
+    offsets). Known weakness, not asserted here: at 0.67-1 mm a needle passing between voxel
+    centres on a diagonal reads up to 3.5 % low (measured)."""
+    errors = [
+        _relative_current_error(h * MM, offset)
+        for h in (0.4, 0.5)
+        for offset in ((0.17 * MM, 0.102 * MM), (0.31 * MM, 0.186 * MM), (0.05 * MM, 0.29 * MM))
+    ]
+    assert max(abs(e) for e in errors) < 0.01
+
+
+def test_observed_convergence_order_of_the_current() -> None:
+    """Fit log|error| against log h over 1, 0.71, 0.5, 0.35 mm: second order (slope ~2)."""
+    spacings = np.array([1.0, 0.707, 0.5, 0.354]) * MM
+    errors = np.array([abs(_relative_current_error(h)) for h in spacings])
+    slope = np.polyfit(np.log(spacings), np.log(errors), 1)[0]
+    assert 1.5 < slope < 2.6
+    assert np.all(np.diff(errors) < 0)  # the error falls at every refinement
+
+
+def test_reference_grid_matches_problem_grid() -> None:
+    """The fixture's box is the box of the 0.5 mm problem (guards the reference's walls)."""
+    g = Grid.centred((0.12, 0.12, 1e-3), 0.5e-3)
+    assert two_cylinder_problem(0.5e-3).grid.upper_m[0] == pytest.approx(g.upper_m[0])
