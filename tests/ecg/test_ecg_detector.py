@@ -27,12 +27,12 @@ from irelab.errors import InputError
 SKIP_S = DetectorConfig().learning_s
 
 SE_TARGET = 0.995
-"""Issue 3 target, gross sensitivity (met: 99.76 % measured)."""
-PPV_MEASURED = 0.9939
+"""Issue 3 target, gross sensitivity (met: 99.74 % measured)."""
+PPV_MEASURED = 0.99495
 PPV_MARGIN = 0.001
-"""Gross +P measured 99.39 % (105 FP, 95 of them in the noisy record 105): the issue's
-99.5 % target is NOT met; the test guards the measured level minus 0.1 point so that a
-regression fails."""
+"""Gross +P measured 99.495 % (87 FP, 77 of them in the noisy record 105): the issue's
+99.5 % target is missed by a hair; the test guards the measured level minus 0.1 point so
+that a regression fails."""
 LATENCY_MEDIAN_MS = 40.0
 LATENCY_P99_MS = 100.0
 """Issue 3 targets (measured 33.3 ms and 66.7 ms)."""
@@ -62,9 +62,9 @@ def test_gross_accuracy_and_latency(records: dict[str, EcgRecord],
     assert np.median(latency) <= LATENCY_MEDIAN_MS
     assert np.percentile(latency, 99) <= LATENCY_P99_MS
     for (score, _), name in zip(scored, records, strict=True):
-        # per record: no record collapses (worst measured: Se 99.22 % and +P 96.41 % on 105)
+        # per record: no record collapses (worst measured: Se 99.26 % (105, 106), +P 97.07 % (105))
         assert score.se >= 0.99, name
-        assert score.ppv >= 0.96, name
+        assert score.ppv >= 0.965, name
 
 
 @pytest.mark.slow
