@@ -1,0 +1,239 @@
+"""Probe layouts: where the parallel probes go, which pairs fire at what voltage, pullbacks.
+
+A layout is a set of probe positions in the plane normal to the insertion axis, one exposed
+length, the axial tip position of each pullback position (deepest first), and the pairs with
+their voltages (the same pair protocol is repeated at every position). Candidate layouts are
+regular polygons around the target's centroid, with or without a centre probe, at several radii
+and rotations; a cheap analytic screen (the two-cylinder field, below) ranks them before any
+field solve.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from irelab.field.problem import Electrode, FieldProblem, Insulator
+from irelab.plan.targets import PlanLimits, PlanTarget
+
+__all__ = ["ProbeLayout", "VOLTS_PER_SPACING"]
+
+VOLTS_PER_SPACING = 1500.0 / 1e-2
+"""Starting voltage per metre of probe spacing: the clinical rule of thumb of 1500 V per cm
+between parallel probes (NanoKnife guidance; Ben-David E, Ahmed M, Faroja M, et al.
+Irreversible electroporation: treatment effect is susceptible to local environment and tissue
+properties. Radiology 269(3):738-747, 2013, used 1500-2500 V/cm settings in porcine liver)."""
+
+AXIAL_OVERHANG_M = 3e-3
+"""How far the lethal zone is assumed to reach beyond the ends of the exposed electrodes when
+choosing the exposed length and the number of pullback positions (checked afterwards by the
+field simulation, which is what counts)."""
+
+
+@dataclass(frozen=True)
+class ProbeLayout:
+    """Probes (in-plane positions), exposed length, pullback tips and the pair protocol (SI).
+
+    ``points_m[k]`` = (a, b) in the target's (e1, e2) plane; ``tips_m`` = axial coordinate of the
+    tip at each pullback position (deepest first); ``pairs`` index probes; ``voltages_V`` is one
+    voltage per pair.
+    """
+
+    points_m: tuple[tuple[float, float], ...]
+    exposed_m: float
+    tips_m: tuple[float, ...]
+    pairs: tuple[tuple[int, int], ...]
+    voltages_V: tuple[float, ...]
+    label: str = ""
+
+    @property
+    def n_probes(self) -> int:
+        return len(self.points_m)
+
+    @property
+    def n_positions(self) -> int:
+        return len(self.tips_m)
+
+    def spacing_m(self, pair: tuple[int, int]) -> float:
+        a, b = (np.asarray(self.points_m[i]) for i in pair)
+        return float(np.linalg.norm(a - b))
+
+    def spacings_m(self) -> np.ndarray:
+        return np.array([self.spacing_m(p) for p in self.pairs])
+
+    def min_probe_distance_m(self) -> float:
+        pts = np.asarray(self.points_m)
+        d = np.linalg.norm(pts[:, None] - pts[None], axis=-1)
+        d[np.diag_indices(len(pts))] = np.inf
+        return float(d.min())
+
+    def with_voltages(self, voltages) -> ProbeLayout:
+        return replace(self, voltages_V=tuple(float(v) for v in voltages))
+
+    def probe_name(self, k: int, position: int) -> str:
+        """Case-file name of probe k at pullback position ``position``."""
+        base = f"P{k + 1}"
+        if self.n_positions == 1:
+            return base
+        shift_mm = (self.tips_m[position] - self.tips_m[0]) * 1e3
+        return f"{base}@{shift_mm:.0f}mm"
+
+    def world_tip_m(self, target: PlanTarget, k: int, position: int) -> np.ndarray:
+        a, b = self.points_m[k]
+        return a * target.e1 + b * target.e2 + self.tips_m[position] * target.axis
+
+    def electrodes(self, target: PlanTarget, position: int,
+                   limits: PlanLimits = PlanLimits()) -> tuple[tuple[Electrode, ...],
+                                                                tuple[Insulator, ...]]:
+        """Electrodes and insulated shafts of one pullback position on ``target``'s grid."""
+        r = limits.probe_diameter_m / 2
+        grid = target.grid
+        reach = float(np.linalg.norm(grid.upper_m - grid.lower_m)) + grid.spacing_m
+        els, ins = [], []
+        for k in range(self.n_probes):
+            tip = self.world_tip_m(target, k, position)
+            end = tip + self.exposed_m * target.axis
+            far = end + reach * target.axis
+            name = self.probe_name(k, position)
+            els.append(Electrode(name, tuple(tip), tuple(end), r))
+            ins.append(Insulator(f"{name}-shaft", tuple(end), tuple(far), r))
+        return tuple(els), tuple(ins)
+
+    def problem(self, anatomy: FieldProblem, target: PlanTarget, position: int) -> FieldProblem:
+        els, ins = self.electrodes(target, position)
+        return replace(anatomy, electrodes=els, insulators=ins)
+
+    def pair_names(self, position: int) -> list[tuple[str, str]]:
+        return [(self.probe_name(i, position), self.probe_name(j, position))
+                for i, j in self.pairs]
+
+
+def polygon(n: int, radius_m: float, rotation: float, centre: bool,
+            origin: np.ndarray) -> tuple[list[tuple[float, float]], list[tuple[int, int]]]:
+    """``n`` probes: a regular polygon (n - 1 corners plus one centre probe if ``centre``)."""
+    m = n - 1 if centre else n
+    ang = rotation + 2 * np.pi * np.arange(m) / m
+    pts = [(float(origin[0] + radius_m * np.cos(t)), float(origin[1] + radius_m * np.sin(t)))
+           for t in ang]
+    if m == 2:
+        pairs = [(0, 1)]
+    else:
+        pairs = [(i, (i + 1) % m) for i in range(m)]
+    if centre:
+        pts.append((float(origin[0]), float(origin[1])))
+        pairs += [(i, m) for i in range(m)]
+    return pts, pairs
+
+
+def axial_positions(target: PlanTarget, limits: PlanLimits) -> tuple[float, tuple[float, ...]]:
+    """Exposed length and tip positions: one position if the target's axial extent minus the
+    assumed overhang at both ends fits the longest exposed length, else the fewest equal
+    pullback steps that do (deepest first)."""
+    s_lo, s_hi = target.axial_extent_m()
+    need = s_hi - s_lo - 2 * AXIAL_OVERHANG_M
+    n_pos = max(1, math.ceil(need / limits.max_exposed_m - 1e-9))
+    exposed = min(max(need / n_pos, limits.min_exposed_m), limits.max_exposed_m)
+    exposed = math.ceil(exposed * 1e3 - 1e-6) / 1e3  # whole mm, as typed on the generator
+    start = s_lo + AXIAL_OVERHANG_M
+    if n_pos == 1:
+        start = 0.5 * (s_lo + s_hi) - exposed / 2
+    tips = tuple(start + i * exposed for i in range(n_pos))
+    return exposed, tips
+
+
+def candidates(target: PlanTarget, limits: PlanLimits, snap_m: float | None,
+               centroid: np.ndarray, radius_target_m: float) -> Iterator[ProbeLayout]:
+    """Polygon layouts with 2-6 probes, several radii and rotations (pre-screen input)."""
+    exposed, tips = axial_positions(target, limits)
+    for n in range(limits.min_probes, limits.max_probes + 1):
+        for centre in (False, True):
+            m = n - 1 if centre else n
+            if m < 2 or (centre and m < 3):
+                continue
+            for frac in (0.45, 0.55, 0.65, 0.75, 0.85):
+                radius = frac * radius_target_m
+                for rot_step in range(3):
+                    rotation = rot_step * (2 * np.pi / m) / 3
+                    if m == 2:
+                        rotation = rot_step * np.pi / 3
+                    pts, pairs = polygon(n, radius, rotation, centre, centroid)
+                    if snap_m:
+                        pts = [(round(a / snap_m) * snap_m, round(b / snap_m) * snap_m)
+                               for a, b in pts]
+                    layout = ProbeLayout(tuple(pts), exposed, tips, tuple(pairs), (),
+                                         label=f"{m}-gon{'+centre' if centre else ''} "
+                                               f"r={radius * 1e3:.1f}mm rot={rotation:.2f}")
+                    sp = layout.spacings_m()
+                    if layout.min_probe_distance_m() < limits.min_spacing_m:
+                        continue
+                    if sp.max() > limits.max_spacing_m or sp.min() < limits.min_spacing_m:
+                        continue
+                    yield layout.with_voltages(np.minimum(VOLTS_PER_SPACING * sp,
+                                                          limits.max_voltage_V))
+
+
+def track_mask(layout: ProbeLayout, target: PlanTarget,
+               limits: PlanLimits = PlanLimits()) -> np.ndarray:
+    """Voxels whose centre lies inside a probe (any position): the needle track.
+
+    There is no tissue to ablate there (the conductor displaces it, and the field solver has no
+    tissue unknown in such a voxel), so coverage is counted over the target minus the track.
+    """
+    grid = target.grid
+    x, y, z = grid.centres_m()
+    pts = np.stack(np.broadcast_arrays(x, y, z), axis=-1)
+    r = limits.probe_diameter_m / 2
+    out = np.zeros(grid.shape, dtype=bool)
+    s = pts @ target.axis
+    plane = np.stack([pts @ target.e1, pts @ target.e2], axis=-1)
+    for a, b in layout.points_m:
+        radial = np.hypot(plane[..., 0] - a, plane[..., 1] - b)
+        out |= (radial <= r) & (s >= layout.tips_m[0])
+    return out
+
+
+def crosses_keep_out(layout: ProbeLayout, target: PlanTarget) -> bool:
+    """Whether any probe (exposed part or shaft, every position) passes a keep-out voxel."""
+    grid = target.grid
+    h = grid.spacing_m
+    reach = float(np.linalg.norm(grid.upper_m - grid.lower_m))
+    t = np.arange(0.0, reach, h / 2)
+    for k in range(layout.n_probes):
+        tip = layout.world_tip_m(target, k, 0)
+        pts = tip[None, :] + t[:, None] * target.axis[None, :]
+        idx = np.round((pts - np.asarray(grid.origin_m)) / h).astype(int)
+        inside = np.all((idx >= 0) & (idx < np.asarray(grid.shape)), axis=1)
+        idx = idx[inside]
+        if target.keep_out[idx[:, 0], idx[:, 1], idx[:, 2]].any():
+            return True
+        if not inside[0]:
+            return True  # tip outside the domain
+    return False
+
+
+def proxy_field_per_volt(layout: ProbeLayout, ab: np.ndarray, radius_m: float) -> np.ndarray:
+    """|E| per volt of each pair at in-plane points ``ab`` (pairs x points), two-cylinder model.
+
+    Two parallel infinite cylinders of radius a with centre spacing 2c in a uniform medium:
+    |E| = V b / (arccosh(c/a) r1 r2), b = sqrt(c^2 - a^2), r1, r2 the distances to the line
+    charges at +-b (Smythe WR, Static and Dynamic Electricity, 3rd ed., 1968, sec. 4.13; the
+    same closed form issue 2 validates the solver against). Used only to rank layouts.
+    """
+    out = np.empty((len(layout.pairs), len(ab)))
+    for p, (i, j) in enumerate(layout.pairs):
+        pi, pj = np.asarray(layout.points_m[i]), np.asarray(layout.points_m[j])
+        mid = (pi + pj) / 2
+        c = np.linalg.norm(pj - pi) / 2
+        u = (pj - pi) / (2 * c)
+        b = math.sqrt(max(c * c - radius_m**2, 1e-12))
+        rel = ab - mid
+        f1 = mid + b * u
+        f2 = mid - b * u
+        r1 = np.linalg.norm(ab - f1, axis=1)
+        r2 = np.linalg.norm(ab - f2, axis=1)
+        del rel
+        out[p] = b / (math.acosh(c / radius_m) * np.maximum(r1 * r2, (radius_m / 2) ** 2))
+    return out

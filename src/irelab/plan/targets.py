@@ -1,0 +1,145 @@
+"""What a plan must achieve and respect: the target, the critical structures and the limits.
+
+Target = tumour dilated by the margin, measured as a Euclidean distance with the voxel spacing
+(``scipy.ndimage.distance_transform_edt`` with ``sampling``; an iterated 6-neighbour structuring
+element would give a diamond, not a ball), minus the critical structures (a vessel lumen inside
+the margin is spared by IRE and is not something to ablate).
+
+Limits (issue 5): per-pair voltage at most 3000 V (NanoKnife generator maximum), predicted
+current at most 50 A per pair (the generator's current limit), probe spacing 5-25 mm, exposed
+length 5-40 mm, 2-6 probes, probes parallel to one insertion direction whose shafts do not
+cross critical structures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from irelab.field.problem import FieldProblem, Grid
+
+__all__ = ["PlanLimits", "PlanTarget", "dilate_mm", "build_target"]
+
+DEFAULT_CRITICAL = ("blood", "bile")
+"""Tissue names that are critical structures by default (issue 5)."""
+
+TUMOUR_TISSUES = ("tumour",)
+"""Tissue names that make up the tumour (the case presets' name for colorectal metastasis)."""
+
+
+@dataclass(frozen=True)
+class PlanLimits:
+    """Generator and geometry limits (SI)."""
+
+    max_voltage_V: float = 3000.0
+    max_current_A: float = 50.0
+    min_spacing_m: float = 5e-3
+    max_spacing_m: float = 25e-3
+    min_exposed_m: float = 5e-3
+    max_exposed_m: float = 40e-3
+    min_probes: int = 2
+    max_probes: int = 6
+    probe_diameter_m: float = 1.1e-3
+    """19 G NanoKnife monopolar probe (1.07 mm), rounded as in the case example."""
+
+
+def dilate_mm(mask: np.ndarray, spacing_m: float, margin_m: float) -> np.ndarray:
+    """Voxels within ``margin_m`` (Euclidean, voxel centres) of ``mask``."""
+    if margin_m <= 0:
+        return mask.copy()
+    if not mask.any():
+        return mask.copy()
+    dist = ndimage.distance_transform_edt(~mask, sampling=spacing_m)
+    return dist <= margin_m + 1e-9
+
+
+@dataclass(frozen=True, eq=False)
+class PlanTarget:
+    """Target, critical and tissue masks on one grid, plus the insertion frame.
+
+    ``axis`` is the insertion direction (unit vector from the tip towards the entry, like a case
+    probe's ``direction``); ``e1``, ``e2`` span the plane normal to it.
+    """
+
+    grid: Grid
+    target: np.ndarray
+    tumour: np.ndarray
+    critical: dict[str, np.ndarray]
+    keep_out: np.ndarray
+    lethal_threshold_V_per_m: np.ndarray
+    axis: np.ndarray
+    e1: np.ndarray
+    e2: np.ndarray
+
+    @property
+    def critical_any(self) -> np.ndarray:
+        out = np.zeros(self.grid.shape, dtype=bool)
+        for m in self.critical.values():
+            out |= m
+        return out
+
+    def target_points_m(self) -> np.ndarray:
+        """Centres of the target voxels, shape (N, 3)."""
+        idx = np.argwhere(self.target)
+        return np.asarray(self.grid.origin_m) + idx * self.grid.spacing_m
+
+    def in_plane(self, points_m: np.ndarray) -> np.ndarray:
+        """(a, b) coordinates in the plane normal to the axis."""
+        return np.stack([points_m @ self.e1, points_m @ self.e2], axis=-1)
+
+    def axial(self, points_m: np.ndarray) -> np.ndarray:
+        return points_m @ self.axis
+
+    def axial_extent_m(self) -> tuple[float, float]:
+        s = self.axial(self.target_points_m())
+        h = self.grid.spacing_m / 2
+        return float(s.min() - h), float(s.max() + h)
+
+
+def insertion_frame(direction: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    u = np.asarray(direction, dtype=float)
+    u = u / np.linalg.norm(u)
+    ref = np.array([1.0, 0, 0]) if abs(u[0]) < 0.9 else np.array([0, 1.0, 0])
+    e1 = ref - (ref @ u) * u
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(u, e1)
+    return u, e1, e2
+
+
+def _threshold(problem: FieldProblem) -> np.ndarray:
+    """Per-voxel lethal threshold: the local tissue's ``e_irr`` (V/m)."""
+    values = np.array([getattr(t, "e_irr_V_per_m", np.inf) for t in problem.tissues])
+    return values[problem.labels]
+
+
+def build_target(
+    problem: FieldProblem,
+    margin_m: float = 5e-3,
+    direction: Sequence[float] = (0.0, 0.0, 1.0),
+    critical_tissues: Sequence[str] = DEFAULT_CRITICAL,
+    tumour_tissues: Sequence[str] = TUMOUR_TISSUES,
+    clearance_m: float = 0.5e-3,
+) -> PlanTarget:
+    """Target and constraints of ``problem``'s anatomy (its electrodes are ignored).
+
+    ``keep_out`` marks voxels within the probe radius plus ``clearance_m`` (and half a voxel,
+    for the voxelisation) of a critical structure: no probe may pass through them.
+    """
+    grid = problem.grid
+    names = list(problem.tissue_names)
+    labels = problem.labels
+    tumour = np.isin(labels, [i for i, n in enumerate(names) if n in tumour_tissues])
+    critical = {n: labels == i for i, n in enumerate(names) if n in critical_tissues}
+    crit_any = np.zeros(grid.shape, dtype=bool)
+    for m in critical.values():
+        crit_any |= m
+    target = dilate_mm(tumour, grid.spacing_m, margin_m) & ~crit_any
+    keep_out = dilate_mm(crit_any, grid.spacing_m,
+                         PlanLimits().probe_diameter_m / 2 + clearance_m + grid.spacing_m / 2)
+    u, e1, e2 = insertion_frame(direction)
+    return PlanTarget(grid=grid, target=target, tumour=tumour, critical=critical,
+                      keep_out=keep_out, lethal_threshold_V_per_m=_threshold(problem),
+                      axis=u, e1=e1, e2=e2)
