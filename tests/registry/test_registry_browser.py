@@ -126,4 +126,7 @@ def test_enter_a_course_in_the_browser_and_see_it_in_the_report(server) -> None:
         expect(page.locator("#procedures")).to_contain_text("WEB-001")
         expect(page.locator("#adverse-events")).to_contain_text("Ventricular tachycardia")
         expect(page.locator("#findings")).to_contain_text("complete ablation")
+        expect(page.locator("#report-error")).to_have_count(0)
+        frame = page.frame_locator("iframe")
+        expect(frame.locator("body")).to_contain_text("Registry study report")
         browser.close()

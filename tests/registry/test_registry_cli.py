@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-import irelab.outcomes
 from irelab.cli.main import app
 
 
@@ -67,12 +67,8 @@ def test_import_rejects_a_file_with_a_bad_row_and_exits_2(run, tmp_path) -> None
     assert r.exit_code == 0 and json.loads(r.stdout) == {"table": "patients", "imported": 2}
 
 
-@pytest.mark.skipif(
-    not hasattr(irelab.outcomes, "write_report"),
-    reason="irelab.outcomes.write_report has not landed yet",
-)
 def test_report_demo_writes_a_labelled_html_report(run, tmp_path) -> None:
     r = run("report", "--demo", "--out", str(tmp_path / "rep"), "--json")
     assert r.exit_code == 0, r.stderr
-    index = json.loads(r.stdout)["report"]
-    assert "SYNTHETIC" in open(index).read()
+    index = Path(json.loads(r.stdout)["report"])
+    assert index.name == "index.html" and "SYNTHETIC" in index.read_text()

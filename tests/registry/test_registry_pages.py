@@ -7,8 +7,6 @@ import re
 import pytest
 from conftest import PASSWORD
 
-import irelab.outcomes
-
 
 def _login(client, user: str = "inv_a") -> str:
     r = client.post("/login", data={"username": user, "password": PASSWORD}, follow_redirects=False)
@@ -106,10 +104,6 @@ def test_report_page_shows_the_registry_tables(client, course) -> None:
     assert "Ventricular tachycardia" in page.text and "IRE-A-001" in page.text
 
 
-@pytest.mark.skipif(
-    not hasattr(irelab.outcomes, "write_report"),
-    reason="irelab.outcomes.write_report has not landed yet",
-)
 def test_report_page_embeds_the_outcome_report(client, course) -> None:
     _login(client, "dm")
     page = client.get("/report").text
