@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import PASSWORD
+from conftest import PASSWORD, auth
 
 
 def _login(client, user: str = "inv_a") -> str:
@@ -113,3 +113,18 @@ def test_report_page_embeds_the_outcome_report(client, course) -> None:
     assert client.get("/report/files/../../etc/passwd").status_code == 404
     client.cookies.clear()
     assert client.get("/report/files/index.html", follow_redirects=False).status_code == 303
+
+
+def test_report_is_rewritten_only_after_a_data_change(client, course, tmp_path) -> None:
+    _login(client, "dm")
+    client.get("/report")
+    index = tmp_path / "reports" / "dm" / "index.html"
+    first = index.stat().st_mtime_ns
+    index.write_text("cached")  # a rewrite would replace this
+    client.get("/report")
+    assert index.read_text() == "cached"
+    client.patch(
+        f"/api/tumours/{course['tumour']}", json={"version": 1, "size_mm": 25}, headers=auth("dm")
+    )
+    client.get("/report")
+    assert index.read_text() != "cached" and index.stat().st_mtime_ns >= first

@@ -12,14 +12,17 @@ from pathlib import Path
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from irelab.registry.deps import api_actor, get_session
+from irelab.registry.models import AuditEntry
 from irelab.registry.security import Actor
 from irelab.registry.service import NotFound
 from irelab.registry.study import load_study_data
 
 router = APIRouter(prefix="/api/report", tags=["report"])
+DATA_ACTIONS = ("create", "update", "retire")
 
 
 def report_folder(request: Request, actor: Actor) -> Path:
@@ -34,12 +37,25 @@ def report_folder(request: Request, actor: Actor) -> Path:
 
 
 def write_study_report(session: Session, actor: Actor, folder: Path) -> Path:
-    """Write the outcomes report of ``actor``'s records to ``folder``; returns index.html."""
+    """Write the outcomes report of ``actor``'s records to ``folder``; returns index.html.
+
+    The report is rewritten only when the data changed since it was last written: the key is
+    the newest create/update/retire row of the audit trail, which every data change adds.
+    """
     from irelab.outcomes import write_report
 
+    last_change = session.scalar(
+        select(func.max(AuditEntry.id)).where(AuditEntry.action.in_(DATA_ACTIONS))
+    )
+    key = f"{actor.role}:{actor.site_id}:{last_change}"
+    stamp, index = folder / ".data-version", folder / "index.html"
+    if index.is_file() and stamp.is_file() and stamp.read_text() == key:
+        return index
     data = load_study_data(session, actor)
     title = "Registry study report" + (" (pseudonymised)" if actor.pseudonymised else "")
-    return Path(write_report(data, folder, title=title))
+    index = Path(write_report(data, folder, title=title))
+    stamp.write_text(key)
+    return index
 
 
 @router.get("/summary")
