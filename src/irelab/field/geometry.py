@@ -14,16 +14,20 @@ We instead treat each conductor as an exact cylinder cutting the grid's edges:
   ``sigma h^2 / (theta h)`` (Gibou F, Fedkiw R, Cheng L, Kang M. A second-order-accurate
   symmetric discretization of the Poisson equation on irregular domains. J Comput Phys
   176:205-227, 2002).
-* Log-profile correction. Next to a thin cylinder the potential is not linear along the edge
-  but logarithmic in the distance ``r`` to the axis, so the linear Shortley-Weller link is
-  inconsistent when ``a`` is comparable to ``h``. We scale the links of each cut cell by one
-  factor ``alpha`` chosen so that the discrete equation of that cell is exact for the local
-  radial solution ``psi = ln(r / a)`` (harmonic around an infinite cylinder, zero on its
-  surface), with ``r = a + d`` and ``d`` the distance to the cylinder's surface. This is the same
-  idea as a well index (Peaceman D W. Interpretation of well-block pressures in numerical
-  reservoir simulation. SPE J 18(3):183-194, 1978), applied per cut cell so it holds for any
-  needle direction and for radii larger than Peaceman's ``0.208 h``. ``alpha`` is clipped to
-  ``[ALPHA_MIN, ALPHA_MAX]`` for cells whose neighbours give an ill-posed calibration.
+* Near-field correction (a numerical well index). With a radius of 0.5-2 spacings the
+  discrete near field of the needle is not resolved, so the links of each electrode are scaled
+  by one factor ``alpha``. For an electrode parallel to a grid axis (the usual probe), ``alpha``
+  is computed numerically: in the voxel layer through its middle, the discrete operator is solved
+  with the exact infinite-cylinder potential ``psi = ln(r / a)`` imposed on a ring of cells
+  ``CALIBRATION_RADIUS`` spacings out, and ``alpha`` makes the discrete current equal the exact
+  ``2 pi`` per unit length. This is Peaceman's well-index idea (Peaceman D W. Interpretation of
+  well-block pressures in numerical reservoir simulation. SPE J 18(3):183-194, 1978) done by a
+  local solve instead of his formula, whose equivalent radius ``0.208 h`` is smaller than the
+  needle here and so does not apply. For other directions, ``alpha`` makes the sum of the cut
+  cells' equations (their total flux) exact for ``psi``, with ``r = a + d`` and ``d`` the
+  distance to the surface. ``alpha`` is clipped to ``[ALPHA_MIN, ALPHA_MAX]``. Measured on the
+  two-cylinder solution: current within 0.15 % of exact for 0.4-1 mm spacings and any needle
+  offset (tests/field/test_field_cylinders.py).
 * Edges crossing an insulator (shaft, bipolar gap) carry no current; cells whose centre is inside
   an insulator are inactive.
 
@@ -43,10 +47,12 @@ __all__: list[str] = []
 
 ALPHA_MIN = 0.25
 ALPHA_MAX = 4.0
-"""Bounds of the log-profile correction factor (a safeguard; in the validation cases all cut
-cells calibrate inside [0.6, 1.6])."""
+"""Bounds of the near-field correction factor (a safeguard; the validation cases calibrate
+to 0.97-1.06)."""
 
 THETA_MIN = 1e-3
+CALIBRATION_RADIUS = 4
+"""Cross-section calibration: cells closer than this many spacings to the surface are solved."""
 _SEARCH_STEPS = 40  # golden-section and bisection steps along an edge: 2**-40 of h
 
 
@@ -212,8 +218,13 @@ def cut_geometry(
         minus = blocked[2 * axis].reshape(shape)[tuple(hi)]
         open_faces.append(act3[tuple(lo)] & act3[tuple(hi)] & ~plus & ~minus)
 
-    weight = h / theta * _log_correction(grid, electrodes, active, open_faces, cells, dirs,
-                                         theta, elec)
+    alpha = _log_correction(grid, electrodes, active, open_faces, cells, dirs, theta, elec)
+    for e_index, electrode in enumerate(electrodes):
+        local = _cross_section_calibration(grid, electrode, e_index, open_faces, cells, dirs,
+                                           theta, elec)
+        if local is not None:
+            alpha[elec == e_index] = local
+    weight = h / theta * alpha
     return CutGeometry(
         grid=grid,
         active=active,
@@ -277,3 +288,116 @@ def _log_correction(grid, electrodes, active, open_faces, cells, dirs, theta, el
         alpha = np.where(link_e > 0, regular_e / link_e, 1.0)
     alpha = np.clip(np.nan_to_num(alpha, nan=1.0), ALPHA_MIN, ALPHA_MAX)
     return alpha[g_elec][group_of]
+
+
+def _cross_section_calibration(grid, electrode, e_index, open_faces, cells, dirs, theta, elec):
+    """Numerical well index of a grid-aligned electrode: one factor for all its links.
+
+    In the voxel layer through the electrode's middle, solve the discrete operator (sigma = 1)
+    for the exact infinite-cylinder potential ``psi = ln(r / a)`` imposed on a ring of cells at
+    ``CALIBRATION_RADIUS`` spacings from the surface, the electrode at 0 and its links scaled by
+    ``alpha``. The exact current into the electrode is ``2 pi`` per unit length; ``alpha`` is
+    chosen so the discrete current matches it (the links are in series with the rest of the
+    discrete medium, so ``1/F`` is affine in ``1/alpha``: two solves and one check suffice).
+    This removes the discretisation error of the whole near field, not only of the cut cells.
+    Returns None when the electrode is not parallel to a grid axis or the layer is unusable.
+    """
+    import scipy.sparse as sp
+    from scipy.sparse.linalg import spsolve
+
+    h = grid.spacing_m
+    a = electrode.radius_m
+    start = np.asarray(electrode.start_m, dtype=float)
+    end = np.asarray(electrode.end_m, dtype=float)
+    u = (end - start) / np.linalg.norm(end - start)
+    axis = int(np.argmax(np.abs(u)))
+    if abs(abs(u[axis]) - 1) > 1e-9:
+        return None
+    mid = (start + end) / 2
+    layer = int(round((mid[axis] - grid.origin_m[axis]) / h))
+    if not 0 <= layer < grid.shape[axis]:
+        return None
+    sel = (elec == e_index) & (dirs // 2 != axis)
+    cell_idx = np.stack(np.unravel_index(cells[sel], grid.shape), axis=-1)
+    in_layer = cell_idx[:, axis] == layer
+    if not in_layer.any():
+        return None
+    link_cells = cells[sel][in_layer]
+    link_g = h / theta[sel][in_layer]
+    # window of the layer around the electrode
+    plane = [ax for ax in range(3) if ax != axis]
+    reach = a + (CALIBRATION_RADIUS + 2) * h
+    ranges = []
+    for ax in plane:
+        x = grid.axis_m(ax)
+        ranges.append(np.flatnonzero(np.abs(x - mid[ax]) <= reach))
+    ii, jj = np.meshgrid(ranges[0], ranges[1], indexing="ij")
+    idx = np.zeros((ii.size, 3), dtype=np.int64)
+    idx[:, plane[0]] = ii.ravel()
+    idx[:, plane[1]] = jj.ravel()
+    idx[:, axis] = layer
+    flat = np.ravel_multi_index(idx.T, grid.shape)
+    centre = _centres(grid, flat)
+    centre[:, axis] = mid[axis]
+    d = cylinder_sdf(centre, start - 10 * reach * u, end + 10 * reach * u, a)  # infinite
+    psi = np.log((a + np.maximum(d, 0)) / a)
+    unknown = (d > 0) & (d < CALIBRATION_RADIUS * h)
+    number = np.full(grid.size, -1, dtype=np.int64)
+    number[flat[unknown]] = np.arange(int(unknown.sum()))
+    value = np.zeros(grid.size)
+    value[flat] = psi
+    known = np.zeros(grid.size, dtype=bool)
+    known[flat[~unknown & (d > 0)]] = True
+    n = int(unknown.sum())
+    rows, cols, vals = [], [], []
+    diag_faces = np.zeros(n)
+    rhs = np.zeros(n)
+    for ax in plane:
+        for sign in (-1, 1):
+            nb = idx[unknown].copy()
+            nb[:, ax] += sign
+            ok = (nb[:, ax] >= 0) & (nb[:, ax] < grid.shape[ax])
+            face = idx[unknown].copy()
+            if sign < 0:
+                face[:, ax] -= 1
+            ok &= (face[:, ax] >= 0) & (face[:, ax] < grid.shape[ax] - 1)
+            face = np.clip(face, 0, None)
+            faces = open_faces[ax]
+            fc = np.minimum(face, np.array(faces.shape) - 1)
+            ok &= faces[fc[:, 0], fc[:, 1], fc[:, 2]]
+            me = np.flatnonzero(ok)
+            nflat = np.ravel_multi_index(nb[ok].T, grid.shape)
+            diag_faces[me] += h
+            inner = number[nflat] >= 0
+            rows.append(me[inner])
+            cols.append(number[nflat[inner]])
+            vals.append(np.full(int(inner.sum()), -h))
+            outer = ~inner
+            rhs[me[outer]] += h * np.where(known[nflat[outer]], value[nflat[outer]], 0.0)
+    link_rows = number[link_cells]
+    if np.any(link_rows < 0):
+        return None
+    link_diag = np.bincount(link_rows, weights=link_g, minlength=n)
+    off = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                        shape=(n, n))
+
+    def flux(alpha: float) -> float:
+        m = off + sp.diags(diag_faces + alpha * link_diag)
+        phi = spsolve(m.tocsc(), rhs)
+        return float(alpha * np.sum(link_g * phi[link_rows]))
+
+    target = 2 * np.pi * h
+    f1, f2 = flux(1.0), flux(2.0)
+    if not (f1 > 0 and f2 > f1):
+        return None
+    r_in = 2 * (1 / f1 - 1 / f2)
+    r_out = 1 / f1 - r_in
+    if 1 / target - r_out <= 0:
+        return None
+    alpha = r_in / (1 / target - r_out)
+    for _ in range(3):  # refine: secant on 1/F against 1/alpha
+        f = flux(alpha)
+        if abs(f / target - 1) < 1e-4:
+            break
+        alpha *= (1 / f - r_out) / (1 / target - r_out) if 1 / f > r_out else 1.0
+    return float(np.clip(alpha, ALPHA_MIN, ALPHA_MAX))

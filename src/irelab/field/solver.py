@@ -24,10 +24,13 @@ conditions and Zoutendijk's theorem gives convergence to the unique minimiser fr
 ``SolverOptions(newton=False, line_search=False)`` reproduces it for the tests.
 
 Stated tolerance: the iteration stops when the relative nonlinear residual
-``||b(sigma(phi)) - A(sigma(phi)) phi|| / ||b_cells||`` (2-norm over the free cells and floating
-electrodes, divided by the norm of the current injected by the driven electrodes' links) is at
-most ``SolverOptions.nonlinear_rtol``. ``PairSolution.history`` holds this residual before each
-step and after the last one; ``final_change`` is its last value.
+``sum |b(sigma(phi)) - A(sigma(phi)) phi| / |I|`` is at most ``SolverOptions.nonlinear_rtol``:
+the residual of each free cell and floating electrode is the current (A) its conservation law
+misses, so this is the total unbalanced current as a fraction of the driven electrodes' current
+``I``, a measure that does not drift with the grid spacing (a 2-norm residual relative to the
+right-hand side does: at 0.25 mm it let a 2 % current error through).
+``PairSolution.history`` holds this residual before each step and after the last one;
+``final_change`` is its last value.
 
 Speed: each Picard step is solved only approximately (conjugate gradients stopped at
 ``forcing`` times the step's initial residual: inexact Newton-Krylov practice, Eisenstat &
@@ -43,7 +46,6 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.sparse.linalg import cg
 
 from irelab.field.multigrid import Level, MultigridPreconditioner, build_levels
 from irelab.field.operators import FieldOperator
@@ -77,14 +79,14 @@ class SolverOptions:
     record_energy: also compute the energy J after each step (costly; for tests).
     """
 
-    nonlinear_rtol: float = 3e-4
+    nonlinear_rtol: float = 1e-3
     max_iterations: int = 60
     forcing: float = 0.05
     max_linear_iterations: int = 200
     newton: bool = True
     line_search: bool = True
     grid_sequencing: bool = True
-    coarse_rtol: float = 3e-3
+    coarse_rtol: float = 1e-2
     smoothing_steps: int = 1
     record_energy: bool = False
 
@@ -115,6 +117,31 @@ def _energy(op: FieldOperator, x: np.ndarray) -> float:
     w = weights / 2
     integral = sum(wi * ui * op.sigma(ui * e) for ui, wi in zip(u, w, strict=True))
     return float(np.sum(op.grid.spacing_m**3 * e**2 * integral))
+
+
+def _pcg(a, rhs: np.ndarray, pre: MultigridPreconditioner, target_l1: float,
+         max_iterations: int) -> tuple[np.ndarray, int]:
+    """Preconditioned CG from zero, stopped when the residual's 1-norm (A) is below target."""
+    x = np.zeros_like(rhs)
+    r = rhs.copy()
+    if np.abs(r).sum() <= target_l1:
+        return x, 0
+    z = pre.operator @ r
+    p = z.copy()
+    rz = float(r @ z)
+    for k in range(1, max_iterations + 1):
+        ap = a @ p
+        step = rz / float(p @ ap)
+        x += step * p
+        r -= step * ap
+        if np.abs(r).sum() <= target_l1:
+            return x, k
+        z = pre.operator @ r
+        rz_new = float(r @ z)
+        p *= rz_new / rz
+        p += z
+        rz = rz_new
+    return x, max_iterations
 
 
 class FieldSolver:
@@ -192,9 +219,11 @@ class FieldSolver:
             e = np.sqrt(e2_axes.sum(axis=0))
             sigma = op.sigma(e)
             a, b = op.assemble(sigma, driven)
-            scale = float(np.linalg.norm(b[: op.n_cells])) or 1.0
             g = b - a @ state.x  # minus the energy gradient; zero on fixed rows
-            r0 = float(np.linalg.norm(g[free])) / scale
+            g[~free] = 0.0
+            scale = float(np.max(np.abs(op.link_currents(state.x, sigma)[list(driven)])))
+            scale = scale or float(np.abs(b[: op.n_cells]).sum()) or 1.0
+            r0 = float(np.abs(g).sum()) / scale
             state.history.append(r0)
             if opts.record_energy:
                 state.energy.append(_energy(op, state.x))
@@ -209,24 +238,19 @@ class FieldSolver:
                     coef = np.where(e > 0, op.dsigma_dE(e) / e, 0.0)
                 metric = [sigma + coef * e2_axes[k] for k in range(3)]
                 a, _ = op.assemble(metric, driven)
-            target = 0.5 * rtol * scale if linear else max(0.5 * rtol * scale,
+            # linear: one step to the tolerance (with margin, the current itself moves)
+            target = 0.1 * rtol * scale if linear else max(0.5 * rtol * scale,
                                                             opts.forcing * r0 * scale)
             pre = MultigridPreconditioner(level, a, metric, driven, opts.smoothing_steps, coarse)
             coarse = pre.coarse
-            count = [0]
-
-            def tick(_xk, count=count):
-                count[0] += 1
-
-            step, _info = cg(a, g, x0=np.zeros_like(g), rtol=0.0, atol=target,
-                             maxiter=opts.max_linear_iterations, M=pre.operator, callback=tick)
-            state.linear_iterations += count[0]
+            step, count = _pcg(a, g, pre, target, opts.max_linear_iterations)
+            state.linear_iterations += count
             damped = opts.line_search and not linear  # linear: the step is the minimiser
             t = self._line_search(op, e * e, state.x, step) if damped else 1.0
             state.x = state.x + t * step
             state.iterations += 1
             log.debug("level %s step %d: residual %.3e, CG %d, t %.3f", op.grid.shape,
-                      state.iterations, r0, count[0], t)
+                      state.iterations, r0, count, t)
         return state
 
     @staticmethod
