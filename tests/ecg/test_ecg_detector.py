@@ -28,11 +28,11 @@ SKIP_S = DetectorConfig().learning_s
 
 SE_TARGET = 0.995
 """Issue 3 target, gross sensitivity (met: 99.74 % measured)."""
-PPV_MEASURED = 0.99495
+PPV_MEASURED = 0.99466
 PPV_MARGIN = 0.001
-"""Gross +P measured 99.495 % (87 FP, 77 of them in the noisy record 105): the issue's
-99.5 % target is missed by a hair; the test guards the measured level minus 0.1 point so
-that a regression fails."""
+"""Gross +P measured 99.466 % (92 FP, 80 of them in the noisy record 105): the issue's
+99.5 % target is NOT met; the test guards the measured level minus 0.1 point so that a
+regression fails."""
 LATENCY_MEDIAN_MS = 40.0
 LATENCY_P99_MS = 100.0
 """Issue 3 targets (measured 33.3 ms and 66.7 ms)."""
@@ -62,7 +62,7 @@ def test_gross_accuracy_and_latency(records: dict[str, EcgRecord],
     assert np.median(latency) <= LATENCY_MEDIAN_MS
     assert np.percentile(latency, 99) <= LATENCY_P99_MS
     for (score, _), name in zip(scored, records, strict=True):
-        # per record: no record collapses (worst measured: Se 99.26 % (105, 106), +P 97.07 % (105))
+        # per record: no record collapses (worst measured: Se 99.22 % (105), +P 96.96 % (105))
         assert score.se >= 0.99, name
         assert score.ppv >= 0.965, name
 
@@ -78,7 +78,7 @@ def test_beats_are_consistent(detections: dict[str, list[Beat]]) -> None:
         assert np.all(reported >= samples)
         assert reported[0] >= round(SKIP_S * 360)
         assert all(b.latency_ms == (b.detected_sample - b.sample) * 1e3 / 360 for b in beats)
-        assert all(not b.searchback for b in beats)  # search-back is off by default
+        assert all(not b.searchback for b in beats)  # search-back beats are not reported by default
 
 
 def _run(fs: float, chunks: list[np.ndarray], config: DetectorConfig | None = None) -> list:
@@ -107,7 +107,7 @@ def test_same_beats_for_any_chunking(records: dict[str, EcgRecord]) -> None:
 
 def test_same_beats_for_any_chunking_with_searchback(records: dict[str, EcgRecord]) -> None:
     """Search-back fires at a sample fixed by the detector state, not at a chunk end."""
-    config = DetectorConfig(searchback_rr_factor=1.66)
+    config = DetectorConfig(emit_searchback=True)
     x = records["106"].signal_mV[:108000]  # 5 min with missed ventricular beats
     whole = _run(360.0, [x], config)
     assert any(b.searchback for b in whole)
@@ -167,6 +167,23 @@ def test_inverted_polarity(records: dict[str, EcgRecord]) -> None:
 def test_bad_sampling_rate(fs: float) -> None:
     with pytest.raises(InputError):
         StreamingRDetector(fs)
+
+
+def test_recovers_after_large_artefact(records: dict[str, EcgRecord]) -> None:
+    """A 200 ms, 30 mV burst at 12 Hz (electrode knock) added to record 100 at 30 s: the
+    detector reports beats again within 2 s, and Se stays >= 99 % from 32 s to 2 min (without
+    the SPK update cap the first beat came back only after ~15 s)."""
+    rec = records["100"]
+    x = rec.signal_mV[:43200].copy()
+    burst = slice(10800, 10872)
+    x[burst] += 30.0 * np.sin(2 * np.pi * 12.0 * np.arange(72) / 360.0)
+    beats = detect_beats(x, rec.fs_Hz)
+    after = [b.sample for b in beats if b.sample > burst.stop]
+    assert after[0] < burst.stop + 2 * 360
+    ann = rec.annotations.beats_only().samples
+    window = (ann > 32 * 360) & (ann < 43200 - 36)
+    score = score_detections(ann[window], [s for s in after if s > 32 * 360 - 20], rec.fs_Hz)
+    assert score.se >= 0.99
 
 
 def test_flat_and_nan_input_gives_no_beats() -> None:

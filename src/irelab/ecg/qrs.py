@@ -22,15 +22,18 @@ Pipeline (all filters causal, state carried between chunks with ``zi``):
    (update weight 1/8), threshold NPK + 1/4 (SPK - NPK), a 200 ms refractory period, and
    T-wave discrimination: a candidate close to the previous beat (Pan & Tompkins: 360 ms; here
    450 ms, the QT upper limit) whose maximal slope is under half that beat's is a T wave.
+   Our addition: a beat enters the SPK update at most as ``spk_update_cap`` x SPK, so one
+   artefact cannot lift the threshold above the following beats.
 5. *R-peak position*: the largest absolute deviation from the window median of a lightly
    filtered signal (``refine_band_Hz``) in a look-back window, corrected for that filter's
    group delay; the absolute value handles either polarity (inverted ventricular beats).
-6. *Search-back* (optional, off by default; Pan & Tompkins 1985, II-D): when no beat came for
-   ``searchback_rr_factor`` times the mean of the last 8 RR intervals, the largest noise peak
-   since the last beat above half the threshold is emitted as a beat flagged
-   ``searchback=True``. Such beats are late by construction and a gate must not use them; on
-   the MIT-BIH records checked they were mostly wrong (the T wave after a missed ventricular
-   beat), hence off by default.
+6. *Search-back* (Pan & Tompkins 1985, II-D): when no beat came for ``searchback_rr_factor``
+   times the mean of the last 8 RR intervals, the largest noise peak since the last beat pulls
+   the signal level towards it and, above half the threshold, is taken as a beat. Such beats
+   are late by construction (a gate must not use them): they are reported, flagged
+   ``searchback=True``, only with ``emit_searchback``; on the MIT-BIH records checked they were
+   mostly wrong (the T wave after a missed ventricular beat). Repeating the level update every
+   mean RR while no beat comes is our addition against threshold lock-out after an artefact.
 
 No beat is reported during the first ``learning_s`` (thresholds are learned then), as in the
 2 s learning phase of Pan & Tompkins (1985, II-D). Non-finite input samples are treated as 0 mV
@@ -105,13 +108,23 @@ class DetectorConfig:
     """T wave if max slope < ratio x previous QRS max slope (ibid.)."""
     spk_weight: float = 0.125
     """Running-estimate weight of SPK/NPK updates (ibid.)."""
+    spk_update_cap: float = 4.0
+    """A detected peak enters the SPK update at most as this multiple of SPK (energy x4 =
+    QRS amplitude x2). Our addition: a single artefact accepted as a beat would otherwise
+    raise the threshold above the following beats for ~15 s."""
     threshold_fraction: float = 0.25
     """THRESHOLD = NPK + fraction x (SPK - NPK) (ibid.)."""
     learning_s: float = 2.0
     """Learning phase with no output (ibid.)."""
-    searchback_rr_factor: float | None = None
-    """Search back after this multiple of the mean RR without a beat; Pan & Tompkins (ibid.)
-    use 1.66. None (default) disables search-back (see module docstring)."""
+    searchback_rr_factor: float = 1.66
+    """Search back after this multiple of the mean of the last 8 RR intervals without a beat
+    (Pan & Tompkins, ibid.)."""
+    emit_searchback: bool = False
+    """Report beats found by search-back (flagged, late). Off by default: they are late by
+    construction, and on MIT-BIH most were wrong (the T wave after a missed ventricular beat);
+    the search-back still runs to adapt the threshold."""
+    initial_rr_s: float = 1.0
+    """Mean RR assumed until two beats are seen (60 bpm, a resting rate)."""
     refine_band_Hz: tuple[float, float] = (0.5, 40.0)
     """Light filter for locating the R peak: keeps the QRS shape (diagnostic-monitoring band
     0.5-40 Hz, IEC 60601-2-27 'monitoring' filter)."""
@@ -148,7 +161,8 @@ class _State:
     last_slope: float = 0.0
     rr: list[int] = field(default_factory=list)
     noise_since_beat: list[tuple[int, float, float]] = field(default_factory=list)
-    searchback_tried: bool = False
+    deadline: int | None = None
+    timeouts: int = 0
 
 
 class StreamingRDetector:
@@ -235,6 +249,8 @@ class StreamingRDetector:
             self._s.spk = float(self._learn_feature.max()) / 3.0
             self._s.npk = float(self._learn_feature.mean()) / 2.0
             self._s.learned = True
+            factor = self.config.searchback_rr_factor
+            self._s.deadline = self._learning + int(np.ceil(factor * self._mean_rr()))
             self._learn_feature = np.zeros(0)
 
     def _track(self, feature: np.ndarray, n0: int) -> list[Beat]:
@@ -270,15 +286,13 @@ class StreamingRDetector:
             block = 64
             done_at = n0 + i + stop
             s.mode = _SEEK_MIN
-            beats.extend(self._searchback_at_deadline(done_at - 1))
+            beats.extend(self._timeouts(done_at - 1))
             beat = self._classify(_Peak(s.run_idx, s.run_max), done_at)
             if beat is not None:
                 beats.append(beat)
-            elif s.searchback_tried:
-                beats.extend(self._searchback(done_at))
             i += stop + 1
         s.prev_feature = float(feature[-1])
-        beats.extend(self._searchback_at_deadline(n0 + m - 1))
+        beats.extend(self._timeouts(n0 + m - 1))
         return beats
 
     def _hist(self, arr: np.ndarray, start: int, stop: int) -> np.ndarray:
@@ -302,7 +316,7 @@ class StreamingRDetector:
             s.npk += cfg.spk_weight * (peak.value - s.npk)
             s.noise_since_beat.append((peak.index, peak.value, slope))
             return None
-        s.spk += cfg.spk_weight * (peak.value - s.spk)
+        s.spk += cfg.spk_weight * (min(peak.value, cfg.spk_update_cap * s.spk) - s.spk)
         return self._accept(peak.index, slope, done_at, searchback=False)
 
     def _accept(self, index: int, slope: float, done_at: int, searchback: bool) -> Beat:
@@ -311,7 +325,10 @@ class StreamingRDetector:
             s.rr = (s.rr + [index - s.last_peak])[-8:]
         s.last_peak, s.last_slope = index, slope
         s.noise_since_beat = []
-        s.searchback_tried = False
+        s.timeouts = 0
+        factor = self.config.searchback_rr_factor
+        deadline = index + int(np.ceil(factor * self._mean_rr()))
+        s.deadline = max(deadline, done_at + 1)
         return Beat(sample=self._locate_r(index, done_at), detected_sample=done_at,
                     fs_Hz=self.fs_Hz, searchback=searchback)
 
@@ -330,31 +347,42 @@ class StreamingRDetector:
         pos = max(start, self._hist_start) + int(np.argmax(dev))
         return max(0, pos - self._light_delay)
 
-    def _searchback_at_deadline(self, upto: int) -> list[Beat]:
-        """Search back exactly at the deadline sample if it lies at or before ``upto``.
-
-        Firing at a sample fixed by the state (not at a chunk end) keeps chunking invariance."""
-        s = self._s
-        factor = self.config.searchback_rr_factor
-        if factor is None or s.searchback_tried or s.last_peak is None or len(s.rr) < 2:
-            return []
-        deadline = s.last_peak + int(np.ceil(factor * np.mean(s.rr)))
-        if deadline > upto:
-            return []
-        s.searchback_tried = True
-        return self._searchback(deadline)
+    def _timeouts(self, upto: int) -> list[Beat]:
+        """Run every search-back due at or before sample ``upto``, at its own deadline sample
+        (a sample fixed by the detector state, never a chunk end: chunking invariance)."""
+        beats: list[Beat] = []
+        while self._s.deadline is not None and self._s.deadline <= upto:
+            beats.extend(self._searchback(self._s.deadline))
+        return beats
 
     def _searchback(self, now: int) -> list[Beat]:
-        """Emit the largest noise peak since the last beat above half the threshold."""
+        """No beat for ``searchback_rr_factor`` mean RR: search back (Pan & Tompkins 1985).
+
+        The largest noise peak since the last beat (outside the refractory period), if above
+        half the threshold, pulls SPK towards it by 1/4 and is taken as a beat (reported only
+        with ``emit_searchback``); otherwise the search repeats one mean RR later. From the
+        third search in a row without a beat, the largest peak pulls SPK down even when it is
+        under half the threshold: our addition against threshold lock-out after a large
+        artefact (without it MIT-BIH 200 lead V1 loses 86 % of its beats, as xqrs does)."""
         s, cfg = self._s, self.config
         threshold = s.npk + cfg.threshold_fraction * (s.spk - s.npk)
         candidates = [p for p in s.noise_since_beat
-                      if p[1] > 0.5 * threshold and p[0] - s.last_peak >= self._refractory]
-        if not candidates:
-            return []
-        index, value, slope = max(candidates, key=lambda p: p[1])
-        s.spk += 0.25 * (value - s.spk)
-        return [self._accept(index, slope, now, searchback=True)]
+                      if s.last_peak is None or p[0] - s.last_peak >= self._refractory]
+        s.noise_since_beat = []
+        best = max(candidates, key=lambda p: p[1]) if candidates else None
+        if best is not None and (best[1] > 0.5 * threshold or s.timeouts >= 2):
+            s.spk += 0.25 * (best[1] - s.spk)
+        s.timeouts += 1
+        if best is not None and best[1] > 0.5 * threshold:
+            beat = self._accept(best[0], best[2], now, searchback=True)
+            return [beat] if cfg.emit_searchback else []
+        s.deadline = now + self._mean_rr()
+        return []
+
+    def _mean_rr(self) -> int:
+        s = self._s
+        rr = float(np.mean(s.rr)) if s.rr else self.config.initial_rr_s * self.fs_Hz
+        return max(1, int(np.ceil(rr)))
 
 
 def detect_beats(
