@@ -1,9 +1,128 @@
-"""The `irelab plan` command (not yet built: registers nothing)."""
+"""The ``irelab plan`` command: probes, pairs, voltages and pullbacks for a case's anatomy.
+
+Exit codes: 0 the plan meets every constraint, 1 the best plan found misses one (each failing
+constraint is named with its numbers), 2 bad input.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
 import typer
+
+from irelab.errors import InputError
+
+
+def _parse_direction(text: str, source: str) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or sum(v * v for v in values) == 0:
+        raise InputError(source, "--direction", "three comma-separated numbers, not all zero",
+                         text)
+    return values  # type: ignore[return-value]
+
+
+def run_plan(case, mapping: Mapping, source: str, *, margin_mm: float, spacing_mm: float,
+             direction: tuple[float, float, float], out: Path | None, as_json: bool) -> int:
+    """Plan ``case``, print the result, write plan.yaml and plan.html under ``out``."""
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from irelab.plan import PlanOptions, plan_treatment
+    from irelab.plan.output import plan_json, plan_mapping
+
+    if not 0 <= margin_mm <= 30:
+        raise InputError(source, "--margin-mm", "a margin between 0 and 30 mm", margin_mm)
+    if not 0.25 <= spacing_mm <= 3:
+        raise InputError(source, "--spacing-mm", "a grid spacing between 0.25 and 3 mm",
+                         spacing_mm)
+    options = PlanOptions(margin_m=margin_mm * 1e-3, direction=direction,
+                          fine_spacing_m=spacing_mm * 1e-3)
+    console = Console(stderr=True)
+    start = time.perf_counter()
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("planning", total=1.0)
+
+        def tell(stage: str, fraction: float) -> None:
+            progress.update(task, description=f"plan: {stage}", completed=fraction)
+
+        try:
+            result = plan_treatment(lambda h: case.field_problem(spacing_mm=h * 1e3), options,
+                                    tell)
+        except ValueError as exc:
+            raise InputError(source, "anatomy", f"an anatomy that can be planned ({exc})") \
+                from exc
+    runtime = time.perf_counter() - start
+    data = plan_json(result, runtime)
+    if out is not None:
+        import yaml
+
+        from irelab.plan.report import write_report
+
+        out.mkdir(parents=True, exist_ok=True)
+        plan_file = out / "plan.yaml"
+        plan_file.write_text(yaml.safe_dump(plan_mapping(mapping, result), sort_keys=False),
+                             encoding="utf-8")
+        write_report(result, out / "plan.html", str(mapping.get("name", source)), runtime)
+        console.print(f"wrote {plan_file} and {out / 'plan.html'}")
+    if as_json:
+        print(json.dumps(data))
+    else:
+        _print_summary(data)
+    if not result.feasible:
+        for failure in result.failures:
+            console.print(f"[red]constraint not met:[/red] {failure}")
+        return 1
+    return 0
+
+
+def _print_summary(data: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"coverage {data['coverage_percent']:.2f} % of {data['target_volume_cm3']} cm3"
+                  f" target; healthy tissue ablated {data['healthy_volume_cm3']} cm3; "
+                  f"{len(data['probes'])} probe placements, "
+                  f"{data['pullback_positions']} position(s), exposed {data['exposed_mm']} mm; "
+                  f"{data['runtime_s']} s")
+    table = Table("pair", "voltage (V)", "current (A)")
+    for p in data["pairs"]:
+        table.add_row(f"{p['anode']}-{p['cathode']}", str(p["voltage_V"]),
+                      f"{p['current_A']:.1f}")
+    console.print(table)
+    for name, values in data["thermal"].items():
+        console.print(f"{name}: peak {values['peak_temperature_C']} C, thermal damage "
+                      f"{values['damage_volume_mm3']} mm3")
+
+
+def plan(
+    case_file: Path = typer.Argument(..., help="Case YAML (anatomy; probes/protocol optional)."),
+    margin_mm: float = typer.Option(5.0, "--margin-mm", help="Margin around the tumour (mm)."),
+    out: Path | None = typer.Option(None, "--out", help="Write plan.yaml and plan.html here."),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON on stdout."),
+    spacing_mm: float = typer.Option(1.0, "--spacing-mm",
+                                     help="Confirmation grid spacing (mm)."),
+    direction: str = typer.Option("0,0,1", "--direction",
+                                  help="Insertion axis x,y,z (tip towards entry)."),
+) -> None:
+    """Plan probes, pairs, voltages and pullbacks that cover tumour + margin within limits."""
+    from irelab.case import load_case
+
+    source = str(case_file)
+    case = load_case(case_file)
+    code = run_plan(case, case.to_mapping(), source, margin_mm=margin_mm, spacing_mm=spacing_mm,
+                    direction=_parse_direction(direction, source), out=out, as_json=as_json)
+    sys.exit(code)
 
 
 def register(app: typer.Typer) -> None:
-    """Attach this module's command(s) to the main app."""
+    """Attach ``irelab plan``."""
+    app.command("plan")(plan)

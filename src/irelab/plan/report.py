@@ -1,0 +1,219 @@
+"""The plan report: one self-contained HTML page with tables and figures (matplotlib, lazily).
+
+Figures: orthogonal slices through the target with max |E|, the target, lethal and critical
+outlines and the probes; the field-volume histogram (fraction of the target at or above each
+|E|); the peak-temperature slice; a 3-D view of the target surface, critical structures and
+probes (voxel-surface points, since scikit-image's marching cubes is not a dependency).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+
+import numpy as np
+
+from irelab.plan.optimiser import PlanResult
+from irelab.plan.output import plan_json
+
+__all__ = ["write_report"]
+
+_CRITICAL_COLOURS = {"blood": "tab:blue", "bile": "tab:green"}
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _centre_index(result: PlanResult) -> tuple[int, int, int]:
+    idx = np.argwhere(result.fine.counted)
+    return tuple(int(round(v)) for v in idx.mean(axis=0))  # type: ignore[return-value]
+
+
+def _slices(result: PlanResult) -> str:
+    import matplotlib.pyplot as plt
+
+    grid = result.target.grid
+    ci = _centre_index(result)
+    e = result.fine.max_e_V_per_m / 100.0  # V/cm
+    fig, axes = plt.subplots(1, 3, figsize=(15, 5))
+    names = ("x", "y", "z")
+    for axis, ax in enumerate(axes):
+        sl = [slice(None)] * 3
+        sl[axis] = ci[axis]
+        sl = tuple(sl)
+        other = [a for a in range(3) if a != axis]
+        ext = [grid.lower_m[other[0]] * 1e3, grid.upper_m[other[0]] * 1e3,
+               grid.lower_m[other[1]] * 1e3, grid.upper_m[other[1]] * 1e3]
+        im = ax.imshow(e[sl].T, origin="lower", extent=ext, cmap="magma",
+                       vmax=float(np.percentile(e, 99.5)))
+        for mask, colour in [(result.target.target, "white"), (result.fine.lethal, "red")]:
+            ax.contour(mask[sl].T.astype(float), levels=[0.5], colors=colour, extent=ext,
+                       linewidths=1.2)
+        for name, mask in result.target.critical.items():
+            if mask[sl].any():
+                ax.contour(mask[sl].T.astype(float), levels=[0.5], extent=ext, linewidths=1.2,
+                           colors=_CRITICAL_COLOURS.get(name, "cyan"))
+        ax.set_xlabel(f"{names[other[0]]} (mm)")
+        ax.set_ylabel(f"{names[other[1]]} (mm)")
+        coord = grid.axis_m(axis)[ci[axis]] * 1e3
+        ax.set_title(f"{names[axis]} = {coord:.1f} mm: max |E| (V/cm)")
+        fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.suptitle("white: target (tumour + margin); red: lethal zone; blue: blood; green: bile")
+    return _png(fig)
+
+
+def _histogram(result: PlanResult) -> str:
+    import matplotlib.pyplot as plt
+
+    counted = result.fine.counted
+    e = np.sort(result.fine.max_e_V_per_m[counted] / 100.0)
+    frac = 1.0 - np.arange(len(e)) / len(e)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(e, frac * 100, color="black")
+    thr = np.unique(result.target.lethal_threshold_V_per_m[counted] / 100.0)
+    for t in thr[np.isfinite(thr)]:
+        ax.axvline(t, color="red", linestyle="--", linewidth=1)
+        ax.text(t, 5, f" e_irr {t:.0f}", color="red")
+    ax.set_xlabel("|E| (V/cm)")
+    ax.set_ylabel("target volume at or above |E| (%)")
+    ax.set_ylim(0, 101)
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def _temperature(result: PlanResult) -> str | None:
+    if result.thermal is None:
+        return None
+    import matplotlib.pyplot as plt
+
+    grid = result.target.grid
+    ci = _centre_index(result)
+    peak = result.thermal.peak_temperature_C
+    k = int(np.unravel_index(np.argmax(peak), peak.shape)[2])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5))
+    for ax, kk, title in ((axes[0], ci[2], "target centre"), (axes[1], k, "hottest voxel")):
+        ext = [grid.lower_m[0] * 1e3, grid.upper_m[0] * 1e3,
+               grid.lower_m[1] * 1e3, grid.upper_m[1] * 1e3]
+        im = ax.imshow(peak[:, :, kk].T, origin="lower", extent=ext, cmap="inferno")
+        for name, mask in result.target.critical.items():
+            if mask[:, :, kk].any():
+                ax.contour(mask[:, :, kk].T.astype(float), levels=[0.5], extent=ext,
+                           colors=_CRITICAL_COLOURS.get(name, "cyan"))
+        if result.thermal.damaged[:, :, kk].any():
+            ax.contour(result.thermal.damaged[:, :, kk].T.astype(float), levels=[0.5],
+                       colors="white", extent=ext)
+        ax.set_title(f"peak temperature (C), z = {grid.axis_m(2)[kk] * 1e3:.1f} mm ({title})")
+        ax.set_xlabel("x (mm)")
+        ax.set_ylabel("y (mm)")
+        fig.colorbar(im, ax=ax, shrink=0.8)
+    return _png(fig)
+
+
+def _surface_points(mask: np.ndarray, grid, limit: int = 4000) -> np.ndarray:
+    from scipy import ndimage
+
+    surface = mask & ~ndimage.binary_erosion(mask)
+    pts = np.asarray(grid.origin_m) + np.argwhere(surface) * grid.spacing_m
+    if len(pts) > limit:
+        pts = pts[np.random.default_rng(0).choice(len(pts), limit, replace=False)]
+    return pts * 1e3
+
+
+def _view3d(result: PlanResult) -> str:
+    import matplotlib.pyplot as plt
+
+    grid = result.target.grid
+    fig = plt.figure(figsize=(8, 7))
+    ax = fig.add_subplot(projection="3d")
+    pts = _surface_points(result.target.target, grid)
+    ax.scatter(*pts.T, s=1, c="orange", alpha=0.3, label="target")
+    lethal = _surface_points(result.fine.lethal, grid, 3000)
+    ax.scatter(*lethal.T, s=1, c="red", alpha=0.08, label="lethal zone")
+    for name, mask in result.target.critical.items():
+        cp = _surface_points(mask, grid, 2000)
+        if len(cp):
+            ax.scatter(*cp.T, s=1, alpha=0.4, c=_CRITICAL_COLOURS.get(name, "cyan"), label=name)
+    lay = result.layout
+    for pos in range(lay.n_positions):
+        for k in range(lay.n_probes):
+            tip = lay.world_tip_m(result.target, k, pos) * 1e3
+            end = tip + lay.exposed_m * 1e3 * result.target.axis
+            ax.plot(*np.stack([tip, end]).T, color="black", linewidth=2.5)
+            top = end + 25 * result.target.axis
+            ax.plot(*np.stack([end, top]).T, color="grey", linewidth=1)
+    ax.set_xlabel("x (mm)")
+    ax.set_ylabel("y (mm)")
+    ax.set_zlabel("z (mm)")
+    ax.legend(loc="upper left", markerscale=8)
+    return _png(fig)
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>"
+                   for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def write_report(result: PlanResult, path: Path, case_name: str, runtime_s: float) -> Path:
+    """Write the HTML report to ``path`` and return it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    data = plan_json(result, runtime_s)
+    status = "meets every constraint" if result.feasible else "does NOT meet: " + "; ".join(
+        result.failures)
+    summary = _table([
+        ["coverage of tumour + margin (fine grid)", f"{data['coverage_percent']:.2f} %"],
+        ["target volume (minus needle tracks)", f"{data['target_volume_cm3']:.2f} cm3"],
+        ["healthy tissue ablated outside the target", f"{data['healthy_volume_cm3']:.2f} cm3"],
+        ["probes / pullback positions / exposed length",
+         f"{result.layout.n_probes} / {result.layout.n_positions} / {data['exposed_mm']} mm"],
+        ["confirmation grid", f"{result.target.grid.spacing_m * 1e3:g} mm"],
+        ["runtime (search / confirmation / thermal)",
+         f"{runtime_s:.1f} s ({result.timings.search_s:.1f} / {result.timings.confirm_s:.1f} "
+         f"/ {result.timings.thermal_s:.1f} s)"],
+    ], ["quantity", "value"])
+    probes = _table([[p["name"], ", ".join(f"{c:.2f}" for c in p["tip_mm"]), p["exposed_mm"]]
+                     for p in data["probes"]], ["probe", "tip (mm)", "exposed (mm)"])
+    pairs = _table([[f"{p['anode']} - {p['cathode']}", p["voltage_V"], f"{p['current_A']:.1f}"]
+                    for p in data["pairs"]], ["pair", "voltage (V)", "predicted current (A)"])
+    thermal_rows = [[name, f"{v['peak_temperature_C']:.1f}", f"{v['damage_volume_mm3']:.1f}"]
+                    for name, v in data["thermal"].items()]
+    thermal = _table(thermal_rows, ["critical structure", "peak temperature (C)",
+                                    "thermal damage Omega>=1 (mm3)"])
+    checks = _table([[c.name, "ok" if c.ok else "FAILS", c.message] for c in result.checks],
+                    ["constraint", "status", "detail"])
+    sched = result.options.schedule
+    schedule = (f"{sched.pulses_per_pair} pulses of {sched.pulse_width_us:g} us per pair, "
+                f"trains of {sched.pulses_per_train} at {sched.heart_rate_bpm:g} bpm, "
+                f"{sched.train_pause_s:g} s between trains, {sched.pair_pause_s:g} s between "
+                f"pairs, {sched.reposition_pause_s:g} s per pullback, "
+                f"{sched.cooldown_s:g} s cooling simulated")
+    images = [("Slices", _slices(result)),
+              ("Field-volume histogram of the target", _histogram(result)),
+              ("Peak temperature", _temperature(result)),
+              ("3-D view", _view3d(result))]
+    figs = "".join(f"<h2>{t}</h2><img src='data:image/png;base64,{b}'/>"
+                   for t, b in images if b is not None)
+    page = f"""<!DOCTYPE html><html><head><meta charset="utf-8">
+<title>irelab plan: {html.escape(case_name)}</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:auto}}
+table{{border-collapse:collapse;margin:8px 0}}td,th{{border:1px solid #aaa;padding:3px 8px}}
+img{{max-width:100%}}</style></head><body>
+<h1>Treatment plan: {html.escape(case_name)}</h1>
+<p><b>The plan {html.escape(status)}.</b> All figures come from the fine-grid field solution
+of the plan as written to plan.yaml.</p>
+{summary}<h2>Probes</h2>{probes}<h2>Pairs (delivery order)</h2>{pairs}
+<h2>Thermal (Pennes + Arrhenius)</h2><p>{html.escape(schedule)}</p>{thermal}
+<h2>Constraints</h2>{checks}{figs}</body></html>"""
+    path.write_text(page, encoding="utf-8")
+    return path
