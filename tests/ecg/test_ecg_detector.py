@@ -105,6 +105,16 @@ def test_same_beats_for_any_chunking(records: dict[str, EcgRecord]) -> None:
     assert one_by_one == [b for b in whole if b.detected_sample < n]
 
 
+@pytest.mark.slow
+def test_same_beats_streamed_in_100ms_chunks(records: dict[str, EcgRecord],
+                                            detections: dict[str, list[Beat]]) -> None:
+    """The whole of record 105 (noisy: many candidates whose decision comes long after the
+    feature peak) fed in 100 ms chunks gives exactly the one-chunk beats. An earlier version
+    read slopes from trimmed history and differed here."""
+    x = records["105"].signal_mV
+    assert _run(360.0, np.split(x, np.arange(36, x.size, 36))) == detections["105"]
+
+
 def test_same_beats_for_any_chunking_with_searchback(records: dict[str, EcgRecord]) -> None:
     """Search-back fires at a sample fixed by the detector state, not at a chunk end."""
     config = DetectorConfig(emit_searchback=True)

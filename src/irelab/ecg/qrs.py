@@ -143,6 +143,9 @@ _SEEK_MIN, _TRACK = 0, 1
 class _Peak:
     index: int
     value: float
+    slope: float
+    """Largest QRS-band slope in the integration window ending at the peak, taken when the
+    peak was found (history older than a few hundred ms is not kept)."""
 
 
 @dataclass
@@ -154,6 +157,7 @@ class _State:
     prev_feature: float = 0.0
     run_max: float = 0.0
     run_idx: int = 0
+    run_slope: float = 0.0
     spk: float = 0.0
     npk: float = 0.0
     learned: bool = False
@@ -269,6 +273,7 @@ class StreamingRDetector:
                     break
                 k = int(rise_idx[r])
                 s.mode, s.run_max, s.run_idx = _TRACK, float(feature[k]), n0 + k
+                s.run_slope = self._max_slope(n0 + k)
                 i = k + 1
                 continue
             seg = feature[i:i + block]
@@ -279,6 +284,7 @@ class StreamingRDetector:
                 j = int(np.argmax(seg[:stop]))
                 if seg[j] > s.run_max:
                     s.run_max, s.run_idx = float(seg[j]), n0 + i + j
+                    s.run_slope = self._max_slope(n0 + i + j)
             if not hits.size:
                 i += seg.size
                 block = min(4 * block, 1 << 16)
@@ -287,7 +293,7 @@ class StreamingRDetector:
             done_at = n0 + i + stop
             s.mode = _SEEK_MIN
             beats.extend(self._timeouts(done_at - 1))
-            beat = self._classify(_Peak(s.run_idx, s.run_max), done_at)
+            beat = self._classify(_Peak(s.run_idx, s.run_max, s.run_slope), done_at)
             if beat is not None:
                 beats.append(beat)
             i += stop + 1
@@ -307,7 +313,7 @@ class StreamingRDetector:
         if s.last_peak is not None and peak.index - s.last_peak < self._refractory:
             return None
         threshold = s.npk + cfg.threshold_fraction * (s.spk - s.npk)
-        slope = self._max_slope(peak.index)
+        slope = peak.slope
         is_qrs = peak.value > threshold
         if (is_qrs and s.last_peak is not None and peak.index - s.last_peak < self._t_window
                 and slope < cfg.t_wave_slope_ratio * s.last_slope):
