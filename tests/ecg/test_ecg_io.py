@@ -34,6 +34,7 @@ def test_wfdb_header_path_and_no_annotations(tmp_path: Path, mitdb_dir: Path) ->
         shutil.copy(mitdb_dir / f"103{ext}", tmp_path / f"103{ext}")
     rec = read_record(tmp_path / "103.hea")
     assert rec.name == "103" and rec.annotations is None and rec.signal_mV.size == 650000
+    assert read_record(tmp_path / "103.dat").name == "103"
 
 
 def test_edf_roundtrip(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ Accepted inputs (``read_record(path)``):
 
 - **WFDB**: a record path without extension (``.../100`` for ``100.hea`` + ``100.dat``), read
   with the ``wfdb`` package; reference annotations come from ``<record>.atr`` when it exists.
-  A path ending in ``.hea`` is also accepted.
+  A path ending in ``.hea``, ``.dat`` or ``.atr`` is taken as that record.
 - **EDF/EDF+** (``.edf``), read with ``pyedflib``: the first signal, its physical dimension
   converted to mV (``uV``, ``mV`` and ``V`` understood; anything else is taken as mV).
 - **CSV** (``.csv``): optional leading comment lines starting with ``#``; one of them may be
@@ -70,7 +70,8 @@ def _check_signal(source: str, signal: np.ndarray) -> np.ndarray:
 def _read_wfdb(path: Path) -> EcgRecord:
     import wfdb
 
-    record_path = path.with_suffix("") if path.suffix.lower() == ".hea" else path
+    wfdb_ext = path.suffix.lower() in {".hea", ".dat", ".atr"}
+    record_path = path.with_suffix("") if wfdb_ext else path
     source = str(record_path)
     if not record_path.with_name(record_path.name + ".hea").is_file():
         raise InputError(source, "", "a WFDB record (missing header file "
