@@ -196,6 +196,21 @@ def test_recovers_after_large_artefact(records: dict[str, EcgRecord]) -> None:
     assert score.se >= 0.99
 
 
+def test_flat_start_is_learned_again(records: dict[str, EcgRecord]) -> None:
+    """5 s of flat line (lead off) before 2 min of record 100: the detector learns again once
+    signal arrives, then finds the beats (Se and +P >= 99 % after 5 + 2 x 2 s); same beats when
+    fed in 1 s chunks."""
+    rec = records["100"]
+    pad = 5 * 360
+    x = np.concatenate((np.zeros(pad), rec.signal_mV[:43200]))
+    beats = _run(360.0, [x])
+    assert beats == _run(360.0, np.split(x, np.arange(360, x.size, 360)))
+    ann = rec.annotations.beats_only().samples
+    ref = ann[(ann < 43200 - 36)] + pad
+    score = score_detections(ref, [b.sample for b in beats], 360.0, skip_s=9.0)
+    assert score.se >= 0.99 and score.ppv >= 0.99
+
+
 def test_flat_and_nan_input_gives_no_beats() -> None:
     """Flat line and NaN (treated as 0 mV) never produce a beat."""
     assert _run(360.0, [np.zeros(36000)]) == []

@@ -36,7 +36,8 @@ Pipeline (all filters causal, state carried between chunks with ``zi``):
    mean RR while no beat comes is our addition against threshold lock-out after an artefact.
 
 No beat is reported during the first ``learning_s`` (thresholds are learned then), as in the
-2 s learning phase of Pan & Tompkins (1985, II-D). Non-finite input samples are treated as 0 mV
+2 s learning phase of Pan & Tompkins (1985, II-D); a flat learning window (lead off) is
+learned again on the next ``learning_s``. Non-finite input samples are treated as 0 mV
 (signal-quality gating of NaN/flat/saturated input is the caller's job).
 
 ``integration_ms``, ``confirm_fraction``, the 30 Hz upper band edge and the 450 ms T-wave window
@@ -137,6 +138,9 @@ class DetectorConfig:
 
 
 _SEEK_MIN, _TRACK = 0, 1
+_FLAT_FEATURE_MV2 = 1e-6
+"""QRS-band energy below (1 uV)^2 throughout the learning window means no signal (lead off,
+flat line): learn again instead of setting a zero threshold."""
 
 
 @dataclass
@@ -161,6 +165,7 @@ class _State:
     spk: float = 0.0
     npk: float = 0.0
     learned: bool = False
+    learn_end: int = 0
     last_peak: int | None = None
     last_slope: float = 0.0
     rr: list[int] = field(default_factory=list)
@@ -244,17 +249,26 @@ class StreamingRDetector:
 
     # ------------------------------------------------------------------ internals
     def _learn(self, feature: np.ndarray, n0: int) -> None:
-        need = self._learning - self._learn_feature.size
-        self._learn_feature = np.concatenate((self._learn_feature, feature[:need]))
-        if self._learn_feature.size >= self._learning:
-            # Initial levels from the learning phase: SPK a third of the largest feature value,
-            # NPK half of the mean (initialisation fractions are our choice; Pan & Tompkins
-            # 1985 only state that the thresholds are learned in the first 2 s).
-            self._s.spk = float(self._learn_feature.max()) / 3.0
-            self._s.npk = float(self._learn_feature.mean()) / 2.0
-            self._s.learned = True
-            factor = self.config.searchback_rr_factor
-            self._s.deadline = self._learning + int(np.ceil(factor * self._mean_rr()))
+        """Learn the initial levels over ``learning_s``; a flat window is learned again."""
+        s = self._s
+        pos = 0
+        while not s.learned and pos < feature.size:
+            need = self._learning - self._learn_feature.size
+            take = feature[pos:pos + need]
+            pos += take.size
+            self._learn_feature = np.concatenate((self._learn_feature, take))
+            if self._learn_feature.size < self._learning:
+                break
+            if self._learn_feature.max() > _FLAT_FEATURE_MV2:
+                # Initial levels: SPK a third of the largest feature value, NPK half of the
+                # mean (fractions are our choice; Pan & Tompkins 1985 only state that the
+                # thresholds are learned in the first 2 s).
+                s.spk = float(self._learn_feature.max()) / 3.0
+                s.npk = float(self._learn_feature.mean()) / 2.0
+                s.learned = True
+                s.learn_end = n0 + pos
+                factor = self.config.searchback_rr_factor
+                s.deadline = s.learn_end + int(np.ceil(factor * self._mean_rr()))
             self._learn_feature = np.zeros(0)
 
     def _track(self, feature: np.ndarray, n0: int) -> list[Beat]:
@@ -308,7 +322,7 @@ class StreamingRDetector:
 
     def _classify(self, peak: _Peak, done_at: int) -> Beat | None:
         s, cfg = self._s, self.config
-        if not s.learned or done_at < self._learning:
+        if not s.learned or done_at < s.learn_end:
             return None
         if s.last_peak is not None and peak.index - s.last_peak < self._refractory:
             return None
