@@ -106,6 +106,24 @@ def build_levels(problem: FieldProblem, coarsest_cells: int = COARSEST_CELLS) ->
     return top
 
 
+def _amg_cycle(ml):
+    """One V-cycle of a pyamg hierarchy as a function (pyamg's own preconditioner wrapper
+    computes residual norms at every call, which costs more than the cycle here)."""
+    levels = ml.levels
+
+    def cycle(k: int, b: np.ndarray) -> np.ndarray:
+        level = levels[k]
+        if k == len(levels) - 1:
+            return np.asarray(ml.coarse_solver(level.A, b)).ravel()
+        x = np.zeros_like(b)
+        level.presmoother(level.A, x, b)
+        x += level.P @ cycle(k + 1, level.R @ (b - level.A @ x))
+        level.postsmoother(level.A, x, b)
+        return x
+
+    return lambda b: cycle(0, b)
+
+
 class MultigridPreconditioner:
     """A symmetric V-cycle for ``matrix``, the operator of ``level`` at conductivity ``sigma``.
 
@@ -117,7 +135,7 @@ class MultigridPreconditioner:
 
     def __init__(self, level: Level, matrix: sp.csr_matrix, sigma,
                  driven: Mapping[int, float], smoothing_steps: int = 1,
-                 coarse: LinearOperator | None = None) -> None:
+                 coarse=None) -> None:
         self.steps = smoothing_steps
         self.matrices = [matrix]
         self.prolongs = []
@@ -134,14 +152,14 @@ class MultigridPreconditioner:
             ml = pyamg.smoothed_aggregation_solver(
                 self.matrices[-1], max_coarse=500, coarse_solver="splu",
                 improve_candidates=None, smooth=("jacobi", {"weighting": "local"}))
-            coarse = ml.aspreconditioner(cycle="V")
+            coarse = _amg_cycle(ml)
         self.coarse = coarse
         n = matrix.shape[0]
         self.operator = LinearOperator((n, n), matvec=self._apply, dtype=float)
 
     def _cycle(self, k: int, b: np.ndarray) -> np.ndarray:
         if k == len(self.matrices) - 1:
-            return self.coarse @ b
+            return self.coarse(b)
         a = self.matrices[k]
         x = np.zeros_like(b)
         gauss_seidel(a, x, b, iterations=self.steps, sweep="forward")

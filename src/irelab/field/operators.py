@@ -217,14 +217,15 @@ class FieldOperator:
         return lower, upper, x[self.n_cells + g.link_electrode] - x[g.link_cell]
 
     def cell_products(self, x1: np.ndarray, x2: np.ndarray | None = None,
-                      by_axis: bool = False) -> np.ndarray:
+                      by_axis: bool = False, d1=None) -> np.ndarray:
         """``sum_l w_l D1_l D2_l / h^3`` per cell (``|E|^2`` when ``x2`` is ``x1``).
 
         With ``by_axis`` the result has shape ``(3, N)``: the sum over each axis's links.
+        ``d1`` may pass ``differences(x1)`` when it is already known.
         """
         h = self.grid.spacing_m
         shape = self.grid.shape
-        d1 = self.differences(x1)
+        d1 = self.differences(x1) if d1 is None else d1
         d2 = d1 if x2 is None else self.differences(x2)
         w_face = 2.0 / h**2
         g = self.geometry
@@ -237,6 +238,27 @@ class FieldOperator:
         link = g.link_weight * d1[2] * d2[2] / h**3
         np.add.at(out, (g.link_axis, g.link_cell), link)
         return out if by_axis else out.sum(axis=0)
+
+    def apply(self, sigma: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """``A(sigma) x`` with every electrode a free node (no Dirichlet rows), matrix-free."""
+        h = self.grid.spacing_m
+        shape = self.grid.shape
+        phi = x[: self.n_cells].reshape(shape)
+        s = sigma.reshape(shape)
+        out = np.zeros(self.size)
+        cells = out[: self.n_cells].reshape(shape)
+        for axis in range(3):
+            lo, hi = _face_slices(axis, shape)
+            flux = 2 * h * (s[lo] * self._kappa_lower[axis] ** 2
+                            + s[hi] * self._kappa_upper[axis] ** 2) * (phi[hi] - phi[lo])
+            cells[lo] -= flux
+            cells[hi] += flux
+        g = self.geometry
+        flow = sigma[g.link_cell] * g.link_weight * (x[g.link_cell]
+                                                     - x[self.n_cells + g.link_electrode])
+        np.add.at(out, g.link_cell, flow)
+        np.add.at(out, self.n_cells + g.link_electrode, -flow)
+        return out
 
     def e_field(self, x: np.ndarray) -> np.ndarray:
         """|E| (V/m) at every cell centre, ``nu`` times the energy field (zero when inactive)."""

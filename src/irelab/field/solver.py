@@ -9,10 +9,13 @@ discrete ``|E_c|`` is defined in :mod:`irelab.field.operators`). For frozen
 ``A_k phi_k - b_k`` is exactly ``grad J(phi_k)``. Each step solves ``M_k d = -grad J(phi_k)`` with
 an SPD matrix ``M_k``, so ``d`` is a descent direction (``grad J . d = -d^T M_k d < 0``; also for
 any conjugate-gradient iterate started at 0, since CG lowers the quadratic model). ``M_k = A_k``
-is the Picard (Kacanov) step. By default ``M_k`` is the same operator with the *differential*
-conductivity per axis, ``sigma + (dsigma/dE / E) E_axis^2``: the diagonal of the exact Hessian's
-conductivity tensor ``sigma I + (dsigma/dE / E) E E^T``, so steps are nearly Newton steps and are
-usually taken in full. Along ``phi_k + t d``, ``j(t) = J`` is convex and
+is the Picard (Kacanov) step. By default ``M_k`` is the exact Hessian of ``J`` (applied
+matrix-free: ``A_k`` plus one rank-one term per cell, see :class:`_Hessian`), i.e. Newton's
+method, SPD because ``J`` is strictly convex; its CG solve is preconditioned by the multigrid
+cycle of the same operator with the *differential* conductivity per axis,
+``sigma + (dsigma/dE / E) E_axis^2`` (the diagonal of the Hessian's conductivity tensor
+``sigma I + (dsigma/dE / E) E E^T``). Newton steps are usually taken in full.
+Along ``phi_k + t d``, ``j(t) = J`` is convex and
 ``j'(t) = sum_c h^3 sigma_c(E_c(t)) dE_c^2/dt / 2`` needs only ``sigma``; we take ``t = 1`` if
 ``j'(1) <= 0``, otherwise a safeguarded secant step to a ``t`` with
 ``LINE_SEARCH_SLOPE * j'(0) <= j'(t) <= 0``. ``J`` then decreases strictly at every step, and
@@ -32,7 +35,7 @@ right-hand side does: at 0.25 mm it let a 2 % current error through).
 ``PairSolution.history`` holds this residual before each step and after the last one;
 ``final_change`` is its last value.
 
-Speed: each Picard step is solved only approximately (conjugate gradients stopped at
+Speed: each step is solved only approximately (conjugate gradients stopped at
 ``forcing`` times the step's initial residual: inexact Newton-Krylov practice, Eisenstat &
 Walker, SIAM J Sci Comput 17:16-32, 1996), preconditioned by the geometric V-cycle of
 :mod:`irelab.field.multigrid`, and the iteration starts from the solution on the 2x coarser grid
@@ -71,7 +74,7 @@ class SolverOptions:
     forcing: each step's CG stops at ``forcing`` times its initial residual (inexact steps);
         a linear medium is solved to ``nonlinear_rtol`` in one step instead.
     max_linear_iterations: CG iterations per step.
-    newton: use the differential conductivity per axis in the step matrix (else Picard).
+    newton: Newton steps with the exact (matrix-free) Hessian (else Picard steps).
     line_search: damp every step by the energy line search (off only to show undamped Picard).
     grid_sequencing: start from the solution on the 2x coarser grid (recursively).
     coarse_rtol: nonlinear tolerance of the coarse-grid solves that only provide the start.
@@ -119,6 +122,27 @@ def _energy(op: FieldOperator, x: np.ndarray) -> float:
     return float(np.sum(op.grid.spacing_m**3 * e**2 * integral))
 
 
+class _Hessian:
+    """Exact Hessian of the energy, matrix-free: ``A(sigma) v + A(beta) x`` on the free rows,
+    ``beta = (dsigma/dE / E) * sum_l w_l D_l(x) D_l(v) / h^3`` (the rank-one term of each cell)."""
+
+    def __init__(self, op: FieldOperator, a, coef: np.ndarray, x: np.ndarray,
+                 free: np.ndarray) -> None:
+        self.op, self.a, self.coef, self.x, self.free = op, a, coef, x, free
+        self.dx = op.differences(x)
+
+    def __matmul__(self, v: np.ndarray) -> np.ndarray:
+        beta = self.coef * self.op.cell_products(self.x, v, d1=self.dx)
+        out = self.a @ v + self.op.apply(beta, self.x)
+        out[~self.free] = 0.0
+        return out
+
+
+def _dot(u: np.ndarray, v: np.ndarray) -> float:
+    """Inner product without BLAS threads (they spin on a loaded 2-core machine)."""
+    return float(np.add.reduce(u * v))
+
+
 def _pcg(a, rhs: np.ndarray, pre: MultigridPreconditioner, target_l1: float,
          max_iterations: int) -> tuple[np.ndarray, int]:
     """Preconditioned CG from zero, stopped when the residual's 1-norm (A) is below target."""
@@ -128,16 +152,16 @@ def _pcg(a, rhs: np.ndarray, pre: MultigridPreconditioner, target_l1: float,
         return x, 0
     z = pre.operator @ r
     p = z.copy()
-    rz = float(r @ z)
+    rz = _dot(r, z)
     for k in range(1, max_iterations + 1):
         ap = a @ p
-        step = rz / float(p @ ap)
+        step = rz / _dot(p, ap)
         x += step * p
         r -= step * ap
         if np.abs(r).sum() <= target_l1:
             return x, k
         z = pre.operator @ r
-        rz_new = float(r @ z)
+        rz_new = _dot(r, z)
         p *= rz_new / rz
         p += z
         rz = rz_new
@@ -233,17 +257,19 @@ class FieldSolver:
             if state.iterations >= max_iterations:
                 break
             metric = sigma
+            system = a
             if opts.newton and not linear:
                 with np.errstate(divide="ignore", invalid="ignore"):
                     coef = np.where(e > 0, op.dsigma_dE(e) / e, 0.0)
                 metric = [sigma + coef * e2_axes[k] for k in range(3)]
+                system = _Hessian(op, a.copy(), coef, state.x, free)
                 a, _ = op.assemble(metric, driven)
             # linear: one step to the tolerance (with margin, the current itself moves)
             target = 0.1 * rtol * scale if linear else max(0.5 * rtol * scale,
                                                             opts.forcing * r0 * scale)
             pre = MultigridPreconditioner(level, a, metric, driven, opts.smoothing_steps, coarse)
             coarse = pre.coarse
-            step, count = _pcg(a, g, pre, target, opts.max_linear_iterations)
+            step, count = _pcg(system, g, pre, target, opts.max_linear_iterations)
             state.linear_iterations += count
             damped = opts.line_search and not linear  # linear: the step is the minimiser
             t = self._line_search(op, e * e, state.x, step) if damped else 1.0
