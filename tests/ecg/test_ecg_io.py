@@ -27,6 +27,8 @@ def test_wfdb_record_100(records: dict[str, EcgRecord], mitdb_dir: Path) -> None
     assert beats.samples.size == 2273
     assert sorted(set(beats.symbols)) == ["A", "N", "V"]
     assert set(rec.annotations.symbols) - BEAT_SYMBOLS == {"+"}  # the rhythm label is dropped
+    # 11-bit ADC, zero 1024: codes 0..2047 -> (0 - 1024)/200 and (2047 - 1024)/200 mV
+    assert rec.adc_rails_mV == pytest.approx((-5.12, 5.115))
 
 
 def test_wfdb_header_path_and_no_annotations(tmp_path: Path, mitdb_dir: Path) -> None:
@@ -51,6 +53,7 @@ def test_edf_roundtrip(tmp_path: Path) -> None:
     edf.write_edf(str(path), [sig_uV], [header])
     rec = read_record(path)
     assert rec.fs_Hz == fs and rec.name == "sine"
+    assert rec.adc_rails_mV == pytest.approx((-1.0, 1.0))
     np.testing.assert_allclose(rec.signal_mV, sig_uV * 1e-3, atol=1e-4)
 
 
@@ -59,7 +62,7 @@ def test_csv_with_fs_comment_and_time_column(tmp_path: Path) -> None:
     path.write_text("# patient: demo\n# fs_Hz: 250\ntime_s,ecg_mV\n0.000,0.1\n0.004,-0.2\n"
                     "0.008,0.3\n", encoding="utf-8")
     rec = read_record(path)
-    assert rec.fs_Hz == 250.0
+    assert rec.fs_Hz == 250.0 and rec.adc_rails_mV is None
     np.testing.assert_array_equal(rec.signal_mV, [0.1, -0.2, 0.3])
     path.write_text("t_s,lead_mV\n0.0,1\n0.002,2\n0.004,3\n0.006,4\n", encoding="utf-8")
     rec = read_record(path)

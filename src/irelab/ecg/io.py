@@ -99,7 +99,22 @@ def _read_wfdb(path: Path) -> EcgRecord:
             raise InputError(source + ".atr", "", "a readable WFDB annotation file",
                              str(exc)) from None
         annotations = BeatAnnotations(np.asarray(ann.sample), tuple(ann.symbol))
-    return EcgRecord(signal_mV=signal, fs_Hz=fs, name=record_path.name, annotations=annotations)
+    return EcgRecord(signal_mV=signal, fs_Hz=fs, name=record_path.name, annotations=annotations,
+                     adc_rails_mV=_wfdb_rails_mV(rec, scale))
+
+
+def _wfdb_rails_mV(rec: object, scale: float) -> tuple[float, float] | None:
+    """Physical values of the extreme ADC codes: adc_zero -/+ 2**(adc_res - 1) (WFDB header
+    fields, PhysioNet WFDB 'header(5)' specification), converted with baseline and gain."""
+    res = int((getattr(rec, "adc_res", None) or [0])[0] or 0)
+    gain = float((getattr(rec, "adc_gain", None) or [0.0])[0] or 0.0)
+    if res <= 0 or gain <= 0:
+        return None
+    zero = int((getattr(rec, "adc_zero", None) or [0])[0] or 0)
+    baseline = int((getattr(rec, "baseline", None) or [zero])[0])
+    half = 2 ** (res - 1)
+    low, high = zero - half, zero + half - 1
+    return ((low - baseline) / gain * scale, (high - baseline) / gain * scale)
 
 
 def _read_edf(path: Path) -> EcgRecord:
@@ -115,13 +130,17 @@ def _read_edf(path: Path) -> EcgRecord:
             fs_raw = reader.getSampleFrequency(0)
             unit = reader.getPhysicalDimension(0).strip().lower()
             signal = reader.readSignal(0)
+            rails = (reader.getPhysicalMinimum(0), reader.getPhysicalMaximum(0))
     except InputError:
         raise
     except OSError as exc:
         raise InputError(source, "", "a readable EDF file", str(exc)) from None
     fs = _check_fs(source, fs_raw)
-    signal = _check_signal(source, signal * _EDF_TO_MV.get(unit, 1.0))
-    return EcgRecord(signal_mV=signal, fs_Hz=fs, name=path.stem)
+    to_mV = _EDF_TO_MV.get(unit, 1.0)
+    signal = _check_signal(source, signal * to_mV)
+    low, high = sorted((rails[0] * to_mV, rails[1] * to_mV))
+    return EcgRecord(signal_mV=signal, fs_Hz=fs, name=path.stem,
+                     adc_rails_mV=(low, high) if low < high else None)
 
 
 def _read_csv(path: Path) -> EcgRecord:

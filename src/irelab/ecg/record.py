@@ -46,12 +46,17 @@ class BeatAnnotations:
 
 @dataclass(frozen=True)
 class EcgRecord:
-    """One ECG lead (the first channel; MLII for MIT-BIH) in mV, sampled at ``fs_Hz``."""
+    """One ECG lead (the first channel; MLII for MIT-BIH) in mV, sampled at ``fs_Hz``.
+
+    ``adc_rails_mV``: the lowest and highest values the recorder could represent, in mV, when
+    the file says (WFDB ``adc_res``/``adc_zero``/``baseline``/``adc_gain``; EDF physical
+    minimum/maximum); a signal sitting there was clipped. None when unknown (CSV)."""
 
     signal_mV: np.ndarray
     fs_Hz: float
     name: str
     annotations: BeatAnnotations | None = None
+    adc_rails_mV: tuple[float, float] | None = None
 
     @property
     def duration_s(self) -> float:
