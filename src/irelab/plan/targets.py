@@ -47,13 +47,18 @@ class PlanLimits:
 
 
 def dilate_mm(mask: np.ndarray, spacing_m: float, margin_m: float) -> np.ndarray:
-    """Voxels within ``margin_m`` (Euclidean, voxel centres) of ``mask``."""
-    if margin_m <= 0:
-        return mask.copy()
-    if not mask.any():
+    """Voxels within ``margin_m`` of ``mask``'s surface (Euclidean distance transform).
+
+    The transform measures centre-to-centre distances; the mask's surface lies half a voxel
+    beyond its outer centres, so a voxel is included when its centre is within
+    ``margin_m + h/2`` of a mask centre. For a ball this errs by at most ~h/4 in radius, on the
+    large (conservative) side; counting centres within ``margin_m`` would err as much on the
+    small side and under-treat the margin.
+    """
+    if margin_m <= 0 or not mask.any():
         return mask.copy()
     dist = ndimage.distance_transform_edt(~mask, sampling=spacing_m)
-    return dist <= margin_m + 1e-9
+    return dist <= margin_m + spacing_m / 2 + 1e-9
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,0 +1,81 @@
+"""The planner on small anatomies: limits respected, failures named, coverage honest."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from conftest import sphere_anatomy
+
+from irelab.field import FieldSolver, SmoothStepConductivity
+from irelab.plan import PlanLimits, build_target, plan_treatment
+from irelab.plan.layout import track_mask
+
+# The field solver's per-needle calibration (irelab.field.geometry) solves a small 2-D problem
+# that is singular for some needle positions and then falls back to its default; scipy warns
+# on the way. Not ours to fix (reported to the field owner); the fallback is the solver's
+# documented behaviour.
+pytestmark = pytest.mark.filterwarnings("ignore::scipy.sparse.linalg.MatrixRankWarning")
+
+
+def _check_limits(result, limits: PlanLimits) -> None:
+    lay = result.layout
+    assert limits.min_probes <= lay.n_probes <= limits.max_probes
+    assert limits.min_exposed_m <= lay.exposed_m <= limits.max_exposed_m + 1e-12
+    assert max(lay.voltages_V) <= limits.max_voltage_V
+    assert np.all(lay.spacings_m() >= limits.min_spacing_m - 1e-12)
+    assert np.all(lay.spacings_m() <= limits.max_spacing_m + 1e-12)
+
+
+@pytest.mark.slow
+def test_small_tumour_plan_meets_limits_and_its_coverage_recomputes(quick_options) -> None:
+    """A 4 mm tumour (+3 mm margin) beside a 3 mm vessel: full coverage within the limits.
+
+    Independent recomputation: the written layout's electrodes are solved again here with a
+    fresh FieldSolver per pair (no planner code), |E| maximised over pairs, compared with the
+    local e_irr over the target minus the needle track.
+    """
+    problem_at = sphere_anatomy((36, 36, 30), 4.0, vessel_y_mm=9.0)
+    result = plan_treatment(problem_at, quick_options)
+    limits = quick_options.limits
+    _check_limits(result, limits)
+    assert result.coverage == 1.0, result.failures
+    assert result.feasible, result.failures
+    assert result.fine.max_current_A <= limits.max_current_A
+    assert result.layout.n_positions == 1
+
+    fine = problem_at(quick_options.fine_spacing_m)
+    target = build_target(fine, quick_options.margin_m)
+    lay = result.layout
+    els, ins = lay.electrodes(target, 0)
+    problem = replace(fine, electrodes=els, insulators=ins)
+    max_e = np.zeros(fine.grid.shape)
+    for (a, c), v in zip(lay.pair_names(0), lay.voltages_V, strict=True):
+        sol = FieldSolver(problem).solve_pair(a, c, v)
+        max_e = np.maximum(max_e, sol.e_field_V_per_m)
+    counted = target.target & ~track_mask(lay, target)
+    lethal = max_e >= target.lethal_threshold_V_per_m
+    assert (lethal & counted).sum() / counted.sum() == pytest.approx(result.coverage, abs=1e-9)
+    assert result.thermal is not None
+    assert "blood" in result.thermal.regions
+
+
+@pytest.mark.slow
+def test_uncoverable_tumour_is_reported_with_the_failing_constraint(quick_options) -> None:
+    """A tumour needing 3000 V/cm over 20 mm cannot be covered at <= 3000 V and <= 50 A.
+
+    The tumour's irreversible threshold is set to 4000 V/cm (above what 3000 V across >= 5 mm
+    spacing gives away from the needles), so the best plan must say 'coverage ... < 100 %' while
+    still respecting the voltage and current limits.
+    """
+    hard = SmoothStepConductivity(0.2, 0.4, 3000e2, 4000e2)
+    problem_at = sphere_anatomy((40, 40, 30), 7.0, tumour=hard)
+    options = replace(quick_options, thermal=False)
+    result = plan_treatment(problem_at, options)
+    assert not result.feasible
+    assert result.coverage < 1.0
+    coverage_failures = [f for f in result.failures if f.startswith("coverage")]
+    assert coverage_failures and "< 100 %" in coverage_failures[0]
+    _check_limits(result, options.limits)
+    assert result.fine.max_current_A <= options.limits.max_current_A
