@@ -1,0 +1,171 @@
+"""The ECG gate: may a pulse be fired at R + delay for this beat? (explicit rules, fails closed)
+
+Why synchronise: in the first human IRE series, transient ventricular arrhythmia followed
+unsynchronised pulses in 4 patients, after which ECG-synchronised delivery was used for the
+remaining 30 (Thomson KR et al., J Vasc Interv Radiol 22(5):611-621, 2011). Even with a
+synchronisation device, ventricular extrasystoles led to pulses in the relative refractory period
+(case report, SpringerPlus 4:74, 2015): hence the rhythm guard below holds delivery on ectopy.
+
+Rules, checked in this order; the first that fails names the skip (:class:`SkipReason`).
+Every boundary is *allowed* (inclusive), and a 1e-9 ms tolerance absorbs float rounding only:
+
+1. ``searchback``: a beat found by the detector's search-back is late by construction.
+2. ``quality_hold``: a bad ECG sample within ``recovery_ms`` before the R peak or up to the
+   moment the beat was known; also resets the rhythm guard (it must re-learn).
+3. ``late``: the beat must be known before the pulse is due, with a processing margin:
+   ``latency <= delay_ms - processing_margin_ms``.
+4. ``learning``: the rhythm guard needs ``learn_beats`` consecutive consistent RR intervals
+   (each within the deviation limit of the median so far) after a start or a reset.
+5. ``rate``: ``RR >= min_rr_ms`` (400 ms, i.e. at most 150/min).
+6. ``irregular``: ``|RR - median| <= max_rr_deviation x median`` over the last ``learn_beats``
+   accepted RR intervals (ectopic beats, compensatory pauses, atrial fibrillation).
+   ``relearn_after`` irregular beats in a row make the guard re-learn (a sustained new rate).
+7. ``window``: the pulse must end inside the safe window: ``delay + pulse duration <=
+   safe_window_end_ms``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+
+from irelab.ecg import Beat
+
+_EPS_MS = 1e-9
+
+
+class SkipReason(StrEnum):
+    """Why a beat got no pulse."""
+
+    SEARCHBACK = "searchback"
+    QUALITY_HOLD = "quality_hold"
+    LATE = "late"
+    LEARNING = "learning"
+    RATE = "rate"
+    IRREGULAR = "irregular"
+    WINDOW = "window"
+    NOT_READY = "not_ready"
+    """The generator was recharging between trains (decided by the generator, not the gate)."""
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """Timing and rhythm limits of :class:`PulseGate`."""
+
+    delay_ms: float = 50.0
+    """Pulse at R + 50 ms: the delay used by the commercial IRE generator's ECG synchronisation
+    (as stated in our task brief after Deodhar A et al., AJR 196:W330-W335, 2011; we could not
+    retrieve that paper to check it). 50 ms after the R peak lies in the ST segment, inside the
+    ventricles' absolute refractory period and well before the T wave."""
+    processing_margin_ms: float = 5.0
+    """Time the generator needs between knowing the beat and firing (design choice; solid-state
+    switches need microseconds, so 5 ms is conservative)."""
+    safe_window_end_ms: float = 150.0
+    """The pulse must end by R + 150 ms (the issue's default). The vulnerable period lies on the
+    T wave, whose onset follows the ST segment; at 150/min (our rate limit) the QT interval is
+    still about 290 ms (Bazett with QTc 450 ms), so R + 150 ms keeps clear of the T wave."""
+    min_rr_ms: float = 400.0
+    """No pulses above 150/min (RR < 400 ms): tachycardia holds delivery (issue 3 rule)."""
+    max_rr_deviation: float = 0.20
+    """An RR more than 20 % off the running median is ectopic/irregular (issue 3 rule; the
+    classic premature-beat criterion of 20 % prematurity)."""
+    learn_beats: int = 8
+    """Running median over the last 8 accepted RR intervals, and 8 consistent RR intervals to
+    (re-)learn: the mean-of-8 RR window of Pan & Tompkins (IEEE TBME 32:230-236, 1985, II-D)."""
+    relearn_after: int = 8
+    """Irregular beats in a row after which the guard discards its median and re-learns."""
+    recovery_ms: float = 2000.0
+    """Good signal needed before an R peak after a quality flag: the 2 s learning phase of Pan &
+    Tompkins (ibid.), so the detector's thresholds have re-adapted."""
+
+    def __post_init__(self) -> None:
+        if self.delay_ms < 0 or self.processing_margin_ms < 0 or self.recovery_ms < 0:
+            raise ValueError("delay, margin and recovery must be >= 0")
+        if self.learn_beats < 1 or self.relearn_after < 1:
+            raise ValueError("learn_beats and relearn_after must be >= 1")
+        if not 0 < self.max_rr_deviation < 1:
+            raise ValueError("max_rr_deviation must be in (0, 1)")
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """The gate's answer for one beat: ``pulse_time_s`` when allowed, else ``reason``."""
+
+    beat: Beat
+    reason: SkipReason | None
+    pulse_time_s: float | None
+    rr_ms: float | None
+    median_rr_ms: float | None
+
+    @property
+    def allowed(self) -> bool:
+        return self.reason is None
+
+
+class PulseGate:
+    """Stateful gate over the beats of one stream, in order (see module docstring).
+
+    ``pulse_duration_s``: how long the pulse (or burst) fired per beat lasts."""
+
+    def __init__(self, config: GateConfig | None = None, pulse_duration_s: float = 90e-6) -> None:
+        self.config = config or GateConfig()
+        self.pulse_duration_s = float(pulse_duration_s)
+        self._history: deque[float] = deque(maxlen=self.config.learn_beats)
+        self._learned = False
+        self._irregular_run = 0
+        self._previous_r: int | None = None
+
+    def reset_rhythm(self) -> None:
+        """Forget the learned rhythm (after a quality flag): it must re-learn."""
+        self._history.clear()
+        self._learned = False
+        self._irregular_run = 0
+
+    def decide(self, beat: Beat, last_bad_sample: int | None = None) -> GateDecision:
+        """Apply the rules to ``beat``; ``last_bad_sample``: latest bad ECG sample known at
+        ``beat.detected_sample`` (None when none)."""
+        cfg = self.config
+        ms = 1e3 / beat.fs_Hz
+        rr = None if self._previous_r is None else (beat.sample - self._previous_r) * ms
+        self._previous_r = beat.sample
+        median = float(np.median(self._history)) if self._learned else None
+
+        def skip(reason: SkipReason) -> GateDecision:
+            return GateDecision(beat, reason, None, rr, median)
+
+        if beat.searchback:
+            return skip(SkipReason.SEARCHBACK)
+        if last_bad_sample is not None and (
+                (beat.sample - last_bad_sample) * ms <= cfg.recovery_ms + _EPS_MS):
+            self.reset_rhythm()
+            return skip(SkipReason.QUALITY_HOLD)
+        if beat.latency_ms > cfg.delay_ms - cfg.processing_margin_ms + _EPS_MS:
+            return skip(SkipReason.LATE)
+        if rr is None:
+            return skip(SkipReason.LEARNING)
+        if rr < cfg.min_rr_ms - _EPS_MS:
+            if not self._learned:
+                self.reset_rhythm()
+            return skip(SkipReason.RATE)
+        if not self._learned:
+            if self._history and not self._within(rr, float(np.median(self._history))):
+                self._history.clear()
+            self._history.append(rr)
+            self._learned = len(self._history) == cfg.learn_beats
+            return skip(SkipReason.LEARNING)
+        if not self._within(rr, median):
+            self._irregular_run += 1
+            if self._irregular_run >= cfg.relearn_after:
+                self.reset_rhythm()
+            return skip(SkipReason.IRREGULAR)
+        self._irregular_run = 0
+        if cfg.delay_ms + self.pulse_duration_s * 1e3 > cfg.safe_window_end_ms + _EPS_MS:
+            return skip(SkipReason.WINDOW)
+        self._history.append(rr)
+        return GateDecision(beat, None, beat.time_s + cfg.delay_ms * 1e-3, rr, median)
+
+    def _within(self, rr: float, median: float) -> bool:
+        return abs(rr - median) <= self.config.max_rr_deviation * median + _EPS_MS

@@ -1,0 +1,272 @@
+"""A delivery run: the ECG streamed in chunks through the quality monitor, the R-wave detector,
+the gate and the generator, every event logged. The clock is the sample index (no sleeping).
+
+Order of work inside a chunk (so the result does not depend on the chunking): quality flags and
+beats are handled in sample order (a flag at its sample, a beat at the sample it was detected);
+a beat's gate decision sees the quality of the signal up to its detection. A pulse allowed by the
+gate is fired at its time (R + delay) if the generator is delivering then; the generator's
+recharge pause ends at a time, not at a beat.
+
+Without ECG (:func:`run_unsynchronised`) the run refuses unless forced, and then logs every pulse
+with ``synchronised: false``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+
+from irelab.delivery.gate import GateConfig, GateDecision, PulseGate, SkipReason
+from irelab.delivery.generator import (
+    CurrentModel,
+    DeliveryPlan,
+    GeneratorConfig,
+    GeneratorState,
+    GeneratorStateMachine,
+    suggested_voltage_V,
+)
+from irelab.delivery.log import DeliveryEvent, DeliverySummary, EventLog, EventType
+from irelab.ecg import Beat, StreamingRDetector
+from irelab.ecg.quality import QualityConfig, QualityFlag, SignalQualityMonitor
+from irelab.errors import InputError
+
+
+class DeliveryOutcome(StrEnum):
+    """How a run ended."""
+
+    COMPLETE = "complete"
+    """Every pair got all its pulses."""
+    PAIRS_ABORTED = "pairs_aborted"
+    """The protocol ran to its end but at least one pair was aborted (current limit)."""
+    TRUNCATED = "truncated"
+    """The ECG ended before the protocol was complete."""
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """The outcome, the stop reason (a sentence), the summary and the events of a run."""
+
+    outcome: DeliveryOutcome
+    reason: str
+    summary: DeliverySummary
+    events: tuple[DeliveryEvent, ...]
+    final_state: GeneratorState
+
+
+class _Run:
+    """The generator walking through the plan; pulses are requested at times in seconds."""
+
+    def __init__(self, plan: DeliveryPlan, config: GeneratorConfig, log: EventLog,
+                 synchronised: bool) -> None:
+        plan.validate(config)
+        self.plan, self.config, self.log, self.synchronised = plan, config, log, synchronised
+        self.machine = GeneratorStateMachine()
+        self.pair_index = 0
+        self.pulse_in_pair = 0  # pulses delivered to the current pair (test + treatment)
+        self.ready_at_s = 0.0
+        self.aborted_pairs: list[str] = []
+        self.last_quality: QualityFlag | None = None
+
+    # -- state -------------------------------------------------------------------------------
+    def go(self, target: GeneratorState, t_s: float, reason: str) -> None:
+        self.machine.transition(target)
+        pair = self.pair.name if self.pair_index < len(self.plan.pairs) else None
+        self.log.emit(DeliveryEvent(t_s * 1e3, EventType.STATE, pair=pair, state=str(target),
+                                    reason=reason))
+
+    @property
+    def pair(self):
+        return self.plan.pairs[self.pair_index]
+
+    @property
+    def done(self) -> bool:
+        return self.machine.state == GeneratorState.COMPLETE
+
+    @property
+    def pulses_per_pair(self) -> int:
+        return self.config.test_pulses + self.plan.pulses
+
+    def start(self, t_s: float) -> None:
+        self.go(GeneratorState.ARMED, t_s, "plan checked; armed")
+        self._charge(t_s, "pair start")
+
+    def _charge(self, t_s: float, reason: str) -> None:
+        self.go(GeneratorState.CHARGING, t_s, reason)
+        self.ready_at_s = t_s + self.config.recharge_s
+
+    def _advance(self, t_s: float) -> None:
+        if self.machine.state == GeneratorState.CHARGING and t_s >= self.ready_at_s:
+            self.go(GeneratorState.DELIVERING, self.ready_at_s, "charged")
+
+    # -- events ------------------------------------------------------------------------------
+    def pause(self, flag: QualityFlag, t_s: float) -> None:
+        self.last_quality = flag
+        if self.machine.can(GeneratorState.PAUSED):
+            self.go(GeneratorState.PAUSED, t_s, f"quality: {flag.reason}")
+
+    def try_pulse(self, t_s: float, beat_sample: int | None) -> SkipReason | None:
+        """Fire one pulse at ``t_s`` if the generator can; otherwise the skip reason."""
+        if self.machine.state == GeneratorState.PAUSED:
+            self._charge(t_s, "signal recovered, rhythm re-learned: resume")
+        self._advance(t_s)
+        if self.machine.state != GeneratorState.DELIVERING:
+            return SkipReason.NOT_READY
+        pair = self.pair
+        model = CurrentModel(pair.predicted_current_A, self.config.current_rise_fraction,
+                             self.config.current_rise_pulses)
+        self.pulse_in_pair += 1
+        n = self.pulse_in_pair
+        current = model.current_A(n)
+        width_s = self.plan.pulse_width_us * 1e-6
+        phase = "test" if n <= self.config.test_pulses else "treatment"
+        self.log.emit(DeliveryEvent(
+            t_s * 1e3, EventType.PULSE, pair=pair.name, voltage_V=pair.voltage_V,
+            current_A=round(current, 4), energy_J=pair.voltage_V * current * width_s,
+            beat_sample=beat_sample, phase=phase, synchronised=self.synchronised))
+        if current > self.config.current_limit_A:
+            self._abort_pair(t_s, current, model)
+        elif n == self.pulses_per_pair:
+            self._next_pair(t_s)
+        elif n % self.config.train_pulses == 0 or n == self.config.test_pulses:
+            self._charge(t_s, "train done: recharge")
+        return None
+
+    def _abort_pair(self, t_s: float, current: float, model: CurrentModel) -> None:
+        pair = self.pair
+        volts = suggested_voltage_V(pair, model, self.config)
+        text = (f"pair {pair.name}: current {current:.1f} A exceeds the "
+                f"{self.config.current_limit_A:g} A limit at pulse {self.pulse_in_pair}; "
+                f"lower the voltage from {pair.voltage_V:g} V to at most {volts:g} V")
+        self.log.emit(DeliveryEvent(t_s * 1e3, EventType.ABORT, pair=pair.name,
+                                    voltage_V=pair.voltage_V, current_A=round(current, 4),
+                                    reason="current_limit", detail=text))
+        self.aborted_pairs.append(text)
+        self.go(GeneratorState.ABORTED, t_s, "current_limit")
+        self.go(GeneratorState.IDLE, t_s, "abort acknowledged")
+        self.go(GeneratorState.ARMED, t_s, "next pair")
+        self._next_pair(t_s, from_armed=True)
+
+    def _next_pair(self, t_s: float, from_armed: bool = False) -> None:
+        self.pair_index += 1
+        self.pulse_in_pair = 0
+        if self.pair_index == len(self.plan.pairs):
+            self.go(GeneratorState.COMPLETE, t_s, "protocol complete")
+            return
+        if not from_armed:
+            self.go(GeneratorState.ARMED, t_s, "pair complete")
+        self._charge(t_s, "pair start")
+
+    def finish(self, t_s: float, stream_reason: str) -> tuple[DeliveryOutcome, str]:
+        if self.done:
+            if self.aborted_pairs:
+                return DeliveryOutcome.PAIRS_ABORTED, "; ".join(self.aborted_pairs)
+            return DeliveryOutcome.COMPLETE, "all pulses delivered"
+        reason = stream_reason
+        if self.last_quality is not None and self.machine.state == GeneratorState.PAUSED:
+            reason += f" while delivery was held for {self.last_quality.reason}: "
+            reason += self.last_quality.detail
+        self.log.emit(DeliveryEvent(t_s * 1e3, EventType.ABORT, reason="truncated",
+                                    detail=reason))
+        self.go(GeneratorState.ABORTED, t_s, "truncated")
+        return DeliveryOutcome.TRUNCATED, reason
+
+
+def _result(run: _Run, log: EventLog, outcome: DeliveryOutcome, reason: str) -> DeliveryResult:
+    return DeliveryResult(outcome, reason, log.summary(), tuple(log.events), run.machine.state)
+
+
+def run_synchronised(plan: DeliveryPlan, signal_mV: np.ndarray, fs_Hz: float,  # noqa: N803
+                     *, chunk_samples: int = 256, gate: GateConfig | None = None,
+                     generator: GeneratorConfig | None = None,
+                     quality: QualityConfig | None = None,
+                     log: EventLog | None = None) -> DeliveryResult:
+    """Deliver ``plan`` synchronised to the ECG ``signal_mV``, streamed in ``chunk_samples``.
+
+    Stops as soon as the protocol is complete; if the ECG ends first the run is ``truncated``.
+    """
+    if chunk_samples < 1:
+        raise ValueError("chunk_samples must be >= 1")
+    log = log or EventLog()
+    generator = generator or GeneratorConfig()
+    run = _Run(plan, generator, log, synchronised=True)
+    pulse_gate = PulseGate(gate, pulse_duration_s=plan.pulse_width_us * 1e-6)
+    monitor = SignalQualityMonitor(fs_Hz, quality)
+    detector = StreamingRDetector(fs_Hz)
+    run.start(0.0)
+    signal = np.asarray(signal_mV, dtype=float)
+    for start in range(0, signal.size, chunk_samples):
+        chunk = signal[start:start + chunk_samples]
+        flags = monitor.process(chunk)
+        beats = detector.process(chunk)
+        _handle(run, pulse_gate, monitor, log, flags, beats, fs_Hz)
+        if run.done:
+            break
+    if not run.done:
+        _handle(run, pulse_gate, monitor, log, [], detector.flush(), fs_Hz)
+    end_flags = monitor.end_of_stream(complete=run.done)
+    t_end = signal.size / fs_Hz
+    for flag in end_flags:
+        _log_flag(log, flag, fs_Hz)
+    outcome, reason = run.finish(t_end, end_flags[0].detail if end_flags else "")
+    return _result(run, log, outcome, reason)
+
+
+def _log_flag(log: EventLog, flag: QualityFlag, fs_Hz: float) -> None:  # noqa: N803
+    log.emit(DeliveryEvent(flag.sample * 1e3 / fs_Hz, EventType.QUALITY, reason=str(flag.reason),
+                           detail=flag.detail))
+
+
+def _handle(run: _Run, gate: PulseGate, monitor: SignalQualityMonitor, log: EventLog,
+            flags: Iterable[QualityFlag], beats: Iterable[Beat], fs_Hz: float) -> None:  # noqa: N803
+    items: list[tuple[int, int, QualityFlag | Beat]] = [(f.sample, 0, f) for f in flags]
+    items += [(b.detected_sample, 1, b) for b in beats]
+    for _, _, item in sorted(items, key=lambda x: (x[0], x[1])):
+        if run.done:
+            return
+        if isinstance(item, QualityFlag):
+            _log_flag(log, item, fs_Hz)
+            gate.reset_rhythm()
+            run.pause(item, item.sample / fs_Hz)
+            continue
+        beat = item
+        t_known = beat.detected_sample / fs_Hz
+        log.emit(DeliveryEvent(t_known * 1e3, EventType.BEAT, beat_sample=beat.sample,
+                               detail=f"latency {beat.latency_ms:.1f} ms"))
+        decision: GateDecision = gate.decide(beat, monitor.last_bad_sample(beat.detected_sample))
+        reason = decision.reason
+        if reason is None:
+            reason = run.try_pulse(decision.pulse_time_s, beat.sample)
+        if reason is not None:
+            rr = "" if decision.rr_ms is None else f"RR {decision.rr_ms:.0f} ms"
+            if decision.median_rr_ms is not None:
+                rr += f", median {decision.median_rr_ms:.0f} ms"
+            log.emit(DeliveryEvent(t_known * 1e3, EventType.SKIP, beat_sample=beat.sample,
+                                   reason=str(reason), pair=_pair_name(run), detail=rr or None))
+
+
+def _pair_name(run: _Run) -> str | None:
+    return run.pair.name if run.pair_index < len(run.plan.pairs) else None
+
+
+def run_unsynchronised(plan: DeliveryPlan, *, force: bool = False,
+                       generator: GeneratorConfig | None = None,
+                       log: EventLog | None = None) -> DeliveryResult:
+    """Deliver without ECG, one pulse every ``unsynchronised_interval_s``: refused unless
+    ``force`` (then every pulse is logged ``synchronised: false``)."""
+    if not force:
+        raise InputError("command line", "--ecg", "an ECG record or --hr BPM for synchronised "
+                         "delivery (or --force-unsynchronised to accept the arrhythmia risk)")
+    log = log or EventLog()
+    generator = generator or GeneratorConfig()
+    run = _Run(plan, generator, log, synchronised=False)
+    run.start(0.0)
+    t = 0.0
+    while not run.done:
+        t += generator.unsynchronised_interval_s
+        if run.try_pulse(t, None) is not None:  # recharging: the next slot comes
+            continue
+    outcome, reason = run.finish(t, "")
+    return _result(run, log, outcome, reason)
