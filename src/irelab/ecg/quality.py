@@ -69,6 +69,17 @@ class QualityConfig:
     """ADC rails (lowest, highest representable value) in mV, from the recording's header; None
     when unknown (then only ``max_abs_mV`` guards the amplitude)."""
 
+    @classmethod
+    def for_adc(cls, adc_gain: float, baseline: int, adc_res: int, adc_zero: int = 0,
+                **overrides: float) -> QualityConfig:
+        """A config whose rails are those of a WFDB-style ADC: digital values from
+        ``adc_zero - 2**(adc_res-1)`` to ``adc_zero + 2**(adc_res-1) - 1``, physical
+        ``(d - baseline) / adc_gain`` mV (WFDB header semantics)."""
+        half = 2 ** (int(adc_res) - 1)
+        low = (adc_zero - half - baseline) / adc_gain
+        high = (adc_zero + half - 1 - baseline) / adc_gain
+        return cls(rails_mV=(float(low), float(high)), **overrides)
+
     def __post_init__(self) -> None:
         if not (self.flat_ms > 0 and self.flat_range_mV > 0 and self.max_abs_mV > 0):
             raise ValueError("quality thresholds must be positive")
