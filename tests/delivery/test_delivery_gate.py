@@ -1,0 +1,134 @@
+"""The gate's rules at their boundaries. Every boundary is allowed (inclusive), as documented in
+irelab.delivery.gate; one sample past it is refused. fs = 1000 Hz so that 1 sample = 1 ms."""
+
+from __future__ import annotations
+
+import pytest
+
+from irelab.delivery import GateConfig, PulseGate, SkipReason
+from irelab.ecg import Beat
+
+FS = 1000.0
+LATENCY_MS = 20  # well inside the latency limit of 45 ms
+
+
+def beat(sample: int, latency: int = LATENCY_MS, searchback: bool = False) -> Beat:
+    return Beat(sample, sample + latency, FS, searchback)
+
+
+def learned_gate(rr: int = 1000, config: GateConfig | None = None) -> tuple[PulseGate, int]:
+    """A gate that has learned a steady RR (ms); returns it and the last R sample."""
+    gate = PulseGate(config)
+    r = 0
+    decisions = []
+    for _ in range(gate.config.learn_beats + 1):
+        r += rr
+        decisions.append(gate.decide(beat(r)))
+    assert all(d.reason == SkipReason.LEARNING for d in decisions)
+    return gate, r
+
+
+def test_steady_rhythm_pulses_at_r_plus_delay() -> None:
+    gate, r = learned_gate()
+    d = gate.decide(beat(r + 1000))
+    assert d.allowed
+    assert d.pulse_time_s == pytest.approx((r + 1000) / FS + 0.050, abs=1e-12)
+
+
+def test_learning_needs_learn_beats_consistent_intervals() -> None:
+    """The first beat has no RR; then learn_beats RR intervals are learned before a pulse."""
+    gate = PulseGate()
+    n = gate.config.learn_beats
+    reasons = [gate.decide(beat(1000 * k)).reason for k in range(1, n + 3)]
+    assert reasons[: n + 1] == [SkipReason.LEARNING] * (n + 1)
+    assert reasons[n + 1] is None
+
+
+@pytest.mark.parametrize(("latency", "allowed"), [(45, True), (46, False)])
+def test_latency_boundary(latency: int, allowed: bool) -> None:
+    """delay 50 ms - margin 5 ms = 45 ms: detection exactly 45 ms after R is allowed."""
+    gate, r = learned_gate()
+    d = gate.decide(beat(r + 1000, latency=latency))
+    assert d.allowed is allowed
+    assert allowed or d.reason == SkipReason.LATE
+
+
+@pytest.mark.parametrize(("rr", "allowed"), [(400, True), (399, False)])
+def test_rate_boundary(rr: int, allowed: bool) -> None:
+    """RR exactly 400 ms (150/min) is allowed, 399 ms is tachycardia. The guard learned 450 ms
+    so that the 20 % deviation rule is not what decides (400 is 11 % off 450)."""
+    gate, r = learned_gate(rr=450)
+    d = gate.decide(beat(r + rr))
+    assert d.allowed is allowed
+    assert allowed or d.reason == SkipReason.RATE
+
+
+@pytest.mark.parametrize(("rr", "allowed"),
+                         [(1200, True), (1201, False), (800, True), (799, False)])
+def test_deviation_boundary(rr: int, allowed: bool) -> None:
+    """Median 1000 ms: exactly 20 % off (800 or 1200 ms) is allowed, one ms more is not."""
+    gate, r = learned_gate(rr=1000)
+    d = gate.decide(beat(r + rr))
+    assert d.median_rr_ms == 1000.0
+    assert d.allowed is allowed
+    assert allowed or d.reason == SkipReason.IRREGULAR
+
+
+@pytest.mark.parametrize(("window_end", "allowed"), [(50.09, True), (50.089, False)])
+def test_safe_window_boundary(window_end: float, allowed: bool) -> None:
+    """A 90 us pulse at R + 50 ms ends at R + 50.09 ms: allowed iff it ends by the window end."""
+    gate, r = learned_gate(config=GateConfig(safe_window_end_ms=window_end))
+    d = gate.decide(beat(r + 1000))
+    assert d.allowed is allowed
+    assert allowed or d.reason == SkipReason.WINDOW
+
+
+def test_ectopic_beat_and_compensatory_pause_are_skipped() -> None:
+    """A premature beat (RR 600 ms) and its pause (1400 ms) both skip; the next normal beat
+    pulses again (skips do not enter the median)."""
+    gate, r = learned_gate()
+    reasons = [gate.decide(beat(r + 600)).reason, gate.decide(beat(r + 2000)).reason,
+               gate.decide(beat(r + 3000)).reason]
+    assert reasons == [SkipReason.IRREGULAR, SkipReason.IRREGULAR, None]
+
+
+def test_sustained_new_rate_relearns() -> None:
+    """After relearn_after irregular beats in a row the guard re-learns the new rate."""
+    gate, r = learned_gate(rr=1000)
+    n = gate.config.relearn_after
+    reasons = []
+    for _ in range(n + gate.config.learn_beats + 1):
+        r += 600
+        reasons.append(gate.decide(beat(r)).reason)
+    assert reasons[:n] == [SkipReason.IRREGULAR] * n
+    assert reasons[n:-1] == [SkipReason.LEARNING] * gate.config.learn_beats
+    assert reasons[-1] is None
+
+
+def test_quality_hold_boundary_and_relearning() -> None:
+    """A bad sample exactly recovery_ms (2000 ms) before R holds; 2001 ms before does not
+    hold, but the guard had been reset and must re-learn."""
+    gate, r = learned_gate()
+    r += 1000
+    d = gate.decide(beat(r), last_bad_sample=r - 2000)
+    assert d.reason == SkipReason.QUALITY_HOLD
+    reasons = []
+    for _ in range(gate.config.learn_beats + 2):
+        r += 1000
+        reasons.append(gate.decide(beat(r), last_bad_sample=r - 2001 - 1000).reason)
+    assert reasons[: gate.config.learn_beats] == [SkipReason.LEARNING] * gate.config.learn_beats
+    assert reasons[-1] is None
+
+
+def test_searchback_beats_never_pulse() -> None:
+    gate, r = learned_gate()
+    assert gate.decide(beat(r + 1000, searchback=True)).reason == SkipReason.SEARCHBACK
+
+
+def test_learning_restarts_on_inconsistent_interval() -> None:
+    """Bigeminy (alternating 600/1400 ms) never completes learning."""
+    gate = PulseGate()
+    r = 0
+    for k in range(40):
+        r += 600 if k % 2 else 1400
+        assert not gate.decide(beat(r)).allowed
