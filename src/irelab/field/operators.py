@@ -98,6 +98,12 @@ class FieldOperator:
             total = s0[lo] + s0[hi]
             self._kappa_lower.append(np.where(mask, s0[hi] / total, 0.0))
             self._kappa_upper.append(np.where(mask, s0[lo] / total, 0.0))
+        w_face = 2.0 / grid.spacing_m**2  # half-face weight 2h over h^3
+        self._w_lower = [w_face * k**2 for k in self._kappa_lower]
+        self._w_upper = [w_face * k**2 for k in self._kappa_upper]
+        h = grid.spacing_m  # face conductance per unit sigma of each half: 2h kappa^2
+        self._g_lower = [2 * h * k**2 for k in self._kappa_lower]
+        self._g_upper = [2 * h * k**2 for k in self._kappa_upper]
         g = self.geometry
         share = g.link_weight * g.link_theta**2 / grid.spacing_m - 0.5
         link_share = np.bincount(g.link_cell, weights=share, minlength=self.n_cells)
@@ -135,6 +141,7 @@ class FieldOperator:
         self._perm = m.data.astype(np.int64) - 1
         self.matrix = m
         self.matrix.data = np.zeros_like(m.data)
+        self._values = np.empty(len(self._perm))  # entries in pattern order, before permuting
 
     # -- conductivity ---------------------------------------------------------------------
     def sigma(self, e_cells: np.ndarray) -> np.ndarray:
@@ -157,20 +164,23 @@ class FieldOperator:
         ``sigma`` is one conductivity per cell, or a sequence of three (one per axis). ``driven``
         maps electrode index to its fixed potential; the other electrodes float.
         """
-        h = self.grid.spacing_m
         axes = [sigma] * 3 if isinstance(sigma, np.ndarray) else list(sigma)
         shape = self.grid.shape
-        values = []
+        values = self._values
+        start = 0
         diag = np.zeros(self.size)
         diag3 = diag[: self.n_cells].reshape(shape)
         for axis in range(3):
             lo, hi = _face_slices(axis, shape)
             s = axes[axis].reshape(shape)
-            gf = 2 * h * (s[lo] * self._kappa_lower[axis] ** 2
-                          + s[hi] * self._kappa_upper[axis] ** 2)
+            gf = s[lo] * self._g_lower[axis]
+            gf += s[hi] * self._g_upper[axis]
             diag3[lo] += gf
             diag3[hi] += gf
-            values += [-gf.ravel(), -gf.ravel()]
+            n = gf.size
+            np.negative(gf.ravel(), out=values[start:start + n])
+            values[start + n:start + 2 * n] = values[start:start + n]
+            start += 2 * n
         g = self.geometry
         link_sigma = np.choose(g.link_axis, [ax[g.link_cell] for ax in axes]) if len(
             g.link_cell) else np.zeros(0)
@@ -184,7 +194,8 @@ class FieldOperator:
             potentials[e] = v
         link_driven = is_driven[self.group_electrode]
         off = np.where(link_driven, 0.0, -gl)
-        values += [off, off]
+        values[start:start + len(off)] = off
+        values[start + len(off):start + 2 * len(off)] = off
         diag += np.bincount(self.group_cell, weights=gl, minlength=self.size)
         diag += np.bincount(node, weights=np.where(link_driven, 0.0, gl), minlength=self.size)
         rhs = np.zeros(self.size)
@@ -198,64 +209,72 @@ class FieldOperator:
         rhs[self.n_cells:][is_driven[: self.n_electrodes]] = potentials[: self.n_electrodes][
             is_driven[: self.n_electrodes]]
         rhs[: self.n_cells][~self.geometry.active] = 0.0
-        values.append(diag)
-        self.matrix.data[:] = np.concatenate(values)[self._perm]
+        values[-self.size:] = diag
+        np.take(values, self._perm, out=self.matrix.data)
         return self.matrix, rhs
 
     # -- field state ----------------------------------------------------------------------
-    def differences(self, x: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
-        """Half-link differences of the state ``x``: per-axis lower, upper (face arrays), links."""
+    def jumps(self, x: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+        """Potential jumps of ``x`` across every interior face (per axis) and every link.
+
+        The half-link differences are ``kappa_lower * jump`` and ``-kappa_upper * jump``.
+        """
         shape = self.grid.shape
         phi = x[: self.n_cells].reshape(shape)
-        lower, upper = [], []
+        faces = []
         for axis in range(3):
             lo, hi = _face_slices(axis, shape)
-            jump = phi[hi] - phi[lo]
-            lower.append(self._kappa_lower[axis] * jump)
-            upper.append(-self._kappa_upper[axis] * jump)
+            faces.append(phi[hi] - phi[lo])
         g = self.geometry
-        return lower, upper, x[self.n_cells + g.link_electrode] - x[g.link_cell]
+        return faces, x[self.n_cells + g.link_electrode] - x[g.link_cell]
 
     def cell_products(self, x1: np.ndarray, x2: np.ndarray | None = None,
                       by_axis: bool = False, d1=None) -> np.ndarray:
         """``sum_l w_l D1_l D2_l / h^3`` per cell (``|E|^2`` when ``x2`` is ``x1``).
 
         With ``by_axis`` the result has shape ``(3, N)``: the sum over each axis's links.
-        ``d1`` may pass ``differences(x1)`` when it is already known.
+        ``d1`` may pass ``jumps(x1)`` when it is already known.
         """
         h = self.grid.spacing_m
         shape = self.grid.shape
-        d1 = self.differences(x1) if d1 is None else d1
-        d2 = d1 if x2 is None else self.differences(x2)
-        w_face = 2.0 / h**2
+        j1 = self.jumps(x1) if d1 is None else d1
+        j2 = j1 if x2 is None else self.jumps(x2)
         g = self.geometry
-        out = np.zeros((3, *shape))
+        out = np.zeros((3, *shape) if by_axis else shape)
         for axis in range(3):
             lo, hi = _face_slices(axis, shape)
-            out[axis][lo] += w_face * d1[0][axis] * d2[0][axis]
-            out[axis][hi] += w_face * d1[1][axis] * d2[1][axis]
-        out = out.reshape(3, self.n_cells)
-        link = g.link_weight * d1[2] * d2[2] / h**3
-        np.add.at(out, (g.link_axis, g.link_cell), link)
-        return out if by_axis else out.sum(axis=0)
+            prod = j1[0][axis] * j2[0][axis]
+            target = out[axis] if by_axis else out
+            target[lo] += self._w_lower[axis] * prod
+            target[hi] += self._w_upper[axis] * prod
+        link = g.link_weight * j1[1] * j2[1] / h**3
+        if by_axis:
+            out = out.reshape(3, self.n_cells)
+            np.add.at(out, (g.link_axis, g.link_cell), link)
+            return out
+        out = out.ravel()
+        np.add.at(out, g.link_cell, link)
+        return out
 
-    def apply(self, sigma: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """``A(sigma) x`` with every electrode a free node (no Dirichlet rows), matrix-free."""
-        h = self.grid.spacing_m
+    def apply(self, sigma: np.ndarray, x: np.ndarray, jumps=None) -> np.ndarray:
+        """``A(sigma) x`` with every electrode a free node (no Dirichlet rows), matrix-free.
+
+        ``jumps`` may pass ``jumps(x)`` when it is already known.
+        """
         shape = self.grid.shape
-        phi = x[: self.n_cells].reshape(shape)
+        faces, link_jump = self.jumps(x) if jumps is None else jumps
         s = sigma.reshape(shape)
         out = np.zeros(self.size)
         cells = out[: self.n_cells].reshape(shape)
         for axis in range(3):
             lo, hi = _face_slices(axis, shape)
-            flux = 2 * h * (s[lo] * self._kappa_lower[axis] ** 2
-                            + s[hi] * self._kappa_upper[axis] ** 2) * (phi[hi] - phi[lo])
+            flux = s[lo] * self._g_lower[axis]
+            flux += s[hi] * self._g_upper[axis]
+            flux *= faces[axis]
             cells[lo] -= flux
             cells[hi] += flux
         g = self.geometry
-        flow = sigma[g.link_cell] * g.link_weight * (x[g.link_cell]
-                                                     - x[self.n_cells + g.link_electrode])
+        flow = -sigma[g.link_cell] * g.link_weight * link_jump
         np.add.at(out, g.link_cell, flow)
         np.add.at(out, self.n_cells + g.link_electrode, -flow)
         return out

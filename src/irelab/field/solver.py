@@ -129,11 +129,11 @@ class _Hessian:
     def __init__(self, op: FieldOperator, a, coef: np.ndarray, x: np.ndarray,
                  free: np.ndarray) -> None:
         self.op, self.a, self.coef, self.x, self.free = op, a, coef, x, free
-        self.dx = op.differences(x)
+        self.dx = op.jumps(x)
 
     def __matmul__(self, v: np.ndarray) -> np.ndarray:
         beta = self.coef * self.op.cell_products(self.x, v, d1=self.dx)
-        out = self.a @ v + self.op.apply(beta, self.x)
+        out = self.a @ v + self.op.apply(beta, self.x, jumps=self.dx)
         out[~self.free] = 0.0
         return out
 
@@ -242,11 +242,10 @@ class FieldSolver:
             e2_axes = op.cell_products(state.x, by_axis=True)
             e = np.sqrt(e2_axes.sum(axis=0))
             sigma = op.sigma(e)
-            a, b = op.assemble(sigma, driven)
-            g = b - a @ state.x  # minus the energy gradient; zero on fixed rows
+            g = -op.apply(sigma, state.x)  # minus the energy gradient, on the free rows
             g[~free] = 0.0
             scale = float(np.max(np.abs(op.link_currents(state.x, sigma)[list(driven)])))
-            scale = scale or float(np.abs(b[: op.n_cells]).sum()) or 1.0
+            scale = scale or 1.0
             r0 = float(np.abs(g).sum()) / scale
             state.history.append(r0)
             if opts.record_energy:
@@ -257,11 +256,13 @@ class FieldSolver:
             if state.iterations >= max_iterations:
                 break
             metric = sigma
-            system = a
             if opts.newton and not linear:
                 with np.errstate(divide="ignore", invalid="ignore"):
                     coef = np.where(e > 0, op.dsigma_dE(e) / e, 0.0)
                 metric = [sigma + coef * e2_axes[k] for k in range(3)]
+            a, _ = op.assemble(sigma, driven)
+            system = a
+            if metric is not sigma:  # Newton: exact Hessian, preconditioned with the metric
                 system = _Hessian(op, a.copy(), coef, state.x, free)
                 a, _ = op.assemble(metric, driven)
             # linear: one step to the tolerance (with margin, the current itself moves)
