@@ -1,0 +1,44 @@
+"""Finite 3-D needles in any direction: the current should not depend on the orientation.
+
+Reference: in a uniform linear medium the current between two parallel needles depends only on
+their geometry, not on how they are turned; the insulated 40 mm box (needles 8 mm long, 8 mm
+apart) makes a small orientation-dependent difference. Measured (see the report): at 0.67 mm
+the three orientations below agree within 1.3 %; the current of a finite needle converges at
+first order from below (flat ends): 2.58 / 2.61 / 2.63 A at 1 / 0.67 / 0.5 mm along z.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import MM, RADIUS, linear_tissue
+
+from irelab.field import Electrode, FieldProblem, FieldSolver, Grid
+
+ORIENTATION_RTOL = 0.02  # box effect + grid: measured spread 1.3 % at 0.67 mm
+
+
+def _tilted_pair(spacing_m: float, direction) -> FieldProblem:
+    d = np.asarray(direction, dtype=float)
+    d /= np.linalg.norm(d)
+    grid = Grid.centred((0.04, 0.04, 0.04), spacing_m)
+    across = np.array([1.0, 0.0, 0.0]) - d[0] * d
+    across /= np.linalg.norm(across)
+    offset = np.array([0.37, 0.21, 0.13]) * MM  # not on a voxel centre
+    electrodes = []
+    for name, sign in (("A", -1), ("B", 1)):
+        centre = offset + sign * 4 * MM * across
+        electrodes.append(Electrode(name, tuple(centre - 4 * MM * d), tuple(centre + 4 * MM * d),
+                                    RADIUS))
+    return FieldProblem(grid, np.zeros(grid.shape, dtype=np.int8), (linear_tissue(),),
+                        ("tissue",), tuple(electrodes))
+
+
+@pytest.mark.slow
+def test_current_does_not_depend_on_needle_direction() -> None:
+    """Along z, oblique (0.35, 0.25, 0.9) and diagonal (0, 1, 1) at 0.67 mm: within 2 %."""
+    currents = [
+        FieldSolver(_tilted_pair(0.667 * MM, d)).solve_pair("A", "B", 1000.0).current_A
+        for d in ((0, 0, 1), (0.35, 0.25, 0.9), (0, 1, 1))
+    ]
+    assert max(currents) / min(currents) - 1 < ORIENTATION_RTOL
