@@ -42,3 +42,27 @@ def test_current_does_not_depend_on_needle_direction() -> None:
         for d in ((0, 0, 1), (0.35, 0.25, 0.9), (0, 1, 1))
     ]
     assert max(currents) / min(currents) - 1 < ORIENTATION_RTOL
+
+
+def test_bipolar_probe_conducts_through_the_tissue_only() -> None:
+    """A bipolar probe: two 7 mm electrodes on one 1.1 mm shaft with an 8 mm insulating gap.
+    Current leaves one electrode and enters the other (conservation), the insulated gap and shaft
+    carry none, and the potential in the tissue stays between 0 and V (maximum principle)."""
+    from irelab.field import Insulator
+
+    h = 0.667 * MM
+    grid = Grid.centred((0.03, 0.03, 0.04), h)
+    x0 = (0.2 * MM, 0.1 * MM)
+    electrodes = (Electrode("P:1", (*x0, -11 * MM), (*x0, -4 * MM), RADIUS),
+                  Electrode("P:2", (*x0, 4 * MM), (*x0, 11 * MM), RADIUS))
+    insulators = (Insulator("P:gap", (*x0, -4 * MM), (*x0, 4 * MM), RADIUS),
+                  Insulator("P:shaft", (*x0, 11 * MM), (*x0, grid.upper_m[2] + h), RADIUS))
+    problem = FieldProblem(grid, np.zeros(grid.shape, dtype=np.int8), (linear_tissue(),),
+                           ("tissue",), electrodes, insulators)
+    solution = FieldSolver(problem).solve_pair("P:1", "P:2", 1000.0)
+    currents = solution.electrode_currents_A
+    assert solution.current_A > 0
+    assert currents["P:2"] == pytest.approx(-currents["P:1"], rel=1e-3)
+    tissue = solution.e_field_V_per_m > 0
+    assert solution.potential_V[tissue].min() > -1e-6
+    assert solution.potential_V[tissue].max() < 1000.0 + 1e-6
