@@ -46,6 +46,9 @@ __all__ = ["PlanOptions", "ConstraintCheck", "PlanTimings", "PlanResult", "plan_
 
 log = logging.getLogger(__name__)
 
+CLEARANCE_M = 0.5e-3
+"""Least distance between a probe's surface and a critical structure's voxelised surface."""
+
 COVERAGE_SAFETY = 1.02
 """Voltage raised 2 % beyond the predicted need when a coverage gap is closed (the nonlinear
 field does not scale exactly with the voltage)."""
@@ -313,7 +316,10 @@ def plan_treatment(problem_at: Callable[[float], FieldProblem],
 
     report("coarse grid: target and candidates", 0.0)
     coarse = problem_at(opts.coarse_spacing_m)
-    target_c = build_target(coarse, opts.margin_m, opts.direction, opts.critical_tissues)
+    # the search keeps an extra coarse half-voxel away from critical structures, so that the
+    # fine grid's check (finer voxelisation) cannot find a crossing the coarse one missed
+    target_c = build_target(coarse, opts.margin_m, opts.direction, opts.critical_tissues,
+                            clearance_m=CLEARANCE_M + opts.coarse_spacing_m / 2)
     if not target_c.target.any():
         raise ValueError("the anatomy has no tumour voxels to plan for")
     ab = target_c.in_plane(target_c.target_points_m())
@@ -351,7 +357,8 @@ def plan_treatment(problem_at: Callable[[float], FieldProblem],
 
     report("fine grid: confirmation", 0.65)
     fine = problem_at(opts.fine_spacing_m)
-    target_f = build_target(fine, opts.margin_m, opts.direction, opts.critical_tissues)
+    target_f = build_target(fine, opts.margin_m, opts.direction, opts.critical_tissues,
+                            clearance_m=CLEARANCE_M)
     fine_eval = Evaluator(fine, target_f, SolverOptions(), keep_power=opts.thermal)
     final = _confirm(fine_eval, best.layout, limits, opts.fine_steps)
     t_confirm = time.perf_counter()

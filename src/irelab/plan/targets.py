@@ -130,8 +130,8 @@ def build_target(
 ) -> PlanTarget:
     """Target and constraints of ``problem``'s anatomy (its electrodes are ignored).
 
-    ``keep_out`` marks voxels within the probe radius plus ``clearance_m`` (and half a voxel,
-    for the voxelisation) of a critical structure: no probe may pass through them.
+    ``keep_out`` marks voxels within the probe radius plus ``clearance_m`` of a critical
+    structure's surface: no probe axis may pass through them.
     """
     grid = problem.grid
     names = list(problem.tissue_names)
@@ -142,8 +142,7 @@ def build_target(
     for m in critical.values():
         crit_any |= m
     target = dilate_mm(tumour, grid.spacing_m, margin_m) & ~crit_any
-    keep_out = dilate_mm(crit_any, grid.spacing_m,
-                         PlanLimits().probe_diameter_m / 2 + clearance_m + grid.spacing_m / 2)
+    keep_out = dilate_mm(crit_any, grid.spacing_m, PlanLimits().probe_diameter_m / 2 + clearance_m)
     u, e1, e2 = insertion_frame(direction)
     return PlanTarget(grid=grid, target=target, tumour=tumour, critical=critical,
                       keep_out=keep_out, lethal_threshold_V_per_m=_threshold(problem),
