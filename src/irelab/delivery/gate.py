@@ -15,12 +15,16 @@ Every boundary is *allowed* (inclusive), and a 1e-9 ms tolerance absorbs float r
 3. ``late``: the beat must be known before the pulse is due, with a processing margin:
    ``latency <= delay_ms - processing_margin_ms``.
 4. ``learning``: the rhythm guard needs ``learn_beats`` consecutive consistent RR intervals
-   (each within the deviation limit of the median so far) after a start or a reset.
+   (each within the deviation limit of the median so far, and, when a QRS similarity is
+   given, shaped like the beats learned so far) after a start or a reset.
 5. ``rate``: ``RR >= min_rr_ms`` (400 ms, i.e. at most 150/min).
 6. ``irregular``: ``|RR - median| <= max_rr_deviation x median`` over the last ``learn_beats``
    accepted RR intervals (ectopic beats, compensatory pauses, atrial fibrillation).
    ``relearn_after`` irregular beats in a row make the guard re-learn (a sustained new rate).
-7. ``window``: the pulse must end inside the safe window: ``delay + pulse duration <=
+7. ``morphology``: when the caller gives the beat's QRS similarity to the template of accepted
+   beats (:mod:`irelab.delivery.morphology`), it must be >= ``min_qrs_correlation``; these
+   skips count towards ``relearn_after`` as irregular beats do.
+8. ``window``: the pulse must end inside the safe window: ``delay + pulse duration <=
    safe_window_end_ms``.
 """
 
@@ -47,6 +51,7 @@ class SkipReason(StrEnum):
     RATE = "rate"
     IRREGULAR = "irregular"
     WINDOW = "window"
+    MORPHOLOGY = "morphology"
     NOT_READY = "not_ready"
     """The generator was recharging between trains (decided by the generator, not the gate)."""
 
@@ -77,6 +82,8 @@ class GateConfig:
     (re-)learn: the mean-of-8 RR window of Pan & Tompkins (IEEE TBME 32:230-236, 1985, II-D)."""
     relearn_after: int = 8
     """Irregular beats in a row after which the guard discards its median and re-learns."""
+    min_qrs_correlation: float = 0.9
+    """Least QRS similarity to the accepted-beat template (see irelab.delivery.morphology)."""
     recovery_ms: float = 2000.0
     """Good signal needed before an R peak after a quality flag: the 2 s learning phase of Pan &
     Tompkins (ibid.), so the detector's thresholds have re-adapted."""
@@ -118,15 +125,22 @@ class PulseGate:
         self._irregular_run = 0
         self._previous_r: int | None = None
 
+    @property
+    def learning_count(self) -> int:
+        """RR intervals learned so far (0 right after a reset; learn_beats once learned)."""
+        return len(self._history)
+
     def reset_rhythm(self) -> None:
         """Forget the learned rhythm (after a quality flag): it must re-learn."""
         self._history.clear()
         self._learned = False
         self._irregular_run = 0
 
-    def decide(self, beat: Beat, last_bad_sample: int | None = None) -> GateDecision:
+    def decide(self, beat: Beat, last_bad_sample: int | None = None,
+               similarity: float | None = None) -> GateDecision:
         """Apply the rules to ``beat``; ``last_bad_sample``: latest bad ECG sample known at
-        ``beat.detected_sample`` (None when none)."""
+        ``beat.detected_sample`` (None when none); ``similarity``: QRS correlation with the
+        accepted-beat template (None: rule not applied)."""
         cfg = self.config
         ms = 1e3 / beat.fs_Hz
         rr = None if self._previous_r is None else (beat.sample - self._previous_r) * ms
@@ -151,16 +165,23 @@ class PulseGate:
                 self.reset_rhythm()
             return skip(SkipReason.RATE)
         if not self._learned:
-            if self._history and not self._within(rr, float(np.median(self._history))):
+            different = similarity is not None and similarity < cfg.min_qrs_correlation - 1e-12
+            if self._history and (
+                    different or not self._within(rr, float(np.median(self._history)))):
                 self._history.clear()
             self._history.append(rr)
             self._learned = len(self._history) == cfg.learn_beats
             return skip(SkipReason.LEARNING)
+        irregular = None
         if not self._within(rr, median):
+            irregular = SkipReason.IRREGULAR
+        elif similarity is not None and similarity < cfg.min_qrs_correlation - 1e-12:
+            irregular = SkipReason.MORPHOLOGY
+        if irregular is not None:
             self._irregular_run += 1
             if self._irregular_run >= cfg.relearn_after:
                 self.reset_rhythm()
-            return skip(SkipReason.IRREGULAR)
+            return skip(irregular)
         self._irregular_run = 0
         if cfg.delay_ms + self.pulse_duration_s * 1e3 > cfg.safe_window_end_ms + _EPS_MS:
             return skip(SkipReason.WINDOW)

@@ -2,9 +2,12 @@
 the gate and the generator, every event logged. The clock is the sample index (no sleeping).
 
 Order of work inside a chunk (so the result does not depend on the chunking): quality flags and
-beats are handled in sample order (a flag at its sample, a beat at the sample it was detected);
-a beat's gate decision sees the quality of the signal up to its detection. A pulse allowed by the
-gate is fired at its time (R + delay) if the generator is delivering then; the generator's
+beats are handled in sample order (a flag at its sample, a beat at its decision sample: when it
+was detected, or later when the QRS morphology window reaches further, R + 38 ms by default;
+beats whose decision sample lies in a later chunk wait for it); a beat's gate decision sees the
+quality of the signal up to its decision sample. The latency rule applies to the decision.
+A pulse allowed by the gate is fired at its time (R + delay) if the generator is delivering
+then; the generator's
 recharge pause ends at a time, not at a beat.
 
 Without ECG (:func:`run_unsynchronised`) the run refuses unless forced, and then logs every pulse
@@ -29,6 +32,7 @@ from irelab.delivery.generator import (
     suggested_voltage_V,
 )
 from irelab.delivery.log import DeliveryEvent, DeliverySummary, EventLog, EventType
+from irelab.delivery.morphology import MorphologyConfig, MorphologyGuard
 from irelab.ecg import Beat, StreamingRDetector
 from irelab.ecg.quality import QualityConfig, QualityFlag, SignalQualityMonitor
 from irelab.errors import InputError
@@ -182,6 +186,7 @@ def run_synchronised(plan: DeliveryPlan, signal_mV: np.ndarray, fs_Hz: float,  #
                      *, chunk_samples: int = 256, gate: GateConfig | None = None,
                      generator: GeneratorConfig | None = None,
                      quality: QualityConfig | None = None,
+                     morphology: MorphologyConfig | None = None,
                      log: EventLog | None = None) -> DeliveryResult:
     """Deliver ``plan`` synchronised to the ECG ``signal_mV``, streamed in ``chunk_samples``.
 
@@ -195,17 +200,24 @@ def run_synchronised(plan: DeliveryPlan, signal_mV: np.ndarray, fs_Hz: float,  #
     pulse_gate = PulseGate(gate, pulse_duration_s=plan.pulse_width_us * 1e-6)
     monitor = SignalQualityMonitor(fs_Hz, quality)
     detector = StreamingRDetector(fs_Hz)
+    shape = MorphologyGuard(fs_Hz, morphology)
     run.start(0.0)
     signal = np.asarray(signal_mV, dtype=float)
+    pending: list[Beat] = []
     for start in range(0, signal.size, chunk_samples):
         chunk = signal[start:start + chunk_samples]
+        shape.feed(chunk, start)
         flags = monitor.process(chunk)
         beats = detector.process(chunk)
-        _handle(run, pulse_gate, monitor, log, flags, beats, fs_Hz)
+        if start + chunk.size == signal.size:
+            beats += detector.flush()
+        pending += [_decision_beat(b, shape.reach) for b in beats]
+        ready = [b for b in pending if b.detected_sample < start + chunk.size]
+        pending = pending[len(ready):]
+        _handle(run, pulse_gate, monitor, shape, log, flags, ready, fs_Hz)
+        shape.trim(start + chunk.size)
         if run.done:
             break
-    if not run.done:
-        _handle(run, pulse_gate, monitor, log, [], detector.flush(), fs_Hz)
     end_flags = monitor.end_of_stream(complete=run.done)
     t_end = signal.size / fs_Hz
     for flag in end_flags:
@@ -214,13 +226,21 @@ def run_synchronised(plan: DeliveryPlan, signal_mV: np.ndarray, fs_Hz: float,  #
     return _result(run, log, outcome, reason)
 
 
+def _decision_beat(beat: Beat, reach: int) -> Beat:
+    """The beat as the gate sees it: decided once the morphology window is complete, i.e. at
+    max(detection, R + reach); ``detected_sample`` becomes that decision sample."""
+    return Beat(beat.sample, max(beat.detected_sample, beat.sample + reach), beat.fs_Hz,
+                beat.searchback)
+
+
 def _log_flag(log: EventLog, flag: QualityFlag, fs_Hz: float) -> None:  # noqa: N803
     log.emit(DeliveryEvent(flag.sample * 1e3 / fs_Hz, EventType.QUALITY, reason=str(flag.reason),
                            detail=flag.detail))
 
 
-def _handle(run: _Run, gate: PulseGate, monitor: SignalQualityMonitor, log: EventLog,
-            flags: Iterable[QualityFlag], beats: Iterable[Beat], fs_Hz: float) -> None:  # noqa: N803
+def _handle(run: _Run, gate: PulseGate, monitor: SignalQualityMonitor,  # noqa: PLR0913
+            shape: MorphologyGuard, log: EventLog, flags: Iterable[QualityFlag],
+            beats: Iterable[Beat], fs_Hz: float) -> None:  # noqa: N803
     items: list[tuple[int, int, QualityFlag | Beat]] = [(f.sample, 0, f) for f in flags]
     items += [(b.detected_sample, 1, b) for b in beats]
     for _, _, item in sorted(items, key=lambda x: (x[0], x[1])):
@@ -229,14 +249,22 @@ def _handle(run: _Run, gate: PulseGate, monitor: SignalQualityMonitor, log: Even
         if isinstance(item, QualityFlag):
             _log_flag(log, item, fs_Hz)
             gate.reset_rhythm()
+            shape.reset()
             run.pause(item, item.sample / fs_Hz)
             continue
         beat = item
         t_known = beat.detected_sample / fs_Hz
         log.emit(DeliveryEvent(t_known * 1e3, EventType.BEAT, beat_sample=beat.sample,
-                               detail=f"latency {beat.latency_ms:.1f} ms"))
-        decision: GateDecision = gate.decide(beat, monitor.last_bad_sample(beat.detected_sample))
+                               detail=f"decided {beat.latency_ms:.1f} ms after R"))
+        # no template yet (None) only while learning: the gate needs learn_beats to pulse
+        similarity = shape.similarity(beat.sample, beat.detected_sample)
+        decision: GateDecision = gate.decide(
+            beat, monitor.last_bad_sample(beat.detected_sample), similarity)
         reason = decision.reason
+        if reason == SkipReason.LEARNING and gate.learning_count <= 1:
+            shape.reset()  # learning (re)started: the template restarts with this beat
+        if reason in (None, SkipReason.LEARNING):
+            shape.accept(beat.sample, beat.detected_sample)
         if reason is None:
             reason = run.try_pulse(decision.pulse_time_s, beat.sample)
         if reason is not None:
