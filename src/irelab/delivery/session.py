@@ -3,12 +3,11 @@ the gate and the generator, every event logged. The clock is the sample index (n
 
 Order of work inside a chunk (so the result does not depend on the chunking): quality flags and
 beats are handled in sample order (a flag at its sample, a beat at its decision sample: when it
-was detected, or later when the QRS morphology window reaches further, R + 38 ms by default;
+was detected, or later when the QRS morphology window reaches further, R + 35 ms by default;
 beats whose decision sample lies in a later chunk wait for it); a beat's gate decision sees the
 quality of the signal up to its decision sample. The latency rule applies to the decision.
 A pulse allowed by the gate is fired at its time (R + delay) if the generator is delivering
-then; the generator's
-recharge pause ends at a time, not at a beat.
+then; the generator's recharge pause ends at a time, not at a beat.
 
 Without ECG (:func:`run_unsynchronised`) the run refuses unless forced, and then logs every pulse
 with ``synchronised: false``.
