@@ -69,11 +69,13 @@ def coarser_grid(grid: Grid) -> Grid:
 
 @dataclass(eq=False)
 class Level:
-    """One grid of the hierarchy; ``prolong`` and ``aggregate`` map from ``coarser`` to it."""
+    """One grid of the hierarchy; ``prolong`` and ``aggregate`` map from ``coarser`` to it,
+    ``restrict`` (``prolong`` transposed) back."""
 
     op: FieldOperator
     coarser: Level | None = None
     prolong: sp.csr_matrix | None = None
+    restrict: sp.csr_matrix | None = None
     aggregate: sp.csr_matrix | None = None
     aggregate_count: np.ndarray | None = None
 
@@ -99,6 +101,7 @@ def build_levels(problem: FieldProblem, coarsest_cells: int = COARSEST_CELLS) ->
                                                                 strict=True)])
         m = len(problem.electrodes)
         level.prolong = sp.block_diag([p_cells, sp.identity(m)], format="csr") if m else p_cells
+        level.restrict = level.prolong.T.tocsr()
         level.aggregate = agg
         level.aggregate_count = np.asarray(agg.sum(axis=0)).ravel()
         level.coarser = Level(coarse_op)
@@ -138,7 +141,7 @@ class MultigridPreconditioner:
                  coarse=None) -> None:
         self.steps = smoothing_steps
         self.matrices = [matrix]
-        self.prolongs = []
+        self.prolongs, self.restricts = [], []
         current = level
         s = [sigma] * 3 if isinstance(sigma, np.ndarray) else list(sigma)
         while current.coarser is not None:
@@ -146,8 +149,8 @@ class MultigridPreconditioner:
             a, _ = current.coarser.op.assemble(s, driven)
             self.matrices.append(a.copy())
             self.prolongs.append(current.prolong)
+            self.restricts.append(current.restrict)
             current = current.coarser
-        self.restricts = [p.T.tocsr() for p in self.prolongs]
         if coarse is None:
             ml = pyamg.smoothed_aggregation_solver(
                 self.matrices[-1], max_coarse=500, coarse_solver="splu",

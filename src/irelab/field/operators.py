@@ -139,8 +139,9 @@ class FieldOperator:
         m = sp.csr_matrix((order, (rows_a, cols_a)), shape=(self.size, self.size))
         m.sort_indices()
         self._perm = m.data.astype(np.int64) - 1
-        self.matrix = m
-        self.matrix.data = np.zeros_like(m.data)
+        m.data = np.zeros_like(m.data)
+        second = m.copy()
+        self.matrices = (m, second)
         self._values = np.empty(len(self._perm))  # entries in pattern order, before permuting
 
     # -- conductivity ---------------------------------------------------------------------
@@ -157,13 +158,16 @@ class FieldOperator:
 
     # -- assembly -------------------------------------------------------------------------
     def assemble(
-        self, sigma: np.ndarray | Sequence[np.ndarray], driven: Mapping[int, float]
+        self, sigma: np.ndarray | Sequence[np.ndarray], driven: Mapping[int, float],
+        slot: int = 0,
     ) -> tuple[sp.csr_matrix, np.ndarray]:
         """Matrix (values rewritten in place) and right-hand side.
 
         ``sigma`` is one conductivity per cell, or a sequence of three (one per axis). ``driven``
-        maps electrode index to its fixed potential; the other electrodes float.
+        maps electrode index to its fixed potential; the other electrodes float. ``slot`` picks
+        one of two matrices sharing the pattern, so two operators can live side by side.
         """
+        matrix = self.matrices[slot]
         axes = [sigma] * 3 if isinstance(sigma, np.ndarray) else list(sigma)
         shape = self.grid.shape
         values = self._values
@@ -210,8 +214,8 @@ class FieldOperator:
             is_driven[: self.n_electrodes]]
         rhs[: self.n_cells][~self.geometry.active] = 0.0
         values[-self.size:] = diag
-        np.take(values, self._perm, out=self.matrix.data)
-        return self.matrix, rhs
+        np.take(values, self._perm, out=matrix.data)
+        return matrix, rhs
 
     # -- field state ----------------------------------------------------------------------
     def jumps(self, x: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:

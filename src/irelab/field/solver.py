@@ -263,8 +263,8 @@ class FieldSolver:
             a, _ = op.assemble(sigma, driven)
             system = a
             if metric is not sigma:  # Newton: exact Hessian, preconditioned with the metric
-                system = _Hessian(op, a.copy(), coef, state.x, free)
-                a, _ = op.assemble(metric, driven)
+                system = _Hessian(op, a, coef, state.x, free)
+                a, _ = op.assemble(metric, driven, slot=1)
             # linear: one step to the tolerance (with margin, the current itself moves)
             target = 0.1 * rtol * scale if linear else max(0.5 * rtol * scale,
                                                             opts.forcing * r0 * scale)
