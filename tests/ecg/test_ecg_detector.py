@@ -27,12 +27,16 @@ from irelab.errors import InputError
 SKIP_S = DetectorConfig().learning_s
 
 SE_TARGET = 0.995
-"""Issue 3 target, gross sensitivity (met: 99.74 % measured)."""
-PPV_MEASURED = 0.99466
+"""Issue 3 target, gross sensitivity (met: 99.76 % measured)."""
+PPV_MEASURED = 0.99477
 PPV_MARGIN = 0.001
-"""Gross +P measured 99.466 % (92 FP, 80 of them in the noisy record 105): the issue's
+"""Gross +P measured 99.477 % (90 FP, 79 of them in the noisy record 105): the issue's
 99.5 % target is NOT met; the test guards the measured level minus 0.1 point so that a
 regression fails."""
+POSITION_P99_MS = 35.0
+"""|estimated R - annotated R| at the 99th percentile over matched beats: measured 27.8 ms
+(median 2.8 ms); the limit leaves 7 ms (2-3 samples at 360 Hz) of margin. It matters to the
+gate, which times pulses from the estimated R."""
 LATENCY_MEDIAN_MS = 40.0
 LATENCY_P99_MS = 100.0
 """Issue 3 targets (measured 33.3 ms and 66.7 ms)."""
@@ -61,8 +65,10 @@ def test_gross_accuracy_and_latency(records: dict[str, EcgRecord],
     assert gross.ppv >= PPV_MEASURED - PPV_MARGIN
     assert np.median(latency) <= LATENCY_MEDIAN_MS
     assert np.percentile(latency, 99) <= LATENCY_P99_MS
+    position_ms = np.abs(gross.matched_detected - gross.matched_reference) * 1e3 / 360.0
+    assert np.percentile(position_ms, 99) <= POSITION_P99_MS
     for (score, _), name in zip(scored, records, strict=True):
-        # per record: no record collapses (worst measured: Se 99.22 % (105), +P 96.96 % (105))
+        # per record: no record collapses (worst measured: Se 99.26 % (106), +P 97.00 % (105))
         assert score.se >= 0.99, name
         assert score.ppv >= 0.965, name
 

@@ -24,9 +24,10 @@ Pipeline (all filters causal, state carried between chunks with ``zi``):
    450 ms, the QT upper limit) whose maximal slope is under half that beat's is a T wave.
    Our addition: a beat enters the SPK update at most as ``spk_update_cap`` x SPK, so one
    artefact cannot lift the threshold above the following beats.
-5. *R-peak position*: the largest absolute deviation from the window median of a lightly
-   filtered signal (``refine_band_Hz``) in a look-back window, corrected for that filter's
-   group delay; the absolute value handles either polarity (inverted ventricular beats).
+5. *R-peak position*: the positive peak (deviation from the window median) of a lightly
+   filtered signal (``refine_band_Hz``) in a look-back window, or the negative one when it is
+   ``negative_r_ratio`` times larger (inverted ventricular beats, QS complexes), corrected for
+   that filter's group delay.
 6. *Search-back* (Pan & Tompkins 1985, II-D): when no beat came for ``searchback_rr_factor``
    times the mean of the last 8 RR intervals, the largest noise peak since the last beat pulls
    the signal level towards it and, above half the threshold, is taken as a beat. Such beats
@@ -40,10 +41,11 @@ No beat is reported during the first ``learning_s`` (thresholds are learned then
 learned again on the next ``learning_s``. Non-finite input samples are treated as 0 mV
 (signal-quality gating of NaN/flat/saturated input is the caller's job).
 
-``integration_ms``, ``confirm_fraction``, the 30 Hz upper band edge and the 450 ms T-wave window
-are design choices, each picked among two or three physiologically plausible values by the
-gross figures on the eight MIT-BIH records in tests/data/mitdb (not record by record); the
-other values are the published ones cited above. Figures on other records may be lower.
+``integration_ms``, ``confirm_fraction``, the 30 Hz upper band edge, the 450 ms T-wave window
+and ``negative_r_ratio`` are design choices, each picked among two or three physiologically
+plausible values by the gross figures on the eight MIT-BIH records in tests/data/mitdb (not
+record by record); the other values are the published ones cited above. Figures on other records
+and leads are lower (see benchmarks/ecg_detect.py --channel 1).
 """
 
 from __future__ import annotations
@@ -129,6 +131,12 @@ class DetectorConfig:
     refine_band_Hz: tuple[float, float] = (0.5, 40.0)
     """Light filter for locating the R peak: keeps the QRS shape (diagnostic-monitoring band
     0.5-40 Hz, IEC 60601-2-27 'monitoring' filter)."""
+    negative_r_ratio: float = 2.0
+    """The fiducial is the negative deflection only when it is more than this many times the
+    positive one (QS or inverted ventricular complexes); otherwise the positive R wave, which
+    the MIT-BIH annotators mark in an upright lead such as MLII (Moody & Mark 2001). With a
+    plain largest-|deviation| rule deep S waves moved the fiducial ~20 ms late on 105/106;
+    2 is our choice (checked against 1, i.e. plain |deviation|, and 3)."""
     refine_window_ms: float = 150.0
     """Look-back window for the R-peak position (one normal QRS plus margin)."""
 
@@ -357,14 +365,18 @@ class StreamingRDetector:
         return float(seg.max()) if seg.size else 0.0
 
     def _locate_r(self, index: int, done_at: int) -> int:
-        """Largest |deviation| of the light signal in the look-back window, delay-corrected."""
+        """R fiducial: the positive peak of the light signal (deviation from the window
+        median) in the look-back window, or the negative one if ``negative_r_ratio`` times
+        larger; corrected for the light filter's group delay."""
         stop = done_at + 1
         start = max(stop - self._refine, index - self._n_int)
         seg = self._hist(self._hist_light, start, stop)
         if seg.size == 0:
             return max(0, index - self._light_delay)
-        dev = np.abs(seg - np.median(seg))
-        pos = max(start, self._hist_start) + int(np.argmax(dev))
+        dev = seg - np.median(seg)
+        k_pos, k_neg = int(np.argmax(dev)), int(np.argmin(dev))
+        negative = -dev[k_neg] > self.config.negative_r_ratio * dev[k_pos]
+        pos = max(start, self._hist_start) + (k_neg if negative else k_pos)
         return max(0, pos - self._light_delay)
 
     def _timeouts(self, upto: int) -> list[Beat]:
