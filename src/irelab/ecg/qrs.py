@@ -44,8 +44,9 @@ learned again on the next ``learning_s``. Non-finite input samples are treated a
 ``integration_ms``, ``confirm_fraction``, the 30 Hz upper band edge, the 450 ms T-wave window
 and ``negative_r_ratio`` are design choices, each picked among two or three physiologically
 plausible values by the gross figures on the eight MIT-BIH records in tests/data/mitdb (not
-record by record); the other values are the published ones cited above. Figures on other records
-and leads are lower (see benchmarks/ecg_detect.py --channel 1).
+record by record); the other values are the published ones cited above. On the second lead of the
+same records the figures are much lower (benchmarks/ecg_detect.py --channel 1); other records
+may score lower too.
 """
 
 from __future__ import annotations
