@@ -9,8 +9,8 @@ grid (:class:`~irelab.field.operators.FieldOperator`, with the cut-cell electrod
 there and the conductivity averaged over the 8 children). Assembling it costs a few vectorised
 passes, so the whole hierarchy is refreshed at every nonlinear step for the price of one or two
 fine-grid matrix-vector products. Only the coarsest level (a few ten thousand cells) uses pyamg's
-smoothed aggregation (rebuilt per step, cheap settings) and pyamg's compiled Gauss-Seidel is the
-smoother.
+smoothed aggregation (built at the first step of a solve and reused for its later steps), and
+pyamg's compiled Gauss-Seidel is the smoother.
 
 Transfers are cell-centred trilinear prolongation ``P`` (weights 3/4, 1/4 per axis, Kronecker
 product of 1-D matrices) and restriction ``P^T``; electrode potentials map one to one. Forward
