@@ -10,6 +10,7 @@ field solve.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -111,9 +112,13 @@ class ProbeLayout:
                 for i, j in self.pairs]
 
 
-def polygon(n: int, radius_m: float, rotation: float, centre: bool,
-            origin: np.ndarray) -> tuple[list[tuple[float, float]], list[tuple[int, int]]]:
-    """``n`` probes: a regular polygon (n - 1 corners plus one centre probe if ``centre``)."""
+def polygon(n: int, radius_m: float, rotation: float, centre: bool, origin: np.ndarray,
+            diagonals: bool = False) -> tuple[list[tuple[float, float]], list[tuple[int, int]]]:
+    """``n`` probes: a regular polygon (n - 1 corners plus one centre probe if ``centre``).
+
+    Pairs: every side of the polygon, each corner with the centre probe, and with ``diagonals``
+    each corner with the corner after next (for 4 or more corners).
+    """
     m = n - 1 if centre else n
     ang = rotation + 2 * np.pi * np.arange(m) / m
     pts = [(float(origin[0] + radius_m * np.cos(t)), float(origin[1] + radius_m * np.sin(t)))
@@ -122,6 +127,9 @@ def polygon(n: int, radius_m: float, rotation: float, centre: bool,
         pairs = [(0, 1)]
     else:
         pairs = [(i, (i + 1) % m) for i in range(m)]
+    if diagonals and m >= 4:
+        skip = [(i, (i + 2) % m) for i in range(m)]
+        pairs += [p for p in skip if (p[1], p[0]) not in skip[: skip.index(p)]]
     if centre:
         pts.append((float(origin[0]), float(origin[1])))
         pairs += [(i, m) for i in range(m)]
@@ -153,26 +161,29 @@ def candidates(target: PlanTarget, limits: PlanLimits, snap_m: float | None,
             m = n - 1 if centre else n
             if m < 2 or (centre and m < 3):
                 continue
-            for frac in (0.45, 0.55, 0.65, 0.75, 0.85):
+            for frac, rot_step, diagonals in itertools.product(
+                    (0.45, 0.55, 0.65, 0.75, 0.85), range(3), (False, True)):
+                if diagonals and m < 4:
+                    continue
                 radius = frac * radius_target_m
-                for rot_step in range(3):
-                    rotation = rot_step * (2 * np.pi / m) / 3
-                    if m == 2:
-                        rotation = rot_step * np.pi / 3
-                    pts, pairs = polygon(n, radius, rotation, centre, centroid)
-                    if snap_m:
-                        pts = [(round(a / snap_m) * snap_m, round(b / snap_m) * snap_m)
-                               for a, b in pts]
-                    layout = ProbeLayout(tuple(pts), exposed, tips, tuple(pairs), (),
-                                         label=f"{m}-gon{'+centre' if centre else ''} "
-                                               f"r={radius * 1e3:.1f}mm rot={rotation:.2f}")
-                    sp = layout.spacings_m()
-                    if layout.min_probe_distance_m() < limits.min_spacing_m:
-                        continue
-                    if sp.max() > limits.max_spacing_m or sp.min() < limits.min_spacing_m:
-                        continue
-                    yield layout.with_voltages(np.minimum(VOLTS_PER_SPACING * sp,
-                                                          limits.max_voltage_V))
+                rotation = rot_step * (2 * np.pi / m) / 3
+                if m == 2:
+                    rotation = rot_step * np.pi / 3
+                pts, pairs = polygon(n, radius, rotation, centre, centroid, diagonals)
+                if snap_m:
+                    pts = [(round(a / snap_m) * snap_m, round(b / snap_m) * snap_m)
+                           for a, b in pts]
+                layout = ProbeLayout(tuple(pts), exposed, tips, tuple(pairs), (),
+                                     label=f"{m}-gon{'+centre' if centre else ''}"
+                                           f"{'+diagonals' if diagonals else ''} "
+                                           f"r={radius * 1e3:.1f}mm rot={rotation:.2f}")
+                sp = layout.spacings_m()
+                if layout.min_probe_distance_m() < limits.min_spacing_m:
+                    continue
+                if sp.max() > limits.max_spacing_m or sp.min() < limits.min_spacing_m:
+                    continue
+                yield layout.with_voltages(np.minimum(VOLTS_PER_SPACING * sp,
+                                                      limits.max_voltage_V))
 
 
 def track_mask(layout: ProbeLayout, target: PlanTarget,

@@ -272,8 +272,10 @@ def _confirm(evaluator: Evaluator, layout: ProbeLayout, limits: PlanLimits,
     return best
 
 
-def _variants(layout: ProbeLayout, spacing: float, snap) -> list[ProbeLayout]:
-    """Neighbours of a layout: polygon radius one grid step larger/smaller, rotated +-0.15 rad."""
+def _variants(layout: ProbeLayout, spacing: float, snap,
+              max_spacing_m: float) -> list[ProbeLayout]:
+    """Neighbours of a layout: polygon radius one grid step larger/smaller, rotated +-0.15 rad,
+    and the same probes with all pairs within the spacing limit."""
     pts = np.asarray(layout.points_m)
     centre = pts.mean(axis=0)
     out = []
@@ -290,7 +292,26 @@ def _variants(layout: ProbeLayout, spacing: float, snap) -> list[ProbeLayout]:
                     label=layout.label + " refined")
         if v.points_m != layout.points_m:
             variants.append(v)
+    # the same probes with every pair the spacing limit allows (more field between probes)
+    extra = [(i, j) for i in range(len(pts)) for j in range(i + 1, len(pts))
+             if (i, j) not in layout.pairs and (j, i) not in layout.pairs
+             and np.linalg.norm(pts[i] - pts[j]) <= max_spacing_m + 1e-9]
+    if extra:
+        ratio = float(np.median(np.asarray(layout.voltages_V) / layout.spacings_m()))
+        volts = list(layout.voltages_V) + [ratio * float(np.linalg.norm(pts[i] - pts[j]))
+                                           for i, j in extra]
+        variants.append(replace(layout, pairs=layout.pairs + tuple(extra),
+                                voltages_V=tuple(volts), label=layout.label + " +pairs"))
     return variants
+
+
+def _try_evaluate(evaluator: Evaluator, layout: ProbeLayout) -> LayoutEvaluation | None:
+    """A search candidate the solver cannot handle is skipped (logged), not fatal."""
+    try:
+        return evaluator.evaluate(layout)
+    except (RuntimeError, ValueError, np.linalg.LinAlgError) as exc:
+        log.warning("skipping layout %s: field solve failed (%s)", layout.label, exc)
+        return None
 
 
 def _valid(layout: ProbeLayout, target: PlanTarget, limits: PlanLimits) -> bool:
@@ -341,16 +362,24 @@ def plan_treatment(problem_at: Callable[[float], FieldProblem],
     best = None
     for i, lay in enumerate(shortlist):
         report(f"coarse search: {lay.label}", 0.05 + 0.35 * i / len(shortlist))
-        pred = _predict_best(coarse_eval, coarse_eval.evaluate(lay), limits)
+        solved = _try_evaluate(coarse_eval, lay)
+        if solved is None:
+            continue
+        pred = _predict_best(coarse_eval, solved, limits)
         if best is None or _score(pred, limits) < _score(best, limits):
             best = pred
-    assert best is not None
+    if best is None:
+        raise ValueError("the field solver failed on every candidate layout")
     if opts.refine:
-        for j, var in enumerate(_variants(best.layout, opts.coarse_spacing_m, snap)):
+        for j, var in enumerate(_variants(best.layout, opts.coarse_spacing_m, snap,
+                                           limits.max_spacing_m)):
             if not _valid(var, target_c, limits):
                 continue
             report(f"local refinement {j + 1}", 0.4 + 0.05 * j)
-            pred = _predict_best(coarse_eval, coarse_eval.evaluate(var), limits)
+            solved = _try_evaluate(coarse_eval, var)
+            if solved is None:
+                continue
+            pred = _predict_best(coarse_eval, solved, limits)
             if _score(pred, limits) < _score(best, limits):
                 best = pred
     t_search = time.perf_counter()
