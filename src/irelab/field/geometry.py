@@ -116,7 +116,7 @@ class CutGeometry:
     active, edge not cut by any conductor). Links: ``link_cell`` (flat cell index),
     ``link_electrode`` (index into the problem's electrodes), ``link_weight`` (conductance per unit
     sigma, m), ``link_theta`` (fraction of the edge from the cell centre to the surface) and
-    ``link_axis`` (the edge's grid axis).
+    ``link_axis`` (the edge's grid axis) and ``link_sign`` (+1 or -1: its direction on that axis).
     """
 
     grid: Grid
@@ -128,6 +128,7 @@ class CutGeometry:
     link_weight: np.ndarray
     link_theta: np.ndarray
     link_axis: np.ndarray
+    link_sign: np.ndarray
 
 
 def _candidate_cells(grid: Grid, start, end, radius: float) -> np.ndarray:
@@ -235,6 +236,7 @@ def cut_geometry(
         link_weight=weight,
         link_theta=theta,
         link_axis=dirs // 2,
+        link_sign=np.where(dirs % 2 == 1, 1.0, -1.0),
     )
 
 

@@ -315,7 +315,7 @@ class FieldSolver:
                   ia: int) -> PairSolution:
         e_energy = np.sqrt(op.cell_products(state.x))
         sigma = op.sigma(e_energy)
-        e = e_energy * op.field_scale
+        e = op.e_field_central(state.x)
         x = state.x
         potential = x[: op.n_cells].copy()
         inside = op.geometry.inside_electrode
