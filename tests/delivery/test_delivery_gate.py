@@ -84,12 +84,24 @@ def test_safe_window_boundary(window_end: float, allowed: bool) -> None:
 
 
 def test_ectopic_beat_and_compensatory_pause_are_skipped() -> None:
-    """A premature beat (RR 600 ms) and its pause (1400 ms) both skip; the next normal beat
-    pulses again (skips do not enter the median)."""
+    """A premature beat (RR 600 ms) and its pause (1400 ms) both skip; so does the next normal
+    beat, whose interval starts at the irregular one; the one after pulses again."""
     gate, r = learned_gate()
-    reasons = [gate.decide(beat(r + 600)).reason, gate.decide(beat(r + 2000)).reason,
-               gate.decide(beat(r + 3000)).reason]
-    assert reasons == [SkipReason.IRREGULAR, SkipReason.IRREGULAR, None]
+    reasons = [gate.decide(beat(r + t)).reason for t in (600, 2000, 3000, 4000)]
+    assert reasons == [SkipReason.IRREGULAR] * 3 + [None]
+
+
+def test_bigeminy_interval_matching_the_median_is_still_held() -> None:
+    """N-V-N-V with the V-to-N interval equal to the learned median: the N beats follow an
+    irregular beat, so nothing pulses."""
+    gate, r = learned_gate(rr=1000)
+    reasons = []
+    for _ in range(10):
+        r += 500
+        reasons.append(gate.decide(beat(r)).reason)  # V: premature
+        r += 1000
+        reasons.append(gate.decide(beat(r)).reason)  # N: RR 1000 = median, after a V
+    assert None not in reasons
 
 
 def test_sustained_new_rate_relearns() -> None:
@@ -97,11 +109,12 @@ def test_sustained_new_rate_relearns() -> None:
     gate, r = learned_gate(rr=1000)
     n = gate.config.relearn_after
     reasons = []
-    for _ in range(n + gate.config.learn_beats + 1):
+    for _ in range(n + gate.config.learn_beats + 2):
         r += 600
         reasons.append(gate.decide(beat(r)).reason)
     assert reasons[:n] == [SkipReason.IRREGULAR] * n
-    assert reasons[n:-1] == [SkipReason.LEARNING] * gate.config.learn_beats
+    # the first beat after the reset only starts the run; then learn_beats intervals
+    assert reasons[n:-1] == [SkipReason.LEARNING] * (gate.config.learn_beats + 1)
     assert reasons[-1] is None
 
 

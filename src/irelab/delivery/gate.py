@@ -11,19 +11,21 @@ Every boundary is *allowed* (inclusive), and a 1e-9 ms tolerance absorbs float r
 
 1. ``searchback``: a beat found by the detector's search-back is late by construction.
 2. ``quality_hold``: a bad ECG sample within ``recovery_ms`` before the R peak or up to the
-   moment the beat was known; also resets the rhythm guard (it must re-learn).
-3. ``late``: the beat must be known before the pulse is due, with a processing margin:
-   ``latency <= delay_ms - processing_margin_ms``.
-4. ``learning``: the rhythm guard needs ``learn_beats`` consecutive consistent RR intervals
-   (each within the deviation limit of the median so far, and, when a QRS similarity is
-   given, shaped like the beats learned so far) after a start or a reset.
-5. ``rate``: ``RR >= min_rr_ms`` (400 ms, i.e. at most 150/min).
-6. ``irregular``: ``|RR - median| <= max_rr_deviation x median`` over the last ``learn_beats``
-   accepted RR intervals (ectopic beats, compensatory pauses, atrial fibrillation).
+   moment the beat was decided; also resets the rhythm guard (it must re-learn).
+3. ``learning``: the rhythm guard needs ``learn_beats`` consecutive consistent RR intervals
+   (each within the deviation limit of the median so far, between two beats of the same QRS
+   shape when a similarity is given) after a start or a reset.
+4. ``rate``: ``RR >= min_rr_ms`` (400 ms, i.e. at most 150/min).
+5. ``irregular``: ``|RR - median| <= max_rr_deviation x median`` over the last ``learn_beats``
+   accepted RR intervals (ectopic beats, compensatory pauses, atrial fibrillation); also a
+   beat whose *preceding* beat failed rules 4-6 (its RR interval starts at an ectopic beat:
+   in bigeminy the normal beats' intervals are regular among themselves).
    ``relearn_after`` irregular beats in a row make the guard re-learn (a sustained new rate).
-7. ``morphology``: when the caller gives the beat's QRS similarity to the template of accepted
+6. ``morphology``: when the caller gives the beat's QRS similarity to the template of accepted
    beats (:mod:`irelab.delivery.morphology`), it must be >= ``min_qrs_correlation``; these
    skips count towards ``relearn_after`` as irregular beats do.
+7. ``late``: the beat must be decided before the pulse is due, with a processing margin:
+   ``latency <= delay_ms - processing_margin_ms``. A late beat still counts for the rhythm.
 8. ``window``: the pulse must end inside the safe window: ``delay + pulse duration <=
    safe_window_end_ms``.
 """
@@ -124,6 +126,7 @@ class PulseGate:
         self._learned = False
         self._irregular_run = 0
         self._previous_r: int | None = None
+        self._previous_ok = False  # did the previous beat pass the rhythm and shape checks?
 
     @property
     def learning_count(self) -> int:
@@ -135,6 +138,7 @@ class PulseGate:
         self._history.clear()
         self._learned = False
         self._irregular_run = 0
+        self._previous_ok = False
 
     def decide(self, beat: Beat, last_bad_sample: int | None = None,
                similarity: float | None = None) -> GateDecision:
@@ -150,32 +154,34 @@ class PulseGate:
         def skip(reason: SkipReason) -> GateDecision:
             return GateDecision(beat, reason, None, rr, median)
 
+        previous_ok, self._previous_ok = self._previous_ok, False
         if beat.searchback:
             return skip(SkipReason.SEARCHBACK)
         if last_bad_sample is not None and (
                 (beat.sample - last_bad_sample) * ms <= cfg.recovery_ms + _EPS_MS):
             self.reset_rhythm()
             return skip(SkipReason.QUALITY_HOLD)
-        if beat.latency_ms > cfg.delay_ms - cfg.processing_margin_ms + _EPS_MS:
-            return skip(SkipReason.LATE)
+        different = similarity is not None and similarity < cfg.min_qrs_correlation - 1e-12
         if rr is None:
+            self._previous_ok = not different
             return skip(SkipReason.LEARNING)
         if rr < cfg.min_rr_ms - _EPS_MS:
             if not self._learned:
                 self.reset_rhythm()
             return skip(SkipReason.RATE)
         if not self._learned:
-            different = similarity is not None and similarity < cfg.min_qrs_correlation - 1e-12
-            if self._history and (
-                    different or not self._within(rr, float(np.median(self._history)))):
-                self._history.clear()
-            self._history.append(rr)
+            if not previous_ok or different or (
+                    self._history and not self._within(rr, float(np.median(self._history)))):
+                self._history.clear()  # the run of consistent beats starts again
+            if previous_ok and not different:
+                self._history.append(rr)
+            self._previous_ok = not different
             self._learned = len(self._history) == cfg.learn_beats
             return skip(SkipReason.LEARNING)
         irregular = None
         if not self._within(rr, median):
             irregular = SkipReason.IRREGULAR
-        elif similarity is not None and similarity < cfg.min_qrs_correlation - 1e-12:
+        elif different:
             irregular = SkipReason.MORPHOLOGY
         if irregular is not None:
             self._irregular_run += 1
@@ -183,9 +189,14 @@ class PulseGate:
                 self.reset_rhythm()
             return skip(irregular)
         self._irregular_run = 0
+        self._previous_ok = True
+        if not previous_ok:  # the interval starts at an irregular beat (e.g. a compensatory
+            return skip(SkipReason.IRREGULAR)  # pause that happens to match the median)
+        self._history.append(rr)
+        if beat.latency_ms > cfg.delay_ms - cfg.processing_margin_ms + _EPS_MS:
+            return skip(SkipReason.LATE)
         if cfg.delay_ms + self.pulse_duration_s * 1e3 > cfg.safe_window_end_ms + _EPS_MS:
             return skip(SkipReason.WINDOW)
-        self._history.append(rr)
         return GateDecision(beat, None, beat.time_s + cfg.delay_ms * 1e-3, rr, median)
 
     def _within(self, rr: float, median: float) -> bool:

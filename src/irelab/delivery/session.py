@@ -71,7 +71,7 @@ class _Run:
         self.pulse_in_pair = 0  # pulses delivered to the current pair (test + treatment)
         self.ready_at_s = 0.0
         self.aborted_pairs: list[str] = []
-        self.last_quality: QualityFlag | None = None
+        self.held_for: list[QualityFlag] = []  # quality flags since delivery was last paused
 
     # -- state -------------------------------------------------------------------------------
     def go(self, target: GeneratorState, t_s: float, reason: str) -> None:
@@ -106,7 +106,9 @@ class _Run:
 
     # -- events ------------------------------------------------------------------------------
     def pause(self, flag: QualityFlag, t_s: float) -> None:
-        self.last_quality = flag
+        if self.machine.state != GeneratorState.PAUSED:
+            self.held_for = []
+        self.held_for.append(flag)
         if self.machine.can(GeneratorState.PAUSED):
             self.go(GeneratorState.PAUSED, t_s, f"quality: {flag.reason}")
 
@@ -168,9 +170,9 @@ class _Run:
                 return DeliveryOutcome.PAIRS_ABORTED, "; ".join(self.aborted_pairs)
             return DeliveryOutcome.COMPLETE, "all pulses delivered"
         reason = stream_reason
-        if self.last_quality is not None and self.machine.state == GeneratorState.PAUSED:
-            reason += f" while delivery was held for {self.last_quality.reason}: "
-            reason += self.last_quality.detail
+        if self.held_for and self.machine.state == GeneratorState.PAUSED:
+            reason += " while delivery was held for " + "; ".join(
+                f"{flag.reason}: {flag.detail}" for flag in self.held_for)
         self.log.emit(DeliveryEvent(t_s * 1e3, EventType.ABORT, reason="truncated",
                                     detail=reason))
         self.go(GeneratorState.ABORTED, t_s, "truncated")
