@@ -129,3 +129,18 @@ def test_plan_reads_predicted_currents(plan_file: Path) -> None:
     plan = load_delivery_plan(plan_file)
     assert plan.pairs == (PairProtocol("P1", "P2", 1500.0, 28.5),)
     assert (plan.pulses, plan.pulse_width_us) == (90, 90.0)
+
+
+def test_pair_without_predicted_current_needs_a_simulation(plan_file: Path) -> None:
+    """parse_delivery_plan never guesses a current: without one (and no simulated currents
+    passed in) it refuses."""
+    import yaml
+
+    from irelab.delivery import parse_delivery_plan
+
+    mapping = yaml.safe_load(plan_file.read_text())
+    del mapping["protocol"]["pairs"][0]["predicted_current_A"]
+    with pytest.raises(InputError, match="predicted_current_A"):
+        parse_delivery_plan(mapping, "plan.yaml")
+    plan = parse_delivery_plan(mapping, "plan.yaml", currents_A=[21.0])
+    assert plan.pairs[0].predicted_current_A == 21.0
