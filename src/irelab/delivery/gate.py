@@ -2,7 +2,9 @@
 
 Why synchronise: in the first human IRE series, transient ventricular arrhythmia followed
 unsynchronised pulses in 4 patients, after which ECG-synchronised delivery was used for the
-remaining 30 (Thomson KR et al., J Vasc Interv Radiol 22(5):611-621, 2011). Even with a
+remaining 30 (Thomson KR et al., J Vasc Interv Radiol 22(5):611-621, 2011); a systematic review
+of 481 IRE patients found arrhythmia in 1.2 % (5/422) with cardiac synchronisation and 22.0 %
+(13/59) without (PubMed 32483842, 2020). Even with a
 synchronisation device, ventricular extrasystoles led to pulses in the relative refractory period
 (case report, SpringerPlus 4:74, 2015): hence the rhythm guard below holds delivery on ectopy.
 
@@ -63,9 +65,9 @@ class GateConfig:
     """Timing and rhythm limits of :class:`PulseGate`."""
 
     delay_ms: float = 50.0
-    """Pulse at R + 50 ms: the delay used by the commercial IRE generator's ECG synchronisation
-    (as stated in our task brief after Deodhar A et al., AJR 196:W330-W335, 2011; we could not
-    retrieve that paper to check it). 50 ms after the R peak lies in the ST segment, inside the
+    """Pulse at R + 50 ms: the delay issue 3 prescribes (the commercial generator's ECG
+    synchronisation, per our brief; we could not retrieve a primary source to check it, so it
+    stays a configurable default). 50 ms after the R peak lies in the ST segment, inside the
     ventricles' absolute refractory period and well before the T wave."""
     processing_margin_ms: float = 5.0
     """Time the generator needs between knowing the beat and firing (design choice; solid-state
