@@ -284,6 +284,47 @@ class FieldOperator:
         np.add.at(out, self.n_cells + g.link_electrode, -flow)
         return out
 
+    def weighted_jumps(self, x: np.ndarray):
+        """``jumps(x)`` times the half-link weights (per axis lower, upper; links over h^3)."""
+        faces, link = self.jumps(x)
+        h = self.grid.spacing_m
+        return ([w * f for w, f in zip(self._w_lower, faces, strict=True)],
+                [w * f for w, f in zip(self._w_upper, faces, strict=True)],
+                self.geometry.link_weight * link / h**3)
+
+    def rank_one_term(self, coef: np.ndarray, wx, v: np.ndarray) -> np.ndarray:
+        """``sum_c h^3 coef_c (u_c . v) u_c`` with ``u_c = grad(|E_c|^2 / 2)`` at the state ``x``
+        whose ``weighted_jumps`` are ``wx``: the second part of the energy's Hessian.
+
+        Equal to ``apply(coef * cell_products(x, v), x)``, fused to save passes over the grid.
+        """
+        shape = self.grid.shape
+        lower, upper, wlink = wx
+        faces_v, link_v = self.jumps(v)
+        g = self.geometry
+        beta3 = np.zeros(shape)
+        for axis in range(3):
+            lo, hi = _face_slices(axis, shape)
+            beta3[lo] += lower[axis] * faces_v[axis]
+            beta3[hi] += upper[axis] * faces_v[axis]
+        beta = beta3.ravel()
+        np.add.at(beta, g.link_cell, wlink * link_v)
+        beta *= coef
+        h3 = self.grid.spacing_m**3
+        out = np.zeros(self.size)
+        cells = out[: self.n_cells].reshape(shape)
+        for axis in range(3):
+            lo, hi = _face_slices(axis, shape)
+            flux = beta3[lo] * lower[axis]
+            flux += beta3[hi] * upper[axis]
+            flux *= h3
+            cells[lo] -= flux
+            cells[hi] += flux
+        flow = -beta[g.link_cell] * wlink * h3
+        np.add.at(out, g.link_cell, flow)
+        np.add.at(out, self.n_cells + g.link_electrode, -flow)
+        return out
+
     def e_field(self, x: np.ndarray) -> np.ndarray:
         """|E| (V/m) at every cell centre, ``nu`` times the energy field (zero when inactive)."""
         return np.sqrt(self.cell_products(x)) * self.field_scale

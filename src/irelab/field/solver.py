@@ -128,12 +128,12 @@ class _Hessian:
 
     def __init__(self, op: FieldOperator, a, coef: np.ndarray, x: np.ndarray,
                  free: np.ndarray) -> None:
-        self.op, self.a, self.coef, self.x, self.free = op, a, coef, x, free
-        self.dx = op.jumps(x)
+        self.op, self.a, self.coef, self.free = op, a, coef, free
+        self.wx = op.weighted_jumps(x)
 
     def __matmul__(self, v: np.ndarray) -> np.ndarray:
-        beta = self.coef * self.op.cell_products(self.x, v, d1=self.dx)
-        out = self.a @ v + self.op.apply(beta, self.x, jumps=self.dx)
+        out = self.a @ v
+        out += self.op.rank_one_term(self.coef, self.wx, v)
         out[~self.free] = 0.0
         return out
 
@@ -283,7 +283,8 @@ class FieldSolver:
     @staticmethod
     def _line_search(op: FieldOperator, p0: np.ndarray, x: np.ndarray, step: np.ndarray) -> float:
         """Step length along ``step`` for the convex energy; ``p0`` is ``|E(x)|^2``."""
-        p1 = op.cell_products(x, step)
+        jx = op.jumps(x)
+        p1 = op.cell_products(x, step, d1=jx)
         p2 = op.cell_products(step)
         vol = op.grid.spacing_m**3
 
