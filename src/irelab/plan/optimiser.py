@@ -154,15 +154,37 @@ def _snapped(layout: ProbeLayout, snap) -> ProbeLayout:
     return replace(layout, points_m=tuple(snap(a, b) for a, b in layout.points_m))
 
 
+def _contrast(problem: FieldProblem, target: PlanTarget) -> np.ndarray:
+    """Per-voxel factor by which the homogeneous-medium field overstates the field inside the
+    tumour: a sphere of conductivity s_t in a medium s_b carries the uniform interior field
+    3 s_b / (s_t + 2 s_b) times the applied one (Maxwell's conducting-sphere solution, e.g.
+    Jackson, Classical Electrodynamics, 3rd ed., sec. 4.4 with permittivities replaced by
+    conductivities). Conductivities at the irreversible threshold (``sigma1``) are used."""
+    sig = np.array([getattr(t, "sigma1_S_per_m", t.sigma0_S_per_m) for t in problem.tissues])
+    labels = problem.labels
+    outside = labels[~target.tumour]
+    if outside.size == 0 or not target.tumour.any():
+        return np.ones(problem.grid.shape)
+    s_b = sig[np.bincount(outside.ravel()).argmax()]
+    factor = np.ones(problem.grid.shape)
+    s_t = sig[labels[target.tumour]]
+    factor[target.tumour] = 3 * s_b / (s_t + 2 * s_b)
+    return factor
+
+
 def _screen(target: PlanTarget, layouts: Sequence[ProbeLayout], limits: PlanLimits,
-            keep: int) -> list[ProbeLayout]:
-    """Rank by the analytic two-cylinder field: (proxy coverage at the voltage cap, healthy)."""
+            keep: int, contrast: np.ndarray) -> list[ProbeLayout]:
+    """Rank by the analytic two-cylinder field: (proxy coverage at the voltage cap, healthy).
+
+    The tumour's thresholds are divided by the conducting-sphere factor (:func:`_contrast`), so
+    a conductive tumour asks for denser layouts, as the solved field will.
+    """
     grid = target.grid
     pts_all = np.argwhere(np.ones(grid.shape, dtype=bool))
     xyz = np.asarray(grid.origin_m) + pts_all * grid.spacing_m
     ab = target.in_plane(xyz)
     s = target.axial(xyz)
-    thr = target.lethal_threshold_V_per_m.ravel()
+    thr = (target.lethal_threshold_V_per_m / contrast).ravel()
     tgt = target.target.ravel()
     healthy = (~target.target & ~target.tumour & ~target.critical_any).ravel()
     radius = limits.probe_diameter_m / 2
@@ -355,7 +377,7 @@ def plan_treatment(problem_at: Callable[[float], FieldProblem],
     if not pool:
         raise ValueError("no probe layout within the spacing limits avoids the critical "
                          "structures")
-    shortlist = _screen(target_c, pool, limits, opts.screen_keep)
+    shortlist = _screen(target_c, pool, limits, opts.screen_keep, _contrast(coarse, target_c))
     log.info("screened %d layouts, solving %d", len(pool), len(shortlist))
 
     coarse_eval = Evaluator(coarse, target_c, SolverOptions(), keep_fields=True)
@@ -366,6 +388,9 @@ def plan_treatment(problem_at: Callable[[float], FieldProblem],
         if solved is None:
             continue
         pred = _predict_best(coarse_eval, solved, limits)
+        log.info("coarse %s: coverage %.4f, healthy %.2f cm3, max %.0f V / %.1f A", lay.label,
+                 pred.coverage, pred.healthy_m3 * 1e6, max(pred.layout.voltages_V),
+                 pred.max_current_A)
         if best is None or _score(pred, limits) < _score(best, limits):
             best = pred
     if best is None:

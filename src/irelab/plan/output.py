@@ -41,7 +41,7 @@ def plan_mapping(base: Mapping, result: PlanResult) -> dict:
             probes.append({
                 "name": lay.probe_name(k, pos),
                 "tip_mm": [_mm(c) for c in tip],
-                "direction": direction,
+                "direction": list(direction),
                 "exposed_mm": _mm(lay.exposed_m),
                 "diameter_mm": _mm(result.options.limits.probe_diameter_m),
             })
