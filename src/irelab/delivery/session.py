@@ -28,6 +28,7 @@ from irelab.delivery.generator import (
     GeneratorConfig,
     GeneratorState,
     GeneratorStateMachine,
+    PairProtocol,
     suggested_voltage_V,
 )
 from irelab.delivery.log import DeliveryEvent, DeliverySummary, EventLog, EventType
@@ -81,7 +82,7 @@ class _Run:
                                     reason=reason))
 
     @property
-    def pair(self):
+    def pair(self) -> PairProtocol:
         return self.plan.pairs[self.pair_index]
 
     @property
