@@ -49,6 +49,7 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
+from pyamg.relaxation.relaxation import gauss_seidel
 
 from irelab.field.multigrid import Level, MultigridPreconditioner, build_levels
 from irelab.field.operators import FieldOperator
@@ -57,6 +58,9 @@ from irelab.field.problem import FieldProblem, PairSolution
 __all__ = ["SolverOptions", "FieldSolver", "solve_pair"]
 
 log = logging.getLogger(__name__)
+
+PRESMOOTHING_SWEEPS = 3
+"""Symmetric Gauss-Seidel sweeps applied to a start prolonged from the coarser grid."""
 
 LINE_SEARCH_SLOPE = 0.1
 """Accept a step once |j'(t)| has fallen to this fraction of |j'(0)| (j' <= 0 kept)."""
@@ -231,6 +235,11 @@ class FieldSolver:
         x[: op.n_cells][~op.geometry.active] = 0.0
         for e, v in driven.items():
             x[op.n_cells + e] = v
+        if sequencing and level.coarser is not None and opts.grid_sequencing:
+            # the prolonged start is rough next to the needles (different cut cells on the two
+            # grids): a few Gauss-Seidel sweeps at the start's conductivity smooth that out
+            a, b = op.assemble(op.sigma(np.sqrt(op.cell_products(x))), driven)
+            gauss_seidel(a, x, b, iterations=PRESMOOTHING_SWEEPS, sweep="symmetric")
         state = _State(x=x, linear_iterations=linear_iters)
         coarse = None  # the coarsest pyamg cycle, built at the first step and reused
         linear = op.is_linear()
