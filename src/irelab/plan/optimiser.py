@@ -225,9 +225,10 @@ def _screen(target: PlanTarget, layouts: Sequence[ProbeLayout], limits: PlanLimi
 
 
 def _score(ev: LayoutEvaluation, limits: PlanLimits) -> tuple:
-    """Lower is better: uncovered fraction, current excess, healthy volume."""
-    excess = max(0.0, ev.max_current_A - limits.max_current_A)
-    return (round(1 - ev.coverage, 6), round(excess, 3), ev.healthy_m3)
+    """Lower is better: over a limit (voltage or current), uncovered fraction, healthy volume."""
+    excess = max(0.0, ev.max_current_A - limits.max_current_A) + max(
+        0.0, max(ev.layout.voltages_V) - limits.max_voltage_V)
+    return (round(excess, 3), round(1 - ev.coverage, 6), ev.healthy_m3)
 
 
 def _retune(ev: LayoutEvaluation, target: PlanTarget, limits: PlanLimits,
@@ -294,8 +295,8 @@ def _confirm(evaluator: Evaluator, layout: ProbeLayout, limits: PlanLimits,
     return best
 
 
-def _variants(layout: ProbeLayout, spacing: float, snap,
-              max_spacing_m: float) -> list[ProbeLayout]:
+def _variants(layout: ProbeLayout, spacing: float, snap, max_spacing_m: float,
+              max_voltage_V: float) -> list[ProbeLayout]:
     """Neighbours of a layout: polygon radius one grid step larger/smaller, rotated +-0.15 rad,
     and the same probes with all pairs within the spacing limit."""
     pts = np.asarray(layout.points_m)
@@ -320,8 +321,8 @@ def _variants(layout: ProbeLayout, spacing: float, snap,
              and np.linalg.norm(pts[i] - pts[j]) <= max_spacing_m + 1e-9]
     if extra:
         ratio = float(np.median(np.asarray(layout.voltages_V) / layout.spacings_m()))
-        volts = list(layout.voltages_V) + [ratio * float(np.linalg.norm(pts[i] - pts[j]))
-                                           for i, j in extra]
+        volts = list(layout.voltages_V) + [min(ratio * float(np.linalg.norm(pts[i] - pts[j])),
+                                               max_voltage_V) for i, j in extra]
         variants.append(replace(layout, pairs=layout.pairs + tuple(extra),
                                 voltages_V=tuple(volts), label=layout.label + " +pairs"))
     return variants
@@ -397,7 +398,7 @@ def plan_treatment(problem_at: Callable[[float], FieldProblem],
         raise ValueError("the field solver failed on every candidate layout")
     if opts.refine:
         for j, var in enumerate(_variants(best.layout, opts.coarse_spacing_m, snap,
-                                           limits.max_spacing_m)):
+                                           limits.max_spacing_m, limits.max_voltage_V)):
             if not _valid(var, target_c, limits):
                 continue
             report(f"local refinement {j + 1}", 0.4 + 0.05 * j)
