@@ -20,10 +20,16 @@ def _mm(v: float) -> float:
     return round(float(v) * 1e3, 3)
 
 
-def plan_mapping(base: Mapping, result: PlanResult) -> dict:
+def plan_mapping(base: Mapping, result: PlanResult, position: int | None = None) -> dict:
     """``base`` (a case mapping: name, domain, anatomy, tissues) with the plan's probes and
     protocol; the domain spacing becomes the confirmation grid's, so that ``irelab simulate``
-    of the written file runs on the grid the coverage was confirmed on."""
+    of the written file runs on the grid the coverage was confirmed on.
+
+    ``position`` restricts the file to one pullback position (its probes and pairs only): that
+    file reproduces exactly what the planner solved for that position, since during delivery
+    the probes are only ever at one position. The all-positions file lists every position; a
+    simulation of it holds all probe sets at once (the others float), a small difference.
+    """
     out = {k: copy.deepcopy(v) for k, v in base.items() if k not in ("probes", "protocol")}
     out["name"] = f"{base.get('name', 'case')}-plan"
     domain = dict(out.get("domain", {}))
@@ -35,7 +41,10 @@ def plan_mapping(base: Mapping, result: PlanResult) -> dict:
     probes = []
     pairs = []
     currents = result.fine.currents_A
-    for pos in range(lay.n_positions):
+    positions = range(lay.n_positions) if position is None else [position]
+    if position is not None:
+        out["name"] += f"-position-{position + 1}"
+    for pos in positions:
         for k in range(lay.n_probes):
             tip = lay.world_tip_m(target, k, pos)
             probes.append({
