@@ -134,13 +134,13 @@ def _view3d(result: PlanResult) -> str:
     fig = plt.figure(figsize=(8, 7))
     ax = fig.add_subplot(projection="3d")
     pts = _surface_points(result.target.target, grid)
-    ax.scatter(*pts.T, s=1, c="orange", alpha=0.3, label="target")
+    ax.scatter(*pts.T, s=4, c="orange", alpha=0.6, label="target")
     lethal = _surface_points(result.fine.lethal, grid, 3000)
-    ax.scatter(*lethal.T, s=1, c="red", alpha=0.08, label="lethal zone")
+    ax.scatter(*lethal.T, s=2, c="red", alpha=0.15, label="lethal zone")
     for name, mask in result.target.critical.items():
         cp = _surface_points(mask, grid, 2000)
         if len(cp):
-            ax.scatter(*cp.T, s=1, alpha=0.4, c=_CRITICAL_COLOURS.get(name, "cyan"), label=name)
+            ax.scatter(*cp.T, s=3, alpha=0.5, c=_CRITICAL_COLOURS.get(name, "cyan"), label=name)
     lay = result.layout
     for pos in range(lay.n_positions):
         for k in range(lay.n_probes):
@@ -152,7 +152,12 @@ def _view3d(result: PlanResult) -> str:
     ax.set_xlabel("x (mm)")
     ax.set_ylabel("y (mm)")
     ax.set_zlabel("z (mm)")
-    ax.legend(loc="upper left", markerscale=8)
+    lo, hi = grid.lower_m * 1e3, grid.upper_m * 1e3
+    ax.set_xlim(lo[0], hi[0])
+    ax.set_ylim(lo[1], hi[1])
+    ax.set_zlim(lo[2], hi[2])
+    ax.set_box_aspect(tuple(hi - lo))
+    ax.legend(loc="upper left", markerscale=4)
     return _png(fig)
 
 
