@@ -141,8 +141,7 @@ class FieldOperator:
         m.sort_indices()
         self._perm = m.data.astype(np.int64) - 1
         m.data = np.zeros_like(m.data)
-        second = m.copy()
-        self.matrices = (m, second)
+        self.matrix = m
         self._values = np.empty(len(self._perm))  # entries in pattern order, before permuting
 
     # -- conductivity ---------------------------------------------------------------------
@@ -159,16 +158,14 @@ class FieldOperator:
 
     # -- assembly -------------------------------------------------------------------------
     def assemble(
-        self, sigma: np.ndarray | Sequence[np.ndarray], driven: Mapping[int, float],
-        slot: int = 0,
+        self, sigma: np.ndarray | Sequence[np.ndarray], driven: Mapping[int, float]
     ) -> tuple[sp.csr_matrix, np.ndarray]:
         """Matrix (values rewritten in place) and right-hand side.
 
         ``sigma`` is one conductivity per cell, or a sequence of three (one per axis). ``driven``
-        maps electrode index to its fixed potential; the other electrodes float. ``slot`` picks
-        one of two matrices sharing the pattern, so two operators can live side by side.
+        maps electrode index to its fixed potential; the other electrodes float.
         """
-        matrix = self.matrices[slot]
+        matrix = self.matrix
         axes = [sigma] * 3 if isinstance(sigma, np.ndarray) else list(sigma)
         shape = self.grid.shape
         values = self._values
@@ -292,12 +289,28 @@ class FieldOperator:
                 [w * f for w, f in zip(self._w_upper, faces, strict=True)],
                 self.geometry.link_weight * link / h**3)
 
-    def rank_one_term(self, coef: np.ndarray, wx, v: np.ndarray) -> np.ndarray:
-        """``sum_c h^3 coef_c (u_c . v) u_c`` with ``u_c = grad(|E_c|^2 / 2)`` at the state ``x``
-        whose ``weighted_jumps`` are ``wx``: the second part of the energy's Hessian.
+    def conductances(self, sigma: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+        """Face conductances (per axis, face arrays) and link conductances at ``sigma`` (S)."""
+        shape = self.grid.shape
+        s = sigma.reshape(shape)
+        faces = []
+        for axis in range(3):
+            lo, hi = _face_slices(axis, shape)
+            gf = s[lo] * self._g_lower[axis]
+            gf += s[hi] * self._g_upper[axis]
+            faces.append(gf)
+        g = self.geometry
+        return faces, sigma[g.link_cell] * g.link_weight
 
-        Equal to ``apply(coef * cell_products(x, v), x)``, fused to save passes over the grid.
+    def hessian_apply(self, conductances, coef: np.ndarray, wx, v: np.ndarray) -> np.ndarray:
+        """The energy's Hessian at ``x`` applied to ``v`` (electrodes as free nodes):
+        ``A(sigma) v + sum_c h^3 coef_c (u_c . v) u_c`` with ``u_c = grad(|E_c|^2 / 2)``.
+
+        ``conductances`` are those of ``sigma`` and ``wx`` the ``weighted_jumps`` of ``x``. The
+        second term equals ``apply(coef * cell_products(x, v), x)``; everything is fused into
+        one pass over the faces.
         """
+        g_faces, g_links = conductances
         shape = self.grid.shape
         lower, upper, wlink = wx
         faces_v, link_v = self.jumps(v)
@@ -318,9 +331,10 @@ class FieldOperator:
             flux = beta3[lo] * lower[axis]
             flux += beta3[hi] * upper[axis]
             flux *= h3
+            flux += g_faces[axis] * faces_v[axis]
             cells[lo] -= flux
             cells[hi] += flux
-        flow = -beta[g.link_cell] * wlink * h3
+        flow = -(beta[g.link_cell] * wlink * h3 + g_links * link_v)
         np.add.at(out, g.link_cell, flow)
         np.add.at(out, self.n_cells + g.link_electrode, -flow)
         return out
