@@ -42,8 +42,13 @@ def run_plan(case, mapping: Mapping, source: str, *, margin_mm: float, spacing_m
     if not 0.25 <= spacing_mm <= 3:
         raise InputError(source, "--spacing-mm", "a grid spacing between 0.25 and 3 mm",
                          spacing_mm)
+    from irelab.plan.targets import DEFAULT_CRITICAL
+
+    marked = tuple(name for name, tissue in getattr(case, "tissues", {}).items()
+                   if getattr(tissue, "critical", False) and name not in DEFAULT_CRITICAL)
     options = PlanOptions(margin_m=margin_mm * 1e-3, direction=direction,
-                          fine_spacing_m=spacing_mm * 1e-3)
+                          fine_spacing_m=spacing_mm * 1e-3,
+                          critical_tissues=DEFAULT_CRITICAL + marked)
     console = Console(stderr=True)
     start = time.perf_counter()
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
