@@ -1,6 +1,6 @@
 """Two parallel cylinders: exact current and |E| isolines, spacing independence, observed order.
 
-Reference: the exact two-cylinder solution (see conftest: Smythe, Static and Dynamic
+Reference: the exact two-cylinder solution (see field_cases: Smythe, Static and Dynamic
 Electricity, Sec. 4.13; issue 2's formula |E| = V b / (arccosh(c/a) r1 r2), conductance per metre
 pi sigma / arccosh(c/a)), corrected for our insulated 120 mm box by the method of images (the
 correction lowers the current by 0.81 % for c = 7.5 mm, a = 0.55 mm; without it the errors below
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import MM, TwoCylinderReference, two_cylinder_problem
+from field_cases import MM, TwoCylinderReference, two_cylinder_problem
 
 from irelab.field import FieldSolver, Grid
 
@@ -33,6 +33,12 @@ def _relative_current_error(spacing_m: float, shift_m=(0.0, 0.0)) -> float:
     solution = FieldSolver(problem).solve_pair("A", "B", VOLTAGE)
     height = problem.grid.shape[2] * spacing_m
     return solution.current_A / (_reference(problem).current_per_m * height) - 1
+
+
+@pytest.fixture(scope="module")
+def reference_120mm() -> TwoCylinderReference:
+    grid = Grid.centred((0.12, 0.12, 1e-3), 0.5e-3)
+    return TwoCylinderReference(half_x=grid.upper_m[0], half_y=grid.upper_m[1], voltage=VOLTAGE)
 
 
 def test_box_truncation_is_small_and_quantified(reference_120mm) -> None:

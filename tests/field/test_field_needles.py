@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import MM, RADIUS, linear_tissue
+from field_cases import MM, RADIUS, linear_tissue
 
 from irelab.field import Electrode, FieldProblem, FieldSolver, Grid
 

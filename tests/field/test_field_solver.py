@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import LIVER, MM, needle_problem, two_cylinder_problem
+from field_cases import LIVER, MM, needle_problem, two_cylinder_problem
 from scipy.ndimage import zoom
 
 from irelab.field import FieldSolver, SolverOptions, solve_pair

@@ -1,4 +1,5 @@
-"""Problems and analytic references shared by the field tests.
+"""Problems and analytic references shared by the field tests (a plain module, not conftest.py:
+several test folders have a conftest and ``from conftest import`` would pick the wrong one).
 
 Two parallel cylinders (radius a, centres (+-c, 0), voltage V, conductivity sigma) in an infinite
 medium: the field equals that of two line sources +-I' at (-+b, 0), b = sqrt(c^2 - a^2),
@@ -19,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pytest
 from scipy.interpolate import RegularGridInterpolator
 
 from irelab.field import (
@@ -171,9 +171,3 @@ class TwoCylinderReference:
         e = self.e_magnitude(xx, yy)
         outside = (np.hypot(xx + self.c, yy) > self.a) & (np.hypot(xx - self.c, yy) > self.a)
         return np.array([2 * np.sum(outside & (e > lv)) * step**2 for lv in levels])
-
-
-@pytest.fixture(scope="session")
-def reference_120mm() -> TwoCylinderReference:
-    grid = Grid.centred((0.12, 0.12, 1e-3), 0.5e-3)
-    return TwoCylinderReference(half_x=grid.upper_m[0], half_y=grid.upper_m[1], voltage=1000.0)
