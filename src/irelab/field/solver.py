@@ -182,6 +182,9 @@ class FieldSolver:
         self.options = options or SolverOptions()
         self._levels: Level | None = None
         self.last_linear_iterations = 0
+        # coarsest pyamg cycle per (level, driven pair): reused by later solves of that pair
+        # (voltage sweeps), only as a preconditioner, so an outdated one costs iterations only
+        self._coarse_cycles: dict[tuple[int, tuple[int, ...]], object] = {}
 
     @property
     def levels(self) -> Level:
@@ -243,7 +246,8 @@ class FieldSolver:
             a, b = op.assemble(op.sigma(np.sqrt(op.cell_products(x))), driven)
             gauss_seidel(a, x, b, iterations=PRESMOOTHING_SWEEPS, sweep="symmetric")
         state = _State(x=x, linear_iterations=linear_iters)
-        coarse = None  # the coarsest pyamg cycle, built at the first step and reused
+        key = (id(level), tuple(sorted(driven)))
+        coarse = self._coarse_cycles.get(key)  # built at the first step, then reused
         linear = op.is_linear()
         free = np.ones(op.size, dtype=bool)
         free[: op.n_cells] = op.geometry.active
@@ -279,7 +283,7 @@ class FieldSolver:
             target = 0.1 * rtol * scale if linear else max(0.5 * rtol * scale,
                                                             opts.forcing * r0 * scale)
             pre = MultigridPreconditioner(level, a, metric, driven, opts.smoothing_steps, coarse)
-            coarse = pre.coarse
+            coarse = self._coarse_cycles[key] = pre.coarse
             step, count = _pcg(system, g, pre, target, opts.max_linear_iterations)
             state.linear_iterations += count
             damped = opts.line_search and not linear  # linear: the step is the minimiser
