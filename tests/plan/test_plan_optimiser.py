@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from conftest import sphere_anatomy
+from plan_cases import sphere_anatomy
 
 from irelab.field import FieldSolver, SmoothStepConductivity
 from irelab.plan import PlanLimits, build_target, plan_treatment
