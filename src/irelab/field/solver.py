@@ -287,7 +287,8 @@ class FieldSolver:
             step, count = _pcg(system, g, pre, target, opts.max_linear_iterations)
             state.linear_iterations += count
             damped = opts.line_search and not linear  # linear: the step is the minimiser
-            t = self._line_search(op, e * e, state.x, step) if damped else 1.0
+            # j'(0) = grad J . step = -g . step (exact: sigma is that of the current state)
+            t = self._line_search(op, e * e, state.x, step, -_dot(g, step)) if damped else 1.0
             state.x = state.x + t * step
             state.iterations += 1
             log.debug("level %s step %d: residual %.3e, CG %d, t %.3f", op.grid.shape,
@@ -295,8 +296,10 @@ class FieldSolver:
         return state
 
     @staticmethod
-    def _line_search(op: FieldOperator, p0: np.ndarray, x: np.ndarray, step: np.ndarray) -> float:
-        """Step length along ``step`` for the convex energy; ``p0`` is ``|E(x)|^2``."""
+    def _line_search(op: FieldOperator, p0: np.ndarray, x: np.ndarray, step: np.ndarray,
+                     g0: float) -> float:
+        """Step length along ``step`` for the convex energy; ``p0`` is ``|E(x)|^2`` and ``g0``
+        the slope ``j'(0)``."""
         jx = op.jumps(x)
         p1 = op.cell_products(x, step, d1=jx)
         p2 = op.cell_products(step)
@@ -306,7 +309,6 @@ class FieldSolver:
             e2 = p0 + 2 * t * p1 + t * t * p2
             return float(vol * np.sum(op.sigma(np.sqrt(np.maximum(e2, 0))) * (p1 + t * p2)))
 
-        g0 = slope(0.0)
         if g0 >= 0:  # already at the minimum along this line (converged to round-off)
             return 1.0
         g1 = slope(1.0)
