@@ -41,8 +41,11 @@ Speed: each step is solved only approximately (conjugate gradients stopped at
 ``forcing`` times the step's initial residual: inexact Newton-Krylov practice, Eisenstat &
 Walker, SIAM J Sci Comput 17:16-32, 1996), preconditioned by the geometric V-cycle of
 :mod:`irelab.field.multigrid`, and the iteration starts from the solution on the 2x coarser grid
-(grid sequencing, recursively). Geometry, sparsity patterns and transfer operators are built once
-per :class:`FieldSolver` and reused for every pair and voltage.
+(grid sequencing, recursively), smoothed by a few Gauss-Seidel sweeps. Geometry, sparsity
+patterns and transfer operators are built once per :class:`FieldSolver` and reused for every
+pair and voltage; the coarsest pyamg hierarchy is kept per pair for later solves of that pair.
+Measured with ``benchmarks/field_solve.py`` on the two-needle example (2 shared cores, load
+about 1): 0.8 s per converged pair at 1 mm, 9.5 s at 0.5 mm (2 million voxels).
 """
 
 from __future__ import annotations
