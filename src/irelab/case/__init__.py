@@ -1,0 +1,16 @@
+"""Case files: domain, anatomy (shapes or labelled images), tissues, probes and protocol."""
+
+from irelab.case.case import Case, Domain, Pair, Probe, Protocol, load_case, parse_case
+from irelab.case.tissues import TISSUE_PRESETS, Tissue
+
+__all__ = [
+    "TISSUE_PRESETS",
+    "Case",
+    "Domain",
+    "Pair",
+    "Probe",
+    "Protocol",
+    "Tissue",
+    "load_case",
+    "parse_case",
+]

@@ -1,0 +1,261 @@
+"""The case file's keys as pydantic models, and their errors as one :class:`InputError`.
+
+The keys of issue 2 are a contract (example files and outside checks read them); extensions are
+marked as such. Unknown keys are errors (``extra="forbid"``), so a misspelt key is reported
+instead of silently ignored. Distances are in mm and voltages in V, as people type them; the
+conversion to SI happens in :mod:`irelab.case.case`.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Mapping
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from irelab.errors import InputError
+
+__all__: list[str] = []
+
+MAX_VOLTAGE_V = 3000.0
+"""NanoKnife generator maximum (issue 2: voltages outside 0-3000 V are errors)."""
+
+Vec3 = tuple[float, float, float]
+PositiveMm = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class DomainSpec(_Strict):
+    size_mm: tuple[PositiveMm, PositiveMm, PositiveMm]
+    spacing_mm: Annotated[float, Field(gt=0, le=10)]
+    center_mm: Vec3 = (0.0, 0.0, 0.0)
+    """Extension: centre of the box (default the origin, as issue 2 says); image-based cases
+    put it where the anatomy is."""
+
+
+class SphereSpec(_Strict):
+    center_mm: Vec3
+    radius_mm: PositiveMm
+
+
+class CylinderSpec(_Strict):
+    start_mm: Vec3
+    end_mm: Vec3
+    radius_mm: PositiveMm
+
+    @model_validator(mode="after")
+    def _distinct(self) -> CylinderSpec:
+        if self.start_mm == self.end_mm:
+            raise ValueError("start_mm and end_mm must differ")
+        return self
+
+
+class BoxSpec(_Strict):
+    """Extension: an axis-aligned box from ``min_mm`` to ``max_mm``."""
+
+    min_mm: Vec3
+    max_mm: Vec3
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BoxSpec:
+        if not all(a < b for a, b in zip(self.min_mm, self.max_mm, strict=True)):
+            raise ValueError("min_mm must be below max_mm on every axis")
+        return self
+
+
+class ImageSpec(_Strict):
+    path: str
+    label: Annotated[int, Field(ge=0)]
+
+
+SHAPES = ("sphere", "cylinder", "box", "image")
+
+
+class RegionSpec(_Strict):
+    tissue: str
+    sphere: SphereSpec | None = None
+    cylinder: CylinderSpec | None = None
+    box: BoxSpec | None = None
+    image: ImageSpec | None = None
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> RegionSpec:
+        given = [s for s in SHAPES if getattr(self, s) is not None]
+        if len(given) != 1:
+            raise ValueError(f"exactly one shape of {', '.join(SHAPES)}; got "
+                             f"{', '.join(given) or 'none'}")
+        return self
+
+    @property
+    def shape_kind(self) -> str:
+        return next(s for s in SHAPES if getattr(self, s) is not None)
+
+
+class AnatomySpec(_Strict):
+    background: str = "liver"
+    regions: list[RegionSpec] = []
+
+
+class TissueSpec(_Strict):
+    """A preset's overrides, or a new tissue (then all four numbers, or ``like`` a preset)."""
+
+    sigma0_S_per_m: Annotated[float, Field(gt=0)] | None = None
+    sigma1_S_per_m: Annotated[float, Field(gt=0)] | None = None
+    e_rev_V_per_cm: Annotated[float, Field(ge=0)] | None = None
+    e_irr_V_per_cm: Annotated[float, Field(gt=0)] | None = None
+    model: str | None = None
+    critical: bool | None = None
+    """Extension: the planner keeps heat and probe shafts away from critical tissues."""
+    like: str | None = None
+    """Extension: start from this preset's values."""
+    source: str | None = None
+    """Extension: where the numbers come from (a model parameter without a source is a bug)."""
+
+
+class BipolarSpec(_Strict):
+    """Extension: two electrodes on one shaft, ``distal`` at the tip, an insulating gap, then
+    ``proximal``. Pairs name them ``<probe>:distal`` and ``<probe>:proximal``."""
+
+    distal_mm: PositiveMm
+    gap_mm: PositiveMm
+    proximal_mm: PositiveMm
+
+
+class ProbeSpec(_Strict):
+    name: Annotated[str, Field(min_length=1, pattern=r"^[^:\s]+$")]
+    tip_mm: Vec3
+    direction: Vec3
+    exposed_mm: Annotated[float, Field(gt=0, le=100)] | None = None
+    diameter_mm: Annotated[float, Field(gt=0.2, le=5)] = 1.1
+    """Default 1.1 mm: the 19 G monopolar probe of the issue's example."""
+    bipolar: BipolarSpec | None = None
+
+    @field_validator("direction")
+    @classmethod
+    def _nonzero(cls, v: Vec3) -> Vec3:
+        if sum(c * c for c in v) == 0:
+            raise ValueError("direction must not be the zero vector")
+        return v
+
+    @model_validator(mode="after")
+    def _electrodes(self) -> ProbeSpec:
+        if (self.exposed_mm is None) == (self.bipolar is None):
+            raise ValueError("a probe has exposed_mm (monopolar) or bipolar, exactly one")
+        return self
+
+
+class PairSpec(_Strict):
+    anode: str
+    cathode: str
+    voltage_V: Annotated[float, Field(gt=0, le=MAX_VOLTAGE_V)]
+    predicted_current_A: Annotated[float, Field(ge=0)] | None = None
+    """Extension: the planner's fine-grid current (the largest over pullback positions)."""
+    predicted_currents_A: list[Annotated[float, Field(ge=0)]] | None = None
+    """Extension: the planner's current at each pullback position."""
+
+
+class ProtocolSpec(_Strict):
+    pulses: Annotated[int, Field(ge=1, le=1000)] = 90
+    pulse_width_us: Annotated[float, Field(gt=0, le=1000)] = 90.0
+    pairs: list[PairSpec] = []
+    pullback_steps_mm: list[PositiveMm] = []
+    """Extension: after the pairs are delivered, all probes move back along their direction by
+    the next step and the pairs repeat (positions = 1 + number of steps)."""
+
+
+class CaseSpec(_Strict):
+    name: Annotated[str, Field(min_length=1)]
+    description: str | None = None
+    domain: DomainSpec
+    anatomy: AnatomySpec = AnatomySpec()
+    tissues: dict[str, TissueSpec] = {}
+    probes: list[ProbeSpec] = []
+    protocol: ProtocolSpec | None = None
+
+
+def _key(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _unwrap(annotation):
+    """The model class (or container) an annotation holds, through Optional and Annotated."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _unwrap(args[0]) if len(args) == 1 else annotation
+    return annotation
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The model that owns the key at ``loc`` (to list the allowed keys)."""
+    current: object = CaseSpec
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            if field is None:
+                return None
+            current = field.annotation
+        else:
+            origin = typing.get_origin(current)
+            args = typing.get_args(current)
+            if origin is list and args:
+                current = args[0]
+            elif origin is dict and len(args) == 2:
+                current = args[1]
+            else:
+                return None
+    current = _unwrap(current)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _expected(error: dict) -> str:
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    if kind == "extra_forbidden":
+        owner = _model_at(tuple(error["loc"][:-1]))
+        allowed = ", ".join(owner.model_fields) if owner else "the documented keys"
+        return f"a known key (one of: {allowed})"
+    if kind == "missing":
+        return "this required key"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        words = {"greater_than": "above", "greater_than_equal": "at least",
+                 "less_than": "below", "less_than_equal": "at most"}
+        bound = next(iter(ctx.values()))
+        return f"a number {words[kind]} {bound}"
+    if kind == "value_error":
+        return str(ctx.get("error", error["msg"]))
+    return error["msg"][0].lower() + error["msg"][1:]
+
+
+def validate_case_mapping(mapping: object, source: str) -> CaseSpec:
+    """The validated case, or one :class:`InputError` naming the first bad key."""
+    if not isinstance(mapping, Mapping):
+        raise InputError(source, "", "a YAML mapping with name, domain, anatomy, probes, protocol",
+                         type(mapping).__name__)
+    try:
+        return CaseSpec.model_validate(dict(mapping))
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        loc = tuple(error["loc"])
+        got = None if error["type"] in ("missing", "extra_forbidden") else error.get("input")
+        if isinstance(got, Mapping | list):
+            got = None
+        expected = _expected(error)
+        if loc and isinstance(loc[-1], int) and error["type"] in ("missing", "too_long"):
+            loc, expected, got = loc[:-1], "three numbers [x, y, z]", None  # a short vector
+        raise InputError(source, _key(loc), expected, got) from None
+
