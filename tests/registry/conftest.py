@@ -4,41 +4,22 @@ every role, an app + TestClient per test, tokens, and a snapshot of every table.
 from __future__ import annotations
 
 import shutil
-import sqlite3
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from registry_cases import PASSWORD, PATIENT, SECRET, USERS, auth, snapshot_of
 
 from irelab.registry.accounts import add_site, add_user
 from irelab.registry.app import create_app
 from irelab.registry.database import Registry
-from irelab.registry.security import issue_token
 
 with warnings.catch_warnings():
     # Starlette 1.x deprecates the httpx-backed TestClient in favour of the `httpx2` package,
     # which is not a dependency; FastAPI's TestClient still wraps it.
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
     from fastapi.testclient import TestClient
-
-SECRET = "test-secret-0123456789abcdef0123456789"
-PASSWORD = "correct horse battery"
-#: username -> (role, site code)
-USERS: dict[str, tuple[str, str | None]] = {
-    "admin": ("admin", None),
-    "dm": ("data_manager", None),
-    "inv_a": ("investigator", "A"),
-    "inv_b": ("investigator", "B"),
-    "mon": ("monitor", None),
-}
-#: SQL and script injection strings put into every free-text field.
-INJECTIONS: tuple[str, ...] = (
-    "'); DROP TABLE patients; --",
-    "x' OR '1'='1",
-    "<script>alert('xss')</script>",
-    '"><img src=x onerror=alert(1)>',
-)
 
 
 @pytest.fixture(scope="session")
@@ -77,33 +58,9 @@ def client(db_url: str, tmp_path: Path) -> Iterator[TestClient]:
         yield test_client
 
 
-def auth(username: str) -> dict[str, str]:
-    """Bearer header of a valid token for ``username``."""
-    return {"Authorization": f"Bearer {issue_token(username, SECRET)}"}
-
-
-def snapshot_of(path: Path) -> dict[str, list[tuple]]:
-    """Every row of every table (sorted), read with the sqlite3 module, not the app."""
-    with sqlite3.connect(path) as connection:
-        tables = [
-            r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
-        ]
-        return {t: sorted(connection.execute(f'SELECT * FROM "{t}"').fetchall()) for t in tables}
-
-
 @pytest.fixture
 def snapshot(db_path: Path) -> Callable[[], dict[str, list[tuple]]]:
     return lambda: snapshot_of(db_path)
-
-
-PATIENT = {
-    "study_id": "IRE-A-001",
-    "sex": "F",
-    "age_years": 64,
-    "inclusion_date": "2024-01-10",
-    "vital_status": "alive",
-    "last_contact_date": "2024-12-01",
-}
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from conftest import PATIENT, auth
+from registry_cases import PATIENT, auth
 
 
 def test_investigator_cannot_see_another_sites_patient(client, course, snapshot) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import jwt
-from conftest import PASSWORD, PATIENT, SECRET, auth
+from registry_cases import PASSWORD, PATIENT, SECRET, auth
 
 from irelab.registry.security import issue_token
 

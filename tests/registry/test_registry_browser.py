@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORD, SECRET
+from registry_cases import PASSWORD, SECRET
 
 from irelab.registry.app import create_app
 

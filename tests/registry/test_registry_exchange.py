@@ -6,7 +6,7 @@ import csv
 import datetime as dt
 import io
 
-from conftest import auth
+from registry_cases import auth
 
 PATIENTS_CSV = """study_id,sex,age_years,inclusion_date,vital_status,last_contact_date,notes
 IRE-A-010,M,58,2024-03-01,alive,2024-09-01,first

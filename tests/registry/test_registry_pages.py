@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import PASSWORD, auth
+from registry_cases import PASSWORD, auth
 
 
 def _login(client, user: str = "inv_a") -> str:

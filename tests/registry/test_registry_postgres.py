@@ -16,7 +16,7 @@ import warnings
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from conftest import PATIENT, SECRET, auth
+from registry_cases import PATIENT, SECRET, auth
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import PATIENT, auth
+from registry_cases import PATIENT, auth
 
 from irelab.errors import InputError
 from irelab.registry.database import Registry

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from conftest import INJECTIONS, PATIENT, auth
+from registry_cases import INJECTIONS, PATIENT, auth
 
 
 def _refused(client, snapshot, method, url, body, user, status, field=None) -> dict:

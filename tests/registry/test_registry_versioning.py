@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import auth
+from registry_cases import auth
 from sqlalchemy import select, update
 
 from irelab.registry.audit import AuditViolation

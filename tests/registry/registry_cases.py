@@ -1,0 +1,52 @@
+"""Constants and helpers shared by the registry tests (a plain module, not conftest.py: several
+test folders have a conftest and ``from conftest import`` would pick the wrong one when the whole
+suite runs). The fixtures stay in conftest.py."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from irelab.registry.security import issue_token
+
+SECRET = "test-secret-0123456789abcdef0123456789"
+PASSWORD = "correct horse battery"
+#: username -> (role, site code)
+USERS: dict[str, tuple[str, str | None]] = {
+    "admin": ("admin", None),
+    "dm": ("data_manager", None),
+    "inv_a": ("investigator", "A"),
+    "inv_b": ("investigator", "B"),
+    "mon": ("monitor", None),
+}
+#: SQL and script injection strings put into every free-text field.
+INJECTIONS: tuple[str, ...] = (
+    "'); DROP TABLE patients; --",
+    "x' OR '1'='1",
+    "<script>alert('xss')</script>",
+    '"><img src=x onerror=alert(1)>',
+)
+
+
+def auth(username: str) -> dict[str, str]:
+    """Bearer header of a valid token for ``username``."""
+    return {"Authorization": f"Bearer {issue_token(username, SECRET)}"}
+
+
+def snapshot_of(path: Path) -> dict[str, list[tuple]]:
+    """Every row of every table (sorted), read with the sqlite3 module, not the app."""
+    with sqlite3.connect(path) as connection:
+        tables = [
+            r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        ]
+        return {t: sorted(connection.execute(f'SELECT * FROM "{t}"').fetchall()) for t in tables}
+
+
+PATIENT = {
+    "study_id": "IRE-A-001",
+    "sex": "F",
+    "age_years": 64,
+    "inclusion_date": "2024-01-10",
+    "vital_status": "alive",
+    "last_contact_date": "2024-12-01",
+}
