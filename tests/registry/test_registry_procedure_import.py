@@ -14,6 +14,7 @@ from irelab.registry.procedure_import import import_procedure, summarise_deliver
 from irelab.registry.security import Actor
 
 PLAN = """name: two-pairs
+domain: {size_mm: [60, 60, 60], spacing_mm: 2}
 probes:
   - {name: P1, tip_mm: [-7.5, 0, -10], direction: [0, 0, 1], exposed_mm: 20}
   - {name: P2, tip_mm: [7.5, 0, -10], direction: [0, 0, 1], exposed_mm: 20}
