@@ -1,22 +1,38 @@
-"""Each subpackage's ``__all__`` lists exactly its public names, and the root re-exports them."""
+"""Each subpackage's ``__all__`` lists exactly its public names, and the root re-exports them.
+
+Every subpackage named in ``irelab.SUBPACKAGES`` must be importable: a listed subpackage that is
+missing (or a directory without ``__init__.py``) fails here rather than being skipped, so the
+root never silently re-exports less than it documents.
+"""
 
 from __future__ import annotations
 
-import importlib
 import inspect
+import pkgutil
+from types import ModuleType
 
 import pytest
 
 import irelab
 
+#: Packages under irelab that are not part of the re-exported API.
+NOT_REEXPORTED = {"cli"}
 
-def _present_subpackages() -> list[str]:
-    return [s for s in irelab.SUBPACKAGES if irelab._subpackage(s) is not None]
+
+def _load(name: str) -> ModuleType:
+    module = irelab._subpackage(name)
+    if module is None:
+        pytest.fail(f"irelab.{name} is listed in irelab.SUBPACKAGES but is not importable")
+    if getattr(module, "__file__", None) is None:
+        pytest.fail(f"irelab.{name} is a directory without __init__.py, not a package")
+    if not hasattr(module, "__all__"):
+        pytest.fail(f"irelab.{name} does not declare __all__")
+    return module
 
 
-@pytest.mark.parametrize("name", _present_subpackages())
+@pytest.mark.parametrize("name", irelab.SUBPACKAGES)
 def test_all_matches_public_names(name: str) -> None:
-    module = importlib.import_module(f"irelab.{name}")
+    module = _load(name)
     declared = set(module.__all__)
     public = {
         n
@@ -31,11 +47,25 @@ def test_all_matches_public_names(name: str) -> None:
         assert getattr(irelab, n) is getattr(module, n)
 
 
+def test_every_subpackage_is_listed() -> None:
+    found = {m.name for m in pkgutil.iter_modules(irelab.__path__)} - NOT_REEXPORTED
+    assert found == set(irelab.SUBPACKAGES)
+
+
+def test_no_name_is_exported_by_two_subpackages() -> None:
+    owner: dict[str, str] = {}
+    for name in irelab.SUBPACKAGES:
+        for public in _load(name).__all__:
+            assert public not in owner, f"{public} is in irelab.{owner[public]} and irelab.{name}"
+            owner[public] = name
+
+
 def test_root_all_is_union_of_subpackages() -> None:
     union = set()
-    for name in _present_subpackages():
-        union |= set(importlib.import_module(f"irelab.{name}").__all__)
+    for name in irelab.SUBPACKAGES:
+        union |= set(_load(name).__all__)
     assert set(irelab.__all__) == union
+    assert union <= set(dir(irelab))
 
 
 def test_unknown_attribute_raises() -> None:
