@@ -132,11 +132,15 @@ class PairProtocol:
     cathode: str
     voltage_V: float  # noqa: N815
     predicted_current_A: float  # noqa: N815
+    position: int = 0
+    """Pullback position (0 = the first placement; see the case's ``pullback_steps_mm``)."""
 
     @property
     def name(self) -> str:
-        """``ANODE-CATHODE`` (the name the log and the registry use)."""
-        return f"{self.anode}-{self.cathode}"
+        """``ANODE-CATHODE`` (the name the log and the registry use), ``@k`` appended for the
+        k-th pullback position (k >= 2)."""
+        suffix = f"@{self.position + 1}" if self.position else ""
+        return f"{self.anode}-{self.cathode}{suffix}"
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,12 @@ Only the keys delivery needs are read here (issue 2 contract: ``name``, ``probes
 predicted current gets it from the field simulation of the case (``irelab.simulation``), on the
 case grid or at ``spacing_mm``. Everything is checked before any pulse: unknown probe names, no
 pairs, voltages outside (0, 3000] V raise :class:`~irelab.errors.InputError`.
+
+Pullbacks (``protocol.pullback_steps_mm``): the pairs are delivered at the first position, then
+repeated at each later one; each repetition is its own :class:`PairProtocol` with its
+``position`` and that position's current (``predicted_currents_A[k]`` when the planner wrote
+them, else ``predicted_current_A``, the largest over positions, else the simulation's).
+Bipolar probes are addressed as ``<probe>:distal`` and ``<probe>:proximal``.
 """
 
 from __future__ import annotations
@@ -37,7 +43,12 @@ def parse_delivery_plan(mapping: Mapping[str, Any], source: str = "<plan>",
     probes = mapping.get("probes")
     if not isinstance(probes, list) or not probes:
         raise InputError(source, "probes", "a non-empty list of probes")
-    names = {str(p.get("name")) for p in probes if isinstance(p, Mapping)}
+    names = set()
+    for p in probes:
+        if isinstance(p, Mapping):
+            bipolar = isinstance(p.get("bipolar"), Mapping)
+            names |= ({f"{p.get('name')}:distal", f"{p.get('name')}:proximal"} if bipolar
+                      else {str(p.get("name"))})
     protocol = mapping.get("protocol")
     if not isinstance(protocol, Mapping):
         raise InputError(source, "protocol", "a mapping with pulses, pulse_width_us and pairs")
@@ -49,6 +60,10 @@ def parse_delivery_plan(mapping: Mapping[str, Any], source: str = "<plan>",
     if isinstance(pulses, bool) or not isinstance(pulses, int) or pulses < 1:
         raise InputError(source, "protocol.pulses", "a positive whole number", pulses)
     width = _number(source, "protocol.pulse_width_us", protocol.get("pulse_width_us", 90))
+    steps = protocol.get("pullback_steps_mm") or []
+    if not isinstance(steps, list):
+        raise InputError(source, "protocol.pullback_steps_mm", "a list of distances in mm", steps)
+    positions = 1 + len(steps)
     pairs = []
     for i, raw in enumerate(raw_pairs):
         key = f"protocol.pairs[{i}]"
@@ -62,16 +77,24 @@ def parse_delivery_plan(mapping: Mapping[str, Any], source: str = "<plan>",
         if not 0 < volts <= config.max_voltage_V:
             raise InputError(source, f"{key}.voltage_V",
                              f"a voltage in (0, {config.max_voltage_V:g}] V", volts)
-        if raw.get("predicted_current_A") is not None:
-            current = _number(source, f"{key}.predicted_current_A", raw["predicted_current_A"])
-        elif currents_A is not None:
-            current = float(currents_A[i])
-        else:
-            raise InputError(source, f"{key}.predicted_current_A",
-                             "a predicted current (or a case the field simulation can run)")
-        pairs.append(PairProtocol(str(raw["anode"]), str(raw["cathode"]), volts, current))
-    plan = DeliveryPlan(str(mapping.get("name", Path(source).stem)), tuple(pairs), pulses,
-                        width, source)
+        per_position = raw.get("predicted_currents_A")
+        for position in range(positions):
+            if isinstance(per_position, list) and len(per_position) == positions:
+                current = _number(source, f"{key}.predicted_currents_A[{position}]",
+                                  per_position[position])
+            elif raw.get("predicted_current_A") is not None:
+                current = _number(source, f"{key}.predicted_current_A",
+                                  raw["predicted_current_A"])
+            elif currents_A is not None:
+                current = float(currents_A[position * len(raw_pairs) + i])
+            else:
+                raise InputError(source, f"{key}.predicted_current_A",
+                                 "a predicted current (or a case the field simulation can run)")
+            pairs.append(PairProtocol(str(raw["anode"]), str(raw["cathode"]), volts, current,
+                                      position))
+    order = sorted(range(len(pairs)), key=lambda k: pairs[k].position)  # position by position
+    plan = DeliveryPlan(str(mapping.get("name", Path(source).stem)),
+                        tuple(pairs[k] for k in order), pulses, width, source)
     plan.validate(config)
     return plan
 
@@ -92,7 +115,9 @@ def load_delivery_plan(path: str | Path, spacing_mm: float | None = None,
     currents = None
     if isinstance(pairs, list) and any(
             isinstance(p, Mapping) and p.get("predicted_current_A") is None for p in pairs):
-        parse_delivery_plan(mapping, source, [1.0] * len(pairs), config)  # names and voltages first
+        steps = (mapping.get("protocol") or {}).get("pullback_steps_mm") or []
+        n = len(pairs) * (1 + (len(steps) if isinstance(steps, list) else 0))
+        parse_delivery_plan(mapping, source, [1.0] * n, config)  # names and voltages first
         currents = _simulated_currents(path, spacing_mm)
     return parse_delivery_plan(mapping, source, currents, config)
 
@@ -105,4 +130,4 @@ def _simulated_currents(path: Path, spacing_mm: float | None) -> list[float]:
         raise InputError(str(path), "protocol.pairs[].predicted_current_A",
                          "predicted currents (the field simulation is not installed)") from exc
     result = simulate_case(load_case(path), spacing_mm=spacing_mm)
-    return [float(p["current_A"]) for p in result.to_json()["pairs"]]
+    return [p.current_A for p in result.pairs]  # position by position, pairs in file order
