@@ -19,12 +19,7 @@ def demo(
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON on stdout."),
 ) -> None:
     """Plan the built-in liver phantom and write the plan report."""
-    try:
-        from irelab.case import parse_case
-    except ModuleNotFoundError as exc:  # the case layer is another subpackage
-        print(f"irelab demo: the case layer is missing ({exc}); cannot build the phantom",
-              file=sys.stderr)
-        sys.exit(3)
+    from irelab.case import parse_case
     from irelab.cli.plan import run_plan
     from irelab.errors import InputError
     from irelab.plan.phantom import PHANTOMS, phantom_mapping

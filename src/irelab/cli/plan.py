@@ -75,10 +75,6 @@ def run_plan(case, mapping: Mapping, source: str, *, margin_mm: float, spacing_m
         plan_file = out / "plan.yaml"
         plan_file.write_text(yaml.safe_dump(plan_mapping(mapping, result), sort_keys=False),
                              encoding="utf-8")
-        for pos in range(result.layout.n_positions if result.layout.n_positions > 1 else 0):
-            (out / f"plan-position-{pos + 1}.yaml").write_text(
-                yaml.safe_dump(plan_mapping(mapping, result, pos), sort_keys=False),
-                encoding="utf-8")
         write_report(result, out / "plan.html", str(mapping.get("name", source)), runtime)
         console.print(f"wrote {plan_file} and {out / 'plan.html'}")
     if as_json:

@@ -1,15 +1,19 @@
 """A plan as a case file (issue 2 YAML keys, mm) and as the ``irelab plan --json`` object.
 
-Pullbacks: the case format has no pullback key, so each pullback position becomes its own set of
-probes, named ``P1@0mm``, ``P1@20mm``, ... (the shift back along the insertion axis from the
-deepest position), with the pair protocol repeated among the probes of the same position. Every
-pair carries the extension key ``predicted_current_A`` (the fine-grid current).
+Pullbacks use the case format's ``protocol.pullback_steps_mm``: the probes are written at their
+first (deepest) position, and each step moves all of them back along the insertion direction
+before the pairs repeat. Every pair carries the extension keys ``predicted_current_A`` (the
+largest fine-grid current over the positions, what the generator's limit is checked against)
+and, with pullbacks, ``predicted_currents_A`` (one per position). ``irelab simulate plan.yaml``
+therefore solves exactly the fields the planner confirmed.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+
+import numpy as np
 
 from irelab.plan.optimiser import PlanResult
 
@@ -20,16 +24,10 @@ def _mm(v: float) -> float:
     return round(float(v) * 1e3, 3)
 
 
-def plan_mapping(base: Mapping, result: PlanResult, position: int | None = None) -> dict:
+def plan_mapping(base: Mapping, result: PlanResult) -> dict:
     """``base`` (a case mapping: name, domain, anatomy, tissues) with the plan's probes and
     protocol; the domain spacing becomes the confirmation grid's, so that ``irelab simulate``
-    of the written file runs on the grid the coverage was confirmed on.
-
-    ``position`` restricts the file to one pullback position (its probes and pairs only): that
-    file reproduces exactly what the planner solved for that position, since during delivery
-    the probes are only ever at one position. The all-positions file lists every position; a
-    simulation of it holds all probe sets at once (the others float), a small difference.
-    """
+    of the written file runs on the grid the coverage was confirmed on."""
     out = {k: copy.deepcopy(v) for k, v in base.items() if k not in ("probes", "protocol")}
     out["name"] = f"{base.get('name', 'case')}-plan"
     domain = dict(out.get("domain", {}))
@@ -39,29 +37,30 @@ def plan_mapping(base: Mapping, result: PlanResult, position: int | None = None)
     target = result.target
     direction = [round(float(c), 6) for c in target.axis]
     probes = []
+    for k in range(lay.n_probes):
+        probes.append({
+            "name": f"P{k + 1}",
+            "tip_mm": [_mm(c) for c in lay.world_tip_m(target, k, 0)],
+            "direction": list(direction),
+            "exposed_mm": _mm(lay.exposed_m),
+            "diameter_mm": _mm(result.options.limits.probe_diameter_m),
+        })
+    currents = np.asarray(result.fine.currents_A, dtype=float).reshape(lay.n_positions, -1)
     pairs = []
-    currents = result.fine.currents_A
-    positions = range(lay.n_positions) if position is None else [position]
-    if position is not None:
-        out["name"] += f"-position-{position + 1}"
-    for pos in positions:
-        for k in range(lay.n_probes):
-            tip = lay.world_tip_m(target, k, pos)
-            probes.append({
-                "name": lay.probe_name(k, pos),
-                "tip_mm": [_mm(c) for c in tip],
-                "direction": list(direction),
-                "exposed_mm": _mm(lay.exposed_m),
-                "diameter_mm": _mm(result.options.limits.probe_diameter_m),
-            })
-        for p, ((anode, cathode), volts) in enumerate(zip(lay.pair_names(pos), lay.voltages_V,
-                                                          strict=True)):
-            pairs.append({"anode": anode, "cathode": cathode, "voltage_V": int(round(volts)),
-                          "predicted_current_A": round(float(currents[pos][p]), 2)})
+    for p, ((i, j), volts) in enumerate(zip(lay.pairs, lay.voltages_V, strict=True)):
+        pair = {"anode": f"P{i + 1}", "cathode": f"P{j + 1}", "voltage_V": int(round(volts)),
+                "predicted_current_A": round(float(currents[:, p].max()), 2)}
+        if lay.n_positions > 1:
+            pair["predicted_currents_A"] = [round(float(c), 2) for c in currents[:, p]]
+        pairs.append(pair)
     sched = result.options.schedule
+    protocol = {"pulses": sched.pulses_per_pair, "pulse_width_us": sched.pulse_width_us,
+                "pairs": pairs}
+    if lay.n_positions > 1:
+        protocol["pullback_steps_mm"] = [_mm(b - a) for a, b in zip(lay.tips_m[:-1],
+                                                                    lay.tips_m[1:], strict=True)]
     out["probes"] = probes
-    out["protocol"] = {"pulses": sched.pulses_per_pair, "pulse_width_us": sched.pulse_width_us,
-                       "pairs": pairs}
+    out["protocol"] = protocol
     return out
 
 
@@ -86,7 +85,10 @@ def plan_json(result: PlanResult, runtime_s: float) -> dict:
         "exposed_mm": _mm(result.layout.exposed_m),
         "probes": mapping["probes"],
         "pairs": [{"anode": p["anode"], "cathode": p["cathode"], "voltage_V": p["voltage_V"],
-                   "current_A": p["predicted_current_A"]} for p in mapping["protocol"]["pairs"]],
+                   "current_A": p["predicted_current_A"],
+                   "currents_A": p.get("predicted_currents_A", [p["predicted_current_A"]])}
+                  for p in mapping["protocol"]["pairs"]],
+        "pullback_steps_mm": mapping["protocol"].get("pullback_steps_mm", []),
         "thermal": thermal,
         "failures": result.failures,
         "runtime_s": round(runtime_s, 2),
