@@ -9,8 +9,6 @@ from irelab.case import load_case
 from irelab.delivery.plan import load_delivery_plan, parse_delivery_plan
 from irelab.simulation import simulate_case
 
-pytestmark = pytest.mark.filterwarnings("ignore::scipy.sparse.linalg.MatrixRankWarning")
-
 CASE = {
     "name": "deliver-me",
     "domain": {"size_mm": [40, 40, 30], "spacing_mm": 1.0},

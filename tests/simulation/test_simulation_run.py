@@ -17,8 +17,6 @@ from irelab.case import parse_case  # noqa: E402
 from irelab.field import FieldSolver  # noqa: E402
 from irelab.simulation import simulate_case  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings("ignore::scipy.sparse.linalg.MatrixRankWarning")
-
 
 @pytest.fixture(scope="module")
 def result():

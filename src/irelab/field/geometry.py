@@ -304,8 +304,10 @@ def _cross_section_calibration(grid, electrode, e_index, open_faces, cells, dirs
     This removes the discretisation error of the whole near field, not only of the cut cells.
     Returns None when the electrode is not parallel to a grid axis or the layer is unusable.
     """
+    import warnings
+
     import scipy.sparse as sp
-    from scipy.sparse.linalg import spsolve
+    from scipy.sparse.linalg import MatrixRankWarning, spsolve
 
     h = grid.spacing_m
     a = electrode.radius_m
@@ -384,8 +386,16 @@ def _cross_section_calibration(grid, electrode, e_index, open_faces, cells, dirs
                         shape=(n, n))
 
     def flux(alpha: float) -> float:
-        m = off + sp.diags(diag_faces + alpha * link_diag)
-        phi = spsolve(m.tocsc(), rhs)
+        diag = diag_faces + alpha * link_diag
+        diag[diag == 0] = 1.0  # a cell with every face closed (wedged against a shaft) and no
+        # link is decoupled from the rest: a unit row keeps the matrix regular, phi = 0 there
+        m = off + sp.diags(diag)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", MatrixRankWarning)
+            try:
+                phi = spsolve(m.tocsc(), rhs)
+            except MatrixRankWarning:  # an isolated group of cells: no calibration
+                return float("nan")
         return float(alpha * np.sum(link_g * phi[link_rows]))
 
     target = 2 * np.pi * h
@@ -399,6 +409,8 @@ def _cross_section_calibration(grid, electrode, e_index, open_faces, cells, dirs
     alpha = r_in / (1 / target - r_out)
     for _ in range(3):  # refine: secant on 1/F against 1/alpha
         f = flux(alpha)
+        if not np.isfinite(f):
+            return None
         if abs(f / target - 1) < 1e-4:
             break
         alpha *= (1 / f - r_out) / (1 / target - r_out) if 1 / f > r_out else 1.0
