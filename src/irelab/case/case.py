@@ -258,9 +258,8 @@ def parse_case(mapping: object, source: str = "<case>", base_dir: Path | None = 
                 protocol=protocol, source=source, base_dir=base_dir, spec=spec)
     _check_probes(case, source)
     _check_pairs(case, source)
-    for i, region in enumerate(case.regions):  # images: readable, overlapping, label present
-        if region.image is not None:
-            region_mask(case.grid(), region, base_dir, source, f"anatomy.regions[{i}]")
+    if any(region.image is not None for region in case.regions):
+        case.labels(case.grid())  # images readable, overlapping, label present (and cached)
     return case
 
 
