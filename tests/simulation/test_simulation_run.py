@@ -36,6 +36,10 @@ def test_json_has_the_issue_contract(result) -> None:
     for region in data["regions"].values():
         assert set(region) == {"volume_cm3", "lethal_fraction"}
         assert 0 <= region["lethal_fraction"] <= 1
+    # every tissue used is reported with its model numbers and its source
+    assert set(data["tissues"]) == {"liver", "tumour", "blood"}
+    assert data["tissues"]["liver"]["e_irr_V_per_cm"] == 637
+    assert all(len(t["source"]) > 30 for t in data["tissues"].values())
     # tumour sphere of 6 mm on a 1 mm grid
     assert data["regions"]["tumour"]["volume_cm3"] == pytest.approx(4 / 3 * np.pi * 0.6**3,
                                                                     rel=0.05)

@@ -76,6 +76,10 @@ def _print_summary(data: dict, console=None) -> None:
     for name, r in data["regions"].items():
         regions.add_row(name, f"{r['volume_cm3']:.3f}", f"{r['lethal_fraction']:.3f}")
     console.print(regions)
+    for name, t in data["tissues"].items():
+        if "provisional" in t["source"]:
+            console.print(f"[yellow]note[/yellow]: tissue {name} uses provisional parameters "
+                          f"({t['source']})")
 
 
 def register(app: typer.Typer) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from irelab.case import Case
+from irelab.case import Case, Tissue
 from irelab.errors import InputError
 from irelab.field import FieldSolver, Grid, SolverOptions
 from irelab.field.geometry import cylinder_sdf
@@ -62,6 +62,8 @@ class SimulationResult:
     """Voxels whose centre is inside a probe (any position)."""
     pairs: tuple[PairResult, ...]
     regions: dict[str, RegionResult]
+    tissues: dict[str, Tissue]
+    """The tissue models used (with their sources), by name."""
 
     @property
     def lethal_volume_cm3(self) -> float:
@@ -97,6 +99,11 @@ class SimulationResult:
                                "lethal_fraction": round(r.lethal_fraction, 4)}
                         for name, r in self.regions.items()},
             "grid": {"shape": list(self.grid.shape), "spacing_mm": self.grid.spacing_m * 1e3},
+            "tissues": {name: {"sigma0_S_per_m": t.sigma0_S_per_m,
+                               "sigma1_S_per_m": t.sigma1_S_per_m,
+                               "e_rev_V_per_cm": t.e_rev_V_per_cm,
+                               "e_irr_V_per_cm": t.e_irr_V_per_cm, "source": t.source}
+                        for name, t in self.tissues.items()},
         }
 
 
@@ -154,4 +161,5 @@ def simulate_case(case: Case, spacing_mm: float | None = None,
             lethal_fraction=float((lethal & tissue).sum()) / count if count else 0.0)
     return SimulationResult(case_name=case.name, grid=grid, labels=labels,
                             tissue_names=case.tissue_names, e_max_V_per_m=e_max, lethal=lethal,
-                            conductor=conductor, pairs=tuple(results), regions=regions)
+                            conductor=conductor, pairs=tuple(results), regions=regions,
+                            tissues={n: case.tissues[n] for n in case.tissue_names})
