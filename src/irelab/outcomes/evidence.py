@@ -1,33 +1,50 @@
 """Evidence context: published IRE series for liver tumours, pooled, beside the registry.
 
-What is in the table, and what is not
--------------------------------------
+What the table contains, and where each row comes from
+------------------------------------------------------
 NICE interventional procedures guidance IPG445 ("Irreversible electroporation for treating
 liver metastases", 2013) allows IRE only with special arrangements for research. Its procedure
 section (2.1-2.2, retrieved) says general anaesthesia with a neuromuscular blocking agent is
-essential and that cardiac synchronisation is used to minimise the risk of arrhythmia. Its
-efficacy and safety sections and the interventional procedures overview with per-series
-counts could NOT be retrieved while writing this module, so the counts the issue quotes from the
-overview (arrhythmia 7/28 procedures, pneumothorax 7/50, local recurrence 3/54 tumours,
-recurrence-free survival 95 % at 6 and 60 % at 12 months) are NOT in the table: we could not
-tie them to a series. The same goes for Kingham TP et al. (J Am Coll Surg 2012;215:379-387) and
-Cannon R et al. (J Surg Oncol 2013;107:544-549), whose abstracts we could not retrieve.
+essential and that cardiac synchronisation is used to minimise the risk of arrhythmia.
 
-Every row below was read from the series' own abstract (source string on each row). Two of the
-series (2014, 2015) post-date IPG445 and so are not among the series the guidance cites; they
-are included as published context. Counts are exactly as the abstracts give them; one
-denominator is derived by subtraction and marked so.
+Every row carries a :class:`Provenance`:
+
+- ``ABSTRACT`` (verified): read from the series' own abstract, counts exactly as the abstract
+  gives them (one denominator derived by subtraction, marked in its note). Thomson KR et al.
+  2011 (arrhythmia, with and without ECG synchronisation), a J Vasc Interv Radiol 2014 series
+  of colorectal liver metastases (arrhythmia), Eller A et al. 2015 (bleeding, any complication,
+  patients treated without local recurrence). The 2014 and 2015 series post-date IPG445, so they
+  are not among the series the guidance cites; they are published context.
+- ``AS_QUOTED`` (not verified): the figures issue 4 quotes from the IPG445 overview: arrhythmia
+  7/28 procedures, pneumothorax 7/50 (no unit given), local recurrence 3/54 tumours, and
+  recurrence-free survival 95 % at 6 and 60 % at 12 months. They are taken as quoted; the
+  guidance's efficacy/safety sections and its overview could not be retrieved here, so the
+  individual series behind each figure was not identified and none is named. Kingham TP et
+  al. (J Am Coll Surg 2012;215:379-387) and Cannon R et al. (J Surg Oncol 2013;107:544-549)
+  were looked for as possible sources, but neither abstract could be retrieved, so nothing is
+  attributed to them. An as-quoted count may come from (a subset of) a series already in the
+  table; pooling it with that series would then count patients twice.
+
+The recurrence-free survival figures are time-point survival estimates, not
+counts: they are :class:`EvidenceEstimate` rows (:data:`ESTIMATES`), never pooled, and shown
+beside the registry's own Kaplan-Meier estimates at the same time (:func:`survival_comparisons`).
+Which recurrence (local or any) the quoted figure counts is not known; the registry's local
+tumour progression-free (per tumour, per patient) and progression-free survival are all shown.
+
+Units are not interchangeable: arrhythmia counts patients in Thomson 2011 but procedures in the
+2014 series and the quoted figure; local recurrence counts tumours (quoted 3/54), whereas Eller
+2015 counts *patients treated without local recurrence* (10/14), whose complement mixes
+treatment failures with recurrences. The two are therefore different outcomes here and are not
+pooled.
 
 Pooling
 -------
-Where at least two series report the same outcome, proportions are pooled on the logit scale
-with inverse-variance weights and a DerSimonian-Laird random-effects variance (DerSimonian R,
-Laird N. Control Clin Trials 1986;7:177-188) by ``statsmodels.stats.meta_analysis.
-combine_effects(..., method_re='dl')``, and the pooled logit and its normal 95 % interval are
-back-transformed. The variance of a logit proportion is 1/e + 1/(n - e); a series with 0 or n
-events gets the continuity correction of 0.5 added to events and non-events (Haldane JBS, Ann
-Hum Genet 1956;20:309-311). Series count patients or procedures differently (unit column);
-pooling across units is a crude summary and the report says so.
+Where at least two rows report the same outcome, their proportions are pooled with
+:func:`irelab.outcomes.pooling.pool`: logit scale, DerSimonian-Laird random effects
+(statsmodels ``combine_effects(..., method_re='dl')``), back-transformed. Pooling across units
+(patients, procedures) is a crude summary and the report says so. Where a pool includes
+as-quoted rows and at least two verified rows exist, the pool of the verified rows alone is
+given as well (a sensitivity analysis). Arrhythmia is the only outcome pooled at present.
 """
 
 from __future__ import annotations
@@ -38,14 +55,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from irelab.outcomes.proportions import CONFIDENCE, Proportion, proportion
+from irelab.outcomes.pooling import PooledEstimate, pool
+from irelab.outcomes.proportions import Proportion, proportion
 
 if TYPE_CHECKING:
     from irelab.outcomes.analysis import OutcomeReport
     from irelab.outcomes.data import StudyData
-
-#: Continuity correction added to events and non-events when a series has 0 or all events.
-CONTINUITY_CORRECTION = 0.5
+    from irelab.outcomes.survival import Landmark
 
 
 class Outcome(Enum):
@@ -54,27 +70,82 @@ class Outcome(Enum):
     ARRHYTHMIA = "Arrhythmia"
     ARRHYTHMIA_UNSYNCHRONISED = "Arrhythmia without ECG synchronisation"
     ARRHYTHMIA_SYNCHRONISED = "Arrhythmia with ECG synchronisation"
+    PNEUMOTHORAX = "Pneumothorax"
     BLEEDING = "Bleeding"
     ANY_COMPLICATION = "Any complication"
+    LOCAL_RECURRENCE = "Local recurrence"
     NO_LOCAL_RECURRENCE = "Treated without local recurrence"
+
+
+class Provenance(Enum):
+    """Where a published figure comes from (the value is the text shown in the report)."""
+
+    ABSTRACT = "read from the series' own abstract"
+    AS_QUOTED = (
+        "NICE IPG445 (2013) overview, as quoted in issue 4; the individual series was not "
+        "identified/verified here"
+    )
+
+    @property
+    def verified(self) -> bool:
+        return self is Provenance.ABSTRACT
 
 
 @dataclass(frozen=True)
 class EvidenceRow:
-    """One published count: ``events`` of ``total`` ``unit`` in ``series``."""
+    """One published count: ``events`` of ``total`` ``unit`` in ``series``.
+
+    ``year`` is the series' publication year, None where the series is not identified.
+    """
 
     series: str
-    year: int
+    year: int | None
     outcome: Outcome
     events: int
     total: int
     unit: str
     source: str
     note: str = ""
+    provenance: Provenance = Provenance.ABSTRACT
+
+    def __post_init__(self) -> None:
+        if not (self.total > 0 and 0 <= self.events <= self.total):
+            raise ValueError(f"{self.series}: need 0 <= events <= total, total > 0")
+
+    @property
+    def verified(self) -> bool:
+        return self.provenance.verified
 
     @property
     def rate(self) -> Proportion:
         return proportion(self.events, self.total)
+
+
+@dataclass(frozen=True)
+class EvidenceEstimate:
+    """A published time-point estimate (e.g. a Kaplan-Meier value): not a count, never pooled.
+
+    ``estimate`` is a probability (0-1) at ``time_months``; ``n`` the number analysed where
+    known (else None), counted in ``unit``.
+    """
+
+    series: str
+    outcome: str
+    time_months: float
+    estimate: float
+    n: int | None
+    unit: str
+    source: str
+    note: str = ""
+    provenance: Provenance = Provenance.ABSTRACT
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.estimate <= 1.0 or self.time_months <= 0:
+            raise ValueError(f"{self.series}: need 0 <= estimate <= 1 and time_months > 0")
+
+    @property
+    def verified(self) -> bool:
+        return self.provenance.verified
 
 
 _THOMSON = (
@@ -90,8 +161,12 @@ _ELLER = (
     "irreversible electroporation: initial experiences. Cardiovasc Intervent Radiol 2015 "
     "(doi 10.1007/s00270-014-0898-x), abstract"
 )
+#: Source text of every as-quoted row.
+IPG445_AS_QUOTED = Provenance.AS_QUOTED.value
+#: Series label of the as-quoted rows (the series itself is not identified).
+IPG445_SERIES = "IPG445 overview (series not identified)"
 
-#: The built-in evidence table (see the module docstring for what is and is not in it).
+#: The built-in evidence table of counts (see the module docstring for each row's provenance).
 EVIDENCE: tuple[EvidenceRow, ...] = (
     EvidenceRow(
         "Thomson 2011",
@@ -135,6 +210,28 @@ EVIDENCE: tuple[EvidenceRow, ...] = (
         "29 patients, 58 colorectal liver metastases, 36 IRE sessions",
     ),
     EvidenceRow(
+        IPG445_SERIES,
+        None,
+        Outcome.ARRHYTHMIA,
+        7,
+        28,
+        "procedures",
+        IPG445_AS_QUOTED,
+        "'arrhythmia 7/28 procedures'",
+        Provenance.AS_QUOTED,
+    ),
+    EvidenceRow(
+        IPG445_SERIES,
+        None,
+        Outcome.PNEUMOTHORAX,
+        7,
+        50,
+        "as quoted (unit not stated)",
+        IPG445_AS_QUOTED,
+        "'pneumothorax 7/50'; whether 50 counts patients or procedures is not stated",
+        Provenance.AS_QUOTED,
+    ),
+    EvidenceRow(
         "Eller 2015",
         2015,
         Outcome.ANY_COMPLICATION,
@@ -155,6 +252,17 @@ EVIDENCE: tuple[EvidenceRow, ...] = (
         "abdominal bleeding (1 laparotomy, 1 conservative) and 2 haemothoraces",
     ),
     EvidenceRow(
+        IPG445_SERIES,
+        None,
+        Outcome.LOCAL_RECURRENCE,
+        3,
+        54,
+        "tumours",
+        IPG445_AS_QUOTED,
+        "'local recurrence 3/54 tumours'; follow-up time not known",
+        Provenance.AS_QUOTED,
+    ),
+    EvidenceRow(
         "Eller 2015",
         2015,
         Outcome.NO_LOCAL_RECURRENCE,
@@ -166,71 +274,50 @@ EVIDENCE: tuple[EvidenceRow, ...] = (
     ),
 )
 
+#: Recurrence-free survival as quoted from the IPG445 overview (time-point estimates).
+RECURRENCE_FREE_SURVIVAL = "Recurrence-free survival"
 
-@dataclass(frozen=True)
-class PooledEstimate:
-    """Random-effects pooled proportion (logit scale, back-transformed) of ``series`` series."""
-
-    outcome: Outcome
-    series: int
-    events: int
-    total: int
-    estimate: float
-    low: float
-    high: float
-    tau2: float
-    i2: float
-    units: tuple[str, ...]
-    continuity_corrected: bool
-
-
-def logit_effects(events: np.ndarray, totals: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Logit proportions and their variances; 0.5 added where a series has 0 or all events."""
-    events = np.asarray(events, dtype=float)
-    totals = np.asarray(totals, dtype=float)
-    edge = (events == 0) | (events == totals)
-    e = np.where(edge, events + CONTINUITY_CORRECTION, events)
-    f = np.where(edge, totals - events + CONTINUITY_CORRECTION, totals - events)
-    return np.log(e / f), 1.0 / e + 1.0 / f, bool(edge.any())
-
-
-def pool(rows: tuple[EvidenceRow, ...] | list[EvidenceRow]) -> PooledEstimate:
-    """DerSimonian-Laird random-effects pooled proportion of ``rows`` (one outcome, >= 2 rows)."""
-    from scipy.special import expit
-    from statsmodels.stats.meta_analysis import combine_effects
-
-    outcomes = {r.outcome for r in rows}
-    if len(rows) < 2 or len(outcomes) != 1:
-        raise ValueError("pool needs at least two rows of one outcome")
-    events = np.array([r.events for r in rows])
-    totals = np.array([r.total for r in rows])
-    effect, variance, corrected = logit_effects(events, totals)
-    result = combine_effects(effect, variance, method_re="dl", use_t=False, alpha=1 - CONFIDENCE)
-    low, high = result.conf_int(alpha=1 - CONFIDENCE, use_t=False)[1]
-    return PooledEstimate(
-        outcome=rows[0].outcome,
-        series=len(rows),
-        events=int(events.sum()),
-        total=int(totals.sum()),
-        estimate=float(expit(result.mean_effect_re)),
-        low=float(expit(low)),
-        high=float(expit(high)),
-        tau2=float(result.tau2),
-        i2=float(result.i2),
-        units=tuple(sorted({r.unit for r in rows})),
-        continuity_corrected=corrected,
-    )
+#: The built-in table of published time-point estimates (not pooled).
+ESTIMATES: tuple[EvidenceEstimate, ...] = (
+    EvidenceEstimate(
+        IPG445_SERIES,
+        RECURRENCE_FREE_SURVIVAL,
+        6.0,
+        0.95,
+        None,
+        "not stated",
+        IPG445_AS_QUOTED,
+        "'recurrence-free survival 95 % at 6 months'; local or any recurrence not stated",
+        Provenance.AS_QUOTED,
+    ),
+    EvidenceEstimate(
+        IPG445_SERIES,
+        RECURRENCE_FREE_SURVIVAL,
+        12.0,
+        0.60,
+        None,
+        "not stated",
+        IPG445_AS_QUOTED,
+        "'recurrence-free survival 60 % at 12 months'; local or any recurrence not stated",
+        Provenance.AS_QUOTED,
+    ),
+)
 
 
 @dataclass(frozen=True)
 class EvidenceComparison:
-    """One outcome: the published rows, their pooled estimate (if >= 2) and the registry's."""
+    """One outcome: the published rows, their pooled estimate (if >= 2) and the registry's.
+
+    ``pooled_verified`` pools the verified rows alone, given only where ``pooled`` includes
+    as-quoted rows and at least two verified rows exist.
+    """
 
     outcome: Outcome
     rows: tuple[EvidenceRow, ...]
     pooled: PooledEstimate | None
     registry: Proportion | None
     registry_label: str
+    pooled_verified: PooledEstimate | None = None
 
 
 def evidence_comparisons(
@@ -240,7 +327,7 @@ def evidence_comparisons(
     """Group ``table`` by outcome, pool where possible, and attach the registry's figure.
 
     ``registry`` maps an outcome to (label, proportion) as computed from the registry (see
-    :func:`irelab.outcomes.report.registry_figures`); outcomes without one show none.
+    :func:`registry_figures`); outcomes without one show none.
     """
     registry = registry or {}
     out = []
@@ -249,8 +336,12 @@ def evidence_comparisons(
         if not rows:
             continue
         pooled = pool(rows) if len(rows) >= 2 else None
+        verified = tuple(r for r in rows if r.verified)
+        sensitivity = None
+        if pooled is not None and pooled.unverified and len(verified) >= 2:
+            sensitivity = pool(verified)
         label, value = registry.get(outcome, ("", None))
-        out.append(EvidenceComparison(outcome, rows, pooled, value, label))
+        out.append(EvidenceComparison(outcome, rows, pooled, value, label, sensitivity))
     return tuple(out)
 
 
@@ -261,7 +352,7 @@ BLEEDING_TERMS = ("Hematoma", "Hepatic hemorrhage", "Intra-abdominal hemorrhage"
 def registry_figures(
     data: StudyData, report: OutcomeReport
 ) -> dict[Outcome, tuple[str, Proportion]]:
-    """The registry's own figure for each evidence outcome (per procedure or per patient).
+    """The registry's own figure for each evidence outcome (per procedure, tumour or patient).
 
     ``data`` is the StudyData and ``report`` its :class:`~irelab.outcomes.OutcomeReport`.
     """
@@ -270,6 +361,7 @@ def registry_figures(
     procs = data.procedures
     ae = data.adverse_events
     arrhythmic = set(ae.loc[ae["term"].isin(IRE_HARMS["Arrhythmia"]), "procedure_id"])
+    pneumothorax = set(ae.loc[ae["term"].isin(IRE_HARMS["Pneumothorax"]), "procedure_id"])
     bleeding = set(ae.loc[ae["term"].isin(BLEEDING_TERMS), "procedure_id"])
     sync = procs["cardiac_sync"].astype(bool)
 
@@ -290,13 +382,74 @@ def registry_figures(
             "per synchronised procedure",
             share(arrhythmic, sync.to_numpy()),
         ),
+        Outcome.PNEUMOTHORAX: ("per procedure", share(pneumothorax, everything)),
         Outcome.BLEEDING: ("per procedure", share(bleeding, everything)),
         Outcome.ANY_COMPLICATION: (
             "per procedure, any CTCAE grade",
             report.adverse_events.ctcae[0].rate,
+        ),
+        Outcome.LOCAL_RECURRENCE: (
+            "LTP per tumour with documented complete ablation (crude)",
+            report.efficacy.local_tumour_progression,
         ),
         Outcome.NO_LOCAL_RECURRENCE: (
             "patients without LTP (crude)",
             proportion(int((~at_risk["ltp_event"].astype(bool)).sum()), int(len(at_risk))),
         ),
     }
+
+
+@dataclass(frozen=True)
+class SurvivalComparison:
+    """Published time-point estimates at ``time_months`` beside the registry's own.
+
+    ``registry`` holds (label, landmark) pairs; a landmark's estimate is None where the
+    registry's follow-up does not reach ``time_months``.
+    """
+
+    time_months: float
+    published: tuple[EvidenceEstimate, ...]
+    registry: tuple[tuple[str, Landmark], ...]
+
+
+def _landmark_at(marks: tuple[Landmark, ...], months: float) -> Landmark:
+    from irelab.outcomes.survival import Landmark
+
+    for m in marks:
+        if m.months == months:
+            return m
+    return Landmark(months, None, None, None, 0)
+
+
+def survival_comparisons(
+    report: OutcomeReport | None = None,
+    estimates: tuple[EvidenceEstimate, ...] = ESTIMATES,
+) -> tuple[SurvivalComparison, ...]:
+    """Each time point of ``estimates`` with the registry's Kaplan-Meier values at that time.
+
+    Registry figures (from ``report``; none without one): local tumour progression-free
+    survival per tumour (patient-level bootstrap interval) and per patient, and
+    progression-free survival per patient.
+    """
+    out = []
+    for months in sorted({e.time_months for e in estimates}):
+        published = tuple(e for e in estimates if e.time_months == months)
+        registry: tuple[tuple[str, Landmark], ...] = ()
+        if report is not None:
+            t = report.ltp_free_tumour
+            registry = (
+                (
+                    "LTP-free survival per tumour (patient-level bootstrap CI)",
+                    _landmark_at(t.cluster_landmarks or t.landmarks, months),
+                ),
+                (
+                    "LTP-free survival per patient",
+                    _landmark_at(report.ltp_free_patient.landmarks, months),
+                ),
+                (
+                    "Progression-free survival per patient",
+                    _landmark_at(report.progression_free.landmarks, months),
+                ),
+            )
+        out.append(SurvivalComparison(months, published, registry))
+    return tuple(out)
