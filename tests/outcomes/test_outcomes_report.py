@@ -46,6 +46,27 @@ def test_report_has_key_tables_and_figures(demo_report: tuple[Path, str]) -> Non
         assert (index.parent / name).stat().st_size > 5000
 
 
+def test_report_evidence_tables_mark_as_quoted_figures(demo_report: tuple[Path, str]) -> None:
+    html = demo_report[1]
+    section = html[html.index('id="evidence"') : html.index('id="figures"')]
+    for anchor in ("evidence-series", "evidence-pooled", "evidence-survival", "as-quoted-footnote"):
+        assert f'id="{anchor}"' in section
+    for count in ("7/28", "7/50", "3/54"):
+        row = next(r for r in section.split("<tr>") if f"<td>{count}:" in r)
+        assert "as quoted \u2020" in row and "IPG445 overview (series not identified)" in row
+    assert "not identified/verified here" in section
+    assert section.count("series abstract") >= 6  # the verified rows
+    # pooled arrhythmia of 3 series incl. the quoted one, plus the verified-only sensitivity
+    assert "3 series, 14/102 patients/procedures" in section
+    assert "includes 1 as-quoted row(s)" in section and "Verified series only: " in section
+    # quoted recurrence-free survival beside the registry's Kaplan-Meier figures at 6 and 12 mo
+    for months, value in (("6", "95 %"), ("12", "60 %")):
+        assert f"<td>{months}</td><td>Recurrence-free survival: " in section
+        assert f"<td>{value}</td>" in section
+        assert f"<td>{months}</td><td>This registry: LTP-free survival per tumour" in section
+        assert f"<td>{months}</td><td>This registry: Progression-free survival" in section
+
+
 def test_synthetic_report_is_labelled(demo_report: tuple[Path, str]) -> None:
     html = demo_report[1]
     assert "<title>SYNTHETIC DEMO DATA:" in html

@@ -4,7 +4,8 @@ The page is rendered from ``report.html.j2`` (next to this module, shipped as pa
 Jinja2 with autoescaping on, so every value that comes from the data (site names, terms,
 identifiers) is HTML-escaped. This module
 only turns an :class:`~irelab.outcomes.OutcomeReport` into display rows; all numbers come from
-:func:`irelab.outcomes.analyse` and :mod:`irelab.outcomes.evidence`.
+:func:`irelab.outcomes.analyse` and :mod:`irelab.outcomes.evidence`; published figures not
+verified against their own series are marked with a dagger and footnoted.
 """
 
 from __future__ import annotations
@@ -17,7 +18,15 @@ from irelab.errors import InputError
 from irelab.outcomes.analysis import OutcomeReport, analyse
 from irelab.outcomes.data import StudyData
 from irelab.outcomes.endpoints import LTP_EVENT
-from irelab.outcomes.evidence import EvidenceComparison, evidence_comparisons, registry_figures
+from irelab.outcomes.evidence import (
+    IPG445_AS_QUOTED,
+    EvidenceComparison,
+    SurvivalComparison,
+    evidence_comparisons,
+    registry_figures,
+    survival_comparisons,
+)
+from irelab.outcomes.pooling import PooledEstimate
 from irelab.outcomes.proportions import Proportion
 from irelab.outcomes.survival import Landmark, SurvivalEstimate, TimeToEvent
 
@@ -87,24 +96,59 @@ def _survival_rows(report: OutcomeReport) -> list[list[str]]:
     return rows
 
 
+#: Marker of a published figure not verified against its series (footnote in the report).
+AS_QUOTED_MARK = "\u2020"
+
+
+def _provenance(verified: bool) -> str:
+    return "series abstract" if verified else f"as quoted {AS_QUOTED_MARK}"
+
+
+def _pooled(p: PooledEstimate) -> str:
+    return (
+        f"{100 * p.estimate:.1f} % ({100 * p.low:.1f}-{100 * p.high:.1f}); "
+        f"{p.series} series, {p.events}/{p.total} {'/'.join(p.units)}; "
+        f"tau2 {p.tau2:.2f}, I2 {100 * p.i2:.0f} %"
+        + ("; continuity-corrected" if p.continuity_corrected else "")
+        + (f"; includes {p.unverified} as-quoted row(s) {AS_QUOTED_MARK}" if p.unverified else "")
+    )
+
+
 def _evidence_rows(comparisons: tuple[EvidenceComparison, ...]) -> list[dict[str, object]]:
     out = []
     for c in comparisons:
-        series = [[r.series, r.unit, _pct(r.rate), r.note, r.source] for r in c.rows]
-        pooled = ""
-        if c.pooled is not None:
-            p = c.pooled
-            pooled = (
-                f"{100 * p.estimate:.1f} % ({100 * p.low:.1f}-{100 * p.high:.1f}); "
-                f"{p.series} series, {p.events}/{p.total} {'/'.join(p.units)}; "
-                f"tau2 {p.tau2:.2f}, I2 {100 * p.i2:.0f} %"
-                + ("; continuity-corrected" if p.continuity_corrected else "")
-            )
+        series = [
+            [r.series, r.unit, _pct(r.rate), _provenance(r.verified), r.note, r.source]
+            for r in c.rows
+        ]
+        pooled = "" if c.pooled is None else _pooled(c.pooled)
+        if c.pooled_verified is not None:
+            pooled += f". Verified series only: {_pooled(c.pooled_verified)}"
         registry = "" if c.registry is None else f"{_pct(c.registry)} ({c.registry_label})"
         out.append(
             {"outcome": c.outcome.value, "series": series, "pooled": pooled, "registry": registry}
         )
     return out
+
+
+def _evidence_survival_rows(comparisons: tuple[SurvivalComparison, ...]) -> list[list[str]]:
+    rows = []
+    for c in comparisons:
+        for e in c.published:
+            n = "n not stated" if e.n is None else f"n = {e.n} {e.unit}"
+            rows.append(
+                [
+                    f"{c.time_months:g}",
+                    f"{e.outcome}: {e.series} ({n})",
+                    f"{100 * e.estimate:.0f} %",
+                    _provenance(e.verified),
+                ]
+            )
+        for label, mark in c.registry:
+            rows.append(
+                [f"{c.time_months:g}", f"This registry: {label}", _mark(mark), "Kaplan-Meier"]
+            )
+    return rows
 
 
 def _figures(report: OutcomeReport, out_dir: Path, synthetic: bool) -> list[Figure]:
@@ -302,6 +346,9 @@ def write_report(
             for s in report.subgroups
         ],
         "evidence": _evidence_rows(evidence_comparisons(registry_figures(data, report))),
+        "evidence_survival": _evidence_survival_rows(survival_comparisons(report)),
+        "as_quoted_mark": AS_QUOTED_MARK,
+        "as_quoted_source": IPG445_AS_QUOTED,
         "figures": figures,
     }
     html = env.get_template("report.html.j2").render(**context)
