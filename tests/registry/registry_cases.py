@@ -4,6 +4,7 @@ suite runs). The fixtures stay in conftest.py."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -31,6 +32,30 @@ INJECTIONS: tuple[str, ...] = (
 def auth(username: str) -> dict[str, str]:
     """Bearer header of a valid token for ``username``."""
     return {"Authorization": f"Bearer {issue_token(username, SECRET)}"}
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token in the hidden ``csrf`` field of a rendered form."""
+    match = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
+    assert match, "no CSRF field in the page"
+    return match.group(1)
+
+
+def login_page(client, username: str, password: str = PASSWORD):  # noqa: ANN001, ANN201
+    """Log in through the login form like a browser: GET the form, POST it with its token."""
+    token = csrf_of(client.get("/login").text)
+    return client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf": token},
+        follow_redirects=False,
+    )
+
+
+def set_cookie_header(response, name: str) -> str:  # noqa: ANN001 - an httpx.Response
+    """The ``Set-Cookie`` header of ``response`` that sets cookie ``name``."""
+    headers = [h for h in response.headers.get_list("set-cookie") if h.startswith(f"{name}=")]
+    assert len(headers) == 1, response.headers.get_list("set-cookie")
+    return headers[0]
 
 
 def snapshot_of(path: Path) -> dict[str, list[tuple]]:

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
-from registry_cases import PASSWORD, auth
+from registry_cases import auth, login_page, set_cookie_header
+from registry_cases import csrf_of as _csrf
+
+from irelab.registry.deps import SESSION_COOKIE
 
 
 def _login(client, user: str = "inv_a") -> str:
-    r = client.post("/login", data={"username": user, "password": PASSWORD}, follow_redirects=False)
+    r = login_page(client, user)
     assert r.status_code == 303
-    cookie = r.headers["set-cookie"]
-    assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+    cookie = set_cookie_header(r, SESSION_COOKIE)
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie
     return cookie
-
-
-def _csrf(html: str) -> str:
-    return re.search(r'name="csrf" value="([0-9a-f]+)"', html).group(1)
 
 
 NEW_PATIENT = {
@@ -37,9 +34,9 @@ def test_pages_need_a_login(client) -> None:
 
 
 def test_wrong_password_on_the_login_page(client) -> None:
-    r = client.post("/login", data={"username": "inv_a", "password": "nope"})
+    r = login_page(client, "inv_a", "nope")
     assert r.status_code == 401 and "wrong username or password" in r.text
-    assert "set-cookie" not in r.headers
+    assert SESSION_COOKIE not in client.cookies
 
 
 def test_form_without_csrf_token_is_refused_and_stores_nothing(client, snapshot) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from registry_cases import INJECTIONS, PATIENT, auth
+from registry_cases import INJECTIONS, PATIENT, auth, login_page
 
 
 def _refused(client, snapshot, method, url, body, user, status, field=None) -> dict:
@@ -173,7 +173,7 @@ def test_injection_strings_in_every_free_text_field_are_stored_verbatim(
             assert stored == (text,)
         assert connection.execute("SELECT count(*) FROM tumours").fetchone() == (2,)
     # rendered escaped by the web page (Jinja autoescape)
-    client.post("/login", data={"username": "inv_a", "password": "correct horse battery"})
+    assert login_page(client, "inv_a").status_code == 303
     page = client.get(f"/patients/{course['patient']}").text
     assert text not in page
     assert (

@@ -28,12 +28,17 @@ def create_app(
     secret: str | None = None,
     *,
     report_dir: str | Path | None = None,
-    secure_cookies: bool = False,
+    secure_cookies: bool | None = None,
 ) -> FastAPI:
     """The registry service on ``database_url`` (default: the SQLite file, see ``database``).
 
     ``report_dir`` is where the study report is written for the web page (a temporary folder by
-    default); ``secure_cookies`` marks the session cookie ``Secure`` (use behind HTTPS).
+    default). ``secure_cookies`` marks the browser cookies ``Secure``: ``None`` (default) when the
+    request came over https, ``True``/``False`` always/never (:mod:`irelab.registry.csrf`).
+
+    The web pages are cookie-authenticated and every form POST needs the session's CSRF token;
+    the JSON API under ``/api`` takes only ``Authorization: Bearer`` tokens, never the cookie,
+    so it needs no CSRF token.
     """
     from irelab.registry.routers import (
         adverse_events,

@@ -2,8 +2,8 @@
 
 The session comes from the app's own :class:`~irelab.registry.database.Registry` (set up in the
 app's lifespan), so every app - and every test - has its own database; there is no global engine.
-The API authenticates with ``Authorization: Bearer <token>``; the web pages with the same token
-in an HttpOnly, SameSite=strict cookie (and a CSRF token on every form, see ``routers/pages``).
+The API authenticates with ``Authorization: Bearer <token>`` only; the web pages with the same kind
+of token in an HttpOnly, SameSite=Lax cookie, plus a CSRF token on every form (:mod:`.csrf`).
 """
 
 from __future__ import annotations
@@ -43,7 +43,11 @@ def actor_for(session: Session, username: str) -> Actor:
 
 
 def api_actor(request: Request, session: Session = Depends(get_session)) -> Actor:
-    """The actor of a bearer-token API request (401 if missing, forged or expired)."""
+    """The actor of a bearer-token API request (401 if missing, forged or expired).
+
+    Only the ``Authorization`` header counts, never the session cookie: a browser does not attach
+    that header to a cross-site request by itself, so the API needs no CSRF token.
+    """
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:

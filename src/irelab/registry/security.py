@@ -1,7 +1,8 @@
 """Passwords, signed tokens and what each role may do.
 
 Passwords are stored as bcrypt hashes (``bcrypt.hashpw`` with a per-password salt, cost 12 by
-default). Tokens are JWTs signed with HS256 (PyJWT) carrying the username and an expiry; a forged
+default). Tokens are JWTs signed with HS256 (PyJWT) carrying the username, an expiry and a random
+token id (``jti``, so two logins never share a token, nor the CSRF token derived from it); a forged
 signature, an expired token or an unknown/retired user is refused (HTTP 401). The role is read
 from the database on every request, never trusted from the token.
 
@@ -19,6 +20,7 @@ Roles (the issue's list; the admin decision is ours):
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from dataclasses import dataclass
 
 import bcrypt
@@ -86,9 +88,9 @@ def issue_token(
     lifetime: dt.timedelta = TOKEN_LIFETIME,
     now: dt.datetime | None = None,
 ) -> str:
-    """A signed token for ``username`` that expires after ``lifetime``."""
+    """A signed token for ``username`` that expires after ``lifetime`` (unique: random ``jti``)."""
     now = now or dt.datetime.now(dt.UTC)
-    claims = {"sub": username, "iat": now, "exp": now + lifetime}
+    claims = {"sub": username, "iat": now, "exp": now + lifetime, "jti": secrets.token_urlsafe(16)}
     return jwt.encode(claims, secret, algorithm=TOKEN_ALGORITHM)
 
 

@@ -2,17 +2,16 @@
 follow-up imaging, and view the study report.
 
 Jinja2 with autoescaping on (every value is HTML-escaped, so stored script-injection strings show
-as text). The session is the signed token in an HttpOnly, SameSite=strict cookie; every form
-carries a CSRF token (an HMAC of the session token under the app secret) checked on POST. Forms are
-generated from the same Create schemas as the API, and entries go through the same service rules.
+as text). The session is the signed token in an HttpOnly, SameSite=Lax cookie; every form, the
+login form included, carries a CSRF token that the router checks on every POST before the route
+runs (:mod:`irelab.registry.csrf`). Forms are generated from the same Create schemas as the API,
+and entries go through the same service rules.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
-import hmac
 import typing
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from irelab.registry import service
+from irelab.registry.csrf import (
+    CSRF_FIELD,
+    PRESESSION_COOKIE,
+    PRESESSION_MAX_AGE_S,
+    clear_browser_cookie,
+    form_csrf_token,
+    login_csrf_token,
+    new_presession,
+    require_csrf,
+    set_browser_cookie,
+)
 from irelab.registry.deps import SESSION_COOKIE, cookie_actor, get_session
 from irelab.registry.models import Patient, Site
 from irelab.registry.routers.auth import authenticate
@@ -32,7 +42,8 @@ from irelab.registry.security import TOKEN_LIFETIME, Actor, AuthError, issue_tok
 from irelab.registry.study import load_study_data
 from irelab.registry.terms import CTCAE_TERMS
 
-router = APIRouter(include_in_schema=False)
+#: Every route here is cookie-authenticated: every POST must carry the session's CSRF token.
+router = APIRouter(include_in_schema=False, dependencies=[Depends(require_csrf)])
 #: Resources that can be added from a patient's page, with their form titles.
 CHILD_FORMS: dict[str, str] = {
     "tumours": "Add a tumour",
@@ -55,31 +66,17 @@ def _templates():  # noqa: ANN202 - jinja2.Environment, built lazily once per pr
 
 
 def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    """Render template ``name`` (autoescaped) with the CSRF token of this session."""
-    html = (
-        _templates()
-        .get_template(name)
-        .render(csrf=csrf_token(request), actor=context.pop("actor", None), **context)
-    )
+    """Render template ``name`` (autoescaped); ``csrf`` is this session's form token by default."""
+    context.setdefault("csrf", form_csrf_token(request))
+    context.setdefault("actor", None)
+    html = _templates().get_template(name).render(**context)
     return HTMLResponse(html, status_code=status)
 
 
-def csrf_token(request: Request) -> str:
-    """HMAC-SHA256 of the session cookie under the app secret ('' when logged out)."""
-    token = request.cookies.get(SESSION_COOKIE, "")
-    if not token:
-        return ""
-    key = request.app.state.secret.encode()
-    return hmac.new(key, b"csrf:" + token.encode(), hashlib.sha256).hexdigest()
-
-
 async def _form(request: Request) -> dict[str, str]:
+    """The submitted fields (the CSRF token, already checked by the router, left out)."""
     form = await request.form()
-    data = {k: str(v) for k, v in form.items()}
-    expected = csrf_token(request)
-    if not expected or not hmac.compare_digest(data.pop("csrf", ""), expected):
-        raise service.Forbidden("missing or wrong CSRF token: reload the form")
-    return data
+    return {k: str(v) for k, v in form.items() if k != CSRF_FIELD}
 
 
 def _login_redirect() -> RedirectResponse:
@@ -189,36 +186,43 @@ def home() -> RedirectResponse:
     return RedirectResponse("/patients", status_code=303)
 
 
+def _login_form(request: Request, status: int = 200, error: str | None = None) -> HTMLResponse:
+    """The login page; its CSRF token is bound to the pre-session cookie (set here if absent)."""
+    presession = request.cookies.get(PRESESSION_COOKIE) or new_presession()
+    response = render(
+        request, "login.html", status, csrf=login_csrf_token(request, presession), error=error
+    )
+    if presession != request.cookies.get(PRESESSION_COOKIE):
+        set_browser_cookie(response, request, PRESESSION_COOKIE, presession, PRESESSION_MAX_AGE_S)
+    return response
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request) -> HTMLResponse:
-    return render(request, "login.html", error=None)
+    return _login_form(request)
 
 
 @router.post("/login")
 async def login(request: Request, session: Session = Depends(get_session)) -> Response:
-    form = await request.form()
+    form = await _form(request)
     try:
-        user = authenticate(session, str(form.get("username", "")), str(form.get("password", "")))
+        user = authenticate(session, form.get("username", ""), form.get("password", ""))
     except AuthError as exc:
-        return render(request, "login.html", status=401, error=str(exc))
+        return _login_form(request, 401, str(exc))
     response = RedirectResponse("/patients", status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        issue_token(user.username, request.app.state.secret),
-        max_age=int(TOKEN_LIFETIME.total_seconds()),
-        httponly=True,
-        samesite="strict",
-        secure=request.app.state.secure_cookies,
-        path="/",
+    token = issue_token(user.username, request.app.state.secret)
+    set_browser_cookie(
+        response, request, SESSION_COOKIE, token, int(TOKEN_LIFETIME.total_seconds())
     )
+    # the login form's token has served its purpose; a new login gets a new one
+    clear_browser_cookie(response, request, PRESESSION_COOKIE)
     return response
 
 
 @router.post("/logout")
 async def logout(request: Request) -> RedirectResponse:
-    await _form(request)
     response = _login_redirect()
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    clear_browser_cookie(response, request, SESSION_COOKIE)
     return response
 
 
@@ -386,4 +390,3 @@ def report_file(name: str, request: Request, session: Session = Depends(get_sess
     if actor is None:
         return _login_redirect()
     return serve_report_file(report_folder(request, actor), name)
-
