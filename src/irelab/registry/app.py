@@ -7,9 +7,10 @@ random secret is drawn, so tokens do not survive a restart.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from irelab.registry.database import Registry
+from irelab.registry.login import LoginLocked, utc_now
 from irelab.registry.security import AuthError
 from irelab.registry.service import RegistryError
 
@@ -29,12 +31,15 @@ def create_app(
     *,
     report_dir: str | Path | None = None,
     secure_cookies: bool | None = None,
+    clock: Callable[[], dt.datetime] = utc_now,
 ) -> FastAPI:
     """The registry service on ``database_url`` (default: the SQLite file, see ``database``).
 
     ``report_dir`` is where the study report is written for the web page (a temporary folder by
     default). ``secure_cookies`` marks the browser cookies ``Secure``: ``None`` (default) when the
     request came over https, ``True``/``False`` always/never (:mod:`irelab.registry.csrf`).
+    ``clock`` gives the current UTC time to the login throttle (:mod:`irelab.registry.login`);
+    tests pass a fake one.
 
     The web pages are cookie-authenticated and every form POST needs the session's CSRF token;
     the JSON API under ``/api`` takes only ``Authorization: Bearer`` tokens, never the cookie,
@@ -67,6 +72,7 @@ def create_app(
     app.state.secret = secret or os.environ.get(SECRET_ENV) or secrets.token_urlsafe(32)
     app.state.report_dir = Path(report_dir) if report_dir else None
     app.state.secure_cookies = secure_cookies
+    app.state.clock = clock
     for module in (auth, users, patients, tumours, procedures, adverse_events, followups, audit):
         app.include_router(module.router)
     app.include_router(procedures.treatments_router)
@@ -84,6 +90,14 @@ def create_app(
     async def _auth_error(request: Request, exc: AuthError) -> JSONResponse:
         return JSONResponse(
             {"detail": str(exc)}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+        )
+
+    @app.exception_handler(LoginLocked)
+    async def _login_locked(request: Request, exc: LoginLocked) -> JSONResponse:
+        return JSONResponse(
+            {"detail": str(exc), "locked_until": exc.until.isoformat()},
+            status_code=429,
+            headers={"Retry-After": str(exc.retry_after_s)},
         )
 
     @app.middleware("http")

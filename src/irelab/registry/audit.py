@@ -131,11 +131,12 @@ def record_event(
     *,
     table_name: str | None = None,
     after: dict[str, Any] | None = None,
+    at: dt.datetime | None = None,
 ) -> None:
-    """Append a non-data event (a failed login, an export) to the audit trail."""
+    """Append a non-data event (a failed login, an export) to the audit trail, dated ``at``."""
     session.add(
         AuditEntry(
-            at=dt.datetime.now(dt.UTC),
+            at=at or dt.datetime.now(dt.UTC),
             username=username,
             action=action,
             table_name=table_name,

@@ -45,6 +45,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -67,7 +68,17 @@ FINDINGS: tuple[str, ...] = (
 )
 RELATIONS: tuple[str, ...] = ("related", "possibly", "unrelated")
 AE_OUTCOMES: tuple[str, ...] = ("resolved", "ongoing", "fatal")
-AUDIT_ACTIONS: tuple[str, ...] = ("create", "update", "retire", "login-failure", "export")
+#: Non-data actions: a wrong username or password, the failure that locked a username, an attempt
+#: refused while locked (see :mod:`irelab.registry.login`), and a data export.
+AUDIT_ACTIONS: tuple[str, ...] = (
+    "create",
+    "update",
+    "retire",
+    "login-failure",
+    "login-lockout",
+    "login-refused",
+    "export",
+)
 
 
 def _now() -> dt.datetime:
@@ -245,6 +256,8 @@ class AuditEntry(Base):
     """
 
     __tablename__ = "audit_log"
+    #: the login throttle counts a username's recent failures (:mod:`irelab.registry.login`)
+    __table_args__ = (Index("ix_audit_log_username_action_at", "username", "action", "at"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
     username: Mapped[str] = mapped_column(String(64))

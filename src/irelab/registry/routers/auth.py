@@ -1,35 +1,28 @@
-"""Log in (password -> signed token) and who-am-I. Failed logins go to the audit trail."""
+"""Log in (password -> signed token) and who-am-I.
+
+Failed logins go to the audit trail and are throttled per username (:mod:`irelab.registry.login`:
+429 with ``Retry-After`` while locked). This form takes no CSRF token: it sets no cookie, and the
+token it returns in the body cannot be read by another site.
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Form, Request
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from irelab.registry.audit import record_event
 from irelab.registry.deps import api_actor, get_session
+from irelab.registry.login import authenticate
 from irelab.registry.models import User
 from irelab.registry.schemas import Token
-from irelab.registry.security import Actor, AuthError, check_password, issue_token
+from irelab.registry.security import Actor, issue_token
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 
-def authenticate(session: Session, username: str, password: str) -> User:
-    """The active user with these credentials; otherwise audit the failure and raise 401.
-
-    The failure is committed on its own, so it is kept even though the request fails; the
-    message does not say whether the username exists.
-    """
-    user = session.scalars(
-        select(User).where(User.username == username, User.retired_at.is_(None))
-    ).first()
-    if user is None or not check_password(password, user.password_hash):
-        session.rollback()
-        record_event(session, "login-failure", username[:64], table_name="users")
-        session.commit()
-        raise AuthError("wrong username or password")
-    return user
+def check_login(request: Request, session: Session, username: str, password: str) -> User:
+    """:func:`irelab.registry.login.authenticate` on the app's clock and the client's address."""
+    client = request.client.host if request.client else None
+    return authenticate(session, username, password, now=request.app.state.clock(), client=client)
 
 
 @router.post("/token", response_model=Token)
@@ -39,8 +32,8 @@ def login(
     password: str = Form(...),
     session: Session = Depends(get_session),
 ) -> Token:
-    """OAuth2 password form -> bearer token (HS256, expires after 8 h)."""
-    user = authenticate(session, username, password)
+    """OAuth2 password form -> bearer token (HS256, expires after 8 h); 401 or 429."""
+    user = check_login(request, session, username, password)
     return Token(access_token=issue_token(user.username, request.app.state.secret))
 
 

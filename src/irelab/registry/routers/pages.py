@@ -35,8 +35,9 @@ from irelab.registry.csrf import (
     set_browser_cookie,
 )
 from irelab.registry.deps import SESSION_COOKIE, cookie_actor, get_session
+from irelab.registry.login import LoginLocked
 from irelab.registry.models import Patient, Site
-from irelab.registry.routers.auth import authenticate
+from irelab.registry.routers.auth import check_login
 from irelab.registry.routers.report import report_folder, serve_report_file, write_study_report
 from irelab.registry.security import TOKEN_LIFETIME, Actor, AuthError, issue_token
 from irelab.registry.study import load_study_data
@@ -206,9 +207,13 @@ def login_page(request: Request) -> HTMLResponse:
 async def login(request: Request, session: Session = Depends(get_session)) -> Response:
     form = await _form(request)
     try:
-        user = authenticate(session, form.get("username", ""), form.get("password", ""))
+        user = check_login(request, session, form.get("username", ""), form.get("password", ""))
     except AuthError as exc:
         return _login_form(request, 401, str(exc))
+    except LoginLocked as exc:
+        response = _login_form(request, 429, str(exc))
+        response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
     response = RedirectResponse("/patients", status_code=303)
     token = issue_token(user.username, request.app.state.secret)
     set_browser_cookie(
