@@ -1,5 +1,6 @@
 """Fixtures of the registry tests: a migrated template database copied per test, users of
-every role, an app + TestClient per test, tokens, and a snapshot of every table."""
+every role, an app + TestClient per test (on a fake clock for the login throttle), tokens, and a
+snapshot of every table."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from registry_cases import PASSWORD, PATIENT, SECRET, USERS, auth, snapshot_of
+from registry_cases import PASSWORD, PATIENT, SECRET, USERS, FakeClock, auth, snapshot_of
 
 from irelab.registry.accounts import add_site, add_user
 from irelab.registry.app import create_app
@@ -52,8 +53,14 @@ def db_url(db_path: Path) -> str:
 
 
 @pytest.fixture
-def client(db_url: str, tmp_path: Path) -> Iterator[TestClient]:
-    app = create_app(db_url, SECRET, report_dir=tmp_path / "reports")
+def clock() -> FakeClock:
+    """The app's clock (login throttle); it stands still unless a test advances it."""
+    return FakeClock()
+
+
+@pytest.fixture
+def client(db_url: str, tmp_path: Path, clock: FakeClock) -> Iterator[TestClient]:
+    app = create_app(db_url, SECRET, report_dir=tmp_path / "reports", clock=clock)
     with TestClient(app) as test_client:
         yield test_client
 

@@ -4,6 +4,7 @@ suite runs). The fixtures stay in conftest.py."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import sqlite3
 from pathlib import Path
@@ -27,6 +28,19 @@ INJECTIONS: tuple[str, ...] = (
     "<script>alert('xss')</script>",
     '"><img src=x onerror=alert(1)>',
 )
+
+
+class FakeClock:
+    """A UTC clock that stands still until moved, for ``create_app(clock=...)``: no sleeps."""
+
+    def __init__(self, start: dt.datetime | None = None) -> None:
+        self.now = start or dt.datetime.now(dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, delta: dt.timedelta) -> None:
+        self.now += delta
 
 
 def auth(username: str) -> dict[str, str]:

@@ -1,5 +1,6 @@
 """End to end in headless Debian Chromium (Playwright): log in, enter a patient, a tumour, a
-procedure, a treatment, an adverse event and a follow-up through the forms, open the report.
+procedure, a treatment, an adverse event and a follow-up through the forms (each carrying its
+CSRF token, as a browser sends it), open the report.
 
 The app runs under uvicorn in a background thread on a socket bound (and listening) before the
 thread starts, so the browser's first request simply waits in the backlog: no sleeps.
@@ -17,6 +18,7 @@ import pytest
 from registry_cases import PASSWORD, SECRET
 
 from irelab.registry.app import create_app
+from irelab.registry.deps import SESSION_COOKIE
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -68,6 +70,10 @@ def test_enter_a_course_in_the_browser_and_see_it_in_the_report(server) -> None:
         page.fill("#password", PASSWORD)
         page.click("#login")
         expect(page.locator("h1")).to_have_text("Patients")
+        # the login form carried its CSRF token; the session cookie is out of scripts' reach
+        cookies = {c["name"]: c for c in page.context.cookies()}
+        assert cookies[SESSION_COOKIE]["httpOnly"] and cookies[SESSION_COOKIE]["sameSite"] == "Lax"
+        assert page.evaluate("document.cookie") == ""
 
         page.click("#new-patient")
         page.fill("#study_id", "WEB-001")

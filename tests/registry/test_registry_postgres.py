@@ -2,13 +2,15 @@
 IRELAB_TEST_POSTGRES_URL to scripts/postgres.env; `make test` sources it).
 
 Each run creates a uniquely named database, runs the migrations, goes through the API (create,
-update, stale update, retire, audit) and checks that the append-only trigger rejects UPDATE and
-DELETE of the audit trail; the database is dropped afterwards. Skipped when the variable is unset
+update, stale update, retire, audit), checks that the append-only trigger rejects UPDATE and
+DELETE of the audit trail and that the login throttle counts on PostgreSQL's timestamps; the
+database is dropped afterwards. Skipped when the variable is unset
 outside CI; under CI a missing server fails.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import uuid
 import warnings
@@ -16,13 +18,14 @@ import warnings
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from registry_cases import PATIENT, SECRET, auth
+from registry_cases import PATIENT, SECRET, FakeClock, auth
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from irelab.registry.accounts import add_site, add_user
 from irelab.registry.app import create_app
 from irelab.registry.database import Registry
+from irelab.registry.login import LOGIN_FAILURE_WINDOW, MAX_LOGIN_FAILURES
 from irelab.registry.models import Base
 
 with warnings.catch_warnings():
@@ -92,4 +95,35 @@ def test_migrations_crud_audit_and_locking_on_postgres(pg_url, tmp_path) -> None
                 with connection.begin():
                     connection.execute(text(statement))
         assert connection.execute(text("SELECT count(*) FROM patients")).scalar() == 1
+    registry.close()
+
+
+def test_login_throttle_on_postgres(pg_url, tmp_path) -> None:
+    """The throttle's count of recent failures works on timestamptz as on SQLite's strings:
+    locked after the limit, for the rest of the window, shared by two app instances."""
+    registry = Registry.open(pg_url)
+    with registry.session("setup") as session:
+        add_user(session, "dm", "password123", "data_manager", rounds=4)
+    clock = FakeClock()
+    first = create_app(pg_url, SECRET, report_dir=tmp_path / "1", clock=clock)
+    second = create_app(pg_url, SECRET, report_dir=tmp_path / "2", clock=clock)
+    right = {"username": "dm", "password": "password123"}
+    wrong = {"username": "dm", "password": "guess"}
+    with TestClient(first) as one, TestClient(second) as two:
+        for _ in range(MAX_LOGIN_FAILURES):
+            assert one.post("/api/auth/token", data=wrong).status_code == 401
+        assert two.post("/api/auth/token", data=right).status_code == 429
+        clock.advance(LOGIN_FAILURE_WINDOW - dt.timedelta(seconds=1))
+        assert two.post("/api/auth/token", data=right).status_code == 429
+        clock.advance(dt.timedelta(seconds=1))
+        assert two.post("/api/auth/token", data=right).status_code == 200
+    with registry.engine.connect() as connection:
+        actions = connection.execute(
+            text("SELECT action FROM audit_log WHERE username = 'dm' ORDER BY id")
+        ).scalars()
+        assert list(actions) == ["login-failure"] * MAX_LOGIN_FAILURES + [
+            "login-lockout",
+            "login-refused",
+            "login-refused",
+        ]
     registry.close()
