@@ -27,12 +27,10 @@ from irelab.errors import InputError
 SKIP_S = DetectorConfig().learning_s
 
 SE_TARGET = 0.995
-"""Issue 3 target, gross sensitivity (met: 99.76 % measured)."""
-PPV_MEASURED = 0.99477
-PPV_MARGIN = 0.001
-"""Gross +P measured 99.477 % (90 FP, 79 of them in the noisy record 105): the issue's
-99.5 % target is NOT met; the test guards the measured level minus 0.1 point so that a
-regression fails."""
+PPV_TARGET = 0.995
+"""Issue 3 targets, gross. Measured 99.73 % (46 missed) and 99.58 % (72 false positives, 64
+of them in the noisy record 105). The eight records were also the tuning set (see the
+detector's module docstring), so the margin (about 14 false positives) is optimistic."""
 POSITION_P99_MS = 35.0
 """|estimated R - annotated R| at the 99th percentile over matched beats: measured 27.8 ms
 (median 2.8 ms); the limit leaves 7 ms (2-3 samples at 360 Hz) of margin. It matters to the
@@ -62,15 +60,15 @@ def test_gross_accuracy_and_latency(records: dict[str, EcgRecord],
     gross = Score.gross(s for s, _ in scored)
     latency = np.concatenate([lat for _, lat in scored])
     assert gross.se >= SE_TARGET
-    assert gross.ppv >= PPV_MEASURED - PPV_MARGIN
+    assert gross.ppv >= PPV_TARGET
     assert np.median(latency) <= LATENCY_MEDIAN_MS
     assert np.percentile(latency, 99) <= LATENCY_P99_MS
     position_ms = np.abs(gross.matched_detected - gross.matched_reference) * 1e3 / 360.0
     assert np.percentile(position_ms, 99) <= POSITION_P99_MS
     for (score, _), name in zip(scored, records, strict=True):
-        # per record: no record collapses (worst measured: Se 99.26 % (106), +P 97.00 % (105))
+        # per record: no record collapses (worst measured: Se 99.22 % and +P 97.55 % (105))
         assert score.se >= 0.99, name
-        assert score.ppv >= 0.965, name
+        assert score.ppv >= 0.97, name
 
 
 @pytest.mark.slow
@@ -215,6 +213,55 @@ def test_flat_start_is_learned_again(records: dict[str, EcgRecord]) -> None:
     ref = ann[(ann < 43200 - 36)] + pad
     score = score_detections(ref, [b.sample for b in beats], 360.0, skip_s=9.0)
     assert score.se >= 0.99 and score.ppv >= 0.99
+
+
+def test_baseline_steps_are_not_beats(records: dict[str, EcgRecord]) -> None:
+    """24 baseline steps of 2 mV with an 11 ms edge (electrode movement, as in MIT-BIH 101 at
+    175 s), alternately down and up, halfway between beats of record 100 (first 2 min): no
+    beat within 100 ms of a step, Se and +P >= 99 %. With ``reject_baseline_shifts=False``
+    every step is reported as a beat (the test can fail)."""
+    rec = records["100"]
+    n = 43200
+    ann = rec.annotations.beats_only().samples
+    ann = ann[ann < n - 36]
+    steps = ((ann[:-1] + ann[1:]) // 2)[3::6]
+    edge = np.clip(np.arange(n)[None, :] - steps[:, None], 0, 4) / 4.0
+    sign = np.where(np.arange(steps.size) % 2 == 0, -1.0, 1.0)
+    x = rec.signal_mV[:n] + 2.0 * (sign[:, None] * edge).sum(axis=0)
+    window = round(0.1 * rec.fs_Hz)
+
+    def at_steps(config: DetectorConfig) -> tuple[int, Score]:
+        found = np.array([b.sample for b in detect_beats(x, rec.fs_Hz, config)])
+        hits = sum(bool(np.any(np.abs(found - k) <= window)) for k in steps)
+        return hits, score_detections(ann, found, rec.fs_Hz, skip_s=SKIP_S)
+
+    hits, score = at_steps(DetectorConfig())
+    assert hits == 0
+    assert score.se >= 0.99 and score.ppv >= 0.99
+    hits_off, _ = at_steps(DetectorConfig(reject_baseline_shifts=False))
+    assert hits_off == steps.size
+
+
+@pytest.mark.slow
+def test_noise_rules_on_record_105(records: dict[str, EcgRecord],
+                                   detections: dict[str, list[Beat]]) -> None:
+    """Record 105 (heavy noise): each noise rule removes false positives (measured 79 with
+    neither, 75 without the baseline-shift rule, 69 without the slope noise floor, 64 with
+    both) at a cost of at most 3 missed beats (17 -> 20)."""
+    rec = records["105"]
+    ref = rec.annotations.beats_only().samples
+
+    def score(beats: list[Beat]) -> Score:
+        return score_detections(ref, [b.sample for b in beats], rec.fs_Hz, skip_s=SKIP_S)
+
+    both = score(detections["105"])
+    neither = score(detect_beats(rec.signal_mV, rec.fs_Hz, DetectorConfig(
+        reject_baseline_shifts=False, slope_noise_check=False)))
+    for off in ({"reject_baseline_shifts": False}, {"slope_noise_check": False}):
+        one = score(detect_beats(rec.signal_mV, rec.fs_Hz, DetectorConfig(**off)))
+        assert both.fp < one.fp < neither.fp, off
+    assert both.fp <= neither.fp - 10
+    assert both.fn <= neither.fn + 3
 
 
 def test_flat_and_nan_input_gives_no_beats() -> None:
