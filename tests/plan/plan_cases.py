@@ -35,3 +35,19 @@ def sphere_anatomy(size_mm: tuple[float, float, float], radius_mm: float,
                             ())
 
     return problem_at
+
+
+def rod_anatomy(size_mm: tuple[float, float, float], radius_mm: float,
+                length_mm: float) -> Callable[[float], FieldProblem]:
+    """``problem_at(spacing_m)``: liver box, a tumour rod (cylinder) of ``length_mm`` along z
+    (the default insertion axis), centred at the origin."""
+
+    def problem_at(spacing_m: float) -> FieldProblem:
+        grid = Grid.centred(tuple(s * 1e-3 for s in size_mm), spacing_m)
+        x, y, z = grid.centres_m()
+        labels = np.zeros(grid.shape, dtype=np.int8)
+        rod = (x**2 + y**2 <= (radius_mm * 1e-3) ** 2) & (np.abs(z) <= length_mm * 5e-4)
+        labels[rod] = 1
+        return FieldProblem(grid, labels, (LIVER, LIVER), ("liver", "tumour"), ())
+
+    return problem_at

@@ -6,11 +6,12 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from plan_cases import sphere_anatomy
+from plan_cases import rod_anatomy, sphere_anatomy
 
 from irelab.field import FieldSolver, SmoothStepConductivity
 from irelab.plan import PlanLimits, build_target, plan_treatment
-from irelab.plan.layout import track_mask
+from irelab.plan.layout import crosses_keep_out, track_mask
+from irelab.plan.output import plan_mapping
 
 # The field solver's per-needle calibration (irelab.field.geometry) solves a small 2-D problem
 # that is singular for some needle positions and then falls back to its default; scipy warns
@@ -20,12 +21,23 @@ pytestmark = pytest.mark.filterwarnings("ignore::scipy.sparse.linalg.MatrixRankW
 
 
 def _check_limits(result, limits: PlanLimits) -> None:
+    """Every limit of issue 5 that does not depend on coverage, checked on the result itself
+    (not on the planner's own checks): probes, exposed length, voltage, current, spacing,
+    parallel shafts clear of critical structures, thermal damage in critical tissue."""
     lay = result.layout
     assert limits.min_probes <= lay.n_probes <= limits.max_probes
     assert limits.min_exposed_m <= lay.exposed_m <= limits.max_exposed_m + 1e-12
     assert max(lay.voltages_V) <= limits.max_voltage_V
+    assert result.fine.max_current_A <= limits.max_current_A
     assert np.all(lay.spacings_m() >= limits.min_spacing_m - 1e-12)
     assert np.all(lay.spacings_m() <= limits.max_spacing_m + 1e-12)
+    assert lay.min_probe_distance_m() >= limits.min_spacing_m - 1e-12
+    assert not crosses_keep_out(lay, result.target)
+    assert result.fine.exact
+    if result.thermal is not None:
+        for name in result.target.critical:
+            region = result.thermal.regions.get(name)
+            assert region is None or region.damage_volume_cm3 == 0.0
 
 
 @pytest.mark.slow
@@ -77,5 +89,34 @@ def test_uncoverable_tumour_is_reported_with_the_failing_constraint(quick_option
     assert result.coverage < 1.0
     coverage_failures = [f for f in result.failures if f.startswith("coverage")]
     assert coverage_failures and "< 100 %" in coverage_failures[0]
+    # which constraint stops it, and by how much
+    message = coverage_failures[0]
+    assert "below their lethal threshold" in message and "% below it" in message
+    assert "3000 V limit" in message or "50 A current limit" in message
+    need = float(message.split("would need about ")[1].split(" V")[0])
+    assert need > options.limits.max_voltage_V
     _check_limits(result, options.limits)
     assert result.fine.max_current_A <= options.limits.max_current_A
+
+
+@pytest.mark.slow
+def test_pullbacks_appear_exactly_when_the_target_outgrows_one_placement(quick_options) -> None:
+    """A 6 mm-wide tumour rod 50 mm long (+3 mm margin: 56 mm) cannot be covered from one
+    placement of 40 mm electrodes (plus the 3 mm overhang assumed at each end): the plan has
+    two positions, written as ``protocol.pullback_steps_mm``, and the fine grid confirms the
+    whole target. The same rod 30 mm long (36 mm with the margin) plans from one position
+    with no pullback."""
+    options = replace(quick_options, thermal=False)
+    long_plan = plan_treatment(rod_anatomy((24, 24, 72), 3.0, 50.0), options)
+    assert long_plan.layout.n_positions == 2
+    _check_limits(long_plan, options.limits)
+    assert long_plan.coverage == 1.0, long_plan.failures
+    steps = plan_mapping({}, long_plan)["protocol"]["pullback_steps_mm"]
+    tips = long_plan.layout.tips_m
+    assert steps == [pytest.approx((tips[1] - tips[0]) * 1e3)]
+    assert 0 < steps[0] < long_plan.layout.exposed_m * 1e3  # consecutive positions overlap
+
+    short_plan = plan_treatment(rod_anatomy((24, 24, 52), 3.0, 30.0), options)
+    assert short_plan.layout.n_positions == 1
+    assert "pullback_steps_mm" not in plan_mapping({}, short_plan)["protocol"]
+    assert short_plan.coverage == 1.0, short_plan.failures

@@ -74,7 +74,13 @@ def test_pullbacks_exactly_when_the_target_is_longer_than_one_placement(length_m
     expected = max(1, math.ceil((hi - lo - 2 * AXIAL_OVERHANG_M) / 0.040 - 1e-9))
     assert len(tips) == expected == positions
     assert 5e-3 <= exposed <= 40e-3 + 1e-12
-    # the positions tile the target's extent, deepest first
+    # the positions cover the target's extent, deepest first, in equal whole-mm steps that
+    # overlap (at most the exposed length apart)
     assert tips[0] <= lo + AXIAL_OVERHANG_M + 1e-9
     assert tips[-1] + exposed >= hi - AXIAL_OVERHANG_M - 1e-9
-    assert all(b - a == pytest.approx(exposed) for a, b in zip(tips, tips[1:], strict=False))
+    steps = np.diff(tips)
+    assert np.all(steps > 0) and np.all(steps <= exposed + 1e-12)
+    assert np.allclose(steps, steps[0]) if len(steps) else True
+    assert np.allclose(steps * 1e3, np.round(steps * 1e3))
+    if positions == 1:  # one position: an electrode as long as the target allows
+        assert exposed == pytest.approx(min(0.040, math.ceil((hi - lo) * 1e3 - 1e-6) / 1e3))

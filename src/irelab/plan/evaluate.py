@@ -3,12 +3,20 @@
 The lethal zone is where the maximum over all pairs (and pullback positions) of |E| reaches the
 local tissue's irreversible threshold ``e_irr`` (the same rule as ``irelab simulate``). One
 :class:`~irelab.field.FieldSolver` is kept per probe geometry, so changing the voltages reuses
-its grid hierarchy and starts from the previous solution of the same pair.
+its grid hierarchy; every solve starts from the previous solution of the same pair (same
+probes, same position), also after probes moved: a good start saves about half the Newton steps.
+
+Local search moves one probe at a time. ``Evaluator.evaluate(layout, base=...)`` then re-solves
+only the pairs that involve a moved probe (or changed voltage) and keeps the other pairs'
+fields from ``base``: those pairs see the moved probe only as a floating conductor, a local
+disturbance. Such an evaluation is marked ``exact=False``; whatever the planner reports comes
+from an exact one (every pair solved in the final geometry).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -45,6 +53,8 @@ class LayoutEvaluation:
     """|E| of every pair (positions deepest first), kept on the coarse grid for predictions."""
     counted: np.ndarray | None = None
     """Target voxels counted for coverage (the target minus the needle track)."""
+    exact: bool = True
+    """False when some pairs' fields were kept from another geometry (see the module doc)."""
 
     @property
     def max_current_A(self) -> float:
@@ -54,62 +64,114 @@ class LayoutEvaluation:
         """Largest current of each pair over the positions."""
         return np.max(np.asarray(self.currents_A), axis=0)
 
+    def ratios(self, threshold_V_per_m: np.ndarray) -> np.ndarray:
+        """``e_irr / |E|`` on the counted voxels (flat, in ``np.argwhere`` order): a voxel is
+        in the lethal zone when its ratio is at most 1."""
+        counted = self.counted
+        return threshold_V_per_m[counted] / np.maximum(self.max_e_V_per_m[counted], 1e-30)
+
 
 class Evaluator:
-    """Solves layouts on one anatomy grid, caching solvers and solutions per geometry."""
+    """Solves layouts on one anatomy grid, caching solvers per geometry and the last solution
+    of each pair (for warm starts).
+
+    ``solves`` counts pair solves and ``solve_s`` the seconds they took."""
 
     def __init__(self, anatomy: FieldProblem, target: PlanTarget,
                  options: SolverOptions | None = None, keep_power: bool = False,
-                 keep_fields: bool = False, progress: Callable[[str], None] | None = None) -> None:
+                 keep_fields: bool = True, progress: Callable[[str], None] | None = None,
+                 max_solvers: int = 4, warm: dict | None = None) -> None:
         self.anatomy = anatomy
         self.target = target
         self.options = options or SolverOptions()
         self.keep_power = keep_power
         self.keep_fields = keep_fields
         self.progress = progress
+        self.max_solvers = max_solvers
         self._solvers: dict[tuple, FieldSolver] = {}
-        self._last: dict[tuple, PairSolution] = {}
+        # last solution per (position, anode index, cathode index): the start of the next solve
+        # of that pair; ``warm`` shares it with another evaluator on the same grid
+        self._last: dict[tuple, PairSolution] = {} if warm is None else warm
         self.solves = 0
+        self.solve_s = 0.0
         self.healthy_mask = ~target.target & ~target.tumour & ~target.critical_any
 
     def _solver(self, layout: ProbeLayout, position: int) -> FieldSolver:
         key = (layout.points_m, layout.exposed_m, layout.tips_m[position])
-        solver = self._solvers.get(key)
+        solver = self._solvers.pop(key, None)
         if solver is None:
-            if len(self._solvers) > 8:  # bound memory: forget the oldest geometries
-                oldest = next(iter(self._solvers))
-                del self._solvers[oldest]
+            while len(self._solvers) >= self.max_solvers:  # bound memory: forget the oldest
+                del self._solvers[next(iter(self._solvers))]
             solver = FieldSolver(layout.problem(self.anatomy, self.target, position),
                                  self.options)
-            self._solvers[key] = solver
+        self._solvers[key] = solver  # most recently used last
         return solver
 
-    def evaluate(self, layout: ProbeLayout) -> LayoutEvaluation:
+    def _reusable(self, layout: ProbeLayout, base: LayoutEvaluation | None
+                  ) -> tuple[dict[int, tuple[int, int, int]], bool]:
+        """Fields of ``base`` that ``layout`` can keep: {index in delivery order: (position,
+        pair index in base, index in base's delivery order)}, and whether a probe moved."""
+        if (base is None or not base.fields
+                or base.fields[0].shape != self.target.grid.shape
+                or base.layout.tips_m != layout.tips_m
+                or base.layout.exposed_m != layout.exposed_m
+                or base.layout.n_probes != layout.n_probes
+                or (self.keep_power and not base.power)):
+            return {}, False
+        moved = {k for k in range(layout.n_probes)
+                 if layout.points_m[k] != base.layout.points_m[k]}
+        old = {pair: (p, v) for p, (pair, v) in enumerate(zip(base.layout.pairs,
+                                                               base.layout.voltages_V,
+                                                               strict=True))}
+        keep = {}
+        n_pairs, n_old = len(layout.pairs), len(base.layout.pairs)
+        for p, ((i, j), v) in enumerate(zip(layout.pairs, layout.voltages_V, strict=True)):
+            if i in moved or j in moved or (i, j) not in old or old[(i, j)][1] != v:
+                continue
+            for pos in range(layout.n_positions):
+                keep[pos * n_pairs + p] = (pos, old[(i, j)][0], pos * n_old + old[(i, j)][0])
+        return keep, bool(moved)
+
+    def evaluate(self, layout: ProbeLayout,
+                 base: LayoutEvaluation | None = None) -> LayoutEvaluation:
+        """Solve every pair at every position (or, with ``base``, only the pairs that changed)."""
         grid = self.target.grid
+        keep, moved = self._reusable(layout, base)
         max_e = np.zeros(grid.shape)
         currents: list[tuple[float, ...]] = []
         power: list[np.ndarray] = []
         fields: list[np.ndarray] = []
-        converged = True
+        converged = True if not keep else base.converged
+        n_pairs = len(layout.pairs)
         for position in range(layout.n_positions):
-            solver = self._solver(layout, position)
             row = []
-            for (anode, cathode), v in zip(layout.pair_names(position), layout.voltages_V,
-                                           strict=True):
-                key = (layout.points_m, layout.exposed_m, layout.tips_m[position], anode,
-                       cathode)
-                if self.progress is not None:
-                    self.progress(f"{anode}-{cathode} {v:.0f} V")
-                sol = solver.solve_pair(anode, cathode, v, initial=self._last.get(key))
-                self.solves += 1
-                self._last[key] = sol
-                converged &= sol.converged
-                row.append(abs(sol.current_A))
-                np.maximum(max_e, sol.e_field_V_per_m, out=max_e)
-                if self.keep_power:
-                    power.append(sol.sigma_S_per_m * sol.e_field_V_per_m**2)
+            for p, ((anode, cathode), (i, j), v) in enumerate(zip(
+                    layout.pair_names(position), layout.pairs, layout.voltages_V, strict=True)):
+                index = position * n_pairs + p
+                if index in keep:
+                    _, p_old, i_old = keep[index]
+                    e = base.fields[i_old]
+                    row.append(base.currents_A[position][p_old])
+                    if self.keep_power:
+                        power.append(base.power[i_old])
+                else:
+                    if self.progress is not None:
+                        self.progress(f"{anode}-{cathode} {v:.0f} V")
+                    key = (position, i, j)
+                    t0 = time.perf_counter()
+                    sol = self._solver(layout, position).solve_pair(
+                        anode, cathode, v, initial=self._last.get(key))
+                    self.solve_s += time.perf_counter() - t0
+                    self.solves += 1
+                    self._last[key] = sol
+                    converged &= sol.converged
+                    e = sol.e_field_V_per_m
+                    row.append(abs(sol.current_A))
+                    if self.keep_power:
+                        power.append(sol.sigma_S_per_m * e**2)
+                np.maximum(max_e, e, out=max_e)
                 if self.keep_fields:
-                    fields.append(sol.e_field_V_per_m)
+                    fields.append(e)
             currents.append(tuple(row))
         counted = self.target.target & ~track_mask(layout, self.target)
         lethal = max_e >= self.target.lethal_threshold_V_per_m
@@ -117,7 +179,8 @@ class Evaluator:
         return LayoutEvaluation(layout=layout, coverage=cov, healthy_m3=healthy,
                                 lethal=lethal, max_e_V_per_m=max_e, currents_A=tuple(currents),
                                 converged=converged, power=tuple(power), fields=tuple(fields),
-                                counted=counted)
+                                counted=counted,
+                                exact=not keep or (base.exact and not moved))
 
     def score_lethal(self, lethal: np.ndarray, counted: np.ndarray) -> tuple[float, float]:
         """Coverage of ``counted`` and healthy volume (m^3) of a lethal mask."""
@@ -146,4 +209,4 @@ class Evaluator:
         return LayoutEvaluation(layout=ev.layout.with_voltages(volts), coverage=cov,
                                 healthy_m3=healthy, lethal=lethal, max_e_V_per_m=max_e,
                                 currents_A=currents, converged=ev.converged, fields=(),
-                                counted=ev.counted)
+                                counted=ev.counted, exact=False)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -30,8 +30,12 @@ properties. Radiology 269(3):738-747, 2013, used 1500-2500 V/cm settings in porc
 
 AXIAL_OVERHANG_M = 3e-3
 """How far the lethal zone is assumed to reach beyond the ends of the exposed electrodes when
-choosing the exposed length and the number of pullback positions (checked afterwards by the
-field simulation, which is what counts)."""
+choosing the number of pullback positions (checked afterwards by the field simulation, which is
+what counts)."""
+
+PULLBACK_OVERLAP_M = 10e-3
+"""Overlap of consecutive pullback positions' electrodes (at the junction each position's field
+then is ~5 mm inside its electrode's end rather than at it)."""
 
 
 @dataclass(frozen=True)
@@ -137,32 +141,59 @@ def polygon(n: int, radius_m: float, rotation: float, centre: bool, origin: np.n
 
 
 def axial_positions(target: PlanTarget, limits: PlanLimits) -> tuple[float, tuple[float, ...]]:
-    """Exposed length and tip positions: one position if the target's axial extent minus the
-    assumed overhang at both ends fits the longest exposed length, else the fewest equal
-    pullback steps that do (deepest first)."""
+    """Exposed length and tip positions (deepest first).
+
+    The number of positions: one if the target's axial extent minus the assumed overhang at both
+    ends fits the longest exposed length, else the fewest pullback positions that do. The zone's
+    overhang beyond the electrode ends is weakest where it matters most (the target's poles, the
+    junction between positions, measured 18 % short at a junction of butting positions on the
+    55 mm phantom), so it is not relied upon when the limits allow more: one position gets an
+    electrode as long as the target (at most the maximum), and with pullbacks consecutive
+    positions overlap by ``PULLBACK_OVERLAP_M`` (less only where the maximum length forces it)
+    and together span the target; the step is a whole millimetre.
+    """
     s_lo, s_hi = target.axial_extent_m()
-    need = s_hi - s_lo - 2 * AXIAL_OVERHANG_M
+    extent = s_hi - s_lo
+    need = extent - 2 * AXIAL_OVERHANG_M
     n_pos = max(1, math.ceil(need / limits.max_exposed_m - 1e-9))
-    exposed = min(max(need / n_pos, limits.min_exposed_m), limits.max_exposed_m)
+    wanted = (extent + (n_pos - 1) * PULLBACK_OVERLAP_M) / n_pos
+    exposed = min(max(wanted, limits.min_exposed_m), limits.max_exposed_m)
     exposed = math.ceil(exposed * 1e3 - 1e-6) / 1e3  # whole mm, as typed on the generator
-    start = s_lo + AXIAL_OVERHANG_M
-    if n_pos == 1:
-        start = 0.5 * (s_lo + s_hi) - exposed / 2
-    tips = tuple(start + i * exposed for i in range(n_pos))
+    exposed = min(exposed, limits.max_exposed_m)
+    step = 0.0
+    if n_pos > 1:
+        step = min(exposed, math.floor((extent - exposed) / (n_pos - 1) * 1e3 + 1e-6) / 1e3)
+    span = exposed + (n_pos - 1) * step
+    start = 0.5 * (s_lo + s_hi) - span / 2
+    tips = tuple(start + i * step for i in range(n_pos))
     return exposed, tips
 
 
-def candidates(target: PlanTarget, limits: PlanLimits, snap_m: float | None,
-               centroid: np.ndarray, radius_target_m: float) -> Iterator[ProbeLayout]:
-    """Polygon layouts with 2-6 probes, several radii and rotations (pre-screen input)."""
+RADIUS_FRACTIONS = (0.45, 0.55, 0.65, 0.75, 0.8, 0.85, 0.9)
+"""Polygon radii tried, as fractions of the target's in-plane radius (largest distance of a
+target voxel from the centroid)."""
+
+
+def candidates(target: PlanTarget, limits: PlanLimits, centroid: np.ndarray,
+               radius_target_m: float,
+               place: Callable[[tuple[float, float]], tuple[float, float] | None] | None = None,
+               ) -> Iterator[ProbeLayout]:
+    """Polygon layouts with 2-6 probes, several radii and rotations (pre-screen input).
+
+    ``place`` maps each polygon point to where the probe may go (snapped to the grid, moved
+    out of the keep-out around critical structures), or None to drop the layout. A polygon
+    point in the keep-out is thus moved beside the vessel instead of losing the layout.
+    Layouts that violate the spacing limits are skipped; duplicates are yielded once.
+    """
     exposed, tips = axial_positions(target, limits)
+    seen: set[tuple] = set()
     for n in range(limits.min_probes, limits.max_probes + 1):
         for centre in (False, True):
             m = n - 1 if centre else n
             if m < 2 or (centre and m < 3):
                 continue
             for frac, rot_step, diagonals in itertools.product(
-                    (0.45, 0.55, 0.65, 0.75, 0.85), range(3), (False, True)):
+                    RADIUS_FRACTIONS, range(3), (False, True)):
                 if diagonals and m < 4:
                     continue
                 radius = frac * radius_target_m
@@ -170,9 +201,15 @@ def candidates(target: PlanTarget, limits: PlanLimits, snap_m: float | None,
                 if m == 2:
                     rotation = rot_step * np.pi / 3
                 pts, pairs = polygon(n, radius, rotation, centre, centroid, diagonals)
-                if snap_m:
-                    pts = [(round(a / snap_m) * snap_m, round(b / snap_m) * snap_m)
-                           for a, b in pts]
+                if place is not None:
+                    placed = [place(p) for p in pts]
+                    if any(p is None for p in placed):
+                        continue
+                    pts = placed
+                key = (tuple(pts), tuple(pairs))
+                if key in seen:
+                    continue
+                seen.add(key)
                 layout = ProbeLayout(tuple(pts), exposed, tips, tuple(pairs), (),
                                      label=f"{m}-gon{'+centre' if centre else ''}"
                                            f"{'+diagonals' if diagonals else ''} "
@@ -206,23 +243,53 @@ def track_mask(layout: ProbeLayout, target: PlanTarget,
     return out
 
 
-def crosses_keep_out(layout: ProbeLayout, target: PlanTarget) -> bool:
-    """Whether any probe (exposed part or shaft, every position) passes a keep-out voxel."""
+def blocked_columns(points_ab: np.ndarray, target: PlanTarget, tip_s: float) -> np.ndarray:
+    """Whether a probe at each in-plane point (M x 2), tip at axial ``tip_s``, would touch a
+    keep-out voxel anywhere from its tip to the domain's edge, or has its tip outside the
+    domain (shape M). Sampled every half voxel along the axis, nearest voxel."""
     grid = target.grid
     h = grid.spacing_m
     reach = float(np.linalg.norm(grid.upper_m - grid.lower_m))
     t = np.arange(0.0, reach, h / 2)
-    for k in range(layout.n_probes):
-        tip = layout.world_tip_m(target, k, 0)
-        pts = tip[None, :] + t[:, None] * target.axis[None, :]
-        idx = np.round((pts - np.asarray(grid.origin_m)) / h).astype(int)
-        inside = np.all((idx >= 0) & (idx < np.asarray(grid.shape)), axis=1)
-        idx = idx[inside]
-        if target.keep_out[idx[:, 0], idx[:, 1], idx[:, 2]].any():
-            return True
-        if not inside[0]:
-            return True  # tip outside the domain
-    return False
+    pts = np.atleast_2d(np.asarray(points_ab, dtype=float))
+    tips = (pts[:, :1] * target.e1 + pts[:, 1:2] * target.e2 + tip_s * target.axis)
+    world = tips[:, None, :] + t[None, :, None] * target.axis
+    idx = np.round((world - np.asarray(grid.origin_m)) / h).astype(int)
+    inside = np.all((idx >= 0) & (idx < np.asarray(grid.shape)), axis=-1)
+    clipped = np.clip(idx, 0, np.asarray(grid.shape) - 1)
+    hit = target.keep_out[clipped[..., 0], clipped[..., 1], clipped[..., 2]] & inside
+    return hit.any(axis=1) | ~inside[:, 0]
+
+
+def crosses_keep_out(layout: ProbeLayout, target: PlanTarget) -> bool:
+    """Whether any probe (exposed part or shaft, every position) passes a keep-out voxel."""
+    return bool(blocked_columns(np.asarray(layout.points_m), target, layout.tips_m[0]).any())
+
+
+def nearest_allowed(point: tuple[float, float], target: PlanTarget, tip_s: float,
+                    snap: Callable[[float, float], tuple[float, float]], step_m: float,
+                    max_shift_m: float) -> tuple[float, float] | None:
+    """The allowed (snapped) probe position nearest to ``point``: the point itself if its
+    column is clear, else the closest clear one on a ``step_m`` lattice within
+    ``max_shift_m``; None if there is none. Probes may sit right beside a vessel: the keep-out
+    already holds the probe radius plus the clearance."""
+    p = snap(*point)
+    if not blocked_columns(np.asarray([p]), target, tip_s)[0]:
+        return p
+    n = int(max_shift_m / step_m)
+    offsets = np.arange(-n, n + 1) * step_m
+    da, db = np.meshgrid(offsets, offsets, indexing="ij")
+    cand = np.stack([p[0] + da.ravel(), p[1] + db.ravel()], axis=1)
+    cand = np.asarray([snap(float(a), float(b)) for a, b in cand])
+    dist = np.hypot(cand[:, 0] - point[0], cand[:, 1] - point[1])
+    keep = dist <= max_shift_m + 1e-12
+    cand, dist = cand[keep], dist[keep]
+    order = np.argsort(dist, kind="stable")
+    clear = ~blocked_columns(cand[order], target, tip_s)
+    if not clear.any():
+        return None
+    a, b = cand[order][int(np.argmax(clear))]
+    return float(a), float(b)
 
 
 def proxy_field_per_volt(layout: ProbeLayout, ab: np.ndarray, radius_m: float) -> np.ndarray:
