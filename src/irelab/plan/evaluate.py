@@ -96,6 +96,12 @@ class Evaluator:
         self.solve_s = 0.0
         self.healthy_mask = ~target.target & ~target.tumour & ~target.critical_any
 
+    @property
+    def warm_starts(self) -> dict[tuple, PairSolution]:
+        """The last solution of each pair, by (position, anode index, cathode index): pass it
+        as ``warm`` to another evaluator on the same grid to share the warm starts."""
+        return self._last
+
     def _solver(self, layout: ProbeLayout, position: int) -> FieldSolver:
         key = (layout.points_m, layout.exposed_m, layout.tips_m[position])
         solver = self._solvers.pop(key, None)

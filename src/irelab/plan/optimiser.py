@@ -378,7 +378,7 @@ def plan_treatment(problem_at: Callable[[float], FieldProblem],
     # trial moves are solved to a looser tolerance, starting from (and feeding) the same warm
     # starts; whatever is reported is solved again with the default one (fine_eval)
     fine_search = Evaluator(fine, target_f, SolverOptions(nonlinear_rtol=SEARCH_RTOL),
-                            warm=fine_eval._last)
+                            warm=fine_eval.warm_starts)
     thr_f = target_f.lethal_threshold_V_per_m
     snap_f = _snap(target_f, opts.fine_spacing_m)
 
