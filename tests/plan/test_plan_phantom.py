@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 
 from irelab.plan.phantom import PHANTOMS, phantom_mapping
@@ -48,3 +49,25 @@ def test_elongated_tumour_is_55_mm_long_along_the_insertion_axis() -> None:
     length = math.dist(cyl["start_mm"], cyl["end_mm"]) + 2 * cyl["radius_mm"]
     assert length == 55
     assert cyl["start_mm"][:2] == cyl["end_mm"][:2]  # parallel to z, the default axis
+
+
+def test_the_55_mm_phantom_needs_pullbacks_and_the_30_mm_one_does_not() -> None:
+    """Through the case layer, on the 1 mm confirmation grid: tumour + 5 mm margin of the
+    elongated phantom is 65 mm long (> 40 mm + 2 x 3 mm overhang): two overlapping positions;
+    the segment-8 target is 40 mm long: one position with a 40 mm electrode."""
+    pytest.importorskip("irelab.case", reason="the case layer is not in this checkout")
+    from irelab.case import parse_case
+    from irelab.plan import PlanLimits, build_target
+    from irelab.plan.layout import axial_positions
+
+    expected = {"elongated-55mm": (2, 0.065), "segment8-30mm": (1, 0.040)}
+    for name, (positions, length_m) in expected.items():
+        case = parse_case(phantom_mapping(name), source=name)
+        target = build_target(case.field_problem(spacing_mm=1.0), margin_m=5e-3)
+        lo, hi = target.axial_extent_m()
+        assert hi - lo == pytest.approx(length_m, abs=1.01e-3)
+        exposed, tips = axial_positions(target, PlanLimits())
+        assert len(tips) == positions
+        assert tips[0] <= lo + 1e-9 and tips[-1] + exposed >= hi - 1e-9  # the whole extent
+        if positions > 1:
+            assert 0 < tips[1] - tips[0] < exposed

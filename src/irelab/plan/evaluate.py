@@ -75,12 +75,17 @@ class Evaluator:
     """Solves layouts on one anatomy grid, caching solvers per geometry and the last solution
     of each pair (for warm starts).
 
-    ``solves`` counts pair solves and ``solve_s`` the seconds they took."""
+    ``solves`` counts pair solves and ``solve_s`` the seconds they took. A target voxel counts
+    as covered when its |E| reaches ``coverage_margin`` times its threshold (the lethal zone
+    itself, and the healthy volume, use the threshold): with a margin above the solver's
+    tolerance, re-solving the plan from scratch (``irelab simulate``) finds at least the
+    coverage reported."""
 
     def __init__(self, anatomy: FieldProblem, target: PlanTarget,
                  options: SolverOptions | None = None, keep_power: bool = False,
                  keep_fields: bool = True, progress: Callable[[str], None] | None = None,
-                 max_solvers: int = 4, warm: dict | None = None) -> None:
+                 max_solvers: int = 4, warm: dict | None = None,
+                 coverage_margin: float = 1.0) -> None:
         self.anatomy = anatomy
         self.target = target
         self.options = options or SolverOptions()
@@ -92,6 +97,7 @@ class Evaluator:
         # last solution per (position, anode index, cathode index): the start of the next solve
         # of that pair; ``warm`` shares it with another evaluator on the same grid
         self._last: dict[tuple, PairSolution] = {} if warm is None else warm
+        self.coverage_margin = coverage_margin
         self.solves = 0
         self.solve_s = 0.0
         self.healthy_mask = ~target.target & ~target.tumour & ~target.critical_any
@@ -181,26 +187,33 @@ class Evaluator:
             currents.append(tuple(row))
         counted = self.target.target & ~track_mask(layout, self.target)
         lethal = max_e >= self.target.lethal_threshold_V_per_m
-        cov, healthy = self.score_lethal(lethal, counted)
+        cov, healthy = self.score_lethal(lethal, counted, max_e)
         return LayoutEvaluation(layout=layout, coverage=cov, healthy_m3=healthy,
                                 lethal=lethal, max_e_V_per_m=max_e, currents_A=tuple(currents),
                                 converged=converged, power=tuple(power), fields=tuple(fields),
                                 counted=counted,
                                 exact=not keep or (base.exact and not moved))
 
-    def score_lethal(self, lethal: np.ndarray, counted: np.ndarray) -> tuple[float, float]:
-        """Coverage of ``counted`` and healthy volume (m^3) of a lethal mask."""
+    def score_lethal(self, lethal: np.ndarray, counted: np.ndarray,
+                     max_e: np.ndarray | None = None) -> tuple[float, float]:
+        """Coverage of ``counted`` and healthy volume (m^3) of a lethal mask; with ``max_e``,
+        coverage counts the voxels that reach the threshold times ``coverage_margin``."""
         n = int(counted.sum())
-        coverage = float((lethal & counted).sum() / n) if n else 1.0
+        covered = lethal
+        if max_e is not None and self.coverage_margin != 1.0:
+            covered = max_e >= self.target.lethal_threshold_V_per_m * self.coverage_margin
+        coverage = float((covered & counted).sum() / n) if n else 1.0
         healthy = float((lethal & self.healthy_mask).sum() * self.target.grid.voxel_volume_m3)
         return coverage, healthy
 
     def predict(self, ev: LayoutEvaluation, voltages) -> LayoutEvaluation:
         """Evaluation at other voltages by scaling each pair's |E| linearly (no solve).
 
-        For the smoothed-step tissue a higher voltage enlarges the zone more than linearly
-        (conductivity rises with the field), so predicted gains are conservative; the fine
-        grid re-solves whatever is chosen.
+        Near the lethal threshold |E| varies about as V**0.8 for the smoothed-step tissue
+        (measured, see :data:`irelab.plan.voltages.FIELD_EXPONENT`), so linear scaling
+        overstates what a lower voltage loses (conservative: the planner uses it only to turn
+        pairs down to the current limit) and would overstate what a higher one gains. Whatever
+        is reported is solved.
         """
         volts = np.asarray(voltages, dtype=float)
         factors = np.tile(volts / np.asarray(ev.layout.voltages_V), ev.layout.n_positions)
@@ -208,7 +221,7 @@ class Evaluator:
         for f, e in zip(factors, ev.fields, strict=True):
             np.maximum(max_e, f * e, out=max_e)
         lethal = max_e >= self.target.lethal_threshold_V_per_m
-        cov, healthy = self.score_lethal(lethal, ev.counted)
+        cov, healthy = self.score_lethal(lethal, ev.counted, max_e)
         scale = (volts / np.asarray(ev.layout.voltages_V)) ** 1.15
         currents = tuple(tuple(c * s for c, s in zip(row, scale, strict=True))
                          for row in ev.currents_A)
