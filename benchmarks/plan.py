@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import time
@@ -46,7 +47,7 @@ def main() -> None:
         "thermal_s": round(t.thermal_s, 2),
         "coarse_solves": t.coarse_solves,
         "fine_solves": t.fine_solves,
-        "coverage_percent": round(result.coverage * 100, 3),
+        "coverage_percent": math.floor(result.coverage * 1e5) / 1e3,
         "healthy_cm3": round(result.healthy_cm3, 3),
         "probes": result.layout.n_probes,
         "pairs": len(result.layout.pairs),
@@ -69,7 +70,8 @@ def main() -> None:
     print(f"{args.phantom}: plan in {total:.1f} s (search {t.search_s:.1f} s with "
           f"{t.coarse_solves} coarse pair solves, fine confirmation {t.confirm_s:.1f} s with "
           f"{t.fine_solves} fine pair solves, thermal {t.thermal_s:.1f} s)")
-    print(f"coverage {result.coverage * 100:.2f} %, healthy ablated {result.healthy_cm3:.2f} cm3, "
+    print(f"coverage {figures['coverage_percent']:.3f} %, "
+          f"healthy ablated {result.healthy_cm3:.2f} cm3, "
           f"{result.layout.n_probes} probes, {len(result.layout.pairs)} pairs, "
           f"{result.layout.n_positions} position(s); feasible: {result.feasible}")
     for failure in result.failures:

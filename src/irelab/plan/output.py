@@ -11,6 +11,7 @@ therefore solves exactly the fields the planner confirmed.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -77,7 +78,7 @@ def plan_json(result: PlanResult, runtime_s: float) -> dict:
     return {
         "feasible": result.feasible,
         "coverage": round(result.coverage, 6),
-        "coverage_percent": round(result.coverage * 100, 2),
+        "coverage_percent": math.floor(result.coverage * 1e4) / 1e2,  # never rounds up to 100
         "healthy_volume_cm3": round(result.healthy_cm3, 3),
         "target_volume_cm3": round(float(result.fine.counted.sum())
                                    * result.target.grid.voxel_volume_m3 * 1e6, 3),
