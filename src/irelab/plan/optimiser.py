@@ -87,6 +87,10 @@ it changes pair currents by < 0.2 % and |E| by < 3 % at 1 mm, and saves ~25 % of
 class PlanOptions:
     """Planner settings (SI). ``fine_spacing_m`` is the confirmation grid.
 
+    ``coarse_safety``: the coarse search asks every target voxel for this factor above its
+    threshold (the 2 mm grid overestimates the field at tissue interfaces, see the module doc).
+    ``refine``: run the local searches. ``lower_voltages``: lower each pair's voltage once the
+    fine grid shows full coverage at the limits (else every pair stays at its limit).
     ``coarse_trials`` and ``fine_trials`` bound the local search (moves tried on each grid);
     ``time_budget_s`` bounds the whole search and confirmation (the thermal model runs after
     it): the searches stop early rather than overrun it, leaving time to solve the result in
@@ -105,7 +109,7 @@ class PlanOptions:
     coarse_safety: float = 1.08
     coarse_trials: int = 24
     fine_trials: int = 12
-    time_budget_s: float | None = 130.0
+    time_budget_s: float | None = 115.0
     lower_voltages: bool = True
     thermal: bool = True
 
