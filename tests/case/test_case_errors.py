@@ -88,7 +88,14 @@ BAD = [
     ("thresholds reversed", _with("tissues", {"liver": {"e_rev_V_per_cm": 700}}),
      "tissues.liver", "e_rev"),
     ("pullback pulls the tip out", _with("protocol.pullback_steps_mm", [30]),
-     "protocol.pullback_steps_mm", "after pulling back"),
+     "protocol.pullback_steps_mm", "at position 2"),
+    ("placement moves a probe out", _with("protocol.placements", [
+        {"back_mm": 0}, {"shift_mm": [-20, 0, 0]}]), "protocol.placements", "at position 2"),
+    ("pullbacks and placements together", _with("protocol.pullback_steps_mm", [2]) | {
+        "protocol": {**two_needles()["protocol"], "pullback_steps_mm": [2],
+                     "placements": [{"back_mm": 0}]}}, "protocol", "not both"),
+    ("currents per position miscounted", _with("protocol.pairs.0.predicted_currents_A", [1, 2]),
+     "protocol.pairs[0].predicted_currents_A", "one current per position"),
     ("spacing too coarse for the box", _with("domain.spacing_mm", 9),
      "domain.spacing_mm", "quarter"),
     ("grid too large", _with("domain", {"size_mm": [400, 400, 400], "spacing_mm": 0.1}),

@@ -180,7 +180,8 @@ def test_pullback_steps_move_every_probe_back_along_its_direction() -> None:
     mapping = two_needles()
     mapping["protocol"]["pullback_steps_mm"] = [3, 2]
     case = parse_case(mapping)
-    assert case.positions == 3 and case.protocol.offsets_mm == (0, 3, 5)
+    assert case.positions == 3
+    assert [p.back_mm for p in case.protocol.placements] == [0, 3, 5]
     tips = [case.field_problem(position=k).electrode("P1").start_m[2] for k in range(3)]
     assert np.allclose(np.asarray(tips) * 1e3, [-8, -5, -3])
     assert parse_case(case.to_mapping()).protocol.pullback_steps_mm == (3, 2)
@@ -199,3 +200,17 @@ def test_anatomy_only_case_loads_for_the_planner() -> None:
     case = parse_case(mapping)
     problem = case.field_problem(spacing_mm=2.0)
     assert problem.electrodes == () and problem.grid.spacing_m == pytest.approx(2e-3)
+
+
+def test_placements_move_the_array_back_and_sideways() -> None:
+    mapping = two_needles()
+    mapping["protocol"]["placements"] = [{"back_mm": 0}, {"back_mm": 2, "shift_mm": [3, -4, 0]}]
+    case = parse_case(mapping)
+    assert case.positions == 2
+    p1 = [case.field_problem(position=k).electrode("P1") for k in range(2)]
+    assert np.allclose(np.asarray(p1[0].start_m) * 1e3, [-5, 0, -8])
+    assert np.allclose(np.asarray(p1[1].start_m) * 1e3, [-2, -4, -6])
+    shaft = next(i for i in case.field_problem(position=1).insulators if i.name == "P2:shaft")
+    assert np.allclose(np.asarray(shaft.start_m[:2]) * 1e3, [8, -4])
+    again = parse_case(yaml.safe_load(yaml.safe_dump(case.to_mapping())))
+    assert again.protocol.placements == case.protocol.placements

@@ -54,3 +54,14 @@ def test_bipolar_electrodes_are_pair_names() -> None:
                                       "voltage_V": 1000, "predicted_current_A": 8.0}]}
     plan = parse_delivery_plan(mapping, "plan.yaml")
     assert plan.pairs[0].name == "B:distal-B:proximal"
+
+
+def test_placements_repeat_the_pairs_at_each_placement() -> None:
+    mapping = yaml.safe_load(yaml.safe_dump(CASE))
+    del mapping["protocol"]["pullback_steps_mm"]
+    mapping["protocol"]["placements"] = [{"back_mm": 0}, {"shift_mm": [0, 3, 0]},
+                                         {"shift_mm": [0, -3, 0]}]
+    mapping["protocol"]["pairs"][0]["predicted_currents_A"] = [20.0, 21.0, 22.0]
+    plan = parse_delivery_plan(mapping, "plan.yaml")
+    assert [p.name for p in plan.pairs] == ["P1-P2", "P1-P2@2", "P1-P2@3"]
+    assert [p.predicted_current_A for p in plan.pairs] == [20.0, 21.0, 22.0]

@@ -1,6 +1,15 @@
 """Case files: domain, anatomy (shapes or labelled images), tissues, probes and protocol."""
 
-from irelab.case.case import Case, Domain, Pair, Probe, Protocol, load_case, parse_case
+from irelab.case.case import (
+    Case,
+    Domain,
+    Pair,
+    Placement,
+    Probe,
+    Protocol,
+    load_case,
+    parse_case,
+)
 from irelab.case.tissues import TISSUE_PRESETS, Tissue
 
 __all__ = [
@@ -8,6 +17,7 @@ __all__ = [
     "Case",
     "Domain",
     "Pair",
+    "Placement",
     "Probe",
     "Protocol",
     "Tissue",

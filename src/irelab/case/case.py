@@ -9,7 +9,8 @@ problem is one :class:`~irelab.errors.InputError` naming the file, the key and w
 Probe geometry (issue 2): the exposed electrode runs from ``tip_mm`` along ``direction`` for
 ``exposed_mm``; the insulated shaft continues along ``direction`` out of the domain. A bipolar
 probe carries ``distal`` and ``proximal`` electrodes separated by an insulating gap. A pullback
-step moves every probe back along its own ``direction``.
+step moves every probe back along its own ``direction``; a placement (``protocol.placements``)
+moves the whole array back and/or sideways, for repositioning.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from irelab.case.tissues import TISSUE_PRESETS, Tissue
 from irelab.errors import InputError
 from irelab.field.problem import Electrode, FieldProblem, Grid, Insulator
 
-__all__ = ["Case", "Domain", "Probe", "Pair", "Protocol", "load_case", "parse_case"]
+__all__ = ["Case", "Domain", "Probe", "Pair", "Placement", "Protocol", "load_case",
+           "parse_case"]
 
 MM = 1e-3
 MAX_VOXELS = 40_000_000
@@ -81,10 +83,11 @@ class Probe:
         """Length from the tip to the end of the last electrode."""
         return self.exposed_mm if self.bipolar_mm is None else float(sum(self.bipolar_mm))
 
-    def parts_mm(self, shift_mm: float = 0.0) -> list[tuple[str, str, np.ndarray, np.ndarray]]:
-        """``(kind, name, start, end)`` for each electrode and gap, tip first (mm)."""
+    def parts_mm(self, tip_mm=None) -> list[tuple[str, str, np.ndarray, np.ndarray]]:
+        """``(kind, name, start, end)`` for each electrode and gap, tip first (mm), with the
+        tip at ``tip_mm`` (default the probe's own)."""
         u = np.asarray(self.direction)
-        tip = np.asarray(self.tip_mm) + shift_mm * u
+        tip = np.asarray(self.tip_mm if tip_mm is None else tip_mm, dtype=float)
         if self.bipolar_mm is None:
             return [("electrode", self.name, tip, tip + self.exposed_mm * u)]
         distal, gap, proximal = self.bipolar_mm
@@ -104,20 +107,31 @@ class Pair:
 
 
 @dataclass(frozen=True)
+class Placement:
+    """Where the probe array is for one repetition of the pairs: every probe moved back along
+    its own direction by ``back_mm``, then by the vector ``shift_mm``."""
+
+    back_mm: float = 0.0
+    shift_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    def tip_mm(self, probe: Probe) -> np.ndarray:
+        return (np.asarray(probe.tip_mm) + self.back_mm * np.asarray(probe.direction)
+                + np.asarray(self.shift_mm))
+
+
+@dataclass(frozen=True)
 class Protocol:
     pulses: int = 90
     pulse_width_us: float = 90.0
     pairs: tuple[Pair, ...] = ()
     pullback_steps_mm: tuple[float, ...] = ()
+    placements: tuple[Placement, ...] = (Placement(),)
+    """One per position, in delivery order (from ``pullback_steps_mm`` when the file gives
+    those: back_mm 0, s1, s1 + s2, ...)."""
 
     @property
     def positions(self) -> int:
-        return 1 + len(self.pullback_steps_mm)
-
-    @property
-    def offsets_mm(self) -> tuple[float, ...]:
-        """How far back every probe is at each position (0 at the first)."""
-        return (0.0, *itertools.accumulate(self.pullback_steps_mm))
+        return len(self.placements)
 
 
 @dataclass(frozen=True, eq=False)
@@ -180,12 +194,12 @@ class Case:
     def conductors(self, grid: Grid, position: int = 0
                    ) -> tuple[tuple[Electrode, ...], tuple[Insulator, ...]]:
         """Electrodes and insulators (SI) of every probe at pullback ``position``."""
-        shift = self.protocol.offsets_mm[position] if self.protocol else 0.0
+        placement = self.protocol.placements[position] if self.protocol else Placement()
         reach_mm = float(np.linalg.norm(grid.upper_m - grid.lower_m)) / MM + grid.spacing_m / MM
         electrodes, insulators = [], []
         for probe in self.probes:
             r = probe.diameter_mm / 2 * MM
-            parts = probe.parts_mm(shift)
+            parts = probe.parts_mm(placement.tip_mm(probe))
             for kind, name, a, b in parts:
                 seg = (tuple(a * MM), tuple(b * MM), r)
                 (electrodes if kind == "electrode" else insulators).append(
@@ -333,13 +347,19 @@ def _protocol(spec: CaseSpec, source: str) -> Protocol | None:
     pairs = []
     for k, pair in enumerate(p.pairs):
         currents = tuple(pair.predicted_currents_A) if pair.predicted_currents_A else None
-        if currents is not None and len(currents) != 1 + len(p.pullback_steps_mm):
+        n_positions = len(p.placements) or 1 + len(p.pullback_steps_mm)
+        if currents is not None and len(currents) != n_positions:
             raise InputError(source, f"protocol.pairs[{k}].predicted_currents_A",
-                             f"one current per position ({1 + len(p.pullback_steps_mm)})",
-                             len(currents))
+                             f"one current per position ({n_positions})", len(currents))
         pairs.append(Pair(pair.anode, pair.cathode, pair.voltage_V, pair.predicted_current_A,
                           currents))
-    return Protocol(p.pulses, p.pulse_width_us, tuple(pairs), tuple(p.pullback_steps_mm))
+    if p.placements:
+        placements = tuple(Placement(q.back_mm, tuple(q.shift_mm)) for q in p.placements)
+    else:
+        placements = tuple(Placement(back) for back in
+                           (0.0, *itertools.accumulate(p.pullback_steps_mm)))
+    return Protocol(p.pulses, p.pulse_width_us, tuple(pairs), tuple(p.pullback_steps_mm),
+                    placements)
 
 
 def _exit_distance_mm(point: np.ndarray, u: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> float:
@@ -371,17 +391,20 @@ def _check_probes(case: Case, source: str) -> None:
         if name in names[:i]:
             raise InputError(source, f"probes[{i}].name", "a name no other probe has", name)
     lo, hi = case.domain.lower_mm, case.domain.upper_mm
-    offsets = case.protocol.offsets_mm if case.protocol else (0.0,)
-    for pos, shift in enumerate(offsets):
+    protocol = case.protocol or Protocol()
+    moves = "placements" if case.spec.protocol and case.spec.protocol.placements else \
+        "pullback_steps_mm"
+    for pos, placement in enumerate(protocol.placements):
         axes = []
         for i, probe in enumerate(case.probes):
             u = np.asarray(probe.direction)
-            tip = np.asarray(probe.tip_mm) + shift * u
+            tip = placement.tip_mm(probe)
             end = tip + probe.length_mm * u
             for point, what in ((tip, "tip"), (end, "end of the exposed part")):
                 if np.any(point < lo) or np.any(point > hi):
-                    key = f"probes[{i}].tip_mm" if pos == 0 else "protocol.pullback_steps_mm"
-                    where = f" after pulling back {shift:g} mm" if pos else ""
+                    moved = placement != Placement()
+                    key = f"protocol.{moves}" if moved else f"probes[{i}].tip_mm"
+                    where = f" at position {pos + 1}" if moved else ""
                     raise InputError(source, key, f"the probe's {what}{where} inside the domain "
                                      f"box {lo.tolist()}-{hi.tolist()} mm",
                                      np.round(point, 3).tolist())
@@ -390,9 +413,10 @@ def _check_probes(case: Case, source: str) -> None:
             gap = _segment_distance(a[0], a[1], b[0], b[1])
             touch = (case.probes[i].diameter_mm + case.probes[j].diameter_mm) / 2
             if gap < touch:
+                where = f" at position {pos + 1}" if pos else ""
                 raise InputError(source, f"probes[{j}]", f"a probe that does not touch probe "
-                                 f"{case.probes[i].name} (axes at least {touch:g} mm apart)",
-                                 f"{gap:.2f} mm apart")
+                                 f"{case.probes[i].name}{where} (axes at least {touch:g} mm "
+                                 "apart)", f"{gap:.2f} mm apart")
 
 
 def _check_pairs(case: Case, source: str) -> None:

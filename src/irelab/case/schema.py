@@ -159,6 +159,14 @@ class PairSpec(_Strict):
     """Extension: the planner's current at each pullback position."""
 
 
+class PlacementSpec(_Strict):
+    """Extension: one placement of the whole probe array. Every probe is moved back along its
+    own direction by ``back_mm`` and then by the vector ``shift_mm``."""
+
+    back_mm: float = 0.0
+    shift_mm: Vec3 = (0.0, 0.0, 0.0)
+
+
 class ProtocolSpec(_Strict):
     pulses: Annotated[int, Field(ge=1, le=1000)] = 90
     pulse_width_us: Annotated[float, Field(gt=0, le=1000)] = 90.0
@@ -166,6 +174,15 @@ class ProtocolSpec(_Strict):
     pullback_steps_mm: list[PositiveMm] = []
     """Extension: after the pairs are delivered, all probes move back along their direction by
     the next step and the pairs repeat (positions = 1 + number of steps)."""
+    placements: list[PlacementSpec] = []
+    """Extension: the pairs are delivered at each placement in turn (pullbacks and sideways
+    repositioning); the probes as written are moved by each placement's offsets."""
+
+    @model_validator(mode="after")
+    def _one_kind_of_move(self) -> ProtocolSpec:
+        if self.placements and self.pullback_steps_mm:
+            raise ValueError("either pullback_steps_mm or placements, not both")
+        return self
 
 
 class CaseSpec(_Strict):

@@ -7,10 +7,11 @@ predicted current gets it from the field simulation of the case (``irelab.simula
 case grid or at ``spacing_mm``. Everything is checked before any pulse: unknown probe names, no
 pairs, voltages outside (0, 3000] V raise :class:`~irelab.errors.InputError`.
 
-Pullbacks (``protocol.pullback_steps_mm``): the pairs are delivered at the first position, then
-repeated at each later one; each repetition is its own :class:`PairProtocol` with its
-``position`` and that position's current (``predicted_currents_A[k]`` when the planner wrote
-them, else ``predicted_current_A``, the largest over positions, else the simulation's).
+Pullbacks and repositioning (``protocol.pullback_steps_mm`` or ``protocol.placements``): the
+pairs are delivered at the first position, then repeated at each later one; each repetition is
+its own :class:`PairProtocol` with its ``position`` and that position's current
+(``predicted_currents_A[k]`` when the planner wrote them, else ``predicted_current_A``, the
+largest over positions, else the simulation's).
 Bipolar probes are addressed as ``<probe>:distal`` and ``<probe>:proximal``.
 """
 
@@ -31,6 +32,17 @@ def _number(source: str, key: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise InputError(source, key, "a number", value)
     return float(value)
+
+
+def _positions(protocol: Mapping[str, Any], source: str) -> int:
+    """Placements of the probe array: ``placements`` entries, or 1 + ``pullback_steps_mm``."""
+    for key, extra in (("placements", 0), ("pullback_steps_mm", 1)):
+        value = protocol.get(key) or []
+        if not isinstance(value, list):
+            raise InputError(source, f"protocol.{key}", "a list", value)
+        if value:
+            return len(value) + extra
+    return 1
 
 
 def parse_delivery_plan(mapping: Mapping[str, Any], source: str = "<plan>",
@@ -60,10 +72,7 @@ def parse_delivery_plan(mapping: Mapping[str, Any], source: str = "<plan>",
     if isinstance(pulses, bool) or not isinstance(pulses, int) or pulses < 1:
         raise InputError(source, "protocol.pulses", "a positive whole number", pulses)
     width = _number(source, "protocol.pulse_width_us", protocol.get("pulse_width_us", 90))
-    steps = protocol.get("pullback_steps_mm") or []
-    if not isinstance(steps, list):
-        raise InputError(source, "protocol.pullback_steps_mm", "a list of distances in mm", steps)
-    positions = 1 + len(steps)
+    positions = _positions(protocol, source)
     pairs = []
     for i, raw in enumerate(raw_pairs):
         key = f"protocol.pairs[{i}]"
@@ -115,8 +124,7 @@ def load_delivery_plan(path: str | Path, spacing_mm: float | None = None,
     currents = None
     if isinstance(pairs, list) and any(
             isinstance(p, Mapping) and p.get("predicted_current_A") is None for p in pairs):
-        steps = (mapping.get("protocol") or {}).get("pullback_steps_mm") or []
-        n = len(pairs) * (1 + (len(steps) if isinstance(steps, list) else 0))
+        n = len(pairs) * _positions(mapping["protocol"], source)
         parse_delivery_plan(mapping, source, [1.0] * n, config)  # names and voltages first
         currents = _simulated_currents(path, spacing_mm)
     return parse_delivery_plan(mapping, source, currents, config)
