@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -71,6 +71,26 @@ class LayoutEvaluation:
         return threshold_V_per_m[counted] / np.maximum(self.max_e_V_per_m[counted], 1e-30)
 
 
+def _placement(layout: ProbeLayout, position: int) -> tuple[float, tuple[float, float]]:
+    """What identifies a placement of the array: its tip (axial) and in-plane shift."""
+    return layout.tips_m[position], layout.shift_m(position)
+
+
+def translated(array: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """``array`` moved by whole voxels ``steps`` (per axis), edges repeated."""
+    out = array
+    for axis, n in enumerate(int(v) for v in steps):
+        if n == 0:
+            continue
+        pad = [(0, 0)] * array.ndim
+        pad[axis] = (n, 0) if n > 0 else (0, -n)
+        padded = np.pad(out, pad, mode="edge")
+        index = [slice(None)] * array.ndim
+        index[axis] = slice(0, array.shape[axis]) if n > 0 else slice(-n, None)
+        out = padded[tuple(index)]
+    return out
+
+
 class Evaluator:
     """Solves layouts on one anatomy grid, caching solvers per geometry and the last solution
     of each pair (for warm starts).
@@ -94,8 +114,9 @@ class Evaluator:
         self.progress = progress
         self.max_solvers = max_solvers
         self._solvers: dict[tuple, FieldSolver] = {}
-        # last solution per (position, anode index, cathode index): the start of the next solve
-        # of that pair; ``warm`` shares it with another evaluator on the same grid
+        # last solution per (tip, shift, anode index, cathode index): the start of the next
+        # solve of that pair at that placement; ``warm`` shares it with another evaluator on
+        # the same grid
         self._last: dict[tuple, PairSolution] = {} if warm is None else warm
         self.coverage_margin = coverage_margin
         self.solves = 0
@@ -104,12 +125,13 @@ class Evaluator:
 
     @property
     def warm_starts(self) -> dict[tuple, PairSolution]:
-        """The last solution of each pair, by (position, anode index, cathode index): pass it
-        as ``warm`` to another evaluator on the same grid to share the warm starts."""
+        """The last solution of each pair, by (tip, shift, anode index, cathode index) of its
+        placement: pass it as ``warm`` to another evaluator on the same grid to share them."""
         return self._last
 
     def _solver(self, layout: ProbeLayout, position: int) -> FieldSolver:
-        key = (layout.points_m, layout.exposed_m, layout.tips_m[position])
+        key = (layout.points_m, layout.exposed_m, layout.tips_m[position],
+               layout.shift_m(position))
         solver = self._solvers.pop(key, None)
         if solver is None:
             while len(self._solvers) >= self.max_solvers:  # bound memory: forget the oldest
@@ -121,11 +143,12 @@ class Evaluator:
 
     def _reusable(self, layout: ProbeLayout, base: LayoutEvaluation | None
                   ) -> tuple[dict[int, tuple[int, int, int]], bool]:
-        """Fields of ``base`` that ``layout`` can keep: {index in delivery order: (position,
-        pair index in base, index in base's delivery order)}, and whether a probe moved."""
+        """Fields of ``base`` that ``layout`` can keep: {index in delivery order: (position in
+        base, pair index in base, index in base's delivery order)}, and whether a probe moved.
+        A field is kept when base has the same placement (tip and shift), neither probe of the
+        pair moved and the pair's voltage is the same."""
         if (base is None or not base.fields
                 or base.fields[0].shape != self.target.grid.shape
-                or base.layout.tips_m != layout.tips_m
                 or base.layout.exposed_m != layout.exposed_m
                 or base.layout.n_probes != layout.n_probes
                 or (self.keep_power and not base.power)):
@@ -135,14 +158,44 @@ class Evaluator:
         old = {pair: (p, v) for p, (pair, v) in enumerate(zip(base.layout.pairs,
                                                                base.layout.voltages_V,
                                                                strict=True))}
+        placed = {_placement(base.layout, q): q for q in range(base.layout.n_positions)}
         keep = {}
         n_pairs, n_old = len(layout.pairs), len(base.layout.pairs)
-        for p, ((i, j), v) in enumerate(zip(layout.pairs, layout.voltages_V, strict=True)):
-            if i in moved or j in moved or (i, j) not in old or old[(i, j)][1] != v:
+        for pos in range(layout.n_positions):
+            q = placed.get(_placement(layout, pos))
+            if q is None:
                 continue
-            for pos in range(layout.n_positions):
-                keep[pos * n_pairs + p] = (pos, old[(i, j)][0], pos * n_old + old[(i, j)][0])
+            for p, ((i, j), v) in enumerate(zip(layout.pairs, layout.voltages_V, strict=True)):
+                if i in moved or j in moved or (i, j) not in old or old[(i, j)][1] != v:
+                    continue
+                keep[pos * n_pairs + p] = (q, old[(i, j)][0], q * n_old + old[(i, j)][0])
         return keep, bool(moved)
+
+    def _start(self, layout: ProbeLayout, position: int, pair: tuple[int, int]
+               ) -> PairSolution | None:
+        """Warm start of ``pair`` at ``position``: its last solution at this placement, else
+        (a new sideways placement) its solution at a placement with the same tip moved by the
+        shift between the two, when that is a whole number of voxels along the grid's axes."""
+        tip, shift = _placement(layout, position)
+        last = self._last.get((tip, shift, *pair))
+        if last is not None:
+            return last
+        target = self.target
+        for (tip_o, shift_o, i, j), sol in self._last.items():
+            if tip_o != tip or (i, j) != pair:
+                continue
+            d = (np.subtract(shift, shift_o) @ np.stack([target.e1, target.e2])
+                 ) / target.grid.spacing_m
+            steps = np.round(d).astype(int)
+            if np.abs(d - steps).max() > 1e-6:
+                continue
+            names = [layout.probe_name(k, position) for k in range(layout.n_probes)]
+            olds = list(sol.electrode_potentials_V.values())
+            if len(olds) != len(names):
+                continue
+            return replace(sol, potential_V=translated(sol.potential_V, steps),
+                           electrode_potentials_V=dict(zip(names, olds, strict=True)))
+        return None
 
     def evaluate(self, layout: ProbeLayout,
                  base: LayoutEvaluation | None = None) -> LayoutEvaluation:
@@ -161,18 +214,18 @@ class Evaluator:
                     layout.pair_names(position), layout.pairs, layout.voltages_V, strict=True)):
                 index = position * n_pairs + p
                 if index in keep:
-                    _, p_old, i_old = keep[index]
+                    q_old, p_old, i_old = keep[index]
                     e = base.fields[i_old]
-                    row.append(base.currents_A[position][p_old])
+                    row.append(base.currents_A[q_old][p_old])
                     if self.keep_power:
                         power.append(base.power[i_old])
                 else:
                     if self.progress is not None:
                         self.progress(f"{anode}-{cathode} {v:.0f} V")
-                    key = (position, i, j)
+                    key = (*_placement(layout, position), i, j)
                     t0 = time.perf_counter()
                     sol = self._solver(layout, position).solve_pair(
-                        anode, cathode, v, initial=self._last.get(key))
+                        anode, cathode, v, initial=self._start(layout, position, (i, j)))
                     self.solve_s += time.perf_counter() - t0
                     self.solves += 1
                     self._last[key] = sol

@@ -1,8 +1,10 @@
-"""Probe layouts: where the parallel probes go, which pairs fire at what voltage, pullbacks.
+"""Probe layouts: where the parallel probes go, which pairs fire at what voltage, placements.
 
 A layout is a set of probe positions in the plane normal to the insertion axis, one exposed
-length, the axial tip position of each pullback position (deepest first), and the pairs with
-their voltages (the same pair protocol is repeated at every position). Candidate layouts are
+length, and one or more placements of that rigid array: the axial tip position of each (pullback
+positions, deepest first) and an in-plane shift of each (repositioning: the array moved
+sideways, zero unless the planner adds such a placement). The pairs with their voltages are the
+same pair protocol, repeated at every placement. Candidate layouts are
 regular polygons around the target's centroid, with or without a centre probe, at several radii
 and rotations; a cheap analytic screen (the two-cylinder field, below) ranks them before any
 field solve.
@@ -41,11 +43,12 @@ junction up to 18 % below e_irr, a 10 mm overlap 5 % and a 12 mm overlap 2 %).""
 
 @dataclass(frozen=True)
 class ProbeLayout:
-    """Probes (in-plane positions), exposed length, pullback tips and the pair protocol (SI).
+    """Probes (in-plane positions), exposed length, placements and the pair protocol (SI).
 
     ``points_m[k]`` = (a, b) in the target's (e1, e2) plane; ``tips_m`` = axial coordinate of the
-    tip at each pullback position (deepest first); ``pairs`` index probes; ``voltages_V`` is one
-    voltage per pair.
+    tip at each placement (position) in delivery order; ``shifts_m`` = the in-plane shift (a, b)
+    of the whole array at each placement (empty: no shift at any); ``pairs`` index probes;
+    ``voltages_V`` is one voltage per pair (the same at every placement).
     """
 
     points_m: tuple[tuple[float, float], ...]
@@ -54,6 +57,11 @@ class ProbeLayout:
     pairs: tuple[tuple[int, int], ...]
     voltages_V: tuple[float, ...]
     label: str = ""
+    shifts_m: tuple[tuple[float, float], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.shifts_m and len(self.shifts_m) != len(self.tips_m):
+            raise ValueError(f"{len(self.shifts_m)} shifts for {len(self.tips_m)} placements")
 
     @property
     def n_probes(self) -> int:
@@ -62,6 +70,29 @@ class ProbeLayout:
     @property
     def n_positions(self) -> int:
         return len(self.tips_m)
+
+    @property
+    def repositioned(self) -> bool:
+        """Whether some placement moves the array sideways (not only back along the axis)."""
+        return any(a != 0.0 or b != 0.0 for a, b in self.shifts_m)
+
+    def shift_m(self, position: int) -> tuple[float, float]:
+        """In-plane shift of the array at ``position``."""
+        return self.shifts_m[position] if self.shifts_m else (0.0, 0.0)
+
+    def points_at(self, position: int) -> np.ndarray:
+        """In-plane probe positions at ``position`` (probes x 2)."""
+        return np.asarray(self.points_m) + np.asarray(self.shift_m(position))
+
+    def with_placement(self, tip_m: float, shift_m: tuple[float, float],
+                       after: int) -> ProbeLayout:
+        """The same array and pairs with one more placement inserted after position ``after``
+        (delivery order): tip at axial ``tip_m``, array shifted by ``shift_m`` in the plane."""
+        shifts = [self.shift_m(p) for p in range(self.n_positions)]
+        tips = list(self.tips_m)
+        tips.insert(after + 1, float(tip_m))
+        shifts.insert(after + 1, (float(shift_m[0]), float(shift_m[1])))
+        return replace(self, tips_m=tuple(tips), shifts_m=tuple(shifts))
 
     def spacing_m(self, pair: tuple[int, int]) -> float:
         a, b = (np.asarray(self.points_m[i]) for i in pair)
@@ -80,15 +111,18 @@ class ProbeLayout:
         return replace(self, voltages_V=tuple(float(v) for v in voltages))
 
     def probe_name(self, k: int, position: int) -> str:
-        """Case-file name of probe k at pullback position ``position``."""
+        """Name of probe k at ``position`` in the solver's problem (the case file names the
+        probes P1..Pn and moves them by its placements)."""
         base = f"P{k + 1}"
         if self.n_positions == 1:
             return base
+        if self.repositioned:
+            return f"{base}@{position + 1}"
         shift_mm = (self.tips_m[position] - self.tips_m[0]) * 1e3
         return f"{base}@{shift_mm:.0f}mm"
 
     def world_tip_m(self, target: PlanTarget, k: int, position: int) -> np.ndarray:
-        a, b = self.points_m[k]
+        a, b = self.points_at(position)[k]
         return a * target.e1 + b * target.e2 + self.tips_m[position] * target.axis
 
     def electrodes(self, target: PlanTarget, position: int,
@@ -226,7 +260,7 @@ def candidates(target: PlanTarget, limits: PlanLimits, centroid: np.ndarray,
 
 def track_mask(layout: ProbeLayout, target: PlanTarget,
                limits: PlanLimits = PlanLimits()) -> np.ndarray:
-    """Voxels whose centre lies inside a probe (any position): the needle track.
+    """Voxels whose centre lies inside a probe (any placement): the needle tracks.
 
     There is no tissue to ablate there (the conductor displaces it, and the field solver has no
     tissue unknown in such a voxel), so coverage is counted over the target minus the track.
@@ -238,9 +272,14 @@ def track_mask(layout: ProbeLayout, target: PlanTarget,
     out = np.zeros(grid.shape, dtype=bool)
     s = pts @ target.axis
     plane = np.stack([pts @ target.e1, pts @ target.e2], axis=-1)
-    for a, b in layout.points_m:
+    columns = {}
+    for position in range(layout.n_positions):  # the deepest tip of each column
+        for a, b in layout.points_at(position):
+            key = (float(a), float(b))
+            columns[key] = min(columns.get(key, np.inf), layout.tips_m[position])
+    for (a, b), tip in columns.items():
         radial = np.hypot(plane[..., 0] - a, plane[..., 1] - b)
-        out |= (radial <= r) & (s >= layout.tips_m[0])
+        out |= (radial <= r) & (s >= tip)
     return out
 
 
@@ -263,8 +302,10 @@ def blocked_columns(points_ab: np.ndarray, target: PlanTarget, tip_s: float) -> 
 
 
 def crosses_keep_out(layout: ProbeLayout, target: PlanTarget) -> bool:
-    """Whether any probe (exposed part or shaft, every position) passes a keep-out voxel."""
-    return bool(blocked_columns(np.asarray(layout.points_m), target, layout.tips_m[0]).any())
+    """Whether any probe (exposed part or shaft, every placement) passes a keep-out voxel or
+    has its tip outside the domain."""
+    return any(bool(blocked_columns(layout.points_at(p), target, layout.tips_m[p]).any())
+               for p in range(layout.n_positions))
 
 
 def nearest_allowed(point: tuple[float, float], target: PlanTarget, tip_s: float,

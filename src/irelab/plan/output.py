@@ -1,10 +1,13 @@
 """A plan as a case file (issue 2 YAML keys, mm) and as the ``irelab plan --json`` object.
 
-Pullbacks use the case format's ``protocol.pullback_steps_mm``: the probes are written at their
-first (deepest) position, and each step moves all of them back along the insertion direction
-before the pairs repeat. Every pair carries the extension keys ``predicted_current_A`` (the
-largest fine-grid current over the positions, what the generator's limit is checked against)
-and, with pullbacks, ``predicted_currents_A`` (one per position). ``irelab simulate plan.yaml``
+The probes (P1..Pn) are written at their first placement. Pullbacks alone use the case format's
+``protocol.pullback_steps_mm``: each step moves all probes back along the insertion direction
+before the pairs repeat. When a placement also moves the array sideways (repositioning), the
+extension ``protocol.placements`` is written instead: one ``{back_mm, shift_mm}`` per placement
+in delivery order, each probe's tip at ``tip_mm + back_mm * direction + shift_mm``. Every pair
+carries the extension keys ``predicted_current_A`` (the largest fine-grid current over the
+placements, what the generator's limit is checked against) and, with several placements,
+``predicted_currents_A`` (one per placement). ``irelab simulate plan.yaml``
 therefore solves exactly the fields the planner confirmed.
 """
 
@@ -18,7 +21,7 @@ import numpy as np
 
 from irelab.plan.optimiser import PlanResult
 
-__all__ = ["plan_mapping", "plan_json"]
+__all__ = ["plan_mapping", "plan_json", "placements"]
 
 
 def _mm(v: float) -> float:
@@ -57,11 +60,27 @@ def plan_mapping(base: Mapping, result: PlanResult) -> dict:
     sched = result.options.schedule
     protocol = {"pulses": sched.pulses_per_pair, "pulse_width_us": sched.pulse_width_us,
                 "pairs": pairs}
-    if lay.n_positions > 1:
+    if lay.repositioned:
+        protocol["placements"] = placements(result)
+    elif lay.n_positions > 1:
         protocol["pullback_steps_mm"] = [_mm(b - a) for a, b in zip(lay.tips_m[:-1],
                                                                     lay.tips_m[1:], strict=True)]
     out["probes"] = probes
     out["protocol"] = protocol
+    return out
+
+
+def placements(result: PlanResult) -> list[dict]:
+    """Each placement relative to the first, as the case format's ``protocol.placements``:
+    ``back_mm`` along the insertion direction and ``shift_mm`` (a world vector, mm)."""
+    lay, target = result.layout, result.target
+    first = np.asarray(lay.shift_m(0))
+    out = []
+    for p in range(lay.n_positions):
+        da, db = np.asarray(lay.shift_m(p)) - first
+        shift = da * target.e1 + db * target.e2
+        out.append({"back_mm": _mm(lay.tips_m[p] - lay.tips_m[0]),
+                    "shift_mm": [_mm(c) + 0.0 for c in shift]})
     return out
 
 
@@ -83,6 +102,7 @@ def plan_json(result: PlanResult, runtime_s: float) -> dict:
         "target_volume_cm3": round(float(result.fine.counted.sum())
                                    * result.target.grid.voxel_volume_m3 * 1e6, 3),
         "pullback_positions": result.layout.n_positions,
+        "placements": placements(result),
         "exposed_mm": _mm(result.layout.exposed_m),
         "probes": mapping["probes"],
         "pairs": [{"anode": p["anode"], "cathode": p["cathode"], "voltage_V": p["voltage_V"],

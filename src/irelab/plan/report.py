@@ -142,11 +142,14 @@ def _view3d(result: PlanResult) -> str:
         if len(cp):
             ax.scatter(*cp.T, s=3, alpha=0.5, c=_CRITICAL_COLOURS.get(name, "cyan"), label=name)
     lay = result.layout
+    colours = ["black", "tab:purple", "tab:olive", "tab:brown", "tab:pink"]
     for pos in range(lay.n_positions):
+        colour = colours[pos % len(colours)]
         for k in range(lay.n_probes):
             tip = lay.world_tip_m(result.target, k, pos) * 1e3
             end = tip + lay.exposed_m * 1e3 * result.target.axis
-            ax.plot(*np.stack([tip, end]).T, color="black", linewidth=2.5)
+            ax.plot(*np.stack([tip, end]).T, color=colour, linewidth=2.5,
+                    label=f"electrodes, placement {pos + 1}" if k == 0 else None)
             top = end + 25 * result.target.axis
             ax.plot(*np.stack([end, top]).T, color="grey", linewidth=1)
     ax.set_xlabel("x (mm)")
@@ -180,7 +183,7 @@ def write_report(result: PlanResult, path: Path, case_name: str, runtime_s: floa
         ["coverage of tumour + margin (fine grid)", f"{data['coverage_percent']:.2f} %"],
         ["target volume (minus needle tracks)", f"{data['target_volume_cm3']:.2f} cm3"],
         ["healthy tissue ablated outside the target", f"{data['healthy_volume_cm3']:.2f} cm3"],
-        ["probes / pullback positions / exposed length",
+        ["probes / placements of the array / exposed length",
          f"{result.layout.n_probes} / {result.layout.n_positions} / {data['exposed_mm']} mm"],
         ["confirmation grid", f"{result.target.grid.spacing_m * 1e3:g} mm"],
         ["runtime (search / confirmation / thermal)",
@@ -189,8 +192,14 @@ def write_report(result: PlanResult, path: Path, case_name: str, runtime_s: floa
     ], ["quantity", "value"])
     probes = _table([[p["name"], ", ".join(f"{c:.2f}" for c in p["tip_mm"]), p["exposed_mm"]]
                      for p in data["probes"]], ["probe", "tip (mm)", "exposed (mm)"])
-    pairs = _table([[f"{p['anode']} - {p['cathode']}", p["voltage_V"], f"{p['current_A']:.1f}"]
-                    for p in data["pairs"]], ["pair", "voltage (V)", "predicted current (A)"])
+    placements = _table(
+        [[str(i + 1), f"{q['back_mm']:g}", ", ".join(f"{c:g}" for c in q["shift_mm"])]
+         for i, q in enumerate(data["placements"])],
+        ["placement (delivery order)", "pulled back (mm)", "moved sideways by (mm)"])
+    pairs = _table([[f"{p['anode']} - {p['cathode']}", p["voltage_V"],
+                     " / ".join(f"{c:.1f}" for c in p["currents_A"])]
+                    for p in data["pairs"]],
+                   ["pair", "voltage (V)", "predicted current (A), per placement"])
     thermal_rows = [[name, f"{v['peak_temperature_C']:.1f}", f"{v['damage_volume_mm3']:.1f}"]
                     for name, v in data["thermal"].items()]
     thermal = _table(thermal_rows, ["critical structure", "peak temperature (C)",
@@ -217,7 +226,10 @@ img{{max-width:100%}}</style></head><body>
 <h1>Treatment plan: {html.escape(case_name)}</h1>
 <p><b>The plan {html.escape(status)}.</b> All figures come from the fine-grid field solution
 of the plan as written to plan.yaml.</p>
-{summary}<h2>Probes</h2>{probes}<h2>Pairs (delivery order)</h2>{pairs}
+{summary}<h2>Probes (first placement)</h2>{probes}
+<h2>Placements</h2><p>The pairs are delivered at each placement in turn; every probe's tip is
+its first-placement tip pulled back along the insertion direction and moved by the shift.</p>
+{placements}<h2>Pairs (delivery order at each placement)</h2>{pairs}
 <h2>Thermal (Pennes + Arrhenius)</h2><p>{html.escape(schedule)}</p>{thermal}
 <h2>Constraints</h2>{checks}{figs}</body></html>"""
     path.write_text(page, encoding="utf-8")
