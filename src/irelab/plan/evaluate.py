@@ -131,7 +131,8 @@ class Evaluator:
 
     def _solver(self, layout: ProbeLayout, position: int) -> FieldSolver:
         key = (layout.points_m, layout.exposed_m, layout.tips_m[position],
-               layout.shift_m(position))
+               layout.shift_m(position),
+               tuple(layout.probe_name(k, position) for k in range(layout.n_probes)))
         solver = self._solvers.pop(key, None)
         if solver is None:
             while len(self._solvers) >= self.max_solvers:  # bound memory: forget the oldest

@@ -102,9 +102,11 @@ class PlanOptions:
     ``refine``: run the local searches. ``lower_voltages``: lower each pair's voltage once the
     fine grid shows full coverage at the limits (else every pair stays at its limit).
     ``coarse_trials`` and ``fine_trials`` bound the local search (moves tried on each grid);
-    ``time_budget_s`` bounds the whole search and confirmation (the thermal model runs after
-    it): the searches stop early rather than overrun it, leaving time to solve the result in
-    full. None: no time limit (the result then depends on the trial budgets only).
+    ``time_budget_s`` bounds the whole search and confirmation per pullback position (each
+    position's pairs are solved on the fine grid; a target that needs two positions gets twice
+    the time; the thermal model runs after it): the searches stop early rather than overrun
+    it, leaving time to solve the result in full. None: no time limit (the result then depends
+    on the trial budgets only).
     ``max_extra_placements``: sideways placements of the array the planner may add when the
     best placement(s) still miss target voxels at the limits (:mod:`irelab.plan.reposition`);
     0 turns repositioning off.
@@ -331,7 +333,7 @@ def plan_treatment(problem_at: Callable[[float], FieldProblem],
     limits = opts.limits
     report = progress or (lambda stage, frac: None)
     t0 = time.perf_counter()
-    deadline = t0 + opts.time_budget_s if opts.time_budget_s else None
+    budget = None
 
     report("coarse grid: target and candidates", 0.0)
     coarse = problem_at(opts.coarse_spacing_m)
@@ -344,7 +346,11 @@ def plan_treatment(problem_at: Callable[[float], FieldProblem],
     ab = target_c.in_plane(target_c.target_points_m())
     centroid = ab.mean(axis=0)
     r_target = float(np.max(np.linalg.norm(ab - centroid, axis=1)))
-    tip_c = axial_positions(target_c, limits)[1][0]
+    axial_tips = axial_positions(target_c, limits)[1]
+    tip_c = axial_tips[0]
+    if opts.time_budget_s:
+        budget = opts.time_budget_s * len(axial_tips)
+    deadline = None if budget is None else t0 + budget
     snap_c = _snap(target_c, opts.coarse_spacing_m)
 
     def place_c(point):
@@ -386,7 +392,7 @@ def plan_treatment(problem_at: Callable[[float], FieldProblem],
         best, trials = improve_positions(
             coarse_eval, best, safety=opts.coarse_safety, step_m=opts.coarse_spacing_m,
             place=place_c, limits=limits, max_trials=opts.coarse_trials,
-            deadline=None if deadline is None else t0 + COARSE_SHARE * opts.time_budget_s,
+            deadline=None if budget is None else t0 + COARSE_SHARE * budget,
             report=lambda text: report(f"coarse search: {text}", 0.3))
         log.info("coarse local search: %d trials", trials)
     t_search = time.perf_counter()
@@ -497,9 +503,11 @@ def _reposition(evaluator: Evaluator, ev: LayoutEvaluation, limits: PlanLimits,
             if solved is None:
                 continue
             s = shortfall(solved, thr, FINE_SLACK)
-            log.info("repositioning (%.0f, %.0f) mm after position %d: predicted %d short "
-                     "(worst ratio %.3f), solved %d short (worst ratio %.3f), %.1f s", a, b,
-                     cand.after + 1, cand.predicted_uncovered, cand.predicted_worst_ratio,
+            log.info("repositioning (%.0f, %.0f) mm after position %d (which moves %s mm): "
+                     "predicted %d short (worst ratio %.3f), solved %d short (worst ratio "
+                     "%.3f), %.1f s", a, b,
+                     cand.after + 1, tuple(round(1e3 * v) for v in cand.nudge_m),
+                     cand.predicted_uncovered, cand.predicted_worst_ratio,
                      s.uncovered, s.worst_ratio, last_s)
             if chosen is None or _key(evaluator, solved, FINE_SLACK) < _key(
                     evaluator, chosen, FINE_SLACK):

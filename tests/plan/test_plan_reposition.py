@@ -1,0 +1,201 @@
+"""Repositioning: placements of the probe array moved sideways, in the layout, the evaluator,
+the written plan, and a plan that needs one (its coverage recomputed from plan.yaml alone)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import yaml
+from plan_cases import sphere_anatomy
+
+from irelab.field import FieldSolver, Grid
+from irelab.plan import PlanLimits, PlanOptions, build_target, plan_treatment
+from irelab.plan.evaluate import Evaluator, LayoutEvaluation
+from irelab.plan.layout import ProbeLayout, crosses_keep_out, track_mask
+from irelab.plan.optimiser import PlanResult, PlanTimings
+from irelab.plan.output import plan_mapping
+from irelab.thermal import PulseSchedule
+
+pytestmark = pytest.mark.filterwarnings("ignore::scipy.sparse.linalg.MatrixRankWarning")
+
+PAIR = ProbeLayout(((-4.5e-3, 0.5e-3), (3.5e-3, 0.5e-3)), 0.01, (-0.005, -0.005), ((0, 1),), (2000.0,),
+                   shifts_m=((0.0, 0.0), (0.0, 3e-3)))
+"""Two probes 8 mm apart on voxel-centre columns of the 1 mm grids below, placed twice: as
+written and moved 3 mm along e2 (+y)."""
+
+
+def _result(layout: ProbeLayout, target, currents) -> PlanResult:
+    """A PlanResult around ``layout`` (for the writer only: no solve behind it)."""
+    shape = target.grid.shape
+    fine = LayoutEvaluation(layout=layout, coverage=1.0, healthy_m3=0.0,
+                            lethal=np.zeros(shape, bool), max_e_V_per_m=np.zeros(shape),
+                            currents_A=currents, converged=True, counted=target.target)
+    return PlanResult(layout=layout, fine=fine, target=target, thermal=None, checks=(),
+                      timings=PlanTimings(0, 0, 0, 0, 0, 0), options=PlanOptions())
+
+
+def test_a_shifted_placement_moves_tips_tracks_and_the_keep_out_check() -> None:
+    """World tips move by the shift; the needle track holds the columns of both placements;
+    a shift that takes a probe into a vessel's keep-out makes the layout cross it although
+    its first placement is clear; a further placement is inserted after the one it copies."""
+    target = build_target(sphere_anatomy((30, 30, 20), 3.0, vessel_y_mm=9.0)(1e-3),
+                          margin_m=2e-3)
+    first, second = (PAIR.world_tip_m(target, 1, p) for p in (0, 1))
+    assert np.allclose(second - first, 3e-3 * target.e2)
+    assert PAIR.repositioned and PAIR.probe_name(0, 1) != PAIR.probe_name(0, 0)
+    track = track_mask(PAIR, target)
+    grid = target.grid
+    for p in range(2):
+        tip = PAIR.world_tip_m(target, 0, p) + 2e-3 * target.axis
+        index = tuple(np.round((tip - np.asarray(grid.origin_m)) / grid.spacing_m).astype(int))
+        assert track[index]
+    assert not crosses_keep_out(replace(PAIR, tips_m=(-0.005,), shifts_m=()), target)
+    assert not crosses_keep_out(PAIR, target)
+    into_vessel = PAIR.with_placement(-0.005, (0.0, 8e-3), after=0)
+    assert crosses_keep_out(into_vessel, target)
+    assert into_vessel.shifts_m == ((0.0, 0.0), (0.0, 8e-3), (0.0, 3e-3))
+
+
+def test_the_plan_file_writes_placements_the_case_layer_reads_back() -> None:
+    """Sideways placements are written as protocol.placements (back_mm, shift_mm relative to
+    the first placement, where the probes are written); irelab.case puts every probe of every
+    placement where the layout has it. Pullbacks alone keep pullback_steps_mm."""
+    from irelab.case import parse_case
+
+    problem_at = sphere_anatomy((30, 30, 30), 3.0)
+    target = build_target(problem_at(1e-3), margin_m=2e-3)
+    layout = replace(PAIR, tips_m=(-0.008, -0.004, -0.004),
+                     shifts_m=((1e-3, 0.0), (1e-3, 0.0), (1e-3, -3e-3)))
+    base = {"name": "t", "domain": {"size_mm": [30, 30, 30], "spacing_mm": 1.0},
+            "anatomy": {"background": "liver"}}
+    mapping = plan_mapping(base, _result(layout, target, ((10.0,), (12.0,), (11.0,))))
+    protocol = mapping["protocol"]
+    assert "pullback_steps_mm" not in protocol
+    assert protocol["placements"] == [
+        {"back_mm": 0.0, "shift_mm": [0.0, 0.0, 0.0]},
+        {"back_mm": 4.0, "shift_mm": [0.0, 0.0, 0.0]},
+        {"back_mm": 4.0, "shift_mm": [0.0, -3.0, 0.0]}]
+    assert protocol["pairs"][0]["predicted_currents_A"] == [10.0, 12.0, 11.0]
+    assert protocol["pairs"][0]["predicted_current_A"] == 12.0
+    case = parse_case(yaml.safe_load(yaml.safe_dump(mapping)), source="plan")
+    assert case.positions == 3
+    for p, placement in enumerate(case.protocol.placements):
+        for k, probe in enumerate(case.probes):
+            assert np.allclose(placement.tip_mm(probe) * 1e-3,
+                               layout.world_tip_m(target, k, p), atol=1e-9)
+    pullbacks = replace(layout, shifts_m=())
+    written = plan_mapping(base, _result(pullbacks, target, ((10.0,), (12.0,), (11.0,))))
+    assert written["protocol"]["pullback_steps_mm"] == [4.0, 0.0]
+    assert "placements" not in written["protocol"]
+
+
+def test_a_further_placement_solves_only_its_pairs_from_translated_starts() -> None:
+    """Adding a placement keeps the fields of the placements already solved (the same arrays)
+    and solves only the new one's pairs, starting from the copied placement's solution moved
+    by the shift; that start changes the result by less than the solver's tolerance (a cold
+    solve of the same placement agrees to 1 % in |E| and current)."""
+    problem = sphere_anatomy((24, 24, 16), 3.0)(1e-3)
+    target = build_target(problem, margin_m=2e-3)
+    evaluator = Evaluator(problem, target)
+    single = replace(PAIR, tips_m=(-0.005,), shifts_m=())
+    base = evaluator.evaluate(single)
+    assert evaluator.solves == 1
+    two = single.with_placement(-0.005, (0.0, 3e-3), after=0)
+    ev = evaluator.evaluate(two, base=base)
+    assert evaluator.solves == 2 and ev.exact
+    assert ev.fields[0] is base.fields[0]
+    cold = Evaluator(problem, target).evaluate(two)
+    assert ev.currents_A[1][0] == pytest.approx(cold.currents_A[1][0], rel=0.01)
+    tissue = ~track_mask(two, target)
+    rtol = 0.01  # the solver's default nonlinear tolerance is 2e-3 on the potential update
+    assert np.allclose(ev.fields[1][tissue], cold.fields[1][tissue],
+                       rtol=rtol, atol=rtol * float(cold.fields[1][tissue].max()))
+
+
+PAIR_CASE = {
+    "name": "pair-case",
+    "domain": {"size_mm": [40, 40, 30], "spacing_mm": 1.0},
+    "anatomy": {"background": "liver", "regions": [
+        {"tissue": "tumour", "sphere": {"center_mm": [0, 0, 0], "radius_mm": 5}},
+        {"tissue": "blood", "cylinder": {"start_mm": [-20, 13, 0], "end_mm": [20, 13, 0],
+                                         "radius_mm": 1.5}},
+    ]},
+}
+"""A 10 mm tumour (+3 mm margin) for a planner allowed only 2 probes and 2500 V: one pair's
+zone is too narrow for the 16 mm target, so the pair is placed twice (measured: 2 placements,
+100 %), with a vessel 4.5 mm beyond the margin for the keep-out and thermal checks."""
+
+
+def _case_track(case, grid: Grid) -> np.ndarray:
+    """Voxel centres inside any probe at any placement, from the case file alone."""
+    x, y, z = grid.centres_m()
+    pts = np.stack(np.broadcast_arrays(x, y, z), axis=-1)
+    out = np.zeros(grid.shape, dtype=bool)
+    for placement in case.protocol.placements:
+        for p in case.probes:
+            tip = placement.tip_mm(p) * 1e-3
+            u = np.asarray(p.direction, dtype=float) / np.linalg.norm(p.direction)
+            rel = pts - tip
+            s = rel @ u
+            radial = np.linalg.norm(rel - s[..., None] * u, axis=-1)
+            out |= (radial <= p.diameter_mm * 1e-3 / 2) & (s >= 0)
+    return out
+
+
+@pytest.mark.slow
+def test_a_plan_that_needs_two_placements_writes_them_and_its_coverage_recomputes(
+        tmp_path) -> None:
+    """The planner adds a sideways placement, every limit holds at every placement, the thermal
+    model sees both placements' pulses (its duration counts the repositioning pause), and
+    plan.yaml alone reproduces the coverage: loaded with irelab.case.load_case, each placement
+    solved with a fresh FieldSolver, |E| maximised over pairs and placements and compared with
+    each voxel's e_irr over tumour + 3 mm (minus the needle tracks of every placement)."""
+    from irelab.case import load_case, parse_case
+
+    case = parse_case(PAIR_CASE, source="pair-case")
+    limits = PlanLimits(max_probes=2, max_voltage_V=2500.0)
+    schedule = PulseSchedule(pulses_per_pair=20, cooldown_s=5.0)
+    options = PlanOptions(margin_m=3e-3, screen_keep=2, refine=False, limits=limits,
+                          schedule=schedule)
+    result = plan_treatment(lambda h: case.field_problem(spacing_mm=h * 1e3), options)
+    lay = result.layout
+    assert lay.n_positions == 2 and lay.repositioned
+    assert result.coverage == 1.0 and result.feasible, result.failures
+    # every limit, at every placement
+    assert lay.n_probes == 2 and max(lay.voltages_V) <= limits.max_voltage_V
+    assert result.fine.max_current_A <= limits.max_current_A
+    assert limits.min_spacing_m <= lay.spacings_m().min() <= lay.spacings_m().max() \
+        <= limits.max_spacing_m
+    assert not crosses_keep_out(lay, result.target)
+    for p in range(lay.n_positions):
+        for k in range(lay.n_probes):
+            tip = lay.world_tip_m(result.target, k, p)
+            end = tip + lay.exposed_m * result.target.axis
+            for point in (tip, end):
+                assert np.all(point >= result.target.grid.lower_m)
+                assert np.all(point <= result.target.grid.upper_m)
+    assert result.thermal is not None and result.thermal.regions["blood"].damage_volume_cm3 == 0
+    n_pairs = len(lay.pairs)
+    assert result.thermal.duration_s == pytest.approx(
+        schedule.duration_s(2 * n_pairs, [n_pairs]))
+
+    plan_file = tmp_path / "plan.yaml"
+    plan_file.write_text(yaml.safe_dump(plan_mapping(PAIR_CASE, result)))
+    plan = load_case(plan_file)
+    assert plan.positions == 2 and "placements" in yaml.safe_load(plan_file.read_text())[
+        "protocol"]
+    problem = plan.field_problem()
+    max_e = np.zeros(problem.grid.shape)
+    for position in range(plan.positions):
+        solver = FieldSolver(plan.field_problem(position=position))
+        for pair in plan.protocol.pairs:
+            sol = solver.solve_pair(pair.anode, pair.cathode, pair.voltage_V)
+            max_e = np.maximum(max_e, sol.e_field_V_per_m)
+            assert abs(sol.current_A) <= limits.max_current_A
+    target = build_target(problem, margin_m=3e-3)
+    counted = target.target & ~_case_track(plan, problem.grid)
+    lethal = max_e >= target.lethal_threshold_V_per_m
+    assert (lethal & counted).sum() / counted.sum() == 1.0
+    assert counted.sum() == result.fine.counted.sum()
