@@ -3,6 +3,8 @@
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
+# Files are UTF-8 whatever the machine's locale (CI may run with LANG unset, i.e. ASCII).
+export PYTHONUTF8 := 1
 
 .PHONY: demo test lint browser postgres clean
 

@@ -71,4 +71,4 @@ def test_report_demo_writes_a_labelled_html_report(run, tmp_path) -> None:
     r = run("report", "--demo", "--out", str(tmp_path / "rep"), "--json")
     assert r.exit_code == 0, r.stderr
     index = Path(json.loads(r.stdout)["report"])
-    assert index.name == "index.html" and "SYNTHETIC" in index.read_text()
+    assert index.name == "index.html" and "SYNTHETIC" in index.read_text(encoding="utf-8")

@@ -119,9 +119,9 @@ def test_report_is_rewritten_only_after_a_data_change(client, course, tmp_path) 
     first = index.stat().st_mtime_ns
     index.write_text("cached")  # a rewrite would replace this
     client.get("/report")
-    assert index.read_text() == "cached"
+    assert index.read_text(encoding="utf-8") == "cached"
     client.patch(
         f"/api/tumours/{course['tumour']}", json={"version": 1, "size_mm": 25}, headers=auth("dm")
     )
     client.get("/report")
-    assert index.read_text() != "cached" and index.stat().st_mtime_ns >= first
+    assert index.read_text(encoding="utf-8") != "cached" and index.stat().st_mtime_ns >= first

@@ -109,7 +109,8 @@ def summarise_events(events: Iterable[Mapping[str, Any]]) -> DeliverySummary:
 
 def read_event_log(path: str | Path) -> list[dict[str, Any]]:
     """The events of a log file, one dict per non-blank line."""
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
 
 
 class EventLog:

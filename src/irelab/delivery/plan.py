@@ -114,7 +114,7 @@ def load_delivery_plan(path: str | Path, spacing_mm: float | None = None,
     path = Path(path)
     source = str(path)
     try:
-        mapping = yaml.safe_load(path.read_text())
+        mapping = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise InputError(source, "", "a readable YAML case or plan file", str(exc)) from exc
     if not isinstance(mapping, Mapping):

@@ -65,7 +65,7 @@ def _plan_mapping(path: Path) -> Mapping[str, Any]:
     import yaml
 
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise InputError(str(path), "", "a readable YAML plan", str(exc)) from exc
     if not isinstance(data, Mapping):
@@ -142,7 +142,7 @@ def read_delivery_log(path: str | Path, pairs: tuple[PairSummary, ...]) -> Deliv
     path = Path(path)
     source = str(path)
     try:
-        lines = path.read_text().splitlines()
+        lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise InputError(source, "", "a readable delivery log (JSON lines)", str(exc)) from exc
     count = [0] * len(pairs)

@@ -49,12 +49,12 @@ def write_study_report(session: Session, actor: Actor, folder: Path) -> Path:
     )
     key = f"{actor.role}:{actor.site_id}:{last_change}"
     stamp, index = folder / ".data-version", folder / "index.html"
-    if index.is_file() and stamp.is_file() and stamp.read_text() == key:
+    if index.is_file() and stamp.is_file() and stamp.read_text(encoding="utf-8") == key:
         return index
     data = load_study_data(session, actor)
     title = "Registry study report" + (" (pseudonymised)" if actor.pseudonymised else "")
     index = Path(write_report(data, folder, title=title))
-    stamp.write_text(key)
+    stamp.write_text(key, encoding="utf-8")
     return index
 
 
