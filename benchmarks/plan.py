@@ -2,9 +2,10 @@
 
 Builds the built-in phantom through the case layer (``irelab.case.parse_case``), plans it with
 the default options (2 mm search grid, 1 mm confirmation and repair, full 90-pulse schedule for
-the thermal model) and prints the total, the breakdown and the machine's load (the search
-stops at ``PlanOptions.time_budget_s``, so on a busy machine it tries fewer moves rather than
-taking longer). Target (issue 5): under 3 minutes on 2 cores including the fine-grid
+the thermal model) and prints the total, the breakdown, the placements of the probe array
+(pullbacks and sideways repositioning) and the machine's load (the search stops at
+``PlanOptions.time_budget_s``, so on a busy machine it tries fewer moves rather than taking
+longer). Target (issue 5): under 3 minutes on 2 cores including the fine-grid
 confirmation. Run:
 
     .venv/bin/python benchmarks/plan.py [--phantom segment8-30mm|elongated-55mm] [--json]
@@ -20,6 +21,7 @@ import resource
 import time
 
 from irelab.plan import PlanOptions, plan_treatment
+from irelab.plan.output import placements
 from irelab.plan.phantom import PHANTOMS, phantom_mapping
 
 
@@ -53,10 +55,11 @@ def main() -> None:
         "pairs": len(result.layout.pairs),
         "positions": result.layout.n_positions,
         "exposed_mm": round(result.layout.exposed_m * 1e3, 1),
-        "pullback_steps_mm": [round((b - a) * 1e3, 1) for a, b in zip(
-            result.layout.tips_m[:-1], result.layout.tips_m[1:], strict=True)],
+        "placements": placements(result),
         "voltages_V": [round(v) for v in result.layout.voltages_V],
         "currents_A": [round(float(c), 1) for c in result.fine.pair_currents_A()],
+        "currents_per_placement_A": [[round(float(c), 1) for c in row]
+                                     for row in result.fine.currents_A],
         "thermal_peak_C": {} if result.thermal is None else {
             name: round(region.peak_temperature_C, 1)
             for name, region in result.thermal.regions.items()},
@@ -73,7 +76,9 @@ def main() -> None:
     print(f"coverage {figures['coverage_percent']:.3f} %, "
           f"healthy ablated {result.healthy_cm3:.2f} cm3, "
           f"{result.layout.n_probes} probes, {len(result.layout.pairs)} pairs, "
-          f"{result.layout.n_positions} position(s); feasible: {result.feasible}")
+          f"{result.layout.n_positions} placement(s); feasible: {result.feasible}")
+    for i, q in enumerate(figures["placements"]):
+        print(f"  placement {i + 1}: back {q['back_mm']:g} mm, shifted {q['shift_mm']} mm")
     for failure in result.failures:
         print(f"  fails: {failure}")
     print(f"voltages {figures['voltages_V']} V, currents {figures['currents_A']} A; "

@@ -1,4 +1,5 @@
-"""The treatment planner: search layouts on a coarse grid, confirm and repair on the fine grid.
+"""The treatment planner: search layouts on a coarse grid, confirm, repair and reposition on the
+fine grid.
 
 1. Target and constraints on the coarse grid (:mod:`irelab.plan.targets`).
 2. Candidates: regular polygons (2-6 probes, with or without a centre probe) around the target's
@@ -12,13 +13,20 @@
    2 mm grid averages the field over voxels that straddle the tumour's surface and vessel walls,
    where the 1 mm grid finds it up to ~15 % lower) is improved by local search: probes move
    towards the voxels the field misses (:mod:`irelab.plan.search`).
-4. Fine grid: the layout is solved again at the limits. If some target voxel is still short,
-   the local search continues on the fine grid (one-voxel moves), within a trial budget and the
-   time budget, and the result is solved again in full. Then each pair's voltage is lowered as
-   far as the fine-grid coverage allows (:mod:`irelab.plan.voltages`) and the thermal model is
-   run on the fine-grid fields. Every reported figure comes from an exact fine-grid solve of
-   the reported layout and voltages; if 100 % is out of reach the plan says which voxels miss
-   their threshold, by how much, and which limit stops the pair that reaches them best.
+4. Fine grid: the layout is solved again at the limits. If some target voxel is still short
+   by at most ``FINE_SEARCH_MAX_RATIO``, the local search continues on the fine grid (one-voxel
+   moves), within a trial budget and the time budget, and the result is solved again in full.
+5. Repositioning: if voxels are still short, the array is placed again, moved sideways in the
+   plane normal to the insertion axis, and the pairs repeat there (:mod:`irelab.plan.reposition`:
+   combinations of shifts are screened by translating the solved fields, the best solved on the
+   fine grid), at most ``PlanOptions.max_extra_placements`` times, each kept only if its solve
+   lowers the shortfall, and no further one once the target is covered.
+6. Each pair's voltage is lowered as far as the fine-grid coverage allows
+   (:mod:`irelab.plan.voltages`) and the thermal model is run on the fine-grid fields of every
+   pair at every placement, in delivery order. Every reported figure comes from an exact
+   fine-grid solve of the reported layout and voltages; if 100 % is out of reach the plan says
+   which voxels miss their threshold, by how much, and which limit stops the pair that reaches
+   them best.
 
 The search is our own (it is the product); the physics is :class:`irelab.field.FieldSolver` and
 :func:`irelab.thermal.simulate_heating`.

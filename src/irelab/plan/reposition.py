@@ -43,7 +43,7 @@ import numpy as np
 from scipy import ndimage
 
 from irelab.plan.evaluate import LayoutEvaluation, translated
-from irelab.plan.layout import ProbeLayout, blocked_columns
+from irelab.plan.layout import ProbeLayout, blocked_columns, track_mask
 from irelab.plan.targets import PlanTarget
 
 __all__ = ["SHIFT_MAGNITUDES_M", "ShiftCandidate", "shift_candidates", "critical_distances",
@@ -72,8 +72,8 @@ way towards the missed voxels is often blocked (on the segment-8 phantom they li
 array and the vein, whose keep-out the probes already touch)."""
 
 SOLVE_RANKED = 12
-"""Healthy volumes are predicted (full grid) for this many combinations with the least excess
-only; the rest are ranked by excess alone."""
+"""Combinations with the least predicted excess (half of them keeping the copied placement in
+place) that are predicted in full (coverage margin, healthy volume) and ranked."""
 
 
 @dataclass(frozen=True)
@@ -204,9 +204,8 @@ def shift_candidates(ev: LayoutEvaluation, target: PlanTarget, safety: float,
                      healthy_mask: np.ndarray, radius_m: float, keep: int = 3
                      ) -> list[ShiftCandidate]:
     """Up to ``keep`` layouts with one more placement for ``ev`` (a solved evaluation with its
-    fields that misses voxels at ``safety``), best predicted first (module doc): by the excess
-    the prediction leaves, then those that keep the copied placement in place, then by the
-    healthy volume the zone would reach, then by the size of the shift."""
+    fields that misses voxels at ``safety``), best predicted first (module doc and
+    :func:`_rank`)."""
     if not ev.fields:
         return []
     layout = ev.layout
@@ -278,9 +277,11 @@ def shift_candidates(ev: LayoutEvaluation, target: PlanTarget, safety: float,
                 if new != nudge:
                     scored.append((round(float(excess[k]), 4), nudge != tuple(here), q, nudge,
                                    new, float(np.hypot(*np.subtract(new, here)))))
-    scored.sort(key=lambda c: c[:2])
+    scored.sort(key=lambda c: c[0])
+    stay = [c for c in scored if not c[1]][:SOLVE_RANKED // 2]
     out = []
-    for excess, _moved, q, nudge, new, _size in scored[:SOLVE_RANKED]:
+    for excess, _moved, q, nudge, new, _size in stay + [
+            c for c in scored if c[1]][:SOLVE_RANKED - len(stay)]:
         shifts = [layout.shift_m(p) for p in range(layout.n_positions)]
         shifts[q] = nudge
         cand = replace(layout, shifts_m=tuple(shifts)).with_placement(
@@ -290,13 +291,25 @@ def shift_candidates(ev: LayoutEvaluation, target: PlanTarget, safety: float,
             target, tuple(np.subtract(nudge, layout.shift_m(q))))))
         steps = _voxel_steps(target, tuple(np.subtract(new, layout.shift_m(q))))
         np.maximum(field, translated(field_q, steps), out=field)
-        ratio = thr[tgt] / np.maximum(field[tgt], 1e-30)
+        counted = tgt & ~track_mask(cand, target)
+        ratio = thr[counted] / np.maximum(field[counted], 1e-30)
         healthy = float(np.sum((field >= thr) & healthy_mask) * grid.voxel_volume_m3)
         out.append(ShiftCandidate(
             layout=cand, after=q, nudge_m=tuple(np.subtract(nudge, layout.shift_m(q))),
             shift_m=new, predicted_uncovered=int(np.sum(ratio * safety > 1.0)),
-            predicted_excess=excess, predicted_worst_ratio=float(ratio.max()),
+            predicted_excess=excess,
+            predicted_worst_ratio=float(ratio.max()) if ratio.size else 0.0,
             predicted_healthy_m3=healthy))
-    out.sort(key=lambda c: (c.predicted_excess, c.nudge_m != (0.0, 0.0),
-                            c.predicted_healthy_m3, float(np.hypot(*c.shift_m))))
+    out.sort(key=_rank)
     return out[:keep]
+
+
+def _rank(c: ShiftCandidate) -> tuple:
+    """Predicted to cover first (then those that leave the copied placement in place: half the
+    solves, then the safest, the least healthy tissue, the smallest shift); the others by their
+    predicted excess."""
+    moved = c.nudge_m != (0.0, 0.0)
+    size = float(np.hypot(*c.shift_m))
+    if c.predicted_uncovered == 0:
+        return (0, moved, round(c.predicted_excess, 2), c.predicted_healthy_m3, size)
+    return (1, round(c.predicted_excess, 3), moved, c.predicted_healthy_m3, size)
