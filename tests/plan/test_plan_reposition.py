@@ -16,12 +16,13 @@ from irelab.plan.evaluate import Evaluator, LayoutEvaluation
 from irelab.plan.layout import ProbeLayout, crosses_keep_out, track_mask
 from irelab.plan.optimiser import PlanResult, PlanTimings
 from irelab.plan.output import plan_mapping
+from irelab.plan.search import shortfall
 from irelab.thermal import PulseSchedule
 
 pytestmark = pytest.mark.filterwarnings("ignore::scipy.sparse.linalg.MatrixRankWarning")
 
-PAIR = ProbeLayout(((-4.5e-3, 0.5e-3), (3.5e-3, 0.5e-3)), 0.01, (-0.005, -0.005), ((0, 1),), (2000.0,),
-                   shifts_m=((0.0, 0.0), (0.0, 3e-3)))
+PAIR = ProbeLayout(((-4.5e-3, 0.5e-3), (3.5e-3, 0.5e-3)), 0.01, (-0.005, -0.005), ((0, 1),),
+                   (2000.0,), shifts_m=((0.0, 0.0), (0.0, 3e-3)))
 """Two probes 8 mm apart on voxel-centre columns of the 1 mm grids below, placed twice: as
 written and moved 3 mm along e2 (+y)."""
 
@@ -199,3 +200,33 @@ def test_a_plan_that_needs_two_placements_writes_them_and_its_coverage_recompute
     lethal = max_e >= target.lethal_threshold_V_per_m
     assert (lethal & counted).sum() / counted.sum() == 1.0
     assert counted.sum() == result.fine.counted.sum()
+
+
+def test_the_screen_moves_towards_missed_voxels_and_never_nearer_a_vessel() -> None:
+    """A pair at 1500 V misses part of a 4 mm tumour (+2 mm) with a vessel 3 mm beyond the
+    margin at -y. Every screened placement keeps its probes at least as far from the vessel
+    as the first one, the best predicts a smaller worst ratio than the first placement alone,
+    and solving it confirms fewer voxels short."""
+    from irelab.plan.reposition import critical_distances, distance_maps, shift_candidates
+
+    problem = sphere_anatomy((30, 30, 20), 4.0, vessel_y_mm=-9.0)(1e-3)
+    target = build_target(problem, margin_m=2e-3)
+    evaluator = Evaluator(problem, target)
+    single = replace(PAIR, tips_m=(-0.005,), shifts_m=()).with_voltages((1500.0,))
+    ev = evaluator.evaluate(single)
+    thr = target.lethal_threshold_V_per_m
+    before = shortfall(ev, thr, 1.0)
+    assert not before.covered
+    candidates = shift_candidates(ev, target, 1.0, evaluator.healthy_mask, 0.55e-3, keep=5)
+    assert candidates
+    maps = distance_maps(target)
+    nearest = critical_distances(single, target, 0, maps)["blood"]
+    for cand in candidates:
+        assert cand.layout.n_positions == 2
+        for p in range(2):
+            assert critical_distances(cand.layout, target, p, maps)["blood"] >= nearest - 1e-12
+        assert not crosses_keep_out(cand.layout, target)
+    best = candidates[0]
+    assert best.predicted_worst_ratio < before.worst_ratio
+    after = shortfall(evaluator.evaluate(best.layout, base=ev), thr, 1.0)
+    assert after.uncovered < before.uncovered
