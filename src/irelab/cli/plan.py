@@ -96,7 +96,7 @@ def _print_summary(data: dict) -> None:
     console.print(f"coverage {data['coverage_percent']:.2f} % of {data['target_volume_cm3']} cm3"
                   f" target; healthy tissue ablated {data['healthy_volume_cm3']} cm3; "
                   f"{len(data['probes'])} probe placements, "
-                  f"{data['pullback_positions']} position(s), exposed {data['exposed_mm']} mm; "
+                  f"{data['pullback_positions']} placement(s), exposed {data['exposed_mm']} mm; "
                   f"{data['runtime_s']} s")
     table = Table("pair", "voltage (V)", "current (A)")
     for p in data["pairs"]:
