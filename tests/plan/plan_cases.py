@@ -51,3 +51,19 @@ def rod_anatomy(size_mm: tuple[float, float, float], radius_mm: float,
         return FieldProblem(grid, labels, (LIVER, LIVER), ("liver", "tumour"), ())
 
     return problem_at
+
+
+def case_track(case, grid: Grid) -> np.ndarray:
+    """Voxel centres inside any probe at any placement, from the case file alone."""
+    x, y, z = grid.centres_m()
+    pts = np.stack(np.broadcast_arrays(x, y, z), axis=-1)
+    out = np.zeros(grid.shape, dtype=bool)
+    for placement in case.protocol.placements:
+        for p in case.probes:
+            tip = placement.tip_mm(p) * 1e-3
+            u = np.asarray(p.direction, dtype=float) / np.linalg.norm(p.direction)
+            rel = pts - tip
+            s = rel @ u
+            radial = np.linalg.norm(rel - s[..., None] * u, axis=-1)
+            out |= (radial <= p.diameter_mm * 1e-3 / 2) & (s >= 0)
+    return out

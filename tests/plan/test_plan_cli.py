@@ -10,6 +10,7 @@ import yaml
 
 pytest.importorskip("irelab.case", reason="the case layer (irelab.case) is not in this checkout")
 
+from plan_cases import case_track  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from irelab.cli.main import app  # noqa: E402
@@ -27,22 +28,6 @@ SMALL_CASE = {
                                          "radius_mm": 1.5}},
     ]},
 }
-
-
-def _track(case, grid) -> np.ndarray:
-    """Voxel centres inside any probe (tip upwards along its direction), from the case file."""
-    x, y, z = grid.centres_m()
-    pts = np.stack(np.broadcast_arrays(x, y, z), axis=-1)
-    out = np.zeros(grid.shape, dtype=bool)
-    for p in case.probes:
-        tip = np.asarray(p.tip_mm, dtype=float) * 1e-3
-        u = np.asarray(p.direction, dtype=float)
-        u = u / np.linalg.norm(u)
-        rel = pts - tip
-        s = rel @ u
-        radial = np.linalg.norm(rel - s[..., None] * u, axis=-1)
-        out |= (radial <= p.diameter_mm * 1e-3 / 2) & (s >= 0)
-    return out
 
 
 @pytest.mark.slow
@@ -74,7 +59,7 @@ def test_plan_command_writes_a_case_that_reproduces_its_coverage(tmp_path) -> No
         sol = solver.solve_pair(pair.anode, pair.cathode, pair.voltage_V)
         max_e = np.maximum(max_e, sol.e_field_V_per_m)
     target = build_target(problem, margin_m=3e-3)
-    counted = target.target & ~_track(plan, problem.grid)
+    counted = target.target & ~case_track(plan, problem.grid)
     lethal = max_e >= target.lethal_threshold_V_per_m
     recomputed = (lethal & counted).sum() / counted.sum()
     assert recomputed == pytest.approx(data["coverage"], abs=1e-6)

@@ -8,9 +8,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import yaml
-from plan_cases import sphere_anatomy
+from plan_cases import case_track, sphere_anatomy
 
-from irelab.field import FieldSolver, Grid
+from irelab.field import FieldSolver
 from irelab.plan import PlanLimits, PlanOptions, build_target, plan_treatment
 from irelab.plan.evaluate import Evaluator, LayoutEvaluation
 from irelab.plan.layout import ProbeLayout, crosses_keep_out, track_mask
@@ -129,22 +129,6 @@ zone is too narrow for the 16 mm target, so the pair is placed twice (measured: 
 100 %), with a vessel 4.5 mm beyond the margin for the keep-out and thermal checks."""
 
 
-def _case_track(case, grid: Grid) -> np.ndarray:
-    """Voxel centres inside any probe at any placement, from the case file alone."""
-    x, y, z = grid.centres_m()
-    pts = np.stack(np.broadcast_arrays(x, y, z), axis=-1)
-    out = np.zeros(grid.shape, dtype=bool)
-    for placement in case.protocol.placements:
-        for p in case.probes:
-            tip = placement.tip_mm(p) * 1e-3
-            u = np.asarray(p.direction, dtype=float) / np.linalg.norm(p.direction)
-            rel = pts - tip
-            s = rel @ u
-            radial = np.linalg.norm(rel - s[..., None] * u, axis=-1)
-            out |= (radial <= p.diameter_mm * 1e-3 / 2) & (s >= 0)
-    return out
-
-
 @pytest.mark.slow
 def test_a_plan_that_needs_two_placements_writes_them_and_its_coverage_recomputes(
         tmp_path) -> None:
@@ -196,7 +180,7 @@ def test_a_plan_that_needs_two_placements_writes_them_and_its_coverage_recompute
             max_e = np.maximum(max_e, sol.e_field_V_per_m)
             assert abs(sol.current_A) <= limits.max_current_A
     target = build_target(problem, margin_m=3e-3)
-    counted = target.target & ~_case_track(plan, problem.grid)
+    counted = target.target & ~case_track(plan, problem.grid)
     lethal = max_e >= target.lethal_threshold_V_per_m
     assert (lethal & counted).sum() / counted.sum() == 1.0
     assert counted.sum() == result.fine.counted.sum()
