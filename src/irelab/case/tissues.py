@@ -61,10 +61,7 @@ class Tissue:
         if self.model not in MODELS:
             raise ValueError(f"unknown conductivity model {self.model!r}; "
                              f"known: {', '.join(MODELS)}")
-        if not (self.sigma0_S_per_m > 0 and self.sigma1_S_per_m > 0):
-            raise ValueError("conductivities must be positive")
-        if not self.e_irr_V_per_cm > self.e_rev_V_per_cm >= 0:
-            raise ValueError("thresholds must satisfy 0 <= e_rev_V_per_cm < e_irr_V_per_cm")
+        self.conductivity()  # the model checks its own parameters (ValueError if invalid)
 
     @property
     def e_irr_V_per_m(self) -> float:
