@@ -131,3 +131,24 @@ def test_command_writes_nifti_figures_and_json(tmp_path) -> None:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = CliRunner().invoke(app, ["simulate", str(case_file), "--spacing-mm", "2"])
     assert text.exit_code == 0 and "lethal zone" in text.stdout
+
+
+def test_a_tissue_without_source_simulates_and_is_marked_unsourced(tmp_path) -> None:
+    """A new tissue given by its four numbers and no source: the case simulates; --json says
+    ``sourced: false`` with no source, and the table output names it UNSOURCED."""
+    from typer.testing import CliRunner
+
+    from irelab.cli.main import app
+
+    mapping = two_needles(tissues={"gel": {"sigma0_S_per_m": 0.1, "sigma1_S_per_m": 0.3,
+                                           "e_rev_V_per_cm": 300, "e_irr_V_per_cm": 600}})
+    mapping["anatomy"]["regions"][0]["tissue"] = "gel"
+    case_file = tmp_path / "gel.yaml"
+    case_file.write_text(yaml.safe_dump(mapping))
+    run = CliRunner().invoke(app, ["simulate", str(case_file), "--spacing-mm", "2", "--json"])
+    assert run.exit_code == 0, run.output
+    tissues = json.loads(run.stdout.strip().splitlines()[-1])["tissues"]
+    assert tissues["gel"]["sourced"] is False and tissues["gel"]["source"] is None
+    assert tissues["liver"]["sourced"] is True
+    table = CliRunner().invoke(app, ["simulate", str(case_file), "--spacing-mm", "2"])
+    assert table.exit_code == 0 and "gel is UNSOURCED" in table.output
