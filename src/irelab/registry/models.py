@@ -184,13 +184,17 @@ class Procedure(Tracked, Base):
 
 
 class ProcedurePair(Tracked, Base):
-    """One electrode pair of a procedure: planned voltage and current, delivered pulses."""
+    """One electrode pair of a procedure at one placement: planned voltage and current,
+    delivered pulses."""
 
     __tablename__ = "procedure_pairs"
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
     procedure_id: Mapped[int] = mapped_column(ForeignKey("procedures.id"), index=True)
     anode: Mapped[str] = mapped_column(String(32))
     cathode: Mapped[str] = mapped_column(String(32))
+    placement: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Which placement of the probe array (from 0: pullbacks and sideways moves repeat the
+    plan's pairs)."""
     voltage_V: Mapped[float]  # noqa: N815
     predicted_current_A: Mapped[float | None]  # noqa: N815
     delivered_pulses: Mapped[int | None] = mapped_column(Integer)
