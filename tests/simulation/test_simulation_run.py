@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from case_examples import two_needles
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "case"))
-from case_examples import two_needles  # noqa: E402
-
-from irelab.case import parse_case  # noqa: E402
-from irelab.field import FieldSolver  # noqa: E402
-from irelab.simulation import simulate_case  # noqa: E402
+from irelab.case import parse_case
+from irelab.field import FieldSolver
+from irelab.simulation import simulate_case
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +19,7 @@ def result():
     return simulate_case(parse_case(two_needles()))
 
 
-def test_json_has_the_issue_contract(result) -> None:
+def test_json_has_the_documented_keys(result) -> None:
     data = json.loads(json.dumps(result.to_json()))
     assert set(data) >= {"pairs", "lethal", "regions"}
     (pair,) = data["pairs"]
@@ -70,7 +66,7 @@ def test_reversing_polarity_gives_the_same_current_and_zone() -> None:
 
 
 def test_linear_medium_current_is_proportional_to_voltage() -> None:
-    """sigma0 = sigma1 gives a linear medium (issue 2): I(2V) = 2 I(V)."""
+    """sigma0 = sigma1 gives a linear medium: I(2V) = 2 I(V)."""
     linear = {"liver": {"sigma1_S_per_m": 0.067}, "tumour": {"sigma1_S_per_m": 0.134}}
     currents = []
     for volts in (700, 1400):
