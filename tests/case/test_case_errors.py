@@ -1,4 +1,4 @@
-"""Bad case files: one InputError naming the file, the key and what was expected (issue 2).
+"""Bad case files: one InputError naming the file, the key and what was expected.
 
 The command line turns it into one line on stderr and exit code 2 (checked in a subprocess,
 through the real entry point).

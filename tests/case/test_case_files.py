@@ -1,4 +1,4 @@
-"""Case files: the issue 2 keys, tissue presets, anatomy on the grid, probes and pullbacks."""
+"""Case files: the documented keys, tissue presets, anatomy on the grid, probes and pullbacks."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from irelab.case import TISSUE_PRESETS, case_text, load_case, parse_case
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_issue_example_file_loads_with_its_exact_keys() -> None:
+def test_the_readme_example_file_loads_with_its_exact_keys() -> None:
     case = load_case(ROOT / "examples" / "two-needles.yaml")
     assert case.name == "two-needles"
     assert case.domain.size_mm == (80, 80, 40) and case.domain.spacing_mm == 0.5
@@ -35,7 +35,7 @@ def test_every_preset_cites_its_source_and_is_a_valid_model() -> None:
         model = tissue.conductivity()
         e = np.array([0.0, tissue.e_irr_V_per_m * 2])
         assert model.sigma(e) == pytest.approx([tissue.sigma0_S_per_m, tissue.sigma1_S_per_m])
-    liver = TISSUE_PRESETS["liver"]  # Sel et al. 2005, the issue's numbers
+    liver = TISSUE_PRESETS["liver"]  # Sel et al. 2005 (rabbit liver)
     assert (liver.sigma0_S_per_m, liver.sigma1_S_per_m, liver.e_rev_V_per_cm,
             liver.e_irr_V_per_cm) == (0.067, 0.241, 362, 637)
 

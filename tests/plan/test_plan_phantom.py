@@ -1,4 +1,4 @@
-"""The built-in phantoms: example files agree with the module, anatomy where the issue says."""
+"""The built-in phantoms: example files agree with the module; anatomy as its docstring says."""
 
 from __future__ import annotations
 
