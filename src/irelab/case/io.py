@@ -24,8 +24,17 @@ import numpy as np
 import yaml
 
 from irelab.case import checks
-from irelab.case.model import Case, Domain, Pair, Placement, Probe, Protocol
-from irelab.case.schema import CaseSpec, TissueSpec, validate_case_mapping
+from irelab.case.model import (
+    Case,
+    Domain,
+    Pair,
+    Placement,
+    Probe,
+    Protocol,
+    ReplanChange,
+    ReplanRecord,
+)
+from irelab.case.schema import CaseSpec, ReplanSpec, TissueSpec, validate_case_mapping
 from irelab.case.tissues import TISSUE_PRESETS, Tissue
 from irelab.errors import InputError
 from irelab.field.problem import TissueRole
@@ -65,7 +74,8 @@ def parse_case(mapping: object, source: str = "<case>", base_dir: Path | None = 
     case = Case(name=spec.name, domain=domain, background=spec.anatomy.background,
                 regions=tuple(spec.anatomy.regions), tissues=_tissues(spec, source),
                 probes=tuple(_probe(p) for p in spec.probes), protocol=_protocol(spec, source),
-                source=source, base_dir=base_dir, description=spec.description)
+                source=source, base_dir=base_dir, description=spec.description,
+                replan=_replan(spec.replan))
     checks.check_probes(case, source)
     checks.check_pairs(case, source)
     if any(region.image is not None for region in case.regions):
@@ -154,6 +164,14 @@ def _protocol(spec: CaseSpec, source: str) -> Protocol | None:
                     pullbacks=bool(p.pullback_steps_mm))
 
 
+def _replan(spec: ReplanSpec | None) -> ReplanRecord | None:
+    if spec is None:
+        return None
+    return ReplanRecord(spec.from_plan, spec.measured,
+                        tuple(ReplanChange(c.kind, c.subject, c.detail) for c in spec.changes),
+                        spec.coverage_planned, spec.coverage_as_placed, spec.coverage)
+
+
 # --- the writer ---------------------------------------------------------------------------------
 def _plain(value: Any) -> Any:
     """Python scalars and lists for YAML: tuples as lists, numpy scalars as Python numbers,
@@ -234,7 +252,19 @@ def case_mapping(case: Case) -> dict:
     out["probes"] = [_probe_mapping(p) for p in case.probes]
     if case.protocol is not None:
         out["protocol"] = _protocol_mapping(case.protocol)
+    if case.replan is not None:
+        out["replan"] = _replan_mapping(case.replan)
     return _plain(out)
+
+
+def _replan_mapping(record: ReplanRecord) -> dict:
+    out: dict[str, Any] = {"from": record.from_plan, "measured": record.measured}
+    for key in ("coverage_planned", "coverage_as_placed", "coverage"):
+        if getattr(record, key) is not None:
+            out[key] = getattr(record, key)
+    out["changes"] = [{"kind": c.kind, "subject": c.subject, "detail": c.detail}
+                      for c in record.changes]
+    return out
 
 
 def case_text(case: Case) -> str:
