@@ -3,7 +3,8 @@ pair or a repositioning so that the target stays covered.
 
 1. The plan is solved as planned and as placed (its pairs at their voltages, every placement):
    target coverage and minimal margin of each (:mod:`irelab.procedure.field`). The goal is the
-   planned coverage, counted as placed with the safety factor :data:`COVER_FACTOR`.
+   planned coverage, reached as placed with the safety factor :data:`COVER_FACTOR` (a plan
+   whose own field lies within that factor of a threshold cannot reach it unchanged).
 2. Current limit: a pair whose predicted current times the generator's rise over its pulse
    train (:func:`irelab.delivery.current_rise_factor`) would pass 50 A (probes closer than
    planned) is lowered until it does not (predicted with ``I ~ V**CURRENT_EXPONENT``, solved).
@@ -11,7 +12,8 @@ pair or a repositioning so that the target stays covered.
    threshold and that can still be raised; each such pair is raised to the voltage its worst
    voxel needs (``E ~ V**RAISE_EXPONENT`` at first, then the exponent each voxel showed between
    the pair's last two solves), within 3000 V and the current limit, and solved; until covered,
-   no pair can be raised, or the work budget (pair solves) is spent.
+   no pair can be raised, or the work budget (pair solves) is spent. Once covered, each raised
+   pair is bisected back down while the target stays covered.
 4. An added pair: if pairs at their limits leave voxels uncovered, the probe pairs not yet in
    the protocol whose axes are 5-25 mm apart (the planner's limits, :class:`irelab.plan.
    PlanLimits`) are tried at their limits, nearest the uncovered voxels first; the one covering
@@ -68,6 +70,15 @@ predict the voltage that meets the current limit, then solved."""
 VOLTAGE_STEP_V = 10.0
 """Generator voltage resolution (NanoKnife: 10 V steps)."""
 
+TRIM_SOLVES = 3
+"""Bisection steps per raised pair (design choice: the first raise uses a deliberately low field
+exponent, so it overshoots; three halvings bring the voltage within an eighth of that
+overshoot)."""
+
+REPOSITION_MIN_MM = 0.5
+"""A probe whose electrode ends lie within this distance of the plan is not proposed for
+re-insertion (design choice: half of the 1 mm to which positions are read off the images)."""
+
 NEW_PAIR_TRIALS = 2
 """Candidate pairs solved at their limits when the planned pairs cannot cover (design choice:
 the two nearest the uncovered voxels; each costs one solve per placement)."""
@@ -113,6 +124,8 @@ class _Pair:
     fields: list[np.ndarray] = field(default_factory=list)
     currents: list[float] = field(default_factory=list)
     before: tuple[float, np.ndarray] | None = None
+    short_at: float | None = None
+    """The highest voltage at which it was raised because the target was still short."""
 
     @property
     def name(self) -> str:
@@ -173,11 +186,13 @@ class _Search:
         """Counted target voxels short of the threshold times :data:`COVER_FACTOR`."""
         return self.placed.counted & ~self.placed.covered(self.e_max(), COVER_FACTOR)
 
+    def coverage(self, factor: float = COVER_FACTOR) -> float:
+        n = int(self.placed.counted.sum())
+        return int(self.placed.covered(self.e_max(), factor).sum()) / n if n else 1.0
+
     @property
     def covered(self) -> bool:
-        n = int(self.placed.counted.sum())
-        return n == 0 or int(self.placed.covered(self.e_max(), COVER_FACTOR).sum()) / n \
-            >= self.goal
+        return self.coverage() >= self.goal
 
     def outcome(self) -> FieldOutcome:
         currents = {PairKey(i, k): c for i, pair in enumerate(self.pairs)
@@ -218,10 +233,30 @@ def _raise(search: _Search) -> None:
                                                        pair.before[1].ravel()[mine])
             volts = _needed_volts(pair.volts, pair.reach.ravel()[mine], before, need[mine])
             volts = math.ceil(volts / VOLTAGE_STEP_V) * VOLTAGE_STEP_V
+            pair.short_at = pair.volts
             search.solve(pair, min(pair.cap, max(volts, pair.volts + VOLTAGE_STEP_V)))
             raised = True
         if not raised:
             return
+
+
+def _trim(search: _Search) -> None:
+    """Step 3, last: once covered, each raised pair is lowered by bisection towards the highest
+    voltage at which the target was still short, as long as the target stays covered
+    (:data:`TRIM_SOLVES` solves per pair at most)."""
+    for pair in search.pairs:
+        low = pair.short_at
+        for _ in range(TRIM_SOLVES):
+            if low is None or not search.covered or not search.can_solve():
+                break
+            mid = math.floor((low + pair.volts) / 2 / VOLTAGE_STEP_V) * VOLTAGE_STEP_V
+            if mid <= low:
+                break
+            kept = (pair.volts, pair.fields, pair.currents, pair.before)
+            search.solve(pair, mid)
+            if not search.covered:
+                low = mid
+                pair.volts, pair.fields, pair.currents, pair.before = kept
 
 
 def _candidates(search: _Search, probes: tuple[Probe, ...]) -> list[tuple[str, str]]:
@@ -282,6 +317,7 @@ def _cover(placed: PlacedField, plan: Case, goal: float, options: ReplanOptions,
         if _add_pair(search, placed.case.probes) is None:
             break
         _raise(search)
+    _trim(search)
     return search, at_planned
 
 
@@ -294,7 +330,8 @@ def _order_of_repositioning(plan: Case, probes: tuple[Probe, ...]) -> list[int]:
                  * np.asarray(p.direction)) for p in (a, b)]
         return max(float(np.linalg.norm(ends[0][i] - ends[1][i])) for i in range(2))
 
-    return sorted(range(len(probes)), key=lambda k: (-off(k), k))
+    return sorted((k for k in range(len(probes)) if off(k) > REPOSITION_MIN_MM),
+                  key=lambda k: (-off(k), k))
 
 
 def _as_planned(placed: PlacedField, plan: Case, options: ReplanOptions,
