@@ -243,3 +243,11 @@ def test_the_command_names_the_missing_item(plan_file: Path, tmp_path: Path, ite
     assert isinstance(result.exception, InputError)
     assert result.exception.key == f"items.{item}" and not log.exists()
     assert load_checklist(path).confirmation(item) is None
+
+
+def test_the_readme_example_record_arms() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    block = next(b.split("\n", 1)[1] for b in readme.split("```yaml")[1:]
+                 if b.lstrip().startswith("armed_at"))
+    checklist = checklist_from_mapping(yaml.safe_load(block.split("```")[0]), "README.md")
+    assert arming_refusal(checklist) is None and [e.count for e in checklist.tof] == [2, 0]
