@@ -48,7 +48,7 @@ class PauseRecord:
     @property
     def sentence(self) -> str:
         what = (self.detail or "neuromuscular block lost") if self.reason == BLOCK_LOST else \
-            f"paused for ECG signal quality ({self.reason})"
+            f"ECG {self.reason.replace('_', ' ')}" + (f" ({self.detail})" if self.detail else "")
         held = (f"delivery paused {self.resumed_s - self.t_s:.1f} s" if self.resumed_s
                 is not None else "delivery not resumed")
         return f"{what} at {self.t_s:.1f} s; {held}"

@@ -3,85 +3,40 @@ pair or a repositioning so that the target stays covered.
 
 1. The plan is solved as planned and as placed (its pairs at their voltages, every placement):
    target coverage and minimal margin of each (:mod:`irelab.procedure.field`). The goal is the
-   planned coverage, reached as placed with the safety factor :data:`COVER_FACTOR` (a plan
-   whose own field lies within that factor of a threshold cannot reach it unchanged).
-2. Current limit: a pair whose predicted current times the generator's rise over its pulse
-   train (:func:`irelab.delivery.current_rise_factor`) would pass 50 A (probes closer than
-   planned) is lowered until it does not (predicted with ``I ~ V**CURRENT_EXPONENT``, solved).
-3. Voltages: each uncovered voxel is given to the pair whose field there is nearest its
-   threshold and that can still be raised; each such pair is raised to the voltage its worst
-   voxel needs (``E ~ V**RAISE_EXPONENT`` at first, then the exponent each voxel showed between
-   the pair's last two solves), within 3000 V and the current limit, and solved; until covered,
-   no pair can be raised, or the work budget (pair solves) is spent. Once covered, each raised
-   pair is bisected back down while the target stays covered.
-4. An added pair: if pairs at their limits leave voxels uncovered, the probe pairs not yet in
-   the protocol whose axes are 5-25 mm apart (the planner's limits, :class:`irelab.plan.
-   PlanLimits`) are tried at their limits, nearest the uncovered voxels first; the one covering
-   most is added and step 3 continues.
+   planned coverage, reached as placed with the safety factor
+   :data:`~irelab.procedure.cover.COVER_FACTOR` (a plan whose own field lies within that factor
+   of a threshold cannot reach it unchanged).
+2.-4. With the probes as placed: pairs over the current limit (including the generator's rise
+   over the pulse train) lowered, the pairs nearest the uncovered voxels raised within 3000 V
+   and the current limit, then bisected back while covered; a probe pair added at its limits if
+   that is not enough (:mod:`irelab.procedure.cover`).
 5. A repositioning: if still short, the probe furthest from its plan is to be re-inserted along
    its planned track (it is placed as planned) and steps 2-4 run again from the planned
    voltages; then the next probe.
 
-Whatever is reported is solved, never predicted. Deterministic (no clock, no randomness): the
-budget is a number of pair solves. This is a small stand-alone voltage search on the public
-field solver; the planner's stage "choose voltages to cover, probes fixed" can replace steps 2-4
-once it exists (:func:`_cover`).
+Steps 2-4 are :mod:`irelab.procedure.cover` (where the planner's stage "choose voltages to
+cover, probes fixed" can take over once it exists). Whatever is reported is solved, never
+predicted. Deterministic (no clock, no randomness): the budget is a number of pair solves.
 """
 
 from __future__ import annotations
 
-import itertools
-import math
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from irelab.case import Case, Pair, PairKey, Probe, ReplanChange, ReplanRecord
+from irelab.case import Case, Pair, Probe, ReplanChange, ReplanRecord
 from irelab.delivery import GeneratorConfig, current_rise_factor
 from irelab.errors import InputError
-from irelab.plan import PlanLimits
+from irelab.procedure.cover import Budget, PairSearch, Progress, as_planned, cover
 from irelab.procedure.field import FieldOutcome, PlacedField, TargetRegion
 from irelab.procedure.measured import MeasuredProbes
 
-__all__ = ["COVER_FACTOR", "ReplanOptions", "ReplanResult", "replan"]
-
-Progress = Callable[[str], None]
-
-COVER_FACTOR = 1.003
-"""A voxel counts as covered for the goal when its |E| exceeds its threshold by 0.3 %: the
-planner's fine-grid slack (``irelab.plan.optimiser.FINE_SLACK``, measured there: a fresh solve
-of the written case changes |E| by less), so that ``irelab simulate`` of the re-planned plan
-finds at least the coverage reported."""
-
-RAISE_EXPONENT = 0.7
-"""E ~ V**0.7 near the threshold when a pair is raised for the first time: the planner's
-measured 1st-10th percentile (0.56-0.75) on the segment-8 phantom (``irelab.plan.voltages``);
-a low exponent over-estimates the raise, which the solve then shows."""
-
-EXPONENT_RANGE = (0.3, 1.5)
-"""Bounds of the exponent a voxel shows between two solves (the measured 1st-99th percentiles
-lie within 0.56-1.4, ``irelab.plan.voltages``; outside it the two fields are too close to tell)."""
-
-CURRENT_EXPONENT = 1.15
-"""I ~ V**1.15 for the liver's smoothed-step conductivity (``irelab.plan.search``): used only to
-predict the voltage that meets the current limit, then solved."""
-
-VOLTAGE_STEP_V = 10.0
-"""Generator voltage resolution (NanoKnife: 10 V steps)."""
-
-TRIM_SOLVES = 3
-"""Bisection steps per raised pair (design choice: the first raise uses a deliberately low field
-exponent, so it overshoots; three halvings bring the voltage within an eighth of that
-overshoot)."""
+__all__ = ["ReplanOptions", "ReplanResult", "replan"]
 
 REPOSITION_MIN_MM = 0.5
 """A probe whose electrode ends lie within this distance of the plan is not proposed for
 re-insertion (design choice: half of the 1 mm to which positions are read off the images)."""
-
-NEW_PAIR_TRIALS = 2
-"""Candidate pairs solved at their limits when the planned pairs cannot cover (design choice:
-the two nearest the uncovered voxels; each costs one solve per placement)."""
 
 
 @dataclass(frozen=True)
@@ -112,215 +67,6 @@ class ReplanResult:
     solves: int
 
 
-@dataclass
-class _Pair:
-    """One pair of the search: its voltage and cap, its field and current at every placement,
-    and its field at the voltage before (for the exponent each voxel shows)."""
-
-    anode: str
-    cathode: str
-    volts: float
-    cap: float
-    fields: list[np.ndarray] = field(default_factory=list)
-    currents: list[float] = field(default_factory=list)
-    before: tuple[float, np.ndarray] | None = None
-    short_at: float | None = None
-    """The highest voltage at which it was raised because the target was still short."""
-
-    @property
-    def name(self) -> str:
-        return f"{self.anode}-{self.cathode}"
-
-    @property
-    def reach(self) -> np.ndarray:
-        """|E| of the pair, the largest over the placements."""
-        return np.max(self.fields, axis=0)
-
-
-class _Search:
-    """The pairs of one set of probes being solved and raised (steps 2-4)."""
-
-    def __init__(self, placed: PlacedField, options: ReplanOptions, pulses: int, goal: float,
-                 budget: list[int], progress: Progress | None = None) -> None:
-        self.placed, self.options, self.goal, self.budget = placed, options, goal, budget
-        self.progress = progress
-        g = options.generator
-        self.cap_A = g.current_limit_A / current_rise_factor(g, pulses)
-        self.pairs: list[_Pair] = []
-
-    @property
-    def positions(self) -> int:
-        return self.placed.case.positions
-
-    def can_solve(self, pairs: int = 1) -> bool:
-        return self.budget[0] >= pairs * self.positions
-
-    def solve(self, pair: _Pair, volts: float, limit: bool = True) -> None:
-        """``pair`` at ``volts`` at every placement; with ``limit``, lowered (and solved again)
-        until its current times the rise is within the limit."""
-        for _ in range(4):
-            if pair.fields:
-                pair.before = (pair.volts, pair.reach)
-            if self.progress is not None:
-                self.progress(f"{pair.name} {volts:g} V")
-            solved = [self.placed.solve(pair.anode, pair.cathode, volts, k)
-                      for k in range(self.positions)]
-            self.budget[0] -= self.positions
-            pair.volts, pair.fields = volts, [f for f, _ in solved]
-            pair.currents = [c for _, c in solved]
-            peak = max(pair.currents)
-            if not limit or peak <= self.cap_A:
-                return
-            lower = volts * (0.99 * self.cap_A / peak) ** (1 / CURRENT_EXPONENT)
-            volts = pair.cap = math.floor(lower / VOLTAGE_STEP_V) * VOLTAGE_STEP_V
-        raise RuntimeError(f"pair {pair.name}: no voltage within the current limit found")
-
-    def e_max(self) -> np.ndarray:
-        out = np.zeros(self.placed.counted.shape)
-        for pair in self.pairs:
-            for f in pair.fields:
-                np.maximum(out, f, out=out)
-        return out
-
-    def short(self) -> np.ndarray:
-        """Counted target voxels short of the threshold times :data:`COVER_FACTOR`."""
-        return self.placed.counted & ~self.placed.covered(self.e_max(), COVER_FACTOR)
-
-    def coverage(self, factor: float = COVER_FACTOR) -> float:
-        n = int(self.placed.counted.sum())
-        return int(self.placed.covered(self.e_max(), factor).sum()) / n if n else 1.0
-
-    @property
-    def covered(self) -> bool:
-        return self.coverage() >= self.goal
-
-    def outcome(self) -> FieldOutcome:
-        currents = {PairKey(i, k): c for i, pair in enumerate(self.pairs)
-                    for k, c in enumerate(pair.currents)}
-        return self.placed.outcome(self.e_max(), currents)
-
-
-def _needed_volts(volts: float, now: np.ndarray, before: tuple[float, np.ndarray] | None,
-                  need: np.ndarray) -> float:
-    """The voltage at which a pair whose field is ``now`` at ``volts`` (and ``before`` at the
-    voltage before) reaches ``need`` on every one of these voxels (step 3)."""
-    exponent = np.full(now.shape, RAISE_EXPONENT)
-    if before is not None and before[0] != volts:
-        v0, e0 = before
-        with np.errstate(divide="ignore", invalid="ignore"):
-            shown = np.log(now / e0) / math.log(volts / v0)
-        exponent = np.where(np.isfinite(shown), np.clip(shown, *EXPONENT_RANGE), exponent)
-    ratio = need / np.maximum(now, 1e-30)
-    return float(volts * np.max(ratio ** (1 / exponent)))
-
-
-def _raise(search: _Search) -> None:
-    """Step 3 of the module docstring."""
-    need = (search.placed.region.threshold_V_per_m * COVER_FACTOR).ravel()
-    while not search.covered and search.can_solve():
-        short = np.flatnonzero(search.short().ravel())
-        open_pairs = [p for p in search.pairs if p.volts < p.cap]
-        if not open_pairs:
-            return
-        reach = np.stack([p.reach.ravel()[short] for p in open_pairs])
-        best = np.argmax(reach / need[short], axis=0)
-        raised = False
-        for i, pair in enumerate(open_pairs):
-            mine = short[best == i]
-            if not mine.size or not search.can_solve():
-                continue
-            before = None if pair.before is None else (pair.before[0],
-                                                       pair.before[1].ravel()[mine])
-            volts = _needed_volts(pair.volts, pair.reach.ravel()[mine], before, need[mine])
-            volts = math.ceil(volts / VOLTAGE_STEP_V) * VOLTAGE_STEP_V
-            pair.short_at = pair.volts
-            search.solve(pair, min(pair.cap, max(volts, pair.volts + VOLTAGE_STEP_V)))
-            raised = True
-        if not raised:
-            return
-
-
-def _trim(search: _Search) -> None:
-    """Step 3, last: once covered, each raised pair is lowered by bisection towards the highest
-    voltage at which the target was still short, as long as the target stays covered
-    (:data:`TRIM_SOLVES` solves per pair at most)."""
-    for pair in search.pairs:
-        low = pair.short_at
-        for _ in range(TRIM_SOLVES):
-            if low is None or not search.covered or not search.can_solve():
-                break
-            mid = math.floor((low + pair.volts) / 2 / VOLTAGE_STEP_V) * VOLTAGE_STEP_V
-            if mid <= low:
-                break
-            kept = (pair.volts, pair.fields, pair.currents, pair.before)
-            search.solve(pair, mid)
-            if not search.covered:
-                low = mid
-                pair.volts, pair.fields, pair.currents, pair.before = kept
-
-
-def _candidates(search: _Search, probes: tuple[Probe, ...]) -> list[tuple[str, str]]:
-    """Probe pairs not in the protocol, 5-25 mm apart, nearest the uncovered voxels first."""
-    limits = PlanLimits()
-    grid = search.placed.case.grid(search.placed.spacing_mm)
-    centre_mm = (np.asarray(grid.origin_m) + np.argwhere(search.short()).mean(axis=0)
-                 * grid.spacing_m) * 1e3
-    taken = {frozenset((p.anode, p.cathode)) for p in search.pairs}
-    mids = {p.name: np.asarray(p.tip_mm) + np.asarray(p.direction) * p.length_mm / 2
-            for p in probes if p.bipolar_mm is None}
-    found = []
-    for a, b in itertools.combinations(mids, 2):
-        gap_mm = float(np.linalg.norm(mids[a] - mids[b]))
-        if frozenset((a, b)) not in taken and \
-                limits.min_spacing_m * 1e3 <= gap_mm <= limits.max_spacing_m * 1e3:
-            found.append((float(np.linalg.norm((mids[a] + mids[b]) / 2 - centre_mm)), a, b))
-    return [(a, b) for _, a, b in sorted(found)]
-
-
-def _add_pair(search: _Search, probes: tuple[Probe, ...]) -> _Pair | None:
-    """Step 4: the candidate pair that covers most uncovered voxels, added at its limit."""
-    short = search.short()
-    best, best_count = None, 0
-    for a, b in _candidates(search, probes)[:NEW_PAIR_TRIALS]:
-        if not search.can_solve():
-            break
-        trial = _Pair(a, b, search.options.generator.max_voltage_V,
-                      search.options.generator.max_voltage_V)
-        search.solve(trial, trial.volts)
-        search.pairs.append(trial)
-        count = int((short & ~search.short()).sum())
-        search.pairs.pop()
-        if count > best_count:
-            best, best_count = trial, count
-    if best is not None:
-        search.pairs.append(best)
-    return best
-
-
-def _cover(placed: PlacedField, plan: Case, goal: float, options: ReplanOptions,
-           budget: list[int], progress: Progress | None) -> tuple[_Search, FieldOutcome]:
-    """Steps 2-4 for one set of probes, from the plan's voltages: the search and the outcome
-    at the planned voltages (before any change). The planner's stage "choose voltages to
-    cover, probes fixed" can take this place once it exists."""
-    protocol = plan.protocol
-    search = _Search(placed, options, protocol.pulses, goal, budget, progress)
-    search.pairs = [_Pair(p.anode, p.cathode, p.voltage_V, options.generator.max_voltage_V)
-                    for p in protocol.pairs]
-    for pair in search.pairs:
-        search.solve(pair, pair.volts, limit=False)
-    at_planned = search.outcome()
-    for pair in search.pairs:
-        if max(pair.currents) > search.cap_A:
-            search.solve(pair, pair.volts)
-    _raise(search)
-    while not search.covered and search.can_solve(2):
-        if _add_pair(search, placed.case.probes) is None:
-            break
-        _raise(search)
-    _trim(search)
-    return search, at_planned
-
-
 def _order_of_repositioning(plan: Case, probes: tuple[Probe, ...]) -> list[int]:
     """Probes by how far their electrodes are from the plan (the larger end offset), furthest
     first."""
@@ -334,20 +80,10 @@ def _order_of_repositioning(plan: Case, probes: tuple[Probe, ...]) -> list[int]:
                   key=lambda k: (-off(k), k))
 
 
-def _as_planned(placed: PlacedField, plan: Case, options: ReplanOptions,
-                budget: list[int], progress: Progress | None) -> FieldOutcome:
-    search = _Search(placed, options, plan.protocol.pulses, 1.0, budget, progress)
-    search.pairs = [_Pair(p.anode, p.cathode, p.voltage_V, p.voltage_V)
-                    for p in plan.protocol.pairs]
-    for pair in search.pairs:
-        search.solve(pair, pair.volts, limit=False)
-    return search.outcome()
-
-
-def _changes(plan: Case, measured: MeasuredProbes, search: _Search,
+def _changes(plan: Case, measured: MeasuredProbes, search: PairSearch,
              repositioned: list[int]) -> tuple[ReplanChange, ...]:
     """What the re-plan changed, a sentence each (the case's ``replan.changes``)."""
-    g = search.options.generator
+    g = search.generator
     out = []
     planned = {(p.anode, p.cathode): p.voltage_V for p in plan.protocol.pairs}
     rise = current_rise_factor(g, plan.protocol.pulses)
@@ -376,7 +112,7 @@ def _changes(plan: Case, measured: MeasuredProbes, search: _Search,
     return tuple(out)
 
 
-def _plan_case(plan: Case, search: _Search, record: ReplanRecord,
+def _plan_case(plan: Case, search: PairSearch, record: ReplanRecord,
                spacing_mm: float | None) -> Case:
     """The re-planned plan: the probes as placed (repositioned ones as planned), every pair
     with its voltage and predicted currents."""
@@ -398,13 +134,13 @@ def replan(plan: Case, measured: MeasuredProbes, options: ReplanOptions | None =
     if plan.protocol is None or not plan.protocol.pairs:
         raise InputError(plan.source, "protocol.pairs", "a plan with electrode pairs to re-plan")
     region = TargetRegion.of(plan, options.margin_mm, options.spacing_mm)
-    budget = [options.max_solves]
-    planned = _as_planned(PlacedField(plan, region, options.spacing_mm), plan, options, budget,
-                          progress)
+    budget = Budget(options.max_solves)
+    planned = as_planned(PlacedField(plan, region, options.spacing_mm), plan, options.generator,
+                         budget, progress)
     goal = planned.coverage
     case = measured.placed_case(plan)
-    search, as_placed = _cover(PlacedField(case, region, options.spacing_mm), plan, goal,
-                               options, budget, progress)
+    search, as_placed = cover(PlacedField(case, region, options.spacing_mm), plan, goal,
+                              options.generator, budget, progress)
     repositioned: list[int] = []
     order = _order_of_repositioning(plan, measured.probes)
     while not search.covered and order and search.can_solve(len(plan.protocol.pairs)):
@@ -412,8 +148,8 @@ def replan(plan: Case, measured: MeasuredProbes, options: ReplanOptions | None =
         probes = tuple(plan.probes[k] if k in repositioned else p
                        for k, p in enumerate(measured.probes))
         case = plan.with_plan(probes, plan.protocol, name=plan.name)
-        search, _ = _cover(PlacedField(case, region, options.spacing_mm), plan, goal, options,
-                           budget, progress)
+        search, _ = cover(PlacedField(case, region, options.spacing_mm), plan, goal,
+                          options.generator, budget, progress)
     replanned = search.outcome()
     changes = _changes(plan, measured, search, repositioned)
     record = ReplanRecord(plan_source or plan.source, measured.source, changes,
@@ -421,4 +157,4 @@ def replan(plan: Case, measured: MeasuredProbes, options: ReplanOptions | None =
                           round(replanned.coverage, 6))
     return ReplanResult(plan, measured, _plan_case(plan, search, record, options.spacing_mm),
                         planned, as_placed, replanned, changes, search.covered,
-                        options.max_solves - budget[0])
+                        options.max_solves - budget.left)
