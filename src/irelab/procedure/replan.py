@@ -133,12 +133,12 @@ def replan(plan: Case, measured: MeasuredProbes, options: ReplanOptions | None =
     options = options or ReplanOptions()
     if plan.protocol is None or not plan.protocol.pairs:
         raise InputError(plan.source, "protocol.pairs", "a plan with electrode pairs to re-plan")
+    case = measured.placed_case(plan)  # bad placements refused before any solve
     region = TargetRegion.of(plan, options.margin_mm, options.spacing_mm)
     budget = Budget(options.max_solves)
     planned = as_planned(PlacedField(plan, region, options.spacing_mm), plan, options.generator,
                          budget, progress)
     goal = planned.coverage
-    case = measured.placed_case(plan)
     search, as_placed = cover(PlacedField(case, region, options.spacing_mm), plan, goal,
                               options.generator, budget, progress)
     repositioned: list[int] = []

@@ -27,7 +27,13 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from irelab.case import Case, PairKey, load_case
-from irelab.delivery import DeliveryLog, EventType, procedure_record, read_delivery_log
+from irelab.delivery import (
+    CheckItem,
+    DeliveryLog,
+    EventType,
+    procedure_record,
+    read_delivery_log,
+)
 from irelab.errors import InputError
 from irelab.registry import schemas as s
 from irelab.registry import service
@@ -152,7 +158,7 @@ def summarise_delivery(plan: str | Path | Case,
         aborted=bool(summary.aborts), pairs=tuple(records),
         general_anaesthesia=record.general_anaesthesia,
         neuromuscular_block=record.neuromuscular_block,
-        checks=tuple(f"{c.item.replace('_', ' ')} confirmed by {c.confirmed_by} at "
+        checks=tuple(f"{CheckItem(c.item).label} confirmed by {c.confirmed_by} at "
                      f"{c.confirmed_at}" + ("" if c.tof_count is None else
                                             f" (train-of-four count {c.tof_count})")
                      for c in record.checks),
