@@ -1,4 +1,4 @@
-"""Log in (password -> signed token) and who-am-I.
+"""Log in (password -> signed token), log out (the token is revoked) and who-am-I.
 
 Failed logins go to the audit trail and are throttled per username (:mod:`irelab.registry.login`:
 429 with ``Retry-After`` while locked). This form takes no CSRF token: it sets no cookie, and the
@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Form, Request
 from sqlalchemy.orm import Session
 
-from irelab.registry.deps import api_actor, get_session
+from irelab.registry.deps import api_actor, api_writer, bearer_claims, revoke, write_session
 from irelab.registry.login import authenticate
 from irelab.registry.models import User
 from irelab.registry.schemas import Token
@@ -22,19 +22,37 @@ router = APIRouter(prefix="/api/auth", tags=["auth"])
 def check_login(request: Request, session: Session, username: str, password: str) -> User:
     """:func:`irelab.registry.login.authenticate` on the app's clock and the client's address."""
     client = request.client.host if request.client else None
-    return authenticate(session, username, password, now=request.app.state.clock(), client=client)
+    return authenticate(
+        session,
+        username,
+        password,
+        now=request.app.state.clock(),
+        client=client,
+        rounds=request.app.state.bcrypt_rounds,
+    )
 
 
 @router.post("/token", response_model=Token)
 def login(
     request: Request,
-    username: str = Form(...),
-    password: str = Form(...),
-    session: Session = Depends(get_session),
+    username: str = Form(..., max_length=256),
+    password: str = Form(..., max_length=1024),
+    session: Session = Depends(write_session),
 ) -> Token:
-    """OAuth2 password form -> bearer token (HS256, expires after 8 h); 401 or 429."""
+    """OAuth2 password form -> bearer token (HS256, expires after 8 h); 401, 403 or 429."""
     user = check_login(request, session, username, password)
     return Token(access_token=issue_token(user.username, request.app.state.secret))
+
+
+@router.post("/logout", status_code=204)
+def logout(
+    request: Request,
+    actor: Actor = Depends(api_writer),
+    session: Session = Depends(write_session),
+) -> None:
+    """End this bearer token now (it is refused by every worker from then on)."""
+    revoke(session, bearer_claims(request), request.app.state.clock())
+    session.commit()
 
 
 @router.get("/me")
