@@ -87,10 +87,6 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-class BodyTooLarge(Exception):
-    """The streamed request body passed its limit."""
-
-
 def body_limit(path: str) -> int:
     """The largest body accepted for ``path`` (bytes)."""
     if path.startswith(UPLOAD_PREFIXES) or path.endswith(UPLOAD_SUFFIXES):
@@ -116,14 +112,6 @@ async def _refuse(send: Send, limit: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def _contains_too_large(exc: BaseException) -> bool:
-    if isinstance(exc, BodyTooLarge):
-        return True
-    if isinstance(exc, BaseExceptionGroup):
-        return any(_contains_too_large(e) for e in exc.exceptions)
-    return _contains_too_large(exc.__cause__) if exc.__cause__ is not None else False
-
-
 class BodySizeLimit:
     """Refuses request bodies over :func:`body_limit` with 413 (module docstring)."""
 
@@ -145,26 +133,30 @@ class BodySizeLimit:
                     await _refuse(send, limit)
                     return
         received = 0
-        started = False
+        started = refused = False
 
         async def counting_receive() -> Message:
-            nonlocal received
+            # past the limit: answer 413 here and tell the app the client left, so it stops
+            # reading; whatever it answers to that is dropped (the 413 has been sent)
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise BodyTooLarge()
+                    refused = True
+                    if not started:
+                        await _refuse(send, limit)
+                    return {"type": "http.disconnect"}
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if refused:
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except BaseException as exc:
-            if not _contains_too_large(exc) or started:
-                raise
-            await _refuse(send, limit)
+        await self.app(scope, counting_receive, tracking_send)
