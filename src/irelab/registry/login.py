@@ -49,7 +49,7 @@ from irelab.registry.security import (
     dummy_password_check,
 )
 
-#: Failed logins of one username that lock it (OWASP "lockout threshold"; brief of issue 4).
+#: Failed logins of one username that lock it (OWASP "lockout threshold").
 MAX_LOGIN_FAILURES = 5
 #: Window over which failures are counted, and so the longest a lockout lasts (OWASP
 #: "observation window" = "lockout duration"): long enough that guessing is slow (at most

@@ -12,7 +12,7 @@ logout (the ``revoked_tokens`` table, shared by every worker) or an unknown/reti
 refused (HTTP 401). The role is read from the database on every request, never trusted from the
 token.
 
-Roles (the issue's list; the admin decision is ours):
+Roles (the admin's limits are a design decision):
 
 - ``investigator``: enters and corrects data of their own site only; other sites' records are
   answered with 404, exactly like records that do not exist, so their existence does not leak.
