@@ -83,7 +83,8 @@ class Variable:
 
     ``required``: never empty (NOT NULL; Create needs a value unless there is a ``default``).
     ``entered``: typed by a person (part of the Create schema); else set by the registry.
-    ``editable``: may be changed by an update. ``check``: name of the database CHECK
+    ``editable``: may be changed by an update. ``unique``: no two rows share a value.
+    ``check``: name of the database CHECK
     constraint that enforces ``low``..``high`` too. ``width``: characters of the SQL column.
     """
 
@@ -102,6 +103,7 @@ class Variable:
     editable: bool = True
     references: str | None = None
     index: bool = False
+    unique: bool = False
     check: str | None = None
     privacy: Privacy = Privacy.KEEP
     vocabulary: tuple[str, ...] = ()
@@ -239,6 +241,7 @@ TABLES: dict[str, Table] = {
                     width=64,
                     pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$",
                     editable=False,
+                    unique=True,
                 ),
                 Variable(
                     "site_id",

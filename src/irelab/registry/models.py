@@ -104,7 +104,13 @@ def _column(variable: Variable) -> Any:
     if variable.references is not None:
         args.append(ForeignKey(f"{variable.references}.id"))
     default = {} if variable.default is None else {"default": variable.default}
-    return mapped_column(*args, nullable=not variable.required, index=variable.index, **default)
+    return mapped_column(
+        *args,
+        nullable=not variable.required,
+        index=variable.index,
+        unique=variable.unique or None,
+        **default,
+    )
 
 
 def declared_columns(table: str) -> type:
