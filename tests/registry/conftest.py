@@ -7,7 +7,7 @@ from __future__ import annotations
 import shutil
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,25 +154,6 @@ def postgres_base() -> str:
     return base
 
 
-@contextmanager
-def _postgres_database(base: str) -> Iterator[str]:
-    import uuid
-
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    name = f"irelab_live_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(base).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 @dataclass(frozen=True)
 class Live:
     """A running server (``url``), its database (``db``) and, on PostgreSQL, a second server
@@ -187,14 +168,15 @@ class Live:
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
 def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     """The registry served by uvicorn subprocesses, once per session and backend."""
-    from live_server import LiveServer, seed
+    from live_server import LiveServer, postgres_database, seed
 
     folder = tmp_path_factory.mktemp(f"live-{request.param}")
     with ExitStack() as stack:
         if request.param == "sqlite":
             db = f"sqlite:///{folder / 'registry.sqlite'}"
         else:
-            db = stack.enter_context(_postgres_database(request.getfixturevalue("postgres_base")))
+            base = request.getfixturevalue("postgres_base")
+            db = stack.enter_context(postgres_database(base))
         seed(db)
         servers = [LiveServer(db, folder / "reports").start()]
         stack.callback(servers[0].stop)

@@ -14,6 +14,9 @@ import os
 import socket
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,6 +58,24 @@ def add_account(url: str, name: str, role: str, site: str | None = None) -> None
     with registry.session("setup") as session:
         add_user(session, name, PASSWORD, role, site, rounds=TEST_ROUNDS)
     registry.close()
+
+
+@contextmanager
+def postgres_database(base: str) -> Iterator[str]:
+    """A fresh, uniquely named database on the PostgreSQL server ``base``; dropped afterwards."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"irelab_live_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @dataclass

@@ -266,3 +266,41 @@ def test_two_servers_on_one_postgres_share_throttle_and_logouts(live) -> None:
     assert httpx.get(f"{live.url}/api/auth/me", headers=_bearer(token)).status_code == 200
     assert httpx.post(f"{live.other}/api/auth/logout", headers=_bearer(token)).status_code == 204
     assert httpx.get(f"{live.url}/api/auth/me", headers=_bearer(token)).status_code == 401
+
+
+def test_serve_with_two_workers_on_postgres(postgres_base, tmp_path) -> None:
+    """`irelab registry serve --workers 2`: one migration, one secret for both workers, and a
+    logout holds whichever worker answers next."""
+    import os
+    import subprocess
+    import sys
+
+    from live_server import PROBE_TIMEOUT_S, START_TRIES, free_port, postgres_database, seed
+
+    with postgres_database(postgres_base) as url:
+        seed(url)
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("IRELAB_REGISTRY_")}
+        command = [sys.executable, "-m", "irelab.cli.main", "registry", "serve", "--workers",
+                   "2", "--port", str(port), "--database-url", url,
+                   "--report-dir", str(tmp_path)]  # fmt: skip
+        server = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(START_TRIES):
+                try:
+                    token = _token(base, "dm")
+                    break
+                except httpx.TransportError:
+                    try:
+                        server.wait(timeout=PROBE_TIMEOUT_S)
+                    except subprocess.TimeoutExpired:
+                        pass
+            answers = [httpx.get(f"{base}/api/auth/me", headers=_bearer(token)) for _ in range(8)]
+            assert {r.status_code for r in answers} == {200}
+            assert httpx.post(f"{base}/api/auth/logout", headers=_bearer(token)).status_code == 204
+            answers = [httpx.get(f"{base}/api/auth/me", headers=_bearer(token)) for _ in range(8)]
+            assert {r.status_code for r in answers} == {401}
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
