@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 from fastapi import Depends, Request
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from irelab.registry.audit import ACTOR_KEY
 from irelab.registry.models import RevokedToken, User
@@ -28,7 +28,7 @@ from irelab.registry.security import Actor, AuthError, TokenClaims, token_claims
 SESSION_COOKIE = "irelab_session"
 
 
-def _session(factory) -> Iterator[Session]:  # noqa: ANN001 - a sessionmaker
+def _session(factory: sessionmaker) -> Iterator[Session]:
     with factory() as session:
         try:
             yield session

@@ -74,7 +74,9 @@ class Conflict(RegistryError):
 class Invalid(RegistryError):
     status = 422
 
-    def __init__(self, message: str, field: str | None = None, *, problems=()) -> None:  # noqa: ANN001
+    def __init__(
+        self, message: str, field: str | None = None, *, problems: tuple = ()
+    ) -> None:
         super().__init__(message, field)
         #: every (field, message) found, when there were several
         self.problems: tuple[tuple[str, str], ...] = tuple(problems) or ((field or "", message),)
@@ -194,7 +196,7 @@ def _treatment_parents(session: Session, actor: Actor, values: dict[str, Any]) -
     return values
 
 
-def _resource(name: str, model: type[Tracked], schemas: tuple, parents: Callable) -> Resource:  # noqa: ANN001
+def _resource(name: str, model: type[Tracked], schemas: tuple, parents: Callable) -> Resource:
     create, update, read = schemas
     return Resource(
         name, model, create, update, read, parents, s.pseudonymised_read_schema(name)
