@@ -37,6 +37,7 @@ from irelab.field import (
     FieldSolver,
     Grid,
     Insulator,
+    Material,
     SmoothStepConductivity,
 )
 
@@ -60,8 +61,8 @@ def example_problem(spacing_mm: float) -> FieldProblem:
     for name, x0 in (("P1", -7.5 * mm), ("P2", 7.5 * mm)):
         electrodes.append(Electrode(name, (x0, 0, -10 * mm), (x0, 0, 10 * mm), 0.55 * mm))
         insulators.append(Insulator(f"{name}-shaft", (x0, 0, 10 * mm), (x0, 0, top), 0.55 * mm))
-    return FieldProblem(grid, labels, (LIVER, LIVER, LIVER), ("liver", "tumour", "blood"),
-                        tuple(electrodes), tuple(insulators))
+    materials = tuple(Material(name, LIVER) for name in ("liver", "tumour", "blood"))
+    return FieldProblem(grid, labels, materials, tuple(electrodes), tuple(insulators))
 
 
 def case_problem(path: Path, spacing_mm: float) -> FieldProblem | None:

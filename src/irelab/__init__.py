@@ -33,20 +33,14 @@ SUBPACKAGES: tuple[str, ...] = (
 )
 
 
-def _subpackage(name: str) -> ModuleType | None:
-    try:
-        return importlib.import_module(f"irelab.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"irelab.{name}":
-            return None
-        raise
+def _subpackage(name: str) -> ModuleType:
+    return importlib.import_module(f"irelab.{name}")
 
 
 def _public_names() -> dict[str, str]:
     names: dict[str, str] = {}
     for sub in SUBPACKAGES:
-        module = _subpackage(sub)
-        for public in getattr(module, "__all__", ()):
+        for public in _subpackage(sub).__all__:
             names.setdefault(public, sub)
     return names
 
@@ -58,7 +52,7 @@ def __getattr__(name: str) -> object:
         raise AttributeError(name)
     for sub in SUBPACKAGES:
         module = _subpackage(sub)
-        if module is not None and name in getattr(module, "__all__", ()):
+        if name in module.__all__:
             return getattr(module, name)
     raise AttributeError(f"module 'irelab' has no attribute {name!r}")
 

@@ -1,4 +1,4 @@
-"""Case files: the issue 2 keys, tissue presets, anatomy on the grid, probes and pullbacks."""
+"""Case files: the documented keys, tissue presets, anatomy on the grid, probes and pullbacks."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import pytest
 import yaml
 from case_examples import two_needles
 
-from irelab.case import TISSUE_PRESETS, load_case, parse_case
+from irelab.case import TISSUE_PRESETS, case_text, load_case, parse_case
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_issue_example_file_loads_with_its_exact_keys() -> None:
+def test_the_readme_example_file_loads_with_its_exact_keys() -> None:
     case = load_case(ROOT / "examples" / "two-needles.yaml")
     assert case.name == "two-needles"
     assert case.domain.size_mm == (80, 80, 40) and case.domain.spacing_mm == 0.5
@@ -35,7 +35,7 @@ def test_every_preset_cites_its_source_and_is_a_valid_model() -> None:
         model = tissue.conductivity()
         e = np.array([0.0, tissue.e_irr_V_per_m * 2])
         assert model.sigma(e) == pytest.approx([tissue.sigma0_S_per_m, tissue.sigma1_S_per_m])
-    liver = TISSUE_PRESETS["liver"]  # Sel et al. 2005, the issue's numbers
+    liver = TISSUE_PRESETS["liver"]  # Sel et al. 2005 (rabbit liver)
     assert (liver.sigma0_S_per_m, liver.sigma1_S_per_m, liver.e_rev_V_per_cm,
             liver.e_irr_V_per_cm) == (0.067, 0.241, 362, 637)
 
@@ -119,7 +119,8 @@ def test_labelled_image_region_matches_the_same_shape(tmp_path, suffix) -> None:
     differ = (from_image != direct).sum()
     assert differ <= 0.1 * direct.sum()  # boundary voxels only
     # written elsewhere, the mapping keeps pointing at the image
-    assert Path(case.to_mapping()["anatomy"]["regions"][0]["image"]["path"]).is_absolute()
+    written = yaml.safe_load(case_text(case))
+    assert Path(written["anatomy"]["regions"][0]["image"]["path"]).is_absolute()
 
 
 def test_dicom_series_directory_is_read(tmp_path) -> None:
@@ -184,14 +185,9 @@ def test_pullback_steps_move_every_probe_back_along_its_direction() -> None:
     assert [p.back_mm for p in case.protocol.placements] == [0, 3, 5]
     tips = [case.field_problem(position=k).electrode("P1").start_m[2] for k in range(3)]
     assert np.allclose(np.asarray(tips) * 1e3, [-8, -5, -3])
-    assert parse_case(case.to_mapping()).protocol.pullback_steps_mm == (3, 2)
-
-
-def test_to_mapping_round_trips() -> None:
-    case = parse_case(two_needles())
-    again = parse_case(yaml.safe_load(yaml.safe_dump(case.to_mapping())))
-    assert again.to_mapping() == case.to_mapping()
-    assert again.probes == case.probes and again.protocol == case.protocol
+    written = yaml.safe_load(case_text(case))
+    assert written["protocol"]["pullback_steps_mm"] == [3, 2]
+    assert parse_case(written).protocol.pullback_steps_mm == (3, 2)
 
 
 def test_anatomy_only_case_loads_for_the_planner() -> None:
@@ -212,5 +208,5 @@ def test_placements_move_the_array_back_and_sideways() -> None:
     assert np.allclose(np.asarray(p1[1].start_m) * 1e3, [-2, -4, -6])
     shaft = next(i for i in case.field_problem(position=1).insulators if i.name == "P2:shaft")
     assert np.allclose(np.asarray(shaft.start_m[:2]) * 1e3, [8, -4])
-    again = parse_case(yaml.safe_load(yaml.safe_dump(case.to_mapping())))
+    again = parse_case(yaml.safe_load(case_text(case)))
     assert again.protocol.placements == case.protocol.placements

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from irelab.cli.main import app
-from irelab.delivery import read_event_log, summarise_events
+from irelab.delivery import read_delivery_log
 from irelab.ecg import read_record
 from irelab.errors import InputError
 
@@ -27,7 +27,10 @@ def test_deliver_record_json_and_log(plan_file: Path, mitdb: Path, tmp_path: Pat
     assert out["outcome"] == "complete" and out["final_state"] == "complete"
     assert out["summary"]["pulses_per_pair"] == {"P1-P2": 90}
     assert out["summary"]["test_pulses_per_pair"] == {"P1-P2": 10}
-    assert out["summary"] == summarise_events(read_event_log(log)).to_json()
+    assert out["summary"] == read_delivery_log(log).summary().to_json()
+    (pair,) = out["summary"]["pairs"]
+    assert (pair["pair_index"], pair["placement"], pair["pulses"], pair["test_pulses"]) == (
+        0, 0, 90, 10)
 
 
 def test_deliver_table(plan_file: Path, mitdb: Path) -> None:
@@ -57,8 +60,8 @@ def test_forced_unsynchronised_logs_every_pulse(plan_file: Path, tmp_path: Path)
     result = runner.invoke(app, ["deliver", str(plan_file), "--force-unsynchronised",
                                  "--log", str(log), "--json"])
     assert result.exit_code == 0, result.output
-    pulses = [e for e in read_event_log(log) if e["type"] == "pulse"]
-    assert len(pulses) == 100 and all(p["synchronised"] is False for p in pulses)
+    pulses = [e for e in read_delivery_log(log).events if e.event == "pulse"]
+    assert len(pulses) == 100 and all(p.synchronised is False for p in pulses)
 
 
 def test_truncated_ecg_exits_1(plan_file: Path, mitdb: Path, tmp_path: Path) -> None:

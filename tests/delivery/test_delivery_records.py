@@ -12,6 +12,7 @@ checked against the ANNOTATED R peaks (the cardiologists' reference, not our det
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from irelab.delivery import (
     EventLog,
     GeneratorState,
     PairProtocol,
-    read_event_log,
+    read_delivery_log,
     run_synchronised,
     summarise_events,
     synthetic_ecg,
@@ -52,7 +53,7 @@ def runs(records: dict[str, EcgRecord]) -> dict[str, DeliveryResult]:
 
 
 def pulse_times_s(result: DeliveryResult) -> np.ndarray:
-    return np.array([e.t_ms for e in result.events if e.type == "pulse"]) / 1e3
+    return np.array([e.t_ms for e in result.events if e.event == "pulse"]) / 1e3
 
 
 def preceding_beat(rec: EcgRecord, t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -177,7 +178,7 @@ def test_bad_ecg_stops_delivery(records: dict[str, EcgRecord], value: float,
     ends truncated naming the quality problem."""
     rec = records["100"]
     result = run_synchronised(PLAN, corrupted(rec, value), rec.fs_Hz, quality=RAILS)
-    flags = [e for e in result.events if e.type == "quality" and e.reason == reason]
+    flags = [e for e in result.events if e.event == "quality" and e.reason == reason]
     assert flags
     assert pulse_times_s(result).max() * 1e3 < flags[0].t_ms
     assert result.outcome == DeliveryOutcome.TRUNCATED
@@ -192,7 +193,7 @@ def test_truncated_ecg_stops_with_reason(records: dict[str, EcgRecord]) -> None:
     assert "ended at sample 32400 (90.0 s) before the protocol completed" in result.reason
     delivered = sum(result.summary.pulses_per_pair.values())
     assert 0 < delivered < 180
-    assert result.events[-1].type == "state" and result.events[-1].state == "aborted"
+    assert result.events[-1].event == "state" and result.events[-1].state == "aborted"
 
 
 def test_nan_burst_pauses_then_resumes(records: dict[str, EcgRecord]) -> None:
@@ -204,7 +205,7 @@ def test_nan_burst_pauses_then_resumes(records: dict[str, EcgRecord]) -> None:
     result = run_synchronised(PLAN, x, rec.fs_Hz)
     t = pulse_times_s(result)
     assert not np.any((t > 60.0) & (t < 62.1 + 8 * 0.6))
-    states = [e.state for e in result.events if e.type == "state"]
+    states = [e.state for e in result.events if e.event == "state"]
     assert "paused" in states
     assert result.outcome == DeliveryOutcome.COMPLETE
 
@@ -217,19 +218,22 @@ def test_log_lines_parse_and_recount_to_summary(records: dict[str, EcgRecord],
         result = run_synchronised(PLAN, rec.signal_mV, rec.fs_Hz, log=EventLog(handle))
     lines = path.read_text().splitlines()
     assert len(lines) == len(result.events)
-    keys = {"t_ms", "type", "pair", "voltage_V", "current_A", "energy_J", "beat_sample",
-            "reason", "phase", "synchronised", "state", "detail"}
+    keys = {"t_ms", "event", "pair", "pair_index", "placement", "voltage_V", "current_A",
+            "energy_J", "beat_sample", "reason", "phase", "synchronised", "state", "detail"}
     assert all(set(json.loads(line)) == keys for line in lines)
-    events = read_event_log(path)
-    assert summarise_events(events) == result.summary
-    pulses = [e for e in events if e["type"] == "pulse"]
+    log = read_delivery_log(path)
+    assert log.events == tuple(replace(e, t_ms=round(e.t_ms, 3)) for e in result.events)
+    assert summarise_events(log.events) == log.summary()
+    assert log.summary().pairs == result.summary.pairs
+    pulses = [e for e in log.events if e.event == "pulse"]
     assert len(pulses) == 200
+    assert {(e.key.pair, e.key.placement) for e in pulses} == {(0, 0), (1, 0)}
     for p in pulses:
-        assert p["energy_J"] == pytest.approx(p["voltage_V"] * p["current_A"] * 90e-6, rel=1e-4)
-    energy = sum(p["energy_J"] for p in pulses)
+        assert p.energy_J == pytest.approx(p.voltage_V * p.current_A * 90e-6, rel=1e-4)
+    energy = sum(p.energy_J for p in pulses)
     assert result.summary.total_energy_J == pytest.approx(energy, rel=1e-12)
-    beats = [e for e in events if e["type"] == "beat"]
-    skips = [e for e in events if e["type"] == "skip"]
+    beats = [e for e in log.events if e.event == "beat"]
+    skips = [e for e in log.events if e.event == "skip"]
     assert len(beats) == len(pulses) + len(skips)  # every beat either pulses or is skipped
 
 

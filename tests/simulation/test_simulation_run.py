@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from case_examples import two_needles
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "case"))
-from case_examples import two_needles  # noqa: E402
-
-from irelab.case import parse_case  # noqa: E402
-from irelab.field import FieldSolver  # noqa: E402
-from irelab.simulation import simulate_case  # noqa: E402
+from irelab.case import parse_case
+from irelab.field import FieldSolver
+from irelab.simulation import simulate_case
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +19,7 @@ def result():
     return simulate_case(parse_case(two_needles()))
 
 
-def test_json_has_the_issue_contract(result) -> None:
+def test_json_has_the_documented_keys(result) -> None:
     data = json.loads(json.dumps(result.to_json()))
     assert set(data) >= {"pairs", "lethal", "regions"}
     (pair,) = data["pairs"]
@@ -70,7 +66,7 @@ def test_reversing_polarity_gives_the_same_current_and_zone() -> None:
 
 
 def test_linear_medium_current_is_proportional_to_voltage() -> None:
-    """sigma0 = sigma1 gives a linear medium (issue 2): I(2V) = 2 I(V)."""
+    """sigma0 = sigma1 gives a linear medium: I(2V) = 2 I(V)."""
     linear = {"liver": {"sigma1_S_per_m": 0.067}, "tumour": {"sigma1_S_per_m": 0.134}}
     currents = []
     for volts in (700, 1400):
@@ -131,3 +127,24 @@ def test_command_writes_nifti_figures_and_json(tmp_path) -> None:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = CliRunner().invoke(app, ["simulate", str(case_file), "--spacing-mm", "2"])
     assert text.exit_code == 0 and "lethal zone" in text.stdout
+
+
+def test_a_tissue_without_source_simulates_and_is_marked_unsourced(tmp_path) -> None:
+    """A new tissue given by its four numbers and no source: the case simulates; --json says
+    ``sourced: false`` with no source, and the table output names it UNSOURCED."""
+    from typer.testing import CliRunner
+
+    from irelab.cli.main import app
+
+    mapping = two_needles(tissues={"gel": {"sigma0_S_per_m": 0.1, "sigma1_S_per_m": 0.3,
+                                           "e_rev_V_per_cm": 300, "e_irr_V_per_cm": 600}})
+    mapping["anatomy"]["regions"][0]["tissue"] = "gel"
+    case_file = tmp_path / "gel.yaml"
+    case_file.write_text(yaml.safe_dump(mapping))
+    run = CliRunner().invoke(app, ["simulate", str(case_file), "--spacing-mm", "2", "--json"])
+    assert run.exit_code == 0, run.output
+    tissues = json.loads(run.stdout.strip().splitlines()[-1])["tissues"]
+    assert tissues["gel"]["sourced"] is False and tissues["gel"]["source"] is None
+    assert tissues["liver"]["sourced"] is True
+    table = CliRunner().invoke(app, ["simulate", str(case_file), "--spacing-mm", "2"])
+    assert table.exit_code == 0 and "gel is UNSOURCED" in table.output

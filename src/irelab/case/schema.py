@@ -1,6 +1,6 @@
 """The case file's keys as pydantic models, and their errors as one :class:`InputError`.
 
-The keys of issue 2 are a contract (example files and outside checks read them); extensions are
+The documented keys are a contract (example files and outside checks read them); extensions are
 marked as such. Unknown keys are errors (``extra="forbid"``), so a misspelt key is reported
 instead of silently ignored. Distances are in mm and voltages in V, as people type them; the
 conversion to SI happens in :mod:`irelab.case.case`.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import types
 import typing
 from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -20,7 +20,7 @@ from irelab.errors import InputError
 __all__: list[str] = []
 
 MAX_VOLTAGE_V = 3000.0
-"""NanoKnife generator maximum (issue 2: voltages outside 0-3000 V are errors)."""
+"""NanoKnife generator maximum (voltages outside 0-3000 V are errors)."""
 
 Vec3 = tuple[float, float, float]
 PositiveMm = Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -34,8 +34,8 @@ class DomainSpec(_Strict):
     size_mm: tuple[PositiveMm, PositiveMm, PositiveMm]
     spacing_mm: Annotated[float, Field(gt=0, le=10)]
     center_mm: Vec3 = (0.0, 0.0, 0.0)
-    """Extension: centre of the box (default the origin, as issue 2 says); image-based cases
-    put it where the anatomy is."""
+    """Extension: centre of the box (default the origin); image-based cases put it where the
+    anatomy is."""
 
 
 class SphereSpec(_Strict):
@@ -110,11 +110,25 @@ class TissueSpec(_Strict):
     e_irr_V_per_cm: Annotated[float, Field(gt=0)] | None = None
     model: str | None = None
     critical: bool | None = None
-    """Extension: the planner keeps heat and probe shafts away from critical tissues."""
+    """Extension: the planner keeps heat and probe shafts away from critical tissues (the same
+    as ``role: critical``)."""
+    role: Literal["target", "critical", "background"] | None = None
+    """Extension: what the tissue is to the planner (the target to cover, a critical structure
+    to spare, or background); a preset's role, or the role of the preset it is ``like``, when
+    not given."""
     like: str | None = None
-    """Extension: start from this preset's values."""
+    """Extension: start from this preset's values (and role)."""
     source: str | None = None
-    """Extension: where the numbers come from (a model parameter without a source is a bug)."""
+    """Extension: where the numbers come from. A new tissue without one is accepted and shown
+    as unsourced wherever sources are shown."""
+
+    @model_validator(mode="after")
+    def _one_role(self) -> TissueSpec:
+        if self.critical is not None and self.role is not None and \
+                self.critical != (self.role == "critical"):
+            raise ValueError(f"critical: {str(self.critical).lower()} contradicts role: "
+                             f"{self.role}")
+        return self
 
 
 class BipolarSpec(_Strict):
@@ -132,7 +146,7 @@ class ProbeSpec(_Strict):
     direction: Vec3
     exposed_mm: Annotated[float, Field(gt=0, le=100)] | None = None
     diameter_mm: Annotated[float, Field(gt=0.2, le=5)] = 1.1
-    """Default 1.1 mm: the 19 G monopolar probe of the issue's example."""
+    """Default 1.1 mm: a 19 G monopolar probe (as in ``examples/two-needles.yaml``)."""
     bipolar: BipolarSpec | None = None
 
     @field_validator("direction")

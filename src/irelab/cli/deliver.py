@@ -23,7 +23,7 @@ import typer
 
 
 def deliver(
-    plan_file: Annotated[Path, typer.Argument(help="case or plan YAML (issue 2 keys)")],
+    plan_file: Annotated[Path, typer.Argument(help="case or plan YAML")],
     ecg: Annotated[Path | None, typer.Option(help="ECG record: WFDB (no extension), .edf, .csv")]
     = None,
     log: Annotated[Path | None, typer.Option(help="write the event log (JSON lines) here")]
@@ -64,7 +64,7 @@ def deliver(
         from irelab.ecg import read_record
 
         record = read_record(ecg)
-        signal, fs_Hz, quality = record.signal_mV, record.fs_Hz, _adc_quality(ecg)  # noqa: N806
+        signal, fs_Hz, quality = record.signal_mV, record.fs_Hz, _adc_quality(ecg)
     elif hr is not None:
         if not 30 <= hr <= 200:
             raise InputError("command line", "--hr", "a heart rate within 30-200 /min", hr)
@@ -72,10 +72,10 @@ def deliver(
         trains = pulses / generator.train_pulses + 2 * len(plan.pairs)
         duration = 60.0 / hr * (1.5 * pulses + 60) + trains * generator.recharge_s * 1.5
         synthetic = synthetic_ecg(hr, duration)
-        signal, fs_Hz = synthetic.signal_mV, synthetic.fs_Hz  # noqa: N806
+        signal, fs_Hz = synthetic.signal_mV, synthetic.fs_Hz
     elif not force_unsynchronised:
         run_unsynchronised(plan, force=False)  # raises the refusal (exit 2)
-    handle = open(log, "w", encoding="utf-8") if log is not None else None  # noqa: SIM115
+    handle = open(log, "w", encoding="utf-8") if log is not None else None
     try:
         events = EventLog(handle)
         if signal is None:
@@ -129,9 +129,9 @@ def _print_table(out: dict, plan) -> None:
     table.add_column("test pulses", justify="right")
     table.add_column("treatment pulses", justify="right")
     for pair in plan.pairs:
-        table.add_row(pair.name, f"{pair.voltage_V:g}",
-                      str(summary["test_pulses_per_pair"].get(pair.name, 0)),
-                      f"{summary['pulses_per_pair'].get(pair.name, 0)} / {plan.pulses}")
+        table.add_row(pair.label, f"{pair.voltage_V:g}",
+                      str(summary["test_pulses_per_pair"].get(pair.label, 0)),
+                      f"{summary['pulses_per_pair'].get(pair.label, 0)} / {plan.pulses}")
     console = Console()
     console.print(table)
     skips = Table(title="Beats skipped")

@@ -26,11 +26,9 @@ def demo(
 
     if phantom not in PHANTOMS:
         raise InputError("irelab demo", "--phantom", f"one of {', '.join(PHANTOMS)}", phantom)
-    mapping = phantom_mapping(phantom)
-    source = f"<phantom {phantom}>"
-    case = parse_case(mapping, source=source)
-    code = run_plan(case, mapping, source, margin_mm=5.0, spacing_mm=1.0,
-                    direction=(0.0, 0.0, 1.0), out=out, as_json=as_json)
+    case = parse_case(phantom_mapping(phantom), source=f"<phantom {phantom}>")
+    code = run_plan(case, margin_mm=5.0, spacing_mm=1.0, direction=(0.0, 0.0, 1.0), out=out,
+                    as_json=as_json)
     sys.exit(code)
 
 

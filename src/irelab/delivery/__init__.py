@@ -10,17 +10,20 @@ from irelab.delivery.generator import (
     GeneratorStateMachine,
     IllegalTransitionError,
     PairProtocol,
+    current_rise_factor,
     suggested_voltage_V,
 )
 from irelab.delivery.log import (
     DeliveryEvent,
+    DeliveryLog,
     DeliverySummary,
     EventLog,
     EventType,
-    read_event_log,
+    PairDelivery,
+    read_delivery_log,
     summarise_events,
 )
-from irelab.delivery.plan import load_delivery_plan, parse_delivery_plan
+from irelab.delivery.plan import delivery_plan, load_delivery_plan
 from irelab.delivery.session import (
     DeliveryOutcome,
     DeliveryResult,
@@ -33,6 +36,7 @@ __all__ = [
     "GENERATOR_TRANSITIONS",
     "CurrentModel",
     "DeliveryEvent",
+    "DeliveryLog",
     "DeliveryOutcome",
     "DeliveryPlan",
     "DeliveryResult",
@@ -45,13 +49,15 @@ __all__ = [
     "GeneratorState",
     "GeneratorStateMachine",
     "IllegalTransitionError",
+    "PairDelivery",
     "PairProtocol",
     "PulseGate",
     "SkipReason",
     "SyntheticEcg",
+    "current_rise_factor",
+    "delivery_plan",
     "load_delivery_plan",
-    "parse_delivery_plan",
-    "read_event_log",
+    "read_delivery_log",
     "run_synchronised",
     "run_unsynchronised",
     "suggested_voltage_V",

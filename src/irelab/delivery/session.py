@@ -77,9 +77,9 @@ class _Run:
     # -- state -------------------------------------------------------------------------------
     def go(self, target: GeneratorState, t_s: float, reason: str) -> None:
         self.machine.transition(target)
-        pair = self.pair.name if self.pair_index < len(self.plan.pairs) else None
-        self.log.emit(DeliveryEvent(t_s * 1e3, EventType.STATE, pair=pair, state=str(target),
-                                    reason=reason))
+        pair = self.pair if self.pair_index < len(self.plan.pairs) else None
+        self.log.emit(DeliveryEvent(t_s * 1e3, EventType.STATE, state=str(target),
+                                    reason=reason, **_pair_fields(pair)))
 
     @property
     def pair(self) -> PairProtocol:
@@ -129,7 +129,7 @@ class _Run:
         width_s = self.plan.pulse_width_us * 1e-6
         phase = "test" if n <= self.config.test_pulses else "treatment"
         self.log.emit(DeliveryEvent(
-            t_s * 1e3, EventType.PULSE, pair=pair.name, voltage_V=pair.voltage_V,
+            t_s * 1e3, EventType.PULSE, **_pair_fields(pair), voltage_V=pair.voltage_V,
             current_A=round(current, 4), energy_J=pair.voltage_V * current * width_s,
             beat_sample=beat_sample, phase=phase, synchronised=self.synchronised))
         if current > self.config.current_limit_A:
@@ -143,10 +143,10 @@ class _Run:
     def _abort_pair(self, t_s: float, current: float, model: CurrentModel) -> None:
         pair = self.pair
         volts = suggested_voltage_V(pair, model, self.config)
-        text = (f"pair {pair.name}: current {current:.1f} A exceeds the "
+        text = (f"pair {pair.label}: current {current:.1f} A exceeds the "
                 f"{self.config.current_limit_A:g} A limit at pulse {self.pulse_in_pair}; "
                 f"lower the voltage from {pair.voltage_V:g} V to at most {volts:g} V")
-        self.log.emit(DeliveryEvent(t_s * 1e3, EventType.ABORT, pair=pair.name,
+        self.log.emit(DeliveryEvent(t_s * 1e3, EventType.ABORT, **_pair_fields(pair),
                                     voltage_V=pair.voltage_V, current_A=round(current, 4),
                                     reason="current_limit", detail=text))
         self.aborted_pairs.append(text)
@@ -274,11 +274,17 @@ def _handle(run: _Run, gate: PulseGate, monitor: SignalQualityMonitor,  # noqa: 
             if decision.median_rr_ms is not None:
                 rr += f", median {decision.median_rr_ms:.0f} ms"
             log.emit(DeliveryEvent(t_known * 1e3, EventType.SKIP, beat_sample=beat.sample,
-                                   reason=str(reason), pair=_pair_name(run), detail=rr or None))
+                                   reason=str(reason), detail=rr or None,
+                                   **_pair_fields(_current_pair(run))))
 
 
-def _pair_name(run: _Run) -> str | None:
-    return run.pair.name if run.pair_index < len(run.plan.pairs) else None
+def _current_pair(run: _Run) -> PairProtocol | None:
+    return run.pair if run.pair_index < len(run.plan.pairs) else None
+
+
+def _pair_fields(pair: PairProtocol | None) -> dict:
+    """The log fields that name a pair at its placement (none without a pair)."""
+    return {} if pair is None else {"pair": pair.name, "key": pair.key}
 
 
 def run_unsynchronised(plan: DeliveryPlan, *, force: bool = False,

@@ -1,7 +1,15 @@
 """Electric field with field-dependent conductivity on a voxel grid."""
 
 from irelab.field.conductivity import MODELS, ConductivityModel, SmoothStepConductivity
-from irelab.field.problem import Electrode, FieldProblem, Grid, Insulator, PairSolution
+from irelab.field.problem import (
+    Electrode,
+    FieldProblem,
+    Grid,
+    Insulator,
+    Material,
+    PairSolution,
+    TissueRole,
+)
 from irelab.field.solver import FieldSolver, SolverOptions, solve_pair
 
 __all__ = [
@@ -12,8 +20,10 @@ __all__ = [
     "FieldSolver",
     "Grid",
     "Insulator",
+    "Material",
     "PairSolution",
     "SmoothStepConductivity",
     "SolverOptions",
+    "TissueRole",
     "solve_pair",
 ]

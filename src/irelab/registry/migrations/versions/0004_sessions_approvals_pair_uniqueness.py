@@ -1,18 +1,17 @@
-"""Revocable sessions, second-admin approval of clinical accounts, pair placements, indexes.
+"""Revocable sessions, second-admin approval of accounts, one pair per placement, indexes.
 
 - ``revoked_tokens``: the ``jti`` of every session token ended by a logout, refused until the
   token would have expired (irelab.registry.security), so a logout holds in every worker.
 - ``users.approved_at/approved_by``: an account with a clinical role created by an admin waits
   for a second admin (irelab.registry.accounts); accounts that exist already count as approved
   by whoever created them.
-- ``procedure_pairs.placement``: 0-based index of the probe-array placement at which the pair
-  was delivered (pullbacks and sideways moves repeat the pairs); existing rows are placement 0.
-  Unique per (procedure, anode, cathode, placement).
+- ``procedure_pairs``: a pair is recorded once per placement of a procedure, unique per
+  (procedure, anode, cathode, placement) (the ``placement`` column came with revision 0003).
 - Indexes for keyset pagination of an investigator's site (``patients.site_id``) and for the
   audit trail of one record (``audit_log (table_name, record_id)``).
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-02
 """
 
@@ -21,8 +20,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
@@ -42,9 +41,6 @@ def upgrade() -> None:
         batch.add_column(sa.Column("approved_by", sa.String(length=64), nullable=True))
     op.execute("UPDATE users SET approved_at = created_at, approved_by = created_by")
     with op.batch_alter_table("procedure_pairs") as batch:
-        batch.add_column(
-            sa.Column("placement", sa.Integer(), nullable=False, server_default=sa.text("0"))
-        )
         batch.create_unique_constraint(
             "uq_procedure_pairs", ["procedure_id", "anode", "cathode", "placement"]
         )
@@ -57,7 +53,6 @@ def downgrade() -> None:
     op.drop_index("ix_patients_site_id", table_name="patients")
     with op.batch_alter_table("procedure_pairs") as batch:
         batch.drop_constraint("uq_procedure_pairs", type_="unique")
-        batch.drop_column("placement")
     with op.batch_alter_table("users") as batch:
         batch.drop_column("approved_by")
         batch.drop_column("approved_at")
