@@ -3,6 +3,10 @@
 Failed logins go to the audit trail and are throttled per username (:mod:`irelab.registry.login`:
 429 with ``Retry-After`` while locked). This form takes no CSRF token: it sets no cookie, and the
 token it returns in the body cannot be read by another site.
+
+A login reads in a plain (deferred) transaction: the bcrypt check must not hold SQLite's write
+lock, or every write of the site would wait for each login's hashing. Only a failure's audit rows
+are written, in a transaction of their own (:func:`irelab.registry.login.authenticate`).
 """
 
 from __future__ import annotations
@@ -10,7 +14,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Form, Request
 from sqlalchemy.orm import Session
 
-from irelab.registry.deps import api_actor, api_writer, bearer_claims, revoke, write_session
+from irelab.registry.deps import (
+    api_actor,
+    api_writer,
+    bearer_claims,
+    get_session,
+    revoke,
+    write_session,
+)
 from irelab.registry.login import authenticate
 from irelab.registry.models import User
 from irelab.registry.schemas import Token
@@ -37,7 +48,7 @@ def login(
     request: Request,
     username: str = Form(..., max_length=256),
     password: str = Form(..., max_length=1024),
-    session: Session = Depends(write_session),
+    session: Session = Depends(get_session),
 ) -> Token:
     """OAuth2 password form -> bearer token (HS256, expires after 8 h); 401, 403 or 429."""
     user = check_login(request, session, username, password)

@@ -138,7 +138,7 @@ def login_page(request: Request) -> HTMLResponse:
 def login(
     request: Request,
     form: FormData = Depends(form_data),
-    session: Session = Depends(write_session),
+    session: Session = Depends(get_session),  # bcrypt must not hold the write lock (auth.py)
 ) -> Response:
     fields = text_fields(form)
     username, password = fields.get("username", "")[:256], fields.get("password", "")[:1024]
