@@ -65,7 +65,9 @@ def parse_case(mapping: object, source: str = "<case>", base_dir: Path | None = 
     case = Case(name=spec.name, domain=domain, background=spec.anatomy.background,
                 regions=tuple(spec.anatomy.regions), tissues=_tissues(spec, source),
                 probes=tuple(_probe(p) for p in spec.probes), protocol=_protocol(spec, source),
-                source=source, base_dir=base_dir, description=spec.description)
+                source=source, base_dir=base_dir, description=spec.description,
+                imaging=spec.imaging)
+    checks.check_imaging(case, source)
     checks.check_probes(case, source)
     checks.check_pairs(case, source)
     if any(region.image is not None for region in case.regions):
@@ -230,11 +232,20 @@ def case_mapping(case: Case) -> dict:
             image["path"] = str((case.base_dir / image["path"]).resolve())
         regions.append(entry)
     out["anatomy"] = {"background": case.background, "regions": regions}
+    if case.imaging is not None:
+        imaging = case.imaging.model_dump(mode="json", exclude_none=True)
+        imaging["ct"]["path"] = _absolute(case.base_dir, imaging["ct"]["path"])
+        imaging["labels"] = _absolute(case.base_dir, imaging["labels"])
+        out["imaging"] = imaging
     out["tissues"] = {name: _tissue_mapping(t) for name, t in case.tissues.items()}
     out["probes"] = [_probe_mapping(p) for p in case.probes]
     if case.protocol is not None:
         out["protocol"] = _protocol_mapping(case.protocol)
     return _plain(out)
+
+
+def _absolute(base_dir: Path, path: str) -> str:
+    return path if Path(path).is_absolute() else str((base_dir / path).resolve())
 
 
 def case_text(case: Case) -> str:
