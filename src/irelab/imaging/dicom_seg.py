@@ -10,8 +10,9 @@ Writer: a binary SEG whose frames are the CT's slices (every frame references it
 slice; empty frames are left out), with each segment's label, coded category and type (DICOM
 PS3.16 CID 7150 and 7151, or CID 9534 Radiotherapy Targets for the plan's volumes), anatomic
 region, display colour and the algorithm that made it. UIDs are derived from the content
-(pydicom ``generate_uid`` with entropy sources) and the dates are given by the caller, so the
-same input writes the same bytes.
+(pydicom ``generate_uid`` with entropy sources) and every date and time is the caller's (highdicom
+takes some from the clock and one UID at random; they are replaced), so the same input writes
+the same bytes.
 """
 
 from __future__ import annotations
@@ -57,10 +58,10 @@ class DicomSeg:
             code = kind.value if kind.scheme_designator in CODED_SCHEMES else None
             infos.append(SegmentInfo(str(description.segment_label), code))
             numbers.append(int(number))
-        self.segments, self._numbers = tuple(infos), tuple(numbers)
+        self.segments, self.numbers = tuple(infos), tuple(numbers)
 
     def mask(self, index: int) -> np.ndarray:
-        number = self._numbers[index]
+        number = self.numbers[index]
         name = self.segments[index].name
         if self._ct.is_dicom and self._references_slices():
             frames = self._seg.get_pixels_by_source_instance(
@@ -91,6 +92,25 @@ def _check_reference(seg, ct: CtSeries, source: str) -> None:
     if ct.frame_of_reference_uid and frame and frame != ct.frame_of_reference_uid:
         raise InputError(source, "FrameOfReferenceUID", "the CT's frame of reference "
                          f"{ct.frame_of_reference_uid}", frame)
+
+
+def _stamp(seg, created: datetime, dimension_uid: str) -> None:
+    """Replace what highdicom takes from the clock or a random source (creation dates and
+    times, the dimension organisation UID) by ``created`` and a UID derived from the content."""
+    date, time = created.strftime("%Y%m%d"), created.strftime("%H%M%S")
+    for key in ("ContentDate", "SeriesDate", "InstanceCreationDate"):
+        if key in seg:
+            setattr(seg, key, date)
+    for key in ("ContentTime", "SeriesTime", "InstanceCreationTime"):
+        if key in seg:
+            setattr(seg, key, time)
+    for item in seg.get("ContributingEquipmentSequence", []):
+        if "ContributionDateTime" in item:
+            item.ContributionDateTime = date + time
+    for key in ("DimensionOrganizationSequence", "DimensionIndexSequence"):
+        for item in seg.get(key, []):
+            if "DimensionOrganizationUID" in item:
+                item.DimensionOrganizationUID = dimension_uid
 
 
 @dataclass(frozen=True)
@@ -155,13 +175,7 @@ def write_dicom_seg(path: str | Path, ct: CtSeries, segments: Sequence[SegSegmen
         instance_number=1, manufacturer="irelab", manufacturer_model_name="irelab",
         software_versions=software_version or "unknown", device_serial_number="none",
         series_description=series_description, omit_empty_frames=True)
-    stamp_date, stamp_time = created.strftime("%Y%m%d"), created.strftime("%H%M%S")
-    for key in ("ContentDate", "SeriesDate", "InstanceCreationDate"):
-        if key in seg:
-            setattr(seg, key, stamp_date)
-    for key in ("ContentTime", "SeriesTime", "InstanceCreationTime"):
-        if key in seg:
-            setattr(seg, key, stamp_time)
+    _stamp(seg, created, generate_uid(entropy_srcs=["dimensions", *digest]))
     partial = path.with_name(path.name + ".partial")
     seg.save_as(partial)
     partial.replace(path)

@@ -13,7 +13,8 @@ DICOM CT, a DICOM SEG over that CT.
   CT series the case was made from (:mod:`irelab.imaging.dicom_seg`), the masks brought onto
   the CT's slices as the case reader brings labels onto the grid (linear indicator, one half;
   exact where the lattices' centres coincide). Only the slices the plan's domain reaches are
-  written (empty frames are left out anyway).
+  written (empty frames are left out anyway). ``plan-overlay.png`` draws the written SEG and
+  markups over the CT (:mod:`irelab.imaging.figures`).
 
 Coded concepts for the plan's segments (DICOM PS3.16): the ablation zone is a Treated Volume
 (DCM 130059, CID 9534 Radiotherapy Targets) and the target a Planning Target Volume (SCT
@@ -97,8 +98,16 @@ def write_plan_exports(plan: Case, lethal: np.ndarray, e_max_V_per_m: np.ndarray
     files.append(write_trajectory_csv(out / "trajectories.csv", trajectories))
     files += write_line_markups(out / "trajectories", trajectories)
     if plan.imaging is not None and _is_dicom_ct(plan):
-        files.append(_write_seg(plan, out / "plan-seg.dcm", lethal, target, tumour, margin_mm,
-                                created or export_time()))
+        from irelab.imaging.ct import read_ct
+        from irelab.imaging.figures import write_overlay
+
+        ct = read_ct(_ct_path(plan))
+        seg = _write_seg(plan, ct, out / "plan-seg.dcm", lethal, target, tumour, margin_mm,
+                         created or export_time())
+        overlay = write_overlay(out / "plan-overlay.png", ct, seg,
+                                [f for f in files if f.name.endswith(".mrk.json")],
+                                f"{plan.name}: {len(plan.probes)} probes")
+        files += [seg, overlay]
     return PlanExports(tuple(files), trajectories)
 
 
@@ -111,15 +120,13 @@ def _is_dicom_ct(plan: Case) -> bool:
     return plan.imaging.ct.series_instance_uid is not None
 
 
-def _write_seg(plan: Case, path: Path, lethal: np.ndarray, target: np.ndarray,
+def _write_seg(plan: Case, ct, path: Path, lethal: np.ndarray, target: np.ndarray,
                tumour: np.ndarray, margin_mm: float, created: datetime) -> Path:
     from pydicom.sr.codedict import codes
 
     from irelab import __version__
-    from irelab.imaging.ct import read_ct
     from irelab.imaging.dicom_seg import SegSegment, write_dicom_seg
 
-    ct = read_ct(_ct_path(plan))
     if ct.series_uid != plan.imaging.ct.series_instance_uid:
         raise InputError(plan.source, "imaging.ct.path", "the CT series the case was made from "
                          f"({plan.imaging.ct.series_instance_uid})", ct.series_uid)
