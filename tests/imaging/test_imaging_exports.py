@@ -155,11 +155,13 @@ def test_same_plan_writes_the_same_bytes(exported, tmp_path) -> None:
 
 def test_crossings_are_warned(tmp_path, axial) -> None:
     """A right-lateral probe at a rib's height crosses the ribs; a posterior probe crosses the
-    portal vein outside the target (and the kidney)."""
+    portal vein outside the target (and the kidney); a caudal probe's path leaves the scan
+    before the skin (no depth, said so)."""
     made = case_from_images(axial.ct, [axial.files["dicom-seg"]], "Liver metastasis",
                             tmp_path / "case.yaml")
     probes = (Probe("L", (-50.0, -28.0, 5.0), (-1.0, 0.0, 0.0), 1.1, 20.0),
-              Probe("P", (-48.0, -40.0, -12.0), (0.0, 1.0, 0.0), 1.1, 20.0))
+              Probe("P", (-48.0, -40.0, -12.0), (0.0, 1.0, 0.0), 1.1, 20.0),
+              Probe("C", (-30.0, -28.0, 0.0), (0.0, 0.0, -1.0), 1.1, 10.0))
     plan = made.case.with_plan(probes, Protocol())
     grid = plan.grid()
     exports = write_plan_exports(plan, np.zeros(grid.shape, bool), np.zeros(grid.shape),
@@ -169,6 +171,9 @@ def test_crossings_are_warned(tmp_path, axial) -> None:
     assert crossed["P"]["Portal vein"] == "critical"
     assert crossed["P"]["Right kidney"] == "obstacle"
     assert any("probe L at placement 1" in w and "Ribs" in w for w in exports.warnings)
+    caudal = next(t for t in exports.trajectories if t.probe == "C")
+    assert caudal.depth_mm is None and caudal.entry_at == "domain"
+    assert any("probe C" in w and "edge of the scan" in w for w in exports.warnings)
 
 
 def test_case_file_round_trip_keeps_the_imaging_keys(exported) -> None:

@@ -115,3 +115,21 @@ def test_seg_written_over_a_slab_references_its_slices(tmp_path, axial) -> None:
                            series_description="slab", created=STUDY_DATE, first_slice=10)
     seg = open_segmentation(path, axial.series)
     assert np.array_equal(seg.mask(0), axial.anatomy.masks["tumour"])
+
+
+def test_a_seg_over_a_nifti_ct_is_read_through_its_own_geometry(tmp_path, oblique) -> None:
+    """The same oblique scan given as a NIfTI volume (no DICOM identities to match): the DICOM
+    SEG's masks come from its own volume and affine (highdicom) resampled onto the scan's
+    lattice, and are still the phantom's voxels."""
+    import SimpleITK as sitk
+
+    from irelab.imaging import read_ct
+
+    path = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(oblique.anatomy.geometry.to_sitk(oblique.anatomy.hu), str(path))
+    ct = read_ct(path)
+    assert not ct.is_dicom
+    assert np.allclose(ct.geometry.affine(), oblique.series.geometry.affine(), atol=1e-4)
+    seg = open_segmentation(oblique.files["dicom-seg"], ct)
+    tumour = [s.name for s in seg.segments].index("Liver metastasis")
+    assert np.array_equal(seg.mask(tumour), oblique.anatomy.masks["tumour"])

@@ -62,15 +62,21 @@ class Trajectory:
     exposed_mm: float
     diameter_mm: float
     crossings: tuple[Crossing, ...] = ()
+    note: str | None = None
+    """Why a case with a body outline has no depth for this probe (its tip outside the body,
+    or the body outline beyond the scan along its path)."""
 
     @property
     def label(self) -> str:
         return f"{self.probe}@{self.placement}"
 
     def warnings(self) -> list[str]:
-        return [f"probe {self.probe} at placement {self.placement}: the straight path from the "
-                f"skin to the tip crosses {c.structure} ({c.role}) {c.below_skin_mm:.1f} mm "
-                "below the skin" for c in self.crossings]
+        where = f"probe {self.probe} at placement {self.placement}"
+        out = [f"{where}: the straight path from the skin to the tip crosses {c.structure} "
+               f"({c.role}) {c.below_skin_mm:.1f} mm below the skin" for c in self.crossings]
+        if self.note is not None:
+            out.append(f"{where}: {self.note}")
+        return out
 
     def to_json(self) -> dict:
         return {"probe": self.probe, "placement": self.placement,
@@ -79,7 +85,7 @@ class Trajectory:
                 "depth_mm": None if self.depth_mm is None else round(self.depth_mm, 2),
                 "crossings": [{"structure": c.structure, "role": c.role,
                                "below_skin_mm": round(c.below_skin_mm, 1)}
-                              for c in self.crossings]}
+                              for c in self.crossings], "note": self.note}
 
 
 def _surface_offsets(u: np.ndarray, radius: float) -> np.ndarray:
@@ -93,9 +99,8 @@ def _surface_offsets(u: np.ndarray, radius: float) -> np.ndarray:
 
 
 def _skin(structures: CaseStructures, tip: np.ndarray, u: np.ndarray
-          ) -> tuple[np.ndarray, np.ndarray, float | None]:
-    """Samples from the tip towards the skin, their labels, and the depth (None when the body
-    outline is not reached inside the scan)."""
+          ) -> tuple[float | None, str | None]:
+    """The depth of the tip below the skin along ``-u``, or None and why not."""
     g = structures.geometry
     step = 0.5 * min(g.spacing_mm)
     lo, hi = g.bounds_mm()
@@ -106,9 +111,11 @@ def _skin(structures: CaseStructures, tip: np.ndarray, u: np.ndarray
     leaves_scan = ~g.contains(points)
     first_out = int(np.argmax(outside)) if outside.any() else None
     first_gone = int(np.argmax(leaves_scan)) if leaves_scan.any() else None
-    if first_out is None or (first_gone is not None and first_gone < first_out) or first_out == 0:
-        return t, values, None
-    return t, values, float(t[first_out] - step / 2)
+    if first_out == 0:
+        return None, "its tip lies outside the body outline"
+    if first_out is None or (first_gone is not None and first_gone < first_out):
+        return None, "its path reaches the edge of the scan before the skin (no depth)"
+    return float(t[first_out] - step / 2), None
 
 
 def _crossings(structures: CaseStructures, tip: np.ndarray, u: np.ndarray, depth: float,
@@ -154,9 +161,9 @@ def plan_trajectories(plan: Case, structures: CaseStructures | None,
         for probe in plan.probes:
             u = np.asarray(probe.direction, dtype=float)
             tip = placement.tip_mm(probe)
-            depth, crossings, entry_at = None, (), "domain"
+            depth, crossings, entry_at, note = None, (), "domain", None
             if structures is not None and structures.has_body:
-                _, _, depth = _skin(structures, tip, u)
+                depth, note = _skin(structures, tip, u)
             if depth is not None:
                 entry, entry_at = tip + depth * u, "skin"
                 crossings = _crossings(structures, tip, u, depth, probe.diameter_mm / 2,
@@ -166,7 +173,8 @@ def plan_trajectories(plan: Case, structures: CaseStructures | None,
                 entry = end + exit_distance_mm(end, u, lo, hi) * u
             out.append(Trajectory(probe.name, number, tuple(float(v) for v in tip),
                                   tuple(float(v) for v in entry), entry_at, depth,
-                                  float(probe.length_mm), float(probe.diameter_mm), crossings))
+                                  float(probe.length_mm), float(probe.diameter_mm), crossings,
+                                  note))
     return tuple(out)
 
 
