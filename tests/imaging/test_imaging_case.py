@@ -126,3 +126,13 @@ def test_a_crop_over_the_grid_limit_is_refused(tmp_path, axial) -> None:
         case_from_images(axial.ct, [axial.files["dicom-seg"]], "Liver metastasis",
                          tmp_path / "c.yaml", options=ImageCaseOptions(pad_mm=60,
                                                                        spacing_mm=0.25))
+
+
+def test_same_inputs_write_the_same_case(tmp_path, axial) -> None:
+    """Twice from the same files to the same place: byte-identical case and label volume."""
+    out = tmp_path / "case.yaml"
+    written = []
+    for _ in range(2):
+        made = case_from_images(axial.ct, [axial.files["rtstruct"]], "GTV", out)
+        written.append((out.read_bytes(), made.labels_file.read_bytes()))
+    assert written[0] == written[1]

@@ -50,7 +50,10 @@ common percutaneous length; check the probes at hand)."""
 DIRECTIONS = 400
 """Directions tried (Fibonacci lattice): neighbours about 10 degrees apart."""
 RING_POINTS = 8
+"""Lines from the target's rim, 45 degrees apart (where the parallel probes go)."""
 MIN_SEPARATION_DEG = 25.0
+"""Proposals differ by at least this angle (design choice: a distinct approach, not a
+neighbour of the one before)."""
 STEP_FRACTION = 0.5
 """Samples along a line every half of the scan's smallest voxel spacing."""
 

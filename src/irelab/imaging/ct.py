@@ -31,6 +31,7 @@ from irelab.imaging.geometry import ImageGeometry
 __all__ = ["CtSeries", "read_ct", "write_ct_series"]
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+"""CT Image Storage SOP Class UID (DICOM PS3.4, Annex B.5)."""
 IMAGE_MODALITIES = {"MR", "PT", "NM", "US", "CR", "DX", "XA", "RF", "MG", "OT", "SC"}
 """Image modalities that are refused with their name (a SEG, RTSTRUCT or SR beside the CT slices
 is skipped instead)."""

@@ -44,6 +44,7 @@ from irelab.imaging.trajectories import Trajectory, plan_trajectories, write_tra
 __all__ = ["PlanExports", "export_time", "write_plan_exports"]
 
 ZONE_COLOUR, TARGET_COLOUR, TUMOUR_COLOUR = (220, 40, 40), (255, 140, 0), (255, 220, 0)
+"""Display colours of the SEG's segments (red zone, orange target, yellow tumour: a choice)."""
 
 
 @dataclass(frozen=True)

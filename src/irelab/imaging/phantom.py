@@ -39,7 +39,9 @@ __all__ = ["PhantomAnatomy", "PHANTOM_TUMOUR_CENTRE_MM", "PHANTOM_TUMOUR_RADIUS_
 PHANTOM_TUMOUR_CENTRE_MM = (-48.0, -28.0, -6.0)
 PHANTOM_TUMOUR_RADIUS_MM = 11.0
 NOISE_HU = 10.0
+"""Standard deviation of the added Gaussian noise (design value; see the module doc)."""
 SEED = 20260101
+"""Fixed seed: the same phantom on every run."""
 
 TRUNK_MM = (110.0, 85.0)
 """Semi-axes of the trunk (x, y): a slim adult abdomen, kept small for test speed."""

@@ -35,7 +35,11 @@ from irelab.imaging.segmentations import SegmentInfo
 __all__ = ["RtRoi", "write_rtstruct"]
 
 RT_STRUCTURE_SET_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
-STUDY_COMPONENT_MANAGEMENT = "1.2.840.10008.3.1.2.3.1"
+"""RT Structure Set Storage SOP Class UID (DICOM PS3.4, Annex B.5)."""
+DETACHED_STUDY_MANAGEMENT = "1.2.840.10008.3.1.2.3.1"
+"""Detached Study Management SOP Class UID (retired; pydicom's UID dictionary): the Referenced
+SOP Class UID that RT Referenced Study Sequence items commonly carry. Readers, ours included,
+do not depend on it."""
 ON_SLICE_TOLERANCE = 0.1
 """A contour lies on a slice when its points are within this fraction of the slice spacing of
 the slice's plane."""
@@ -197,7 +201,7 @@ def write_rtstruct(path: str | Path, ct: CtSeries, rois: Sequence[RtRoi], *, lab
     series.SeriesInstanceUID = ct.series_uid
     series.ContourImageSequence = DicomSequence([image_ref(h) for h in headers])
     study = Dataset()
-    study.ReferencedSOPClassUID = STUDY_COMPONENT_MANAGEMENT
+    study.ReferencedSOPClassUID = DETACHED_STUDY_MANAGEMENT
     study.ReferencedSOPInstanceUID = ct.study_uid
     study.RTReferencedSeriesSequence = DicomSequence([series])
     frame = Dataset()

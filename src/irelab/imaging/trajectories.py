@@ -35,6 +35,8 @@ __all__ = ["Crossing", "Trajectory", "plan_trajectories", "read_trajectory_csv",
            "write_trajectory_csv"]
 
 SURFACE_LINES = 6
+"""Lines along the probe's surface checked besides its axis, 60 degrees apart (a 1.1 mm probe
+on a 1 mm scan: a structure the axis just misses but the shaft touches is found)."""
 CSV_COLUMNS = ("probe", "placement", "tip_L_mm", "tip_P_mm", "tip_S_mm", "entry_L_mm",
                "entry_P_mm", "entry_S_mm", "entry_at", "depth_mm", "exposed_mm", "diameter_mm")
 
