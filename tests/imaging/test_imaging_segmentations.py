@@ -133,3 +133,25 @@ def test_a_seg_over_a_nifti_ct_is_read_through_its_own_geometry(tmp_path, obliqu
     seg = open_segmentation(oblique.files["dicom-seg"], ct)
     tumour = [s.name for s in seg.segments].index("Liver metastasis")
     assert np.array_equal(seg.mask(tumour), oblique.anatomy.masks["tumour"])
+
+
+def test_an_nrrd_label_map_with_its_colour_table(tmp_path, axial) -> None:
+    """A plain NRRD label map (not a Slicer segmentation) names its labels from NAME.ctbl."""
+    import shutil
+
+    import SimpleITK as sitk
+
+    sitk.WriteImage(sitk.ReadImage(str(axial.files["labelmap"])), str(tmp_path / "labels.nrrd"))
+    shutil.copy(axial.files["labelmap"].with_name("labels.ctbl"), tmp_path / "labels.ctbl")
+    seg = open_segmentation(tmp_path / "labels.nrrd", axial.series)
+    assert seg.kind == "label map"
+    names = [s.name for s in seg.segments]
+    assert np.array_equal(seg.mask(names.index("tumor")), axial.anatomy.masks["tumour"])
+
+
+def test_a_missing_optional_package_says_what_to_install() -> None:
+    from irelab.imaging import MissingDependencyError
+    from irelab.imaging.deps import require
+
+    with pytest.raises(MissingDependencyError, match=r"install irelab\[imaging\]"):
+        require("irelab_no_such_package", "reading a test file")

@@ -79,6 +79,7 @@ def run_plan(case, *, margin_mm: float, spacing_mm: float,
         for warning in exports.warnings:
             console.print(f"[yellow]warning[/yellow]: {warning}")
         data["trajectories"] = [t.to_json() for t in exports.trajectories]
+        data["labels"] = exports.legend
     if as_json:
         print(json.dumps(data))
     else:

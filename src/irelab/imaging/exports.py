@@ -49,8 +49,12 @@ ZONE_COLOUR, TARGET_COLOUR, TUMOUR_COLOUR = (220, 40, 40), (255, 140, 0), (255, 
 
 @dataclass(frozen=True)
 class PlanExports:
+    """The files written, the trajectories, and the legend of labels.nii.gz (value -> tissue,
+    as labels.ctbl has it)."""
+
     files: tuple[Path, ...]
     trajectories: tuple[Trajectory, ...]
+    legend: dict[str, str]
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -59,7 +63,7 @@ class PlanExports:
     def to_json(self) -> dict:
         return {"files": [str(f) for f in self.files],
                 "trajectories": [t.to_json() for t in self.trajectories],
-                "warnings": list(self.warnings)}
+                "warnings": list(self.warnings), "labels": self.legend}
 
 
 def export_time() -> datetime:
@@ -109,7 +113,8 @@ def write_plan_exports(plan: Case, lethal: np.ndarray, e_max_V_per_m: np.ndarray
                                 [f for f in files if f.name.endswith(".mrk.json")],
                                 f"{plan.name}: {len(plan.probes)} probes")
         files += [seg, overlay]
-    return PlanExports(tuple(files), trajectories)
+    legend = {str(i): name for i, name in enumerate(plan.tissue_names)}
+    return PlanExports(tuple(files), trajectories, legend)
 
 
 def _ct_path(plan: Case) -> Path:

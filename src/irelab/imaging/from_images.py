@@ -12,10 +12,14 @@
    slice (a skin shell becomes the body), so every structure lies inside the body. The volume is
    written as a 3D Slicer ``.seg.nrrd`` beside the case (names, colours, SNOMED CT terms).
 4. The domain: the tumour's extent plus the margin and ``pad_mm`` (room for the probes and the
-   ablation zone beyond the target), clipped to the scan, in patient LPS mm. Its voxel lattice
-   is aligned with the CT's where the CT's axes are the patient's and one spacing is a whole
-   multiple of the other (then tissue labels are copied, not interpolated: see
-   :mod:`irelab.case.anatomy`).
+   ablation zone beyond the target), clipped to the scan, in patient LPS mm. The probes'
+   exposed length needs no room of its own: the planner centres the electrodes on the target
+   along the insertion axis and makes them as long as the target (up to 40 mm, with pullbacks
+   beyond), so they lie inside tumour + margin whatever the approach, and only their tips'
+   few millimetres and the zone's reach beyond the outer probes lie in the padding. The
+   domain's voxel lattice is aligned with the CT's where the CT's axes are the patient's and
+   one spacing is a whole multiple of the other (then tissue labels are copied, not
+   interpolated: see :mod:`irelab.case.anatomy`).
 5. The case (tissues as ``anatomy.regions`` images of that file, the rest under ``imaging``)
    is written by :func:`irelab.case.write_case`.
 
