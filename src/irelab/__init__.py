@@ -9,6 +9,7 @@ in the web or plotting stacks):
 - ``irelab.ecg`` and ``irelab.delivery``: R-wave detection, gating and the generator simulator.
 - ``irelab.procedure``: the probes as placed and the re-plan for them.
 - ``irelab.registry`` and ``irelab.outcomes``: the research registry and its outcome analysis.
+- ``irelab.imaging``: patient CT and segmentations in, plans out in the scanner's frame.
 
 Every public name of a subpackage is also reachable from the root, e.g. ``irelab.Grid``.
 """
@@ -32,6 +33,7 @@ SUBPACKAGES: tuple[str, ...] = (
     "procedure",
     "outcomes",
     "registry",
+    "imaging",
 )
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from irelab.case.anatomy import region_mask
 from irelab.case.probes import conductor_mask, probe_conductors
-from irelab.case.schema import RegionSpec
+from irelab.case.schema import ImagingSpec, RegionSpec
 from irelab.case.tissues import Tissue
 from irelab.errors import InputError
 from irelab.field.problem import Electrode, FieldProblem, Grid, Insulator, TissueRole
@@ -221,6 +221,8 @@ class Case:
     description: str | None = None
     replan: ReplanRecord | None = None
     """Set on a plan re-planned for the probes as placed (``irelab replan``)."""
+    imaging: ImagingSpec | None = None
+    """The CT and structures of a case made from images (None for a case of shapes)."""
     _labels: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
