@@ -162,8 +162,21 @@ class DetectorConfig:
     """Window of the baseline-shift test (OSEA BLSCheck: 220 ms)."""
     baseline_pair_ms: float = 150.0
     """The largest up- and down-slope must lie closer than this (OSEA BLSCheck: 150 ms)."""
+    baseline_smooth_ms: float = 20.0
+    """The slopes of the baseline-shift test are averaged over 20 ms (a low-pass with its
+    first null at 50 Hz): the QRS slopes (5-25 Hz, Thakor et al. 1984) pass, most muscle noise
+    (20-150 Hz, De Luca, J Appl Biomech 13:135-163, 1997) does not. Without it, one noise
+    spike far from the QRS took the largest slope and the QRS was rejected as unpaired: at 6 dB
+    of synthetic muscle noise (irelab.ecg.noise) on the tuning records 460 beats were missed,
+    with it 144 (design choice; 10 ms gave 239)."""
     baseline_slope_ratio: float = 0.125
     """Each of the two slopes must exceed this fraction of the other (OSEA BLSCheck: 1/8)."""
+    slope_smooth_ms: float = 8.0
+    """The QRS-band slope (T-wave and slope-noise tests) is averaged over 8 ms (first null at
+    125 Hz, above the QRS band): the largest slope of a noisy QRS is otherwise a noise sample.
+    At 6 dB of synthetic muscle noise on the tuning records: missed beats 144 -> 57, false
+    positives 138 -> 127; clean MLII unchanged (42/60 -> 39/59); 15 ms was worse on the second
+    lead (design choice among 8 and 15 ms)."""
     slope_noise_check: bool = True
     """Slope noise floor (Pan & Tompkins' second threshold set, on the QRS-band slope): see
     :meth:`StreamingRDetector._classify`."""
@@ -237,6 +250,9 @@ class StreamingRDetector:
         self._band_zi = np.zeros((self._band_sos.shape[0], 2))
         self._light_zi = np.zeros((self._light_sos.shape[0], 2))
         self._mwi_zi = np.zeros(self._n_int - 1)
+        n_slope = max(1, round(cfg.slope_smooth_ms * 1e-3 * self.fs_Hz))
+        self._slope_b = np.full(n_slope, 1.0 / n_slope)
+        self._slope_zi = np.zeros(n_slope - 1)
         self._last_band = 0.0
         self._light_delay = self._group_delay_samples(self._light_sos, 10.0)
         self._refractory = round(cfg.refractory_ms * 1e-3 * self.fs_Hz)
@@ -245,7 +261,9 @@ class StreamingRDetector:
         self._learning = round(cfg.learning_s * self.fs_Hz)
         self._baseline = round(cfg.baseline_window_ms * 1e-3 * self.fs_Hz)
         self._baseline_pair = round(cfg.baseline_pair_ms * 1e-3 * self.fs_Hz)
-        self._keep = max(self._refine, self._baseline + 1) + self._light_delay + self._n_int + 2
+        self._baseline_smooth = max(1, round(cfg.baseline_smooth_ms * 1e-3 * self.fs_Hz))
+        self._keep = (max(self._refine, self._baseline + self._baseline_smooth + 1)
+                      + self._light_delay + self._n_int + 2)
         self._hist_start = 0
         self._hist_light = np.zeros(0)
         self._hist_slope = np.zeros(0)
@@ -268,6 +286,7 @@ class StreamingRDetector:
         band, self._band_zi = sps.sosfilt(self._band_sos, x, zi=self._band_zi)
         light, self._light_zi = sps.sosfilt(self._light_sos, x, zi=self._light_zi)
         slope = np.diff(band, prepend=self._last_band) * self.fs_Hz
+        slope, self._slope_zi = sps.lfilter(self._slope_b, [1.0], slope, zi=self._slope_zi)
         self._last_band = float(band[-1])
         feature, self._mwi_zi = sps.lfilter(self._mwi_b, [1.0], band * band, zi=self._mwi_zi)
         n0 = self._s.n_seen
@@ -420,10 +439,11 @@ class StreamingRDetector:
         Measured on the eight records (MLII), alone: false positives 90 -> 78 (the baseline
         steps of 101, artefacts of 105), missed beats 41 -> 47 (some wide ventricular beats
         of 200 whose down-slope comes after the decision sample)."""
-        seg = self._hist(self._hist_light, done_at - self._baseline, done_at + 1)
-        if seg.size < 3:
+        k = self._baseline_smooth
+        seg = self._hist(self._hist_light, done_at - self._baseline - k, done_at + 1)
+        if seg.size < k + 2:
             return False
-        d = np.diff(seg)
+        d = np.convolve(np.diff(seg), np.full(k, 1.0 / k), mode="valid")
         k_up, k_down = int(np.argmax(d)), int(np.argmin(d))
         up, down = max(float(d[k_up]), 0.0), max(-float(d[k_down]), 0.0)
         ratio = self.config.baseline_slope_ratio
