@@ -12,23 +12,27 @@ Rules, checked in this order; the first that fails names the skip (:class:`SkipR
 Every boundary is *allowed* (inclusive), and a 1e-9 ms tolerance absorbs float rounding only:
 
 1. ``searchback``: a beat found by the detector's search-back is late by construction.
-2. ``quality_hold``: a bad ECG sample within ``recovery_ms`` before the R peak or up to the
+2. ``fibrillation``: a ventricular flutter/fibrillation alarm
+   (:class:`irelab.ecg.fibrillation.FibrillationDetector`) within ``recovery_ms`` before the R
+   peak or up to the moment the beat was decided: there is no R wave to synchronise to, and
+   what the detector reports are flutter waves. Also resets the rhythm guard.
+3. ``quality_hold``: a bad ECG sample within ``recovery_ms`` before the R peak or up to the
    moment the beat was decided; also resets the rhythm guard (it must re-learn).
-3. ``learning``: the rhythm guard needs ``learn_beats`` consecutive consistent RR intervals
+4. ``learning``: the rhythm guard needs ``learn_beats`` consecutive consistent RR intervals
    (each within the deviation limit of the median so far, between two beats of the same QRS
    shape when a similarity is given) after a start or a reset.
-4. ``rate``: ``RR >= min_rr_ms`` (400 ms, i.e. at most 150/min).
-5. ``irregular``: ``|RR - median| <= max_rr_deviation x median`` over the last ``learn_beats``
+5. ``rate``: ``RR >= min_rr_ms`` (400 ms, i.e. at most 150/min).
+6. ``irregular``: ``|RR - median| <= max_rr_deviation x median`` over the last ``learn_beats``
    accepted RR intervals (ectopic beats, compensatory pauses, atrial fibrillation); also a
-   beat whose *preceding* beat failed rules 4-6 (its RR interval starts at an ectopic beat:
+   beat whose *preceding* beat failed rules 5-7 (its RR interval starts at an ectopic beat:
    in bigeminy the normal beats' intervals are regular among themselves).
    ``relearn_after`` irregular beats in a row make the guard re-learn (a sustained new rate).
-6. ``morphology``: when the caller gives the beat's QRS similarity to the template of accepted
+7. ``morphology``: when the caller gives the beat's QRS similarity to the template of accepted
    beats (:mod:`irelab.delivery.morphology`), it must be >= ``min_qrs_correlation``; these
    skips count towards ``relearn_after`` as irregular beats do.
-7. ``late``: the beat must be decided before the pulse is due, with a processing margin:
+8. ``late``: the beat must be decided before the pulse is due, with a processing margin:
    ``latency <= delay_ms - processing_margin_ms``. A late beat still counts for the rhythm.
-8. ``window``: the pulse must end inside the safe window: ``delay + pulse duration <=
+9. ``window``: the pulse must end inside the safe window: ``delay + pulse duration <=
    safe_window_end_ms``.
 """
 
@@ -49,6 +53,8 @@ class SkipReason(StrEnum):
     """Why a beat got no pulse."""
 
     SEARCHBACK = "searchback"
+    FIBRILLATION = "fibrillation"
+    """Ventricular flutter/fibrillation suspected (rhythm alarm): never synchronise to it."""
     QUALITY_HOLD = "quality_hold"
     LATE = "late"
     LEARNING = "learning"
@@ -89,8 +95,9 @@ class GateConfig:
     min_qrs_correlation: float = 0.9
     """Least QRS similarity to the accepted-beat template (see irelab.delivery.morphology)."""
     recovery_ms: float = 2000.0
-    """Good signal needed before an R peak after a quality flag: the 2 s learning phase of Pan &
-    Tompkins (ibid.), so the detector's thresholds have re-adapted."""
+    """Good signal needed before an R peak after a quality flag or a flutter/fibrillation
+    alarm: the 2 s learning phase of Pan & Tompkins (ibid.), so the detector's thresholds have
+    re-adapted (after an alarm the rhythm must also be re-learned, rule 4)."""
 
     def __post_init__(self) -> None:
         if self.delay_ms < 0 or self.processing_margin_ms < 0 or self.recovery_ms < 0:
@@ -143,10 +150,12 @@ class PulseGate:
         self._previous_ok = False
 
     def decide(self, beat: Beat, last_bad_sample: int | None = None,
-               similarity: float | None = None) -> GateDecision:
+               similarity: float | None = None,
+               last_fibrillation_sample: int | None = None) -> GateDecision:
         """Apply the rules to ``beat``; ``last_bad_sample``: latest bad ECG sample known at
         ``beat.detected_sample`` (None when none); ``similarity``: QRS correlation with the
-        accepted-beat template (None: rule not applied)."""
+        accepted-beat template (None: rule not applied); ``last_fibrillation_sample``: latest
+        sample inside a flutter/fibrillation alarm known then (None when none)."""
         cfg = self.config
         ms = 1e3 / beat.fs_Hz
         rr = None if self._previous_r is None else (beat.sample - self._previous_r) * ms
@@ -159,6 +168,10 @@ class PulseGate:
         previous_ok, self._previous_ok = self._previous_ok, False
         if beat.searchback:
             return skip(SkipReason.SEARCHBACK)
+        if last_fibrillation_sample is not None and (
+                (beat.sample - last_fibrillation_sample) * ms <= cfg.recovery_ms + _EPS_MS):
+            self.reset_rhythm()
+            return skip(SkipReason.FIBRILLATION)
         if last_bad_sample is not None and (
                 (beat.sample - last_bad_sample) * ms <= cfg.recovery_ms + _EPS_MS):
             self.reset_rhythm()

@@ -34,6 +34,7 @@ from irelab.delivery.generator import (
 from irelab.delivery.log import DeliveryEvent, DeliverySummary, EventLog, EventType
 from irelab.delivery.morphology import MorphologyConfig, MorphologyGuard
 from irelab.ecg import Beat, StreamingRDetector
+from irelab.ecg.fibrillation import FibrillationConfig, FibrillationDetector
 from irelab.ecg.quality import QualityConfig, QualityFlag, SignalQualityMonitor
 from irelab.errors import InputError
 
@@ -189,10 +190,14 @@ def run_synchronised(plan: DeliveryPlan, signal_mV: np.ndarray, fs_Hz: float,  #
                      generator: GeneratorConfig | None = None,
                      quality: QualityConfig | None = None,
                      morphology: MorphologyConfig | None = None,
+                     fibrillation: FibrillationConfig | None = None,
                      log: EventLog | None = None) -> DeliveryResult:
     """Deliver ``plan`` synchronised to the ECG ``signal_mV``, streamed in ``chunk_samples``.
 
     Stops as soon as the protocol is complete; if the ECG ends first the run is ``truncated``.
+    A ventricular flutter/fibrillation alarm pauses delivery like a quality flag (logged as a
+    ``quality`` event with reason ``ventricular_fibrillation`` and its measurements), and the
+    gate skips the beats around it with reason ``fibrillation``.
     """
     if chunk_samples < 1:
         raise ValueError("chunk_samples must be >= 1")
@@ -203,20 +208,21 @@ def run_synchronised(plan: DeliveryPlan, signal_mV: np.ndarray, fs_Hz: float,  #
     monitor = SignalQualityMonitor(fs_Hz, quality)
     detector = StreamingRDetector(fs_Hz)
     shape = MorphologyGuard(fs_Hz, morphology)
+    rhythm = FibrillationDetector(fs_Hz, fibrillation)
     run.start(0.0)
     signal = np.asarray(signal_mV, dtype=float)
     pending: list[Beat] = []
     for start in range(0, signal.size, chunk_samples):
         chunk = signal[start:start + chunk_samples]
         shape.feed(chunk, start)
-        flags = monitor.process(chunk)
+        flags = monitor.process(chunk) + rhythm.process(chunk)
         beats = detector.process(chunk)
         if start + chunk.size == signal.size:
             beats += detector.flush()
         pending += [_decision_beat(b, shape.reach) for b in beats]
         ready = [b for b in pending if b.detected_sample < start + chunk.size]
         pending = pending[len(ready):]
-        _handle(run, pulse_gate, monitor, shape, log, flags, ready, fs_Hz)
+        _handle(run, pulse_gate, (monitor, rhythm), shape, log, flags, ready, fs_Hz)
         shape.trim(start + chunk.size)
         if run.done:
             break
@@ -240,9 +246,11 @@ def _log_flag(log: EventLog, flag: QualityFlag, fs_Hz: float) -> None:  # noqa: 
                            detail=flag.detail))
 
 
-def _handle(run: _Run, gate: PulseGate, monitor: SignalQualityMonitor,  # noqa: PLR0913
+def _handle(run: _Run, gate: PulseGate,  # noqa: PLR0913
+            watch: tuple[SignalQualityMonitor, FibrillationDetector],
             shape: MorphologyGuard, log: EventLog, flags: Iterable[QualityFlag],
             beats: Iterable[Beat], fs_Hz: float) -> None:  # noqa: N803
+    monitor, rhythm = watch
     items: list[tuple[int, int, QualityFlag | Beat]] = [(f.sample, 0, f) for f in flags]
     items += [(b.detected_sample, 1, b) for b in beats]
     for _, _, item in sorted(items, key=lambda x: (x[0], x[1])):
@@ -261,7 +269,8 @@ def _handle(run: _Run, gate: PulseGate, monitor: SignalQualityMonitor,  # noqa: 
         # no template yet (None) only while learning: the gate needs learn_beats to pulse
         similarity = shape.similarity(beat.sample, beat.detected_sample)
         decision: GateDecision = gate.decide(
-            beat, monitor.last_bad_sample(beat.detected_sample), similarity)
+            beat, monitor.last_bad_sample(beat.detected_sample), similarity,
+            rhythm.last_alarm_sample(beat.detected_sample))
         reason = decision.reason
         if reason == SkipReason.LEARNING and gate.learning_count <= 1:
             shape.reset()  # learning (re)started: the template restarts with this beat
