@@ -194,6 +194,10 @@ def run_synchronised(plan: DeliveryPlan, signal_mV: np.ndarray, fs_Hz: float,  #
                      log: EventLog | None = None) -> DeliveryResult:
     """Deliver ``plan`` synchronised to the ECG ``signal_mV``, streamed in ``chunk_samples``.
 
+    ``signal_mV``: one lead, shape (n,), or several, shape (n, leads). The first lead feeds the
+    R detector, the quality monitor and the flutter/fibrillation alarm; the QRS morphology
+    guard compares every lead (a beat must look like the template in each).
+
     Stops as soon as the protocol is complete; if the ECG ends first the run is ``truncated``.
     A ventricular flutter/fibrillation alarm pauses delivery like a quality flag (logged as a
     ``quality`` event with reason ``ventricular_fibrillation`` and its measurements), and the
@@ -211,13 +215,18 @@ def run_synchronised(plan: DeliveryPlan, signal_mV: np.ndarray, fs_Hz: float,  #
     rhythm = FibrillationDetector(fs_Hz, fibrillation)
     run.start(0.0)
     signal = np.asarray(signal_mV, dtype=float)
+    if signal.ndim not in (1, 2) or signal.shape[0] == 0:
+        raise InputError("run_synchronised", "signal_mV", "shape (n,) or (n, leads)",
+                         signal.shape)
+    n = signal.shape[0]
     pending: list[Beat] = []
-    for start in range(0, signal.size, chunk_samples):
-        chunk = signal[start:start + chunk_samples]
-        shape.feed(chunk, start)
+    for start in range(0, n, chunk_samples):
+        leads = signal[start:start + chunk_samples]
+        chunk = leads if leads.ndim == 1 else leads[:, 0]
+        shape.feed(leads, start)
         flags = monitor.process(chunk) + rhythm.process(chunk)
         beats = detector.process(chunk)
-        if start + chunk.size == signal.size:
+        if start + chunk.size == n:
             beats += detector.flush()
         pending += [_decision_beat(b, shape.reach) for b in beats]
         ready = [b for b in pending if b.detected_sample < start + chunk.size]
@@ -227,7 +236,7 @@ def run_synchronised(plan: DeliveryPlan, signal_mV: np.ndarray, fs_Hz: float,  #
         if run.done:
             break
     end_flags = monitor.end_of_stream(complete=run.done)
-    t_end = signal.size / fs_Hz
+    t_end = n / fs_Hz
     for flag in end_flags:
         _log_flag(log, flag, fs_Hz)
     outcome, reason = run.finish(t_end, end_flags[0].detail if end_flags else "")
