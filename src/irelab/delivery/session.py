@@ -16,7 +16,7 @@ with ``synchronised: false``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 import numpy as np
@@ -246,8 +246,7 @@ def run_synchronised(plan: DeliveryPlan, signal_mV: np.ndarray, fs_Hz: float,  #
 def _decision_beat(beat: Beat, reach: int) -> Beat:
     """The beat as the gate sees it: decided once the morphology window is complete, i.e. at
     max(detection, R + reach); ``detected_sample`` becomes that decision sample."""
-    return Beat(beat.sample, max(beat.detected_sample, beat.sample + reach), beat.fs_Hz,
-                beat.searchback)
+    return replace(beat, detected_sample=max(beat.detected_sample, beat.sample + reach))
 
 
 def _log_flag(log: EventLog, flag: QualityFlag, fs_Hz: float) -> None:  # noqa: N803

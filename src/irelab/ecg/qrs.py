@@ -87,6 +87,12 @@ class Beat:
     detected_sample: int
     fs_Hz: float
     searchback: bool = False
+    noise_ratio: float = field(default=0.0, compare=False)
+    """The detector's noise-peak level over its QRS-peak level (NPK / SPK, Pan & Tompkins'
+    running estimates) when it decided the beat: near 0.005 on clean MLII, 0.04 with 6 dB and
+    0.16-0.2 with 0 dB of electrode-motion noise (tuning records; irelab.ecg.noise). The gate
+    holds above a limit. Not part of a beat's identity: the filters' state carried between
+    chunks changes it in the last bits (rounded to 1e-9 here), never the beat's samples."""
 
     @property
     def time_s(self) -> float:
@@ -478,8 +484,9 @@ class StreamingRDetector:
         factor = self.config.searchback_rr_factor
         deadline = index + int(np.ceil(factor * self._mean_rr()))
         s.deadline = max(deadline, done_at + 1)
+        ratio = s.npk / s.spk if s.spk > 0 else 1.0
         return Beat(sample=self._locate_r(index, done_at), detected_sample=done_at,
-                    fs_Hz=self.fs_Hz, searchback=searchback)
+                    fs_Hz=self.fs_Hz, searchback=searchback, noise_ratio=round(float(ratio), 9))
 
     def _max_slope(self, index: int) -> float:
         seg = self._hist(self._hist_slope, index - self._n_int, index + 1)
