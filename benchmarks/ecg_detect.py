@@ -32,7 +32,7 @@ Tables (one run):
 Run (about 15 min of CPU):
 
     .venv/bin/python benchmarks/ecg_detect.py --data ../shared/data/ecg/mitdb [--json]
-    [--records 100 203 ...] [--no-noise] [--no-delivery]
+    [--records 100 203 ...] [--no-accuracy] [--no-noise] [--no-delivery]
 
 The machine's load average is printed with the figures (a loaded machine inflates nothing but
 the CPU time, which ``process_time`` measures per process).
@@ -310,8 +310,7 @@ def _f(v: float | None, fmt: str = ".1f") -> str:
     return "n/a" if v is None else format(v, fmt)
 
 
-def print_tables(rows: list[Row], noise: list[NoiseRow], deliveries: list[DeliveryRow],
-                 load: tuple[float, float, float]) -> None:
+def _print_accuracy(rows: list[Row]) -> None:
     head = (f"{'detector':<15} {'record':<15} {'split':<9} {'TP':>6} {'FP':>5} {'FN':>5} "
             f"{'Se %':>7} {'+P %':>7} {'lat med':>8} {'lat p99':>8} {'|pos| p99':>9} "
             f"{'x RT':>8}")
@@ -323,6 +322,12 @@ def print_tables(rows: list[Row], noise: list[NoiseRow], deliveries: list[Delive
               f"{r.se_pct:>7.2f} {r.ppv_pct:>7.2f} {_f(r.latency_median_ms):>8} "
               f"{_f(r.latency_p99_ms):>8} {r.pos_error_p99_abs_ms:>9.1f} "
               f"{r.x_real_time:>8.0f}")
+
+
+def print_tables(rows: list[Row], noise: list[NoiseRow], deliveries: list[DeliveryRow],
+                 load: tuple[float, float, float]) -> None:
+    if rows:
+        _print_accuracy(rows)
     if noise:
         print(f"\n2. Noise stress on {', '.join(NOISE_RECORDS)} (noisy segments only)")
         print(f"{'detector':<15} {'noise':<17} {'SNR dB':>6} {'TP':>6} {'FP':>5} {'FN':>5} "
@@ -349,13 +354,14 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA, help="folder of the WFDB records")
     parser.add_argument("--records", nargs="+", default=list(TUNING + HELD_OUT))
     parser.add_argument("--json", action="store_true", help="print JSON only")
+    parser.add_argument("--no-accuracy", action="store_true")
     parser.add_argument("--no-noise", action="store_true")
     parser.add_argument("--no-delivery", action="store_true")
     args = parser.parse_args()
     names = [n for n in args.records if (args.data / f"{n}.hea").is_file()]
     missing = sorted(set(args.records) - set(names))
     leads = {n: load(args.data, n) for n in names}
-    rows = accuracy(leads)
+    rows = [] if args.no_accuracy else accuracy(leads)
     noise = [] if args.no_noise else noise_stress(leads)
     deliveries: list[DeliveryRow] = []
     if not args.no_delivery:

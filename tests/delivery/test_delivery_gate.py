@@ -100,6 +100,17 @@ def test_fibrillation_alarm_boundary(gap_ms: int, held: bool) -> None:
         assert d.allowed
 
 
+@pytest.mark.parametrize(("ratio", "allowed"), [(0.08, True), (0.0801, False)])
+def test_noise_ratio_boundary(ratio: float, allowed: bool) -> None:
+    """The detector's NPK/SPK exactly at max_noise_ratio (0.08) is allowed; above it the beat
+    is skipped for noise and the rhythm must be re-learned."""
+    gate, r = learned_gate()
+    d = gate.decide(Beat(r + 1000, r + 1000 + LATENCY_MS, FS, noise_ratio=ratio))
+    assert d.allowed is allowed
+    if not allowed:
+        assert d.reason == SkipReason.NOISE and gate.learning_count == 0
+
+
 def test_fibrillation_outranks_quality_and_rhythm() -> None:
     """During an alarm the reason is 'fibrillation' even when the signal was also bad and the
     RR irregular: the log says why first."""

@@ -34,8 +34,8 @@ docstring), so the margin is optimistic; the held-out figures are in test_ecg_he
 benchmarks/ecg_detect.py."""
 POSITION_P99_MS = 35.0
 """|estimated R - annotated R| at the 99th percentile over matched beats: measured 27.8 ms
-(median 2.8 ms; 66.7 ms on the held-out half); the limit leaves 7 ms (2-3 samples at 360 Hz) of margin. It matters to the
-gate, which times pulses from the estimated R."""
+(median 2.8 ms; 66.7 ms on the held-out half); the limit leaves 7 ms (2-3 samples at 360 Hz)
+of margin. It matters to the gate, which times pulses from the estimated R."""
 LATENCY_MEDIAN_MS = 40.0
 LATENCY_P99_MS = 100.0
 """Targets (measured 25.0 ms and 66.7 ms)."""

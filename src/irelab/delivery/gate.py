@@ -25,8 +25,9 @@ Every boundary is *allowed* (inclusive), and a 1e-9 ms tolerance absorbs float r
    (each within the deviation limit of the median so far, between two beats of the same QRS
    shape when a similarity is given) after a start or a reset.
 6. ``rate``: ``RR >= min_rr_ms`` (400 ms, i.e. at most 150/min).
-7. ``irregular``: ``|RR - median| <= max_rr_deviation x median`` over the last ``learn_beats``
-   accepted RR intervals (ectopic beats, compensatory pauses, atrial fibrillation); also a
+7. ``irregular``: ``median - max_premature_fraction x median <= RR <= median +
+   max_rr_deviation x median``, the median over the last ``learn_beats`` accepted RR intervals
+   (ectopic beats, compensatory pauses, atrial fibrillation); also a
    beat whose *preceding* beat failed rules 6-8 (its RR interval starts at an ectopic beat:
    in bigeminy the normal beats' intervals are regular among themselves).
    ``relearn_after`` irregular beats in a row make the guard re-learn (a sustained new rate).
