@@ -24,8 +24,9 @@ running template of accepted beats, on three features, each of which can hold th
    Vereckei A et al., Heart Rhythm 5:89-98, 2008; Pava LF et al., Heart Rhythm 7:922-926, 2010,
    R-wave peak time >= 50 ms in lead II). Measured causally, before the QRS ends, as the
    *steepness*: the largest slope (smoothed over ``slope_smooth_ms``) up to the window's main
-   deflection, over the peak-to-peak amplitude in the window. A beat whose steepness is under ``min_steepness_ratio`` of the
-   template's in the lead where the template is largest is wide. Late-coupled ventricular
+   deflection, over the peak-to-peak amplitude in the window. A beat whose steepness is under
+   ``min_steepness_ratio`` of the template's in the lead where the template is largest is
+   wide. Late-coupled ventricular
    beats of MIT-BIH 119 and 106 that correlate at 0.93-0.95 with the template in MLII
    (the window ends before their wide part) have 0.4-0.7 of its steepness.
 

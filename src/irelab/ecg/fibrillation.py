@@ -104,6 +104,7 @@ class FibrillationDetector:
         c = self.config
         self._sos = sps.butter(2, np.asarray(c.band_Hz) / (self.fs_Hz / 2.0), btype="bandpass",
                                output="sos")
+        self._zi = sps.sosfilt_zi(self._sos)  # steady state for a unit step
         self._window = round(c.window_s * self.fs_Hz)
         self._span = self._window + round(c.warmup_s * self.fs_Hz)
         self._step = round(c.step_s * self.fs_Hz)
@@ -157,8 +158,7 @@ class FibrillationDetector:
         of ``raw`` (the warm-up) on."""
         raw = blank_pace_spikes(raw, pace_spikes(raw, self.fs_Hz, self.pacing), self.fs_Hz,
                                 self.pacing)
-        zi = sps.sosfilt_zi(self._sos) * raw[0]
-        return sps.sosfilt(self._sos, raw, zi=zi)[0][-self._window:]
+        return sps.sosfilt(self._sos, raw, zi=self._zi * raw[0])[0][-self._window:]
 
     def _decide(self, sample: int, pct: float, frac: float) -> QualityFlag | None:
         c = self.config
