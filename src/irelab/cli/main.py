@@ -15,7 +15,17 @@ import traceback
 
 import typer
 
-from irelab.cli import deliver, demo, ecg, plan, registry, simulate
+from irelab.cli import (
+    calibrate,
+    compare,
+    deliver,
+    demo,
+    ecg,
+    plan,
+    registry,
+    simulate,
+    validate,
+)
 from irelab.errors import InputError
 
 app = typer.Typer(
@@ -31,7 +41,7 @@ def _root() -> None:
     """Irreversible electroporation of liver metastases: simulate, plan, deliver, study."""
 
 
-for _module in (simulate, plan, ecg, deliver, registry, demo):
+for _module in (simulate, plan, ecg, deliver, registry, demo, validate, compare, calibrate):
     _module.register(app)
 
 
