@@ -14,7 +14,11 @@ the protocol-dependent cell-kill parameter sets we could reach (a Peleg-Fermi fi
 cancer cells in vitro, quoted second-hand) predict a threshold that falls about fourfold from 50
 to 90 pulses, which those in vivo zones contradict. A protocol-dependent model belongs in the
 lethal threshold (the field solver reads only the conductivity) once an in vivo parameter set
-can be checked against its paper.
+can be checked against its paper. Conductivity does not depend on temperature here either:
+porcine liver's conductivity rises about 1.2 % per degree C (Beitel-White N et al., IEEE Trans
+Biomed Eng 68(3):771-782, 2021, abstract, read), but the solver takes sigma(E) per tissue, not a
+temperature per voxel, and the in vivo fit below already includes whatever heating its protocol
+caused.
 
 Presets (what was read in the source itself and what is second-hand is stated; the stored copies
 we could read reached abstracts, not tables):

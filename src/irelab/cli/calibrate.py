@@ -3,8 +3,8 @@
 COMPARISONS are folders (or their comparison.json) written by ``irelab compare --out``. Fits
 the lethal threshold of the liver and tumour (``--tissue NAME``, repeatable, to choose) by the
 mean Dice, and with ``--fit-conductivity`` a conductivity scale from the logged currents, with
-expanded percentile-bootstrap 95 % intervals (``--bootstrap N``, ``--seed S``). Writes a tissue file a
-case uses with ``include: [site-liver.yaml]``. ``--json`` prints the result (keys:
+expanded percentile-bootstrap 95 % intervals (``--bootstrap N``, ``--seed S``). Writes a tissue
+file a case uses with ``include: [site-liver.yaml]``. ``--json`` prints the result (keys:
 ``lethal_threshold_V_per_cm``, ``interval_95_V_per_cm``, ``mean_dice``, ``mean_dice_before``,
 ``comparisons``, ``tissues``, ``bootstrap``, ``seed``, ``conductivity_scale``,
 ``conductivity_interval_95``, ``warnings``, ``out``).

@@ -10,8 +10,9 @@ estimate is the middle of the best plateau.
 
 Conductivity scale: a uniform scale of every tissue's conductivity leaves the potential, and so
 the zone, unchanged and multiplies the current by the scale, so zones cannot inform it and
-currents determine it exactly: the geometric mean of measured / predicted first-pulse current
-over every delivered pair (comparisons made with a delivery log).
+currents determine it: the geometric mean of measured / predicted first-pulse current over every
+delivered pair (comparisons made with a delivery log). It is written into the fitted tissues
+only (liver and tumour; blood and bile keep theirs, which moves the zone slightly near vessels).
 
 Intervals: bootstrap over comparisons (resampled with replacement, ``bootstrap`` times,
 seeded), the estimate refitted on each resample. The plain 2.5th-97.5th percentile interval is
@@ -130,7 +131,7 @@ class Calibration:
 
     def to_json(self) -> dict:
         return {"lethal_threshold_V_per_cm": self.threshold_V_per_cm,
-                "interval_95_V_per_cm": list(self.interval_V_per_cm),
+                "interval_95_V_per_cm": [round(v, 1) for v in self.interval_V_per_cm],
                 "mean_dice": round(self.mean_dice, 4),
                 "mean_dice_before": round(self.mean_dice_before, 4),
                 "comparisons": self.comparisons, "tissues": [t.name for t in self.tissues],

@@ -32,6 +32,7 @@ import numpy as np
 from scipy import ndimage
 
 from irelab.case import Case, Pair, PairKey, Protocol
+from irelab.delivery import EventType
 from irelab.errors import InputError
 from irelab.field import Grid, TissueRole
 from irelab.simulation import lethal_zone, simulate_case
@@ -119,9 +120,8 @@ def achieved_on_grid(plan: Case, grid: Grid, segmentation: Path, label: int | No
         raise InputError("irelab compare", given, "both --planning-image and --followup-image "
                          "(the follow-up scan is registered to the planning scan) or neither")
     seg = read_scan(segmentation, "--achieved")
-    values = _label_values(seg)
-    zone_value = label if label is not None else None
-    foreground = values != 0 if zone_value is None else values == zone_value
+    values = _label_values(seg, segmentation)
+    foreground = values != 0 if label is None else values == label
     if not foreground.any():
         raise InputError(str(segmentation), "--label" if label is not None else "",
                          "a segmentation with at least one voxel of the ablation zone "
@@ -158,14 +158,14 @@ def achieved_on_grid(plan: Case, grid: Grid, segmentation: Path, label: int | No
     return achieved, registration, outside
 
 
-def _label_values(seg) -> np.ndarray:
+def _label_values(seg, path: Path) -> np.ndarray:
     import SimpleITK as sitk
 
     array = sitk.GetArrayFromImage(seg)
     if not np.issubdtype(array.dtype, np.integer):
         rounded = np.rint(array)
         if not np.array_equal(rounded, array):
-            raise InputError("--achieved", "", "a label map (whole-number voxel values)",
+            raise InputError(str(path), "", "a label map (whole-number voxel values)",
                              "fractional values")
         array = rounded.astype(np.int64)
     return array
@@ -204,7 +204,7 @@ def delivered_pairs(plan: Case, log=None) -> tuple[DeliveredPair, ...]:
                      for key in protocol.keys())
     pulses: dict[PairKey, list] = {}
     for i, event in enumerate(log.events):
-        if event.key is None or str(event.event) != "pulse":
+        if event.key is None or event.event != EventType.PULSE:
             continue
         if event.key.pair >= len(protocol.pairs) or event.key.placement >= protocol.positions:
             raise InputError(log.source, f"{log.where(i)}.pair_index",

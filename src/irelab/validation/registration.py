@@ -31,8 +31,13 @@ __all__ = ["RigidRegistration", "register_rigid"]
 
 SHRINK = (4, 2, 1)
 SMOOTHING_MM = (2.0, 1.0, 0.0)
+"""Resolution levels (design choice: the usual SimpleITK pyramid; coarse levels catch motions of
+several mm, the last works at full resolution)."""
 ITERATIONS = 200
+"""Optimizer iterations per level (design choice: a rigid fit of a liver block converges in well
+under 100; the step-size floor usually stops it first)."""
 HISTOGRAM_BINS = 50
+"""Mattes mutual information bins (design choice: SimpleITK's examples use 50 for CT)."""
 
 
 @dataclass(frozen=True)

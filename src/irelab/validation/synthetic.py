@@ -39,8 +39,11 @@ from irelab.validation.metrics import signed_distance_mm
 __all__ = ["SyntheticProcedure", "synthetic_study"]
 
 NOISE_CORRELATION_MM = 4.0
+"""Correlation length of the random fields (design choice: a few voxels, below a zone's size)."""
 MAX_ROTATION_DEG = 4.0
 MAX_TRANSLATION_MM = 6.0
+"""Largest synthetic motion between the scans (design choice: the order of liver motion between
+breath-holds that a rigid registration is expected to undo)."""
 SCAN_MARGIN_MM = 16.0
 """The scans reach this far beyond the plan's domain (room for the motion)."""
 FOLLOWUP_TILT_DEG = 10.0
@@ -50,6 +53,8 @@ HU = {"outside": -100.0, "liver": 60.0, "tumour": 35.0, "blood": 160.0, "ablated
 """Synthetic CT values (portal-venous phase, roughly): fat around the liver, liver, a
 hypo-enhancing metastasis, enhanced vessels, the hypodense ablation zone."""
 SCAN_NOISE_HU = 8.0
+"""Gaussian noise of the synthetic scans (design choice: portal-venous CT of the liver has
+about 10 HU of noise)."""
 
 
 @dataclass(frozen=True)
