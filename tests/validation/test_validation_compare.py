@@ -137,3 +137,15 @@ def test_a_segmentation_from_another_scan_needs_the_scans(study, tmp_path) -> No
                               achieved=study[1].achieved)
     _bad(code, stderr, study[1].achieved)
     assert "follow-up scan's grid" in stderr
+
+
+def test_a_planning_scan_away_from_the_plan_is_refused(study, tmp_path) -> None:
+    image = sitk.ReadImage(str(study[0].planning_image))
+    image.SetOrigin([o + 300.0 for o in image.GetOrigin()])
+    far = tmp_path / "far-planning.nii.gz"
+    sitk.WriteImage(image, str(far))
+    code, _, stderr = run_cli("compare", "--plan", study[0].plan, "--achieved",
+                              study[0].achieved, "--planning-image", far, "--followup-image",
+                              study[0].followup_image, "--out", tmp_path / "out")
+    _bad(code, stderr, far)
+    assert "covering the plan's domain" in stderr

@@ -23,6 +23,7 @@ import typer
 
 def calibrate(
     comparisons: Annotated[list[Path], typer.Argument(
+        metavar="COMPARISONS",
         help="Comparison folders (or comparison.json files) from irelab compare --out.")],
     out: Annotated[Path, typer.Option("--out", help="Tissue file to write (YAML).")],
     tissue: Annotated[list[str] | None, typer.Option(

@@ -135,7 +135,15 @@ def achieved_on_grid(plan: Case, grid: Grid, segmentation: Path, label: int | No
             raise _geometry_error(segmentation, "a label map on the follow-up scan's grid "
                                   f"({image_geometry(followup).describe()})", geometry)
         planning = read_scan(planning_image, "--planning-image")
-        registration = register_rigid(planning, followup, grid)
+        if not _overlaps(planning, grid):
+            raise InputError(str(planning_image), "", "a planning scan covering the plan's "
+                             "domain (the liver region the registration works on)")
+        try:
+            registration = register_rigid(planning, followup, grid)
+        except RuntimeError as exc:
+            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "failed"
+            raise InputError(str(followup_image), "", "a follow-up scan that registers to the "
+                             "planning scan on the plan's domain", reason) from None
     else:
         planning = _planning_geometry(plan)
         if planning is not None and not geometry.same_as(planning):
@@ -180,6 +188,16 @@ def _outside_fraction(seg, foreground: np.ndarray, grid: Grid, transform) -> flo
     lo, hi = grid.lower_m / MM, grid.upper_m / MM
     inside = np.all((points >= lo) & (points <= hi), axis=1)
     return float(1.0 - inside.mean())
+
+
+def _overlaps(image, grid: Grid) -> bool:
+    """Whether the image's box (its corner voxels' outer faces) meets the grid's box."""
+    size = np.asarray(image.GetSize(), dtype=float)
+    corners = np.array([[i, j, k] for i in (-0.5, size[0] - 0.5) for j in (-0.5, size[1] - 0.5)
+                        for k in (-0.5, size[2] - 0.5)])
+    points = voxel_points_mm(image, corners)
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    return bool(np.all(hi > grid.lower_m / MM) and np.all(lo < grid.upper_m / MM))
 
 
 def _apply_affine(transform, points: np.ndarray) -> np.ndarray:
