@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from validation_study import TRUE_CONDUCTIVITY_SCALE, TRUE_THRESHOLD_V_PER_CM
 
 from irelab.validation.synthetic import synthetic_study
-
-TRUE_THRESHOLD_V_PER_CM = 500.0
-"""The study's known lethal threshold (the median over procedures)."""
-TRUE_CONDUCTIVITY_SCALE = 1.15
-"""Measured first-pulse currents are the true model's times this."""
 
 
 @pytest.fixture(scope="session")

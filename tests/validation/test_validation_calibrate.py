@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import yaml
 from case_examples import two_needles
-from cli_run import run_cli
-from conftest import TRUE_CONDUCTIVITY_SCALE, TRUE_THRESHOLD_V_PER_CM
+from validation_cli import run_cli
+from validation_study import TRUE_CONDUCTIVITY_SCALE, TRUE_THRESHOLD_V_PER_CM
 
 from irelab.case import load_case
 from irelab.validation.calibrate import dice_curves

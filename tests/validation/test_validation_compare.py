@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 import yaml
-from cli_run import run_cli
+from validation_cli import run_cli
 
 from irelab.case import load_case
 from irelab.validation.images import write_grid_array

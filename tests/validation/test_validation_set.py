@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cli_run import run_cli
+from validation_cli import run_cli
 
 from irelab.case import load_case
 from irelab.case.tissues import LETHAL_IN_VIVO_V_PER_CM

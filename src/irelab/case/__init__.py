@@ -12,7 +12,17 @@ from irelab.case.io import (
     write_case,
     write_tissue_file,
 )
-from irelab.case.model import Case, Domain, Pair, PairKey, Placement, Probe, Protocol
+from irelab.case.model import (
+    Case,
+    Domain,
+    Pair,
+    PairKey,
+    Placement,
+    Probe,
+    Protocol,
+    ReplanChange,
+    ReplanRecord,
+)
 from irelab.case.probes import conductor_mask, probe_conductors
 from irelab.case.tissues import TISSUE_PRESETS, Tissue
 
@@ -25,6 +35,8 @@ __all__ = [
     "Placement",
     "Probe",
     "Protocol",
+    "ReplanChange",
+    "ReplanRecord",
     "Tissue",
     "case_text",
     "conductor_mask",

@@ -24,9 +24,19 @@ import numpy as np
 import yaml
 
 from irelab.case import checks
-from irelab.case.model import Case, Domain, Pair, Placement, Probe, Protocol
+from irelab.case.model import (
+    Case,
+    Domain,
+    Pair,
+    Placement,
+    Probe,
+    Protocol,
+    ReplanChange,
+    ReplanRecord,
+)
 from irelab.case.schema import (
     CaseSpec,
+    ReplanSpec,
     TissueSpec,
     validate_case_mapping,
     validate_tissue_file_mapping,
@@ -77,7 +87,9 @@ def parse_case(mapping: object, source: str = "<case>", base_dir: Path | None = 
     case = Case(name=spec.name, domain=domain, background=spec.anatomy.background,
                 regions=tuple(spec.anatomy.regions), tissues=_tissues(spec, source, base_dir),
                 probes=tuple(_probe(p) for p in spec.probes), protocol=_protocol(spec, source),
-                source=source, base_dir=base_dir, description=spec.description)
+                source=source, base_dir=base_dir, description=spec.description,
+                replan=_replan(spec.replan), imaging=spec.imaging)
+    checks.check_imaging(case, source)
     checks.check_probes(case, source)
     checks.check_pairs(case, source)
     if any(region.image is not None for region in case.regions):
@@ -179,6 +191,14 @@ def _protocol(spec: CaseSpec, source: str) -> Protocol | None:
                     pullbacks=bool(p.pullback_steps_mm))
 
 
+def _replan(spec: ReplanSpec | None) -> ReplanRecord | None:
+    if spec is None:
+        return None
+    return ReplanRecord(spec.from_plan, spec.measured,
+                        tuple(ReplanChange(c.kind, c.subject, c.detail) for c in spec.changes),
+                        spec.coverage_planned, spec.coverage_as_placed, spec.coverage)
+
+
 # --- the writer ---------------------------------------------------------------------------------
 def _plain(value: Any) -> Any:
     """Python scalars and lists for YAML: tuples as lists, numpy scalars as Python numbers,
@@ -253,15 +273,36 @@ def case_mapping(case: Case) -> dict:
     for region in case.regions:
         entry = region.model_dump(mode="json", exclude_none=True)
         image = entry.get("image")
-        if image is not None and not Path(image["path"]).is_absolute():
-            image["path"] = str((case.base_dir / image["path"]).resolve())
+        if image is not None:
+            image["path"] = _absolute(case.base_dir, image["path"])
         regions.append(entry)
     out["anatomy"] = {"background": case.background, "regions": regions}
+    if case.imaging is not None:
+        imaging = case.imaging.model_dump(mode="json", exclude_none=True)
+        imaging["ct"]["path"] = _absolute(case.base_dir, imaging["ct"]["path"])
+        imaging["labels"] = _absolute(case.base_dir, imaging["labels"])
+        out["imaging"] = imaging
     out["tissues"] = {name: _tissue_mapping(t) for name, t in case.tissues.items()}
     out["probes"] = [_probe_mapping(p) for p in case.probes]
     if case.protocol is not None:
         out["protocol"] = _protocol_mapping(case.protocol)
+    if case.replan is not None:
+        out["replan"] = _replan_mapping(case.replan)
     return _plain(out)
+
+
+def _replan_mapping(record: ReplanRecord) -> dict:
+    out: dict[str, Any] = {"from": record.from_plan, "measured": record.measured}
+    for key in ("coverage_planned", "coverage_as_placed", "coverage"):
+        if getattr(record, key) is not None:
+            out[key] = getattr(record, key)
+    out["changes"] = [{"kind": c.kind, "subject": c.subject, "detail": c.detail}
+                      for c in record.changes]
+    return out
+
+
+def _absolute(base_dir: Path, path: str) -> str:
+    return path if Path(path).is_absolute() else str((base_dir / path).resolve())
 
 
 def case_text(case: Case) -> str:

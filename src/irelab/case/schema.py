@@ -202,6 +202,81 @@ class ProtocolSpec(_Strict):
         return self
 
 
+class ReplanChangeSpec(_Strict):
+    """Extension: one change a re-plan made: ``kind`` voltage (a pair's voltage), pair (a pair
+    added) or reposition (a probe to be re-inserted along its planned track); ``subject`` names
+    the pair (``ANODE-CATHODE``) or probe; ``detail`` says what and why, for people."""
+
+    kind: Literal["voltage", "pair", "reposition"]
+    subject: Annotated[str, Field(min_length=1)]
+    detail: Annotated[str, Field(min_length=1)]
+
+
+Fraction = Annotated[float, Field(ge=0, le=1)]
+
+
+class ReplanSpec(_Strict):
+    """Extension: a plan re-planned for the probes as placed (``irelab replan``): the plan it
+    came from, the file of measured probe positions or spacings, the target coverage (0-1)
+    planned, with the probes as placed at the planned voltages and as re-planned, and the
+    changes."""
+
+    from_plan: str = Field(alias="from", min_length=1)
+    measured: Annotated[str, Field(min_length=1)]
+    coverage_planned: Fraction | None = None
+    coverage_as_placed: Fraction | None = None
+    coverage: Fraction | None = None
+    changes: list[ReplanChangeSpec] = []
+
+
+class CtReferenceSpec(_Strict):
+    """Extension: the CT scan a case was made from (what its DICOM exports reference)."""
+
+    path: str
+    """The DICOM series directory (or the volume file) as it was read."""
+    series_instance_uid: str | None = None
+    study_instance_uid: str | None = None
+    frame_of_reference_uid: str | None = None
+
+
+class StructureSpec(_Strict):
+    """Extension: one structure of ``imaging.labels`` (its legend entry)."""
+
+    name: Annotated[str, Field(min_length=1)]
+    """The segment's name in the segmentation it came from."""
+    label: Annotated[int, Field(ge=1)]
+    role: Literal["tissue", "obstacle", "body"]
+    """A tissue the field solver models, an obstacle a needle path must not cross (ribs,
+    bowel...), or the body outline (skin)."""
+    tissue: str | None = None
+    """The case tissue (``role: tissue``)."""
+    code: str | None = None
+    """Its SNOMED CT concept, when the segmentation or the matching gave one."""
+    source: str | None = None
+    """The segmentation file it came from."""
+
+
+class ImagingSpec(_Strict):
+    """Extension: the images a case was made from (``irelab case from-images``): the CT, and a
+    label volume on the CT's lattice holding every structure, tissues and obstacles alike (the
+    tissues are also ``anatomy.regions`` images of the same file)."""
+
+    ct: CtReferenceSpec
+    labels: str
+    structures: list[StructureSpec] = []
+
+    @model_validator(mode="after")
+    def _distinct(self) -> ImagingSpec:
+        labels = [s.label for s in self.structures]
+        if len(set(labels)) != len(labels):
+            raise ValueError("each structure has its own label")
+        for s in self.structures:
+            if (s.role == "tissue") != (s.tissue is not None):
+                raise ValueError(f"structure {s.name}: a tissue name exactly when role is "
+                                 "tissue")
+        return self
+
+
 class TissueFileSpec(_Strict):
     """Extension: a tissue file (e.g. a site calibration written by ``irelab calibrate``) that
     a case names under ``include:``."""
@@ -221,6 +296,10 @@ class CaseSpec(_Strict):
     tissues: dict[str, TissueSpec] = {}
     probes: list[ProbeSpec] = []
     protocol: ProtocolSpec | None = None
+    replan: ReplanSpec | None = None
+    """Extension: where a re-planned plan came from (written by ``irelab replan``)."""
+    imaging: ImagingSpec | None = None
+    """Extension: the CT and segmentations an image-based case was made from."""
 
 
 def _key(loc: tuple) -> str:
@@ -272,7 +351,8 @@ def _expected(error: dict, root: type[BaseModel]) -> str:
     ctx = error.get("ctx") or {}
     if kind == "extra_forbidden":
         owner = _model_at(tuple(error["loc"][:-1]), root)
-        allowed = ", ".join(owner.model_fields) if owner else "the documented keys"
+        allowed = ", ".join(f.alias or n for n, f in owner.model_fields.items()) if owner \
+            else "the documented keys"
         return f"a known key (one of: {allowed})"
     if kind == "missing":
         return "this required key"

@@ -17,12 +17,14 @@ import typer
 
 from irelab.cli import (
     calibrate,
+    case,
     compare,
     deliver,
     demo,
     ecg,
     plan,
     registry,
+    replan,
     simulate,
     validate,
 )
@@ -41,7 +43,8 @@ def _root() -> None:
     """Irreversible electroporation of liver metastases: simulate, plan, deliver, study."""
 
 
-for _module in (simulate, plan, ecg, deliver, registry, demo, validate, compare, calibrate):
+for _module in (case, simulate, plan, replan, ecg, deliver, registry, demo, validate, compare,
+                calibrate):
     _module.register(app)
 
 
