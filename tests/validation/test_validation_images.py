@@ -13,15 +13,15 @@ import SimpleITK as sitk
 from irelab.errors import InputError
 from irelab.field import Grid
 from irelab.validation.images import (
-    image_geometry,
+    lattice,
     read_grid_array,
     read_scan,
     resample_to_grid,
-    voxel_points_mm,
+    same_lattice,
     write_grid_array,
 )
 
-LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
 def _tilted_label_map() -> sitk.Image:
@@ -45,14 +45,14 @@ def test_nifti_round_trip_keeps_lps_geometry_and_stores_ras(tmp_path) -> None:
     path = tmp_path / "labels.nii.gz"
     sitk.WriteImage(image, str(path))
     back = read_scan(path, "--achieved")
-    assert image_geometry(back).same_as(image_geometry(image))
+    assert same_lattice(lattice(back), lattice(image))
     lps = np.eye(4)
     lps[:3, :3] = np.asarray(image.GetDirection()).reshape(3, 3) @ np.diag(image.GetSpacing())
     lps[:3, 3] = image.GetOrigin()
-    ras = np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
+    ras = LPS_TO_RAS @ lps
     assert np.allclose(nib.load(path).affine, ras, atol=1e-4)
     # the labelled voxel is where both say it is
-    point = voxel_points_mm(back, np.array([[1.0, 1.0, 2.0]]))[0]
+    point = lattice(back).to_world(np.array([1.0, 1.0, 2.0]))
     assert np.allclose(point, image.TransformIndexToPhysicalPoint((1, 1, 2)))
 
 
@@ -61,7 +61,7 @@ def test_grid_arrays_round_trip_and_refuse_another_grid(tmp_path) -> None:
     array = np.arange(grid.size, dtype=np.int16).reshape(grid.shape)
     path = write_grid_array(array, grid, tmp_path / "a.nii.gz")
     assert np.array_equal(read_grid_array(path, grid, "files.a"), array)
-    assert not list(tmp_path.glob("*.partial*"))
+    assert not list(tmp_path.glob("partial-*"))
     other = Grid((4, 5, 6), 0.5e-3, (0.0, 2e-3, 3e-3))
     with pytest.raises(InputError, match="comparison grid"):
         read_grid_array(path, other, "files.a")

@@ -22,8 +22,6 @@ from irelab.validation.comparison_file import (
 from irelab.validation.dataset import AXES, DataPoint, Measure, load_validation_set
 from irelab.validation.figures import write_comparison_figure
 from irelab.validation.images import (
-    ImageGeometry,
-    image_geometry,
     read_grid_array,
     read_scan,
     resample_to_grid,
@@ -57,7 +55,6 @@ __all__ = [
     "Comparison",
     "DataPoint",
     "DeliveredPair",
-    "ImageGeometry",
     "Measure",
     "PointResult",
     "PointRun",
@@ -76,7 +73,6 @@ __all__ = [
     "extent_mm",
     "fit_lethal_threshold",
     "hd95_mm",
-    "image_geometry",
     "load_validation_set",
     "minimal_margin_mm",
     "predict_point",

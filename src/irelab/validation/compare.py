@@ -35,12 +35,14 @@ from irelab.case import Case, Pair, PairKey, Protocol
 from irelab.delivery import EventType
 from irelab.errors import InputError
 from irelab.field import Grid, TissueRole
+from irelab.imaging.geometry import ImageGeometry
 from irelab.simulation import lethal_zone, simulate_case
 from irelab.validation.images import (
-    image_geometry,
+    describe_lattice,
+    lattice,
     read_scan,
     resample_to_grid,
-    voxel_points_mm,
+    same_lattice,
 )
 from irelab.validation.metrics import ZoneAgreement, minimal_margin_mm, zone_agreement
 from irelab.validation.registration import RigidRegistration, register_rigid
@@ -98,7 +100,7 @@ class Comparison:
 
 
 def _geometry_error(path: Path, expected: str, found) -> InputError:
-    return InputError(str(path), "", expected, found.describe())
+    return InputError(str(path), "", expected, describe_lattice(found))
 
 
 def _planning_geometry(plan: Case):
@@ -106,7 +108,7 @@ def _planning_geometry(plan: Case):
         if region.image is not None:
             path = Path(region.image.path)
             path = path if path.is_absolute() else plan.base_dir / path
-            return image_geometry(read_scan(path, f"anatomy.regions[{i}].image.path"))
+            return lattice(read_scan(path, f"anatomy.regions[{i}].image.path"))
     return None
 
 
@@ -127,15 +129,15 @@ def achieved_on_grid(plan: Case, grid: Grid, segmentation: Path, label: int | No
                          "a segmentation with at least one voxel of the ablation zone "
                          + (f"(label {label})" if label is not None else "(a nonzero label)"),
                          "an empty segmentation")
-    geometry = image_geometry(seg)
+    geometry = lattice(seg)
     registration = None
     if followup_image is not None:
         followup = read_scan(followup_image, "--followup-image")
-        if not geometry.same_as(image_geometry(followup)):
+        if not same_lattice(geometry, lattice(followup)):
             raise _geometry_error(segmentation, "a label map on the follow-up scan's grid "
-                                  f"({image_geometry(followup).describe()})", geometry)
+                                  f"({describe_lattice(lattice(followup))})", geometry)
         planning = read_scan(planning_image, "--planning-image")
-        if not _overlaps(planning, grid):
+        if not lattice(planning).overlaps(ImageGeometry.of_grid(grid)):
             raise InputError(str(planning_image), "", "a planning scan covering the plan's "
                              "domain (the liver region the registration works on)")
         try:
@@ -146,10 +148,10 @@ def achieved_on_grid(plan: Case, grid: Grid, segmentation: Path, label: int | No
                              "planning scan on the plan's domain", reason) from None
     else:
         planning = _planning_geometry(plan)
-        if planning is not None and not geometry.same_as(planning):
+        if planning is not None and not same_lattice(geometry, planning):
             raise _geometry_error(
                 segmentation, "a label map on the planning scan's grid "
-                f"({planning.describe()}); one segmented on another scan needs "
+                f"({describe_lattice(planning)}); one segmented on another scan needs "
                 "--planning-image and --followup-image to register it", geometry)
     transform = registration.sitk_transform() if registration is not None else None
     outside = _outside_fraction(seg, foreground, grid, transform)
@@ -182,22 +184,12 @@ def _label_values(seg, path: Path) -> np.ndarray:
 def _outside_fraction(seg, foreground: np.ndarray, grid: Grid, transform) -> float:
     """Fraction of the zone's voxel centres (follow-up frame) that map outside the grid box."""
     zyx = np.argwhere(foreground)
-    points = voxel_points_mm(seg, zyx[:, ::-1].astype(float))
+    points = lattice(seg).to_world(zyx[:, ::-1].astype(float))
     if transform is not None:
         points = _apply_affine(transform.GetInverse(), points)
     lo, hi = grid.lower_m / MM, grid.upper_m / MM
     inside = np.all((points >= lo) & (points <= hi), axis=1)
     return float(1.0 - inside.mean())
-
-
-def _overlaps(image, grid: Grid) -> bool:
-    """Whether the image's box (its corner voxels' outer faces) meets the grid's box."""
-    size = np.asarray(image.GetSize(), dtype=float)
-    corners = np.array([[i, j, k] for i in (-0.5, size[0] - 0.5) for j in (-0.5, size[1] - 0.5)
-                        for k in (-0.5, size[2] - 0.5)])
-    points = voxel_points_mm(image, corners)
-    lo, hi = points.min(axis=0), points.max(axis=0)
-    return bool(np.all(hi > grid.lower_m / MM) and np.all(lo < grid.upper_m / MM))
 
 
 def _apply_affine(transform, points: np.ndarray) -> np.ndarray:

@@ -9,7 +9,8 @@ RAS in the file):
 
 - ``e_field_V_per_cm.nii.gz``: the largest |E| over the delivered pairs (float32);
 - ``achieved.nii.gz``, ``predicted.nii.gz``, ``tumour.nii.gz``, ``conductor.nii.gz``: masks;
-- ``labels.nii.gz``: tissue index of each voxel (into ``tissues``);
+- ``labels.nii.gz``: tissue index of each voxel (into ``tissues``), with its legend as a 3D
+  Slicer colour table, ``labels.ctbl``;
 - ``slices.png``: the slice figure.
 
 Keys of ``comparison.json``: ``format`` (``irelab-comparison``), ``version``, ``plan``,
@@ -30,6 +31,7 @@ import numpy as np
 from irelab.case import Tissue
 from irelab.errors import InputError
 from irelab.field import Grid
+from irelab.simulation.output import write_label_volume
 from irelab.validation.compare import Comparison
 from irelab.validation.figures import write_comparison_figure
 from irelab.validation.images import read_grid_array, write_grid_array
@@ -85,9 +87,11 @@ def write_comparison(comparison: Comparison, out: str | Path) -> Path:
               "tumour": comparison.tumour, "conductor": comparison.conductor,
               "labels": comparison.labels}
     for key, name in ARRAYS.items():
-        array = arrays[key]
-        write_grid_array(array.astype(np.uint8) if array.dtype == bool else array, grid,
-                         out / name)
+        if key == "labels":
+            write_label_volume(out / name, comparison.labels, grid,
+                               comparison.plan.tissue_names)
+        else:
+            write_grid_array(arrays[key], grid, out / name)
     write_comparison_figure(comparison, out / FIGURE)
     path = out / "comparison.json"
     partial = out / "comparison.json.partial"
