@@ -10,6 +10,8 @@ in the web or plotting stacks):
 - ``irelab.procedure``: the probes as placed and the re-plan for them.
 - ``irelab.registry`` and ``irelab.outcomes``: the research registry and its outcome analysis.
 - ``irelab.imaging``: patient CT and segmentations in, plans out in the scanner's frame.
+- ``irelab.validation``: predictions against published and achieved ablation zones, and site
+  calibration of the lethal threshold.
 
 Every public name of a subpackage is also reachable from the root, e.g. ``irelab.Grid``.
 """
@@ -34,6 +36,7 @@ SUBPACKAGES: tuple[str, ...] = (
     "outcomes",
     "registry",
     "imaging",
+    "validation",
 )
 
 
