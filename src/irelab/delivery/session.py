@@ -259,7 +259,7 @@ def _result(run: _Run, log: EventLog, outcome: DeliveryOutcome, reason: str) -> 
     return DeliveryResult(outcome, reason, log.summary(), tuple(log.events), run.machine.state)
 
 
-def run_synchronised(plan: DeliveryPlan, signal_mV: np.ndarray, fs_Hz: float,  # noqa: N803
+def run_synchronised(plan: DeliveryPlan, signal_mV: np.ndarray, fs_Hz: float,
                      *, chunk_samples: int = 256, gate: GateConfig | None = None,
                      generator: GeneratorConfig | None = None,
                      quality: QualityConfig | None = None,
@@ -329,15 +329,15 @@ def _decision_beat(beat: Beat, reach: int) -> Beat:
     return replace(beat, detected_sample=max(beat.detected_sample, beat.sample + reach))
 
 
-def _log_flag(log: EventLog, flag: QualityFlag, fs_Hz: float) -> None:  # noqa: N803
+def _log_flag(log: EventLog, flag: QualityFlag, fs_Hz: float) -> None:
     log.emit(DeliveryEvent(flag.sample * 1e3 / fs_Hz, EventType.QUALITY, reason=str(flag.reason),
                            detail=flag.detail))
 
 
-def _handle(run: _Run, gate: PulseGate,  # noqa: PLR0913
+def _handle(run: _Run, gate: PulseGate,
             watch: tuple[SignalQualityMonitor, FibrillationDetector, PaceDetector],
             shape: MorphologyGuard, log: EventLog, flags: Iterable[QualityFlag],
-            beats: Iterable[Beat], fs_Hz: float) -> None:  # noqa: N803
+            beats: Iterable[Beat], fs_Hz: float) -> None:
     monitor, rhythm, pace = watch
     items: list[tuple[int, int, QualityFlag | Beat]] = [(f.sample, 0, f) for f in flags]
     items += [(b.detected_sample, 1, b) for b in beats]

@@ -96,7 +96,7 @@ class FibrillationDetector:
     """Causal VF/VFL alarm over one ECG lead; flags use ``QualityReason.VENTRICULAR_FIBRILLATION``
     so the delivery session pauses on them as on any untrustworthy ECG."""
 
-    def __init__(self, fs_Hz: float, config: FibrillationConfig | None = None,  # noqa: N803
+    def __init__(self, fs_Hz: float, config: FibrillationConfig | None = None,
                  pacing: PaceConfig | None = None) -> None:
         self.fs_Hz = float(fs_Hz)
         self.config = config or FibrillationConfig()

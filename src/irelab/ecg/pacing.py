@@ -73,16 +73,16 @@ class PaceConfig:
             raise ValueError("inconsistent pace spike settings")
 
 
-def _samples(ms: float, fs_Hz: float) -> int:  # noqa: N803
+def _samples(ms: float, fs_Hz: float) -> int:
     return max(1, round(ms * 1e-3 * fs_Hz))
 
 
-def _reach(c: PaceConfig, fs_Hz: float) -> int:  # noqa: N803
+def _reach(c: PaceConfig, fs_Hz: float) -> int:
     """Samples on either side that a spike decision reads."""
     return max(_samples(c.context_ms, fs_Hz), 2 * _samples(c.half_width_ms, fs_Hz))
 
 
-def pace_spikes(x: np.ndarray, fs_Hz: float, config: PaceConfig | None = None) -> np.ndarray:  # noqa: N803
+def pace_spikes(x: np.ndarray, fs_Hz: float, config: PaceConfig | None = None) -> np.ndarray:
     """Sample indices of the pacemaker spikes of ``x`` (mV), each decided on samples within
     ``+-context_ms``; samples closer than that to either end are not decided."""
     c = config or PaceConfig()
@@ -100,7 +100,7 @@ def pace_spikes(x: np.ndarray, fs_Hz: float, config: PaceConfig | None = None) -
     return np.flatnonzero(spike).astype(np.int64)
 
 
-def blank_pace_spikes(x: np.ndarray, spikes: np.ndarray, fs_Hz: float,  # noqa: N803
+def blank_pace_spikes(x: np.ndarray, spikes: np.ndarray, fs_Hz: float,
                       config: PaceConfig | None = None) -> np.ndarray:
     """``x`` with the samples within ``+-blank_ms`` of each spike replaced by the straight line
     between the samples on either side (a copy)."""
@@ -124,7 +124,7 @@ class PaceDetector:
     """Streaming :func:`pace_spikes` over one lead: feed chunks of any size; spikes are known
     ``context_ms`` after they occur, at the same samples for any chunking."""
 
-    def __init__(self, fs_Hz: float, config: PaceConfig | None = None) -> None:  # noqa: N803
+    def __init__(self, fs_Hz: float, config: PaceConfig | None = None) -> None:
         self.fs_Hz = float(fs_Hz)
         self.config = config or PaceConfig()
         c = self.config
