@@ -213,3 +213,14 @@ def test_learning_restarts_on_inconsistent_interval() -> None:
     for k in range(40):
         r += 600 if k % 2 else 1400
         assert not gate.decide(beat(r)).allowed
+
+
+def test_learned_property_follows_learning_and_reset() -> None:
+    """``learned`` is what the session reads to treat a beat without a QRS template as
+    differently shaped (fail closed): false until learn_beats intervals, false after a reset."""
+    gate = PulseGate()
+    assert not gate.learned
+    gate, _ = learned_gate()
+    assert gate.learned
+    gate.reset_rhythm()
+    assert not gate.learned

@@ -183,6 +183,11 @@ class PulseGate:
         """RR intervals learned so far (0 right after a reset; learn_beats once learned)."""
         return len(self._history)
 
+    @property
+    def learned(self) -> bool:
+        """Whether the rhythm is learned (a beat may get a pulse)."""
+        return self._learned
+
     def reset_rhythm(self) -> None:
         """Forget the learned rhythm (after a quality flag): it must re-learn."""
         self._history.clear()

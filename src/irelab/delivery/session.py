@@ -354,8 +354,11 @@ def _handle(run: _Run, gate: PulseGate,
         t_known = beat.detected_sample / fs_Hz
         log.emit(DeliveryEvent(t_known * 1e3, EventType.BEAT, beat_sample=beat.sample,
                                detail=f"decided {beat.latency_ms:.1f} ms after R"))
-        # no template yet (None) only while learning: the gate needs learn_beats to pulse
+        # no template yet (None) only while learning: the gate needs learn_beats to pulse;
+        # should a learned gate meet a beat without a template, the shape counts as different
         similarity = shape.similarity(beat.sample, beat.detected_sample)
+        if similarity is None and gate.learned:
+            similarity = 0.0
         decision: GateDecision = gate.decide(
             beat, monitor.last_bad_sample(beat.detected_sample), similarity,
             rhythm.last_alarm_sample(beat.detected_sample),
