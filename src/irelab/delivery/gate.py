@@ -84,22 +84,25 @@ class GateConfig:
     """Timing and rhythm limits of :class:`PulseGate`."""
 
     delay_ms: float = 50.0
-    """Pulse at R + 50 ms: the delay issue 3 prescribes (the commercial generator's ECG
-    synchronisation, per our brief; we could not retrieve a primary source to check it, so it
-    stays a configurable default). 50 ms after the R peak lies in the ST segment, inside the
-    ventricles' absolute refractory period and well before the T wave."""
+    """Pulse at R + 50 ms: the delay of the project's delivery specification, said to follow
+    the commercial generator's ECG synchronisation; we could not retrieve a primary source to
+    check it, so it stays a configurable default (design choice). 50 ms after the R peak lies
+    in the ST segment, inside the ventricles' absolute refractory period and well before the
+    T wave."""
     processing_margin_ms: float = 5.0
     """Time the generator needs between knowing the beat and firing (design choice; solid-state
     switches need microseconds, so 5 ms is conservative)."""
     safe_window_end_ms: float = 150.0
-    """The pulse must end by R + 150 ms (the issue's default). The vulnerable period lies on the
-    T wave, whose onset follows the ST segment; at 150/min (our rate limit) the QT interval is
-    still about 290 ms (Bazett with QTc 450 ms), so R + 150 ms keeps clear of the T wave."""
+    """The pulse must end by R + 150 ms (the delivery specification's default; design choice).
+    The vulnerable period lies on the T wave, whose onset follows the ST segment; at 150/min
+    (our rate limit) the QT interval is still about 290 ms (Bazett with QTc 450 ms), so
+    R + 150 ms keeps clear of the T wave."""
     min_rr_ms: float = 400.0
-    """No pulses above 150/min (RR < 400 ms): tachycardia holds delivery (issue 3 rule)."""
+    """No pulses above 150/min (RR < 400 ms): tachycardia holds delivery (delivery
+    specification; design choice)."""
     max_rr_deviation: float = 0.20
-    """An RR more than 20 % off the running median is ectopic/irregular (issue 3 rule; the
-    classic premature-beat criterion of 20 % prematurity)."""
+    """An RR more than 20 % off the running median is ectopic/irregular (delivery
+    specification; the classic premature-beat criterion of 20 % prematurity)."""
     max_premature_fraction: float = 0.10
     """A beat more than 10 % early (RR < 0.9 x median) is premature, whatever the 20 % limit
     on the other side. With the symmetric 20 % limit, ventricular beats of MIT-BIH 200
