@@ -130,6 +130,27 @@ NO_UNSAFE = {"outside_window": 0, "second_on_beat": 0, "on_ventricular": 0,
              "after_ventricular": 0}
 
 
+def test_unsafe_pulse_count_sees_each_kind(records: dict[str, EcgRecord]) -> None:
+    """The checker itself, on hand-placed pulses against record 208's annotations: R + 50 ms of
+    a normal beat preceded by a normal one is safe; 10 ms before an R, 150 ms after it (the
+    pulse's 90 us overrun the window), a second pulse on one beat, a pulse on a ventricular
+    beat and one on the beat after it are each counted once."""
+    rec = records["208"]
+    ann = rec.annotations.beats_only()
+    sym, r = np.array(ann.symbols), ann.samples / rec.fs_Hz
+    normal = int(np.flatnonzero((sym[1:-1] == "N") & (sym[:-2] == "N") & (sym[2:] == "N"))[0]
+                 + 1)
+    v = int(np.flatnonzero((sym[1:-1] == "V") & (sym[2:] == "N"))[0] + 1)
+    assert unsafe_pulses(rec, np.array([r[normal] + 0.05])) == NO_UNSAFE
+    cases = {"outside_window": [r[normal + 1] - 0.01, r[normal + 1] + 0.15],
+             "second_on_beat": [r[normal] + 0.05, r[normal] + 0.06],
+             "on_ventricular": [r[v] + 0.05], "after_ventricular": [r[v + 1] + 0.05]}
+    for kind, t in cases.items():
+        counts = unsafe_pulses(rec, np.array(t))
+        assert counts[kind] == (2 if kind == "outside_window" else 1), kind
+        assert sum(counts.values()) == counts[kind], kind
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", RECORDS)
 def test_no_unsafe_pulse_on_any_record(mitdb: Path, records: dict[str, EcgRecord],
