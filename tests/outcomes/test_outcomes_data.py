@@ -9,7 +9,15 @@ from irelab.errors import InputError
 from irelab.outcomes import StudyData, synthetic_cohort
 from irelab.outcomes.data import empty_study_data
 
-FRAMES = ("patients", "tumours", "procedures", "treatments", "adverse_events", "followups")
+FRAMES = (
+    "patients",
+    "tumours",
+    "procedures",
+    "treatments",
+    "ablation_zones",
+    "adverse_events",
+    "followups",
+)
 
 
 def _replace(data: StudyData, name: str, frame: pd.DataFrame) -> StudyData:

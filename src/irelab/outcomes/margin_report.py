@@ -1,0 +1,171 @@
+"""The report's margin sections as display rows and figures: local tumour progression by minimal
+ablative margin (Kaplan-Meier per group, log-rank, Cox model with its proportional-hazards
+check) and predicted against achieved ablation zones (distributions, Bland-Altman, the
+cross-table of margin groups). All numbers come from :mod:`irelab.outcomes.margins`; this module
+only formats them for ``report.html.j2`` and writes the figures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from irelab.outcomes.margins import (
+    EVENTS_PER_COVARIATE,
+    MARGIN_GROUPS,
+    MIN_EVENTS,
+    PH_ALPHA,
+    CoxModel,
+    Distribution,
+    MarginAnalysis,
+)
+from irelab.outcomes.survival import Landmark
+
+_NOT_ESTIMABLE = "n/e"
+
+
+@dataclass(frozen=True)
+class MarginFigure:
+    """A written figure of the margin sections: file name (next to index.html) and caption."""
+
+    file: str
+    caption: str
+
+
+def _mark(m: Landmark) -> str:
+    if m.estimate is None:
+        return _NOT_ESTIMABLE
+    if m.low is None or m.high is None:
+        return f"{100 * m.estimate:.1f} %"
+    return f"{100 * m.estimate:.1f} % ({100 * m.low:.1f}-{100 * m.high:.1f})"
+
+
+def _distribution(name: str, unit: str, d: Distribution | None) -> list[str]:
+    if d is None:
+        return [name, "0", _NOT_ESTIMABLE, _NOT_ESTIMABLE, _NOT_ESTIMABLE]
+    return [
+        name + (f", {unit}" if unit else ""),
+        str(d.n),
+        f"{d.median:.2f} ({d.q1:.2f}-{d.q3:.2f})",
+        f"{d.low:.2f}-{d.high:.2f}",
+        f"{d.mean:.2f}",
+    ]
+
+
+def _cox_rows(cox: CoxModel | None) -> list[list[str]]:
+    if cox is None:
+        return []
+    return [
+        [
+            t.name,
+            f"{t.hazard_ratio:.3f} ({t.low:.3f}-{t.high:.3f})",
+            f"{t.p:.3g}",
+            _NOT_ESTIMABLE if t.ph_statistic is None else f"chi2 {t.ph_statistic:.2f}",
+            _NOT_ESTIMABLE if t.ph_p is None else f"{t.ph_p:.3g}",
+            {None: _NOT_ESTIMABLE, True: "not rejected", False: "rejected"}[t.proportional],
+        ]
+        for t in cox.terms
+    ]
+
+
+def margin_context(m: MarginAnalysis, out_dir: Path, note: str) -> dict[str, object]:
+    """The template variables of the margin sections; writes their figures into ``out_dir``."""
+    from irelab.outcomes.figures import bland_altman_figure, histogram_figure, km_figure
+
+    figures: list[MarginFigure] = []
+
+    def add(path: Path | None, caption: str) -> None:
+        if path is not None:
+            figures.append(MarginFigure(path.name, caption))
+
+    add(
+        km_figure(
+            out_dir / "ltp_by_margin.png",
+            [(g.label, g.data) for g in m.groups],
+            "LTP-free survival by minimal ablative margin",
+            "LTP-free probability",
+            note,
+        ),
+        "LTP-free survival per tumour by achieved minimal ablative margin (Kaplan-Meier, 95 % "
+        "bands).",
+    )
+    add(
+        bland_altman_figure(
+            out_dir / "margin_agreement.png",
+            m.achieved_margin_mm,
+            m.predicted_margin_mm,
+            m.margin_agreement,
+            "Minimal ablative margin: achieved against predicted",
+            note,
+        ),
+        "Bland-Altman plot of the achieved against the predicted minimal margin (bias dashed, "
+        "95 % limits of agreement dotted).",
+    )
+    add(
+        histogram_figure(
+            out_dir / "dice.png",
+            m.dice_values,
+            "Dice of predicted and achieved ablation zones",
+            "Dice",
+            note,
+        ),
+        "Dice of every stored ablation zone against its prediction.",
+    )
+    cox = m.cox
+    ba = m.margin_agreement
+    return {
+        "margin_counts": (
+            f"{m.at_risk} tumours at risk of LTP; {m.at_risk - m.without_margin} with the margin "
+            f"of the ablation that achieved complete ablation"
+            + (f" ({m.without_margin} without, left out)" if m.without_margin else "")
+        ),
+        "margin_groups": [
+            [g.label, str(g.ltp_free.n), str(g.ltp_free.events),
+             *(_mark(x) for x in g.ltp_free.landmarks)]
+            for g in m.groups
+        ],
+        "margin_logrank": (
+            "not computable"
+            if m.logrank_p is None
+            else f"chi2 {m.logrank_statistic:.2f}, p = {m.logrank_p:.3g}"
+        ),
+        "cox_rows": _cox_rows(cox),
+        "cox_summary": (
+            m.cox_note
+            if cox is None
+            else f"{cox.tumours} tumours of {cox.patients} patients, {cox.events} LTP events; "
+            f"concordance {cox.concordance:.3f}"
+        ),
+        "cox_notes": [] if cox is None else list(cox.notes),
+        "cox_rules": (
+            f"proportional hazards rejected where the check's p < {PH_ALPHA:g}; fewer than "
+            f"{EVENTS_PER_COVARIATE} events per covariate flagged; no model below {MIN_EVENTS} "
+            "events"
+        ),
+        "zone_count": m.zones,
+        "zone_rows": [
+            _distribution("Dice", "", m.dice),
+            _distribution("HD95", "mm", m.hd95_mm),
+            _distribution("Volume ratio (achieved / predicted)", "", m.volume_ratio),
+        ],
+        "bland_altman": (
+            []
+            if ba is None
+            else [
+                ["Pairs (achieved and predicted margin)", str(ba.n)],
+                ["Bias (achieved - predicted), mm",
+                 f"{ba.bias:.2f} ({ba.bias_ci[0]:.2f} to {ba.bias_ci[1]:.2f})"],
+                ["SD of the differences, mm", f"{ba.sd:.2f}"],
+                ["Lower 95 % limit of agreement, mm",
+                 f"{ba.lower:.2f} ({ba.lower_ci[0]:.2f} to {ba.lower_ci[1]:.2f})"],
+                ["Upper 95 % limit of agreement, mm",
+                 f"{ba.upper:.2f} ({ba.upper_ci[0]:.2f} to {ba.upper_ci[1]:.2f})"],
+            ]
+        ),
+        "group_header": list(MARGIN_GROUPS),
+        "group_table": [
+            [f"predicted {label}", *(str(c) for c in row)]
+            for label, row in zip(MARGIN_GROUPS, m.group_table, strict=True)
+        ],
+        "margin_figures": figures,
+    }
