@@ -41,7 +41,7 @@ def test_setup_seed_and_export_by_role(run, tmp_path) -> None:
     for user in ("dm", "mon"):
         r = run("export", "--out", str(tmp_path / user), "--user", user, "--json")
         assert r.exit_code == 0, r.stderr
-        assert len(json.loads(r.stdout)["files"]) == 8
+        assert len(json.loads(r.stdout)["files"]) == 9  # 8 tables and the dictionary
     real, seen = _csv(tmp_path / "dm/patients.csv"), _csv(tmp_path / "mon/patients.csv")
     assert [p["study_id"] for p in real] == [p["study_id"] for p in seen]
     assert all(a["inclusion_date"] != b["inclusion_date"] for a, b in zip(real, seen, strict=True))
@@ -71,4 +71,6 @@ def test_report_demo_writes_a_labelled_html_report(run, tmp_path) -> None:
     r = run("report", "--demo", "--out", str(tmp_path / "rep"), "--json")
     assert r.exit_code == 0, r.stderr
     index = Path(json.loads(r.stdout)["report"])
-    assert index.name == "index.html" and "SYNTHETIC" in index.read_text(encoding="utf-8")
+    html = index.read_text(encoding="utf-8")
+    assert index.name == "index.html" and "SYNTHETIC" in html
+    assert 'id="margins"' in html and 'id="agreement"' in html
