@@ -100,6 +100,7 @@ def test_a_comparison_becomes_the_tumours_ablation_zone(live, tmp_path) -> None:
         ("margin out of range", 422, "metrics.minimal_ablative_margin_mm: expected minimal "
                                      "ablative margin (mm) >= -100, <= 100, got 250.0"),
         ("dice of nan", 422, "metrics.dice: expected a finite number"),
+        ("dice beyond floats", 422, "metrics.dice: expected a finite number, got 'a very large"),
         ("tumour of another patient", 422, "belongs to another patient"),
         ("tumour of another site", 404, "no tumour"),
         ("tumour never treated", 422, "has no recorded treatment"),
@@ -122,6 +123,8 @@ def test_bad_comparisons_are_one_clear_refusal_and_store_nothing(
         text = comparison_text(tmp_path, minimal_margin_mm=250.0)
     elif case == "dice of nan":
         text = comparison_text(tmp_path).replace('"dice": 0.7407', '"dice": NaN')
+    elif case == "dice beyond floats":  # float(10**400) overflows: once a 500
+        text = comparison_text(tmp_path).replace('"dice": 0.7407', f'"dice": {10**400}')
     elif case == "tumour of another patient":
         params = {"tumour_id": other["tumour"], "procedure_id": ids["procedure"]}
     elif case == "tumour of another site":

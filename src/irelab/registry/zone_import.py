@@ -131,11 +131,12 @@ def _refusal(
     if name not in COMPARISON_KEYS:
         return service.Invalid(f"{name}: {error['msg']}", name)
     variable = TABLES["ablation_zones"][name]
+    got = values[name]
     return InputError(
         shown_as or str(record.path),
         COMPARISON_KEYS[name],
         f"{variable.label.lower()} {variable.allowed()}",
-        values[name],
+        got if not isinstance(got, str) else None,  # a file name may name a patient: not echoed
     )
 
 

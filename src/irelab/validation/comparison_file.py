@@ -219,14 +219,31 @@ class ComparisonRecord:
     """Of the irelab that wrote the comparison (None in files written before it was kept)."""
 
 
+def _shown(value: object) -> object:
+    """What an error may quote of ``value``: a number or a short text, else only its kind."""
+    if value is None or isinstance(value, bool | float):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) < 10**15 else "a very large integer"
+    if isinstance(value, str) and len(value) <= 64:
+        return value
+    return f"a {type(value).__name__}"
+
+
 def _number(data: dict, key: str, source: str, where: str, optional: bool) -> float | None:
     value = data.get(key)
     if value is None and optional:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    number = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            number = float(value)  # an integer beyond the float range overflows
+        except OverflowError:
+            number = None
+    if number is None or not math.isfinite(number):
         raise InputError(source, f"{where}{key}",
-                         "a finite number" + (" or null" if optional else ""), value)
-    return float(value)
+                         "a finite number" + (" or null" if optional else ""), _shown(value))
+    return number
 
 
 def _text(data: dict, key: str, source: str, optional: bool = False) -> str | None:
@@ -234,7 +251,8 @@ def _text(data: dict, key: str, source: str, optional: bool = False) -> str | No
     if value is None and optional:
         return None
     if not isinstance(value, str) or not value:
-        raise InputError(source, key, "a text" + (" or null" if optional else ""), value)
+        raise InputError(source, key, "a text" + (" or null" if optional else ""),
+                         _shown(value))
     return value
 
 
