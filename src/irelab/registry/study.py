@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from irelab.outcomes.data import SCHEMA
 from irelab.registry import schemas as s
 from irelab.registry import service
 from irelab.registry.accounts import add_site
@@ -33,17 +34,9 @@ from irelab.registry.models import (
 )
 from irelab.registry.security import Actor
 
-#: The ablation-zone metrics the outcome analysis reads (the provenance stays in the registry).
-ZONE_COLUMNS = (
-    "dice",
-    "hd95_mm",
-    "volume_ratio",
-    "predicted_volume_cm3",
-    "achieved_volume_cm3",
-    "tumour_volume_cm3",
-    "minimal_margin_mm",
-    "predicted_minimal_margin_mm",
-)
+#: The ablation-zone metrics the outcome analysis reads (the provenance stays in the registry):
+#: the columns of its ``ablation_zones`` frame other than the record links.
+ZONE_COLUMNS = tuple(c for c in SCHEMA["ablation_zones"] if c not in ("procedure_id", "tumour_id"))
 
 
 def resolve_actor(session: Session, user: Actor | str) -> Actor:

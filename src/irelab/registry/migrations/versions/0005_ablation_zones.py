@@ -6,7 +6,7 @@ the database too.
 
 Revision ID: 0005
 Revises: 0004
-Create Date: 2026-12-05
+Create Date: 2026-11-30
 """
 
 from __future__ import annotations
