@@ -70,6 +70,26 @@ def test_a_tumour_gets_the_margin_of_the_ablation_that_achieved_it() -> None:
     assert analysis.cox is None and f"at least {MIN_EVENTS}" in analysis.cox_note
 
 
+def test_without_stored_zones_the_analysis_says_so() -> None:
+    """A registry before any comparison was imported: the tumour at risk is counted as without
+    margin, the groups are empty, and the Cox model names the missing zones as its reason (not
+    a lack of events)."""
+    data = make_study(
+        {
+            "patients": [patient("P1")],
+            "tumours": [tumour("T1", "P1")],
+            "procedures": [procedure("X1", "P1", 0)],
+            "treatments": [treatment("X1", "T1")],
+            "followups": [followup("F1", "P1", "T1", 30, "complete_ablation")],
+        }
+    ).validate()
+    analysis = margin_analysis(data, derive_endpoints(data))
+    assert (analysis.at_risk, analysis.without_margin, analysis.zones) == (1, 1, 0)
+    assert [g.ltp_free.n for g in analysis.groups] == [0, 0, 0]
+    assert analysis.cox is None and "no tumour at risk" in analysis.cox_note
+    assert analysis.dice is None and analysis.margin_agreement is None
+
+
 def test_the_cox_model_recovers_the_margin_effect_the_cohort_was_made_with() -> None:
     """The synthetic cohort draws each tumour's LTP time with a hazard multiplied by
     ``ltp_hr_per_mm_margin`` = 0.54 ** (1/5) = 0.884 per mm of achieved margin (Wang et al.

@@ -270,6 +270,8 @@ def cox_model(tumours: pd.DataFrame) -> tuple[CoxModel | None, str]:
             "patient": tumours["study_id"].astype(str).to_numpy(),
         }
     )
+    if frame.empty:
+        return None, "not fitted: no tumour at risk of LTP has a stored ablation zone"
     events = int(frame["event"].sum())
     if events < MIN_EVENTS:
         return None, f"not fitted: {events} LTP events (at least {MIN_EVENTS} needed)"
