@@ -76,6 +76,8 @@ def test_synthetic_report_is_labelled(demo_report: tuple[Path, str]) -> None:
     html = demo_report[1]
     assert "<title>SYNTHETIC DEMO DATA:" in html
     assert 'id="synthetic-banner">SYNTHETIC DEMO DATA<' in html
+    # the margin effect the generator put in (0.54 ** (1/5) per mm), beside the Cox estimates
+    assert 'id="synthetic-margin-effect"' in html and "0.884 per mm" in html
 
 
 def test_report_escapes_data(small_study: StudyData, tmp_path: Path) -> None:

@@ -273,7 +273,9 @@ def write_report(
         raise InputError(str(out), "", "a directory for the report")
     out.mkdir(parents=True, exist_ok=True)
     figures = _figures(report, out, synthetic)
-    margins = margin_context(report.margins, out, SYNTHETIC_BANNER if synthetic else "")
+    margins = margin_context(
+        report.margins, out, SYNTHETIC_BANNER if synthetic else "", synthetic=synthetic
+    )
     figures += margins.pop("margin_figures")  # type: ignore[arg-type]
     c = report.cohort
     e = report.efficacy
