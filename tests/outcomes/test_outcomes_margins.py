@@ -140,3 +140,38 @@ def test_demo_cohort_margin_analysis_is_plausible() -> None:
     assert analysis.logrank_p is not None and analysis.logrank_p < 0.05
     assert 0.65 < analysis.dice.median < 0.77
     assert sum(map(sum, analysis.group_table)) == analysis.margin_agreement.n == analysis.zones
+
+
+#: Cohorts of the coverage check, each of the demo's size, seeds COVERAGE_SEED0 + 0..29
+#: (measured: 27 of 30 intervals hold the ratio, geometric mean of the estimates 0.897).
+COVERAGE_COHORTS = 30
+COVERAGE_SEED0 = 1000
+#: Fewest of the 30 cohorts whose interval must hold the true ratio: a 95 % interval covers 24
+#: or fewer of 30 with probability 0.003 (binomial), so 24 is a failure of the interval, not
+#: bad luck; the patient frailty (not modelled) pulls the estimates a little towards 1.
+COVERAGE_MIN = 25
+#: How far the geometric mean of the 30 estimates may sit from the true ratio: its standard
+#: error is about 0.05 / sqrt(30) = 0.01 on the log scale at ~30 events per cohort, plus the
+#: frailty's attenuation (measured 0.897 against 0.884, a log difference of 0.015).
+COVERAGE_LOG_TOL = 0.04
+
+
+@pytest.mark.slow
+def test_the_cox_interval_holds_the_effect_in_most_demo_sized_cohorts() -> None:
+    """30 synthetic cohorts of 60 patients (the demo's size, default parameters, frailty
+    included): the margin's 95 % interval (patient-clustered robust variance) holds the
+    generator's 0.884 per mm in at least 25 of them, and the estimates centre on it. One
+    cohort's interval missing it is chance (the demo's own seed gives 0.758, 0.683-0.841);
+    most missing it would be a biased model or an interval too narrow."""
+    params = CohortParameters()
+    true = params.ltp_hr_per_mm_margin
+    covered, logs = 0, []
+    for k in range(COVERAGE_COHORTS):
+        data = synthetic_cohort(n_patients=60, seed=COVERAGE_SEED0 + k, params=params)
+        cox = margin_analysis(data, derive_endpoints(data)).cox
+        assert cox is not None
+        term = cox.term("margin_mm")
+        covered += term.low <= true <= term.high
+        logs.append(np.log(term.hazard_ratio))
+    assert covered >= COVERAGE_MIN
+    assert abs(np.mean(logs) - np.log(true)) < COVERAGE_LOG_TOL
