@@ -74,3 +74,9 @@ def test_report_demo_writes_a_labelled_html_report(run, tmp_path) -> None:
     html = index.read_text(encoding="utf-8")
     assert index.name == "index.html" and "SYNTHETIC" in html
     assert 'id="margins"' in html and 'id="agreement"' in html
+    margins = json.loads(r.stdout)["margins"]  # the demo cohort's margin analysis
+    counted = sum(g["tumours"] for g in margins["groups"])
+    assert counted == margins["at_risk"] - margins["without_margin"] > 0
+    margin_hr = margins["cox"]["hazard_ratios"]["margin_mm"]
+    assert margin_hr["low"] <= margin_hr["estimate"] <= margin_hr["high"] < 1.0
+    assert margins["zones"] > 0 and 0.0 < margins["dice_median"] < 1.0

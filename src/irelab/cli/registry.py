@@ -394,8 +394,10 @@ def report(
     database_url: DatabaseUrl = None,
     as_json: Json = False,
 ) -> None:
-    """Write the HTML study report (tables, Kaplan-Meier figures) and print its path."""
-    from irelab.outcomes import synthetic_cohort, write_report
+    """Write the HTML study report (tables, Kaplan-Meier figures) and print its path (with
+    --json also the headline figures of local tumour progression by minimal ablative margin)."""
+    from irelab.outcomes import analyse, synthetic_cohort, write_report
+    from irelab.outcomes.margin_report import margin_summary
     from irelab.registry.service import RegistryError
     from irelab.registry.study import load_study_data
 
@@ -415,8 +417,12 @@ def report(
         finally:
             registry.close()
         title = "Registry study report"
-    index = Path(write_report(data, out, title=title))
-    print(json.dumps({"report": str(index)}) if as_json else str(index))
+    analysis = analyse(data)
+    index = Path(write_report(data, out, title=title, report=analysis))
+    if as_json:
+        print(json.dumps({"report": str(index), "margins": margin_summary(analysis.margins)}))
+    else:
+        print(index)
 
 
 def register(app: typer.Typer) -> None:

@@ -2,7 +2,8 @@
 ablative margin (Kaplan-Meier per group, log-rank, Cox model with its proportional-hazards
 check) and predicted against achieved ablation zones (distributions, Bland-Altman, the
 cross-table of margin groups). All numbers come from :mod:`irelab.outcomes.margins`; this module
-only formats them for ``report.html.j2`` and writes the figures.
+only formats them for ``report.html.j2``, writes the figures, and gives the headline figures
+as JSON values (:func:`margin_summary`, for ``irelab registry report --json``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from irelab.outcomes.margins import (
+    COX_TERMS,
     EVENTS_PER_COVARIATE,
     MARGIN_GROUPS,
     MIN_EVENTS,
@@ -50,6 +52,50 @@ def _distribution(name: str, unit: str, d: Distribution | None) -> list[str]:
         f"{d.low:.2f}-{d.high:.2f}",
         f"{d.mean:.2f}",
     ]
+
+
+def _median(d: Distribution | None) -> float | None:
+    return None if d is None else d.median
+
+
+def margin_summary(m: MarginAnalysis) -> dict[str, object]:
+    """The headline figures of the margin sections as JSON values (None where not estimable):
+    tumours at risk and without margin, per group the tumours and LTP events, the log-rank p,
+    the Cox model's hazard ratios (keys of :data:`~irelab.outcomes.margins.COX_TERMS`) with
+    their 95 % intervals, p and proportional-hazards verdict, the zone count, the medians of
+    Dice, HD95 and volume ratio, and the Bland-Altman bias and limits of the margins (mm)."""
+    cox = m.cox
+    ba = m.margin_agreement
+    return {
+        "at_risk": m.at_risk,
+        "without_margin": m.without_margin,
+        "groups": [
+            {"label": g.label, "tumours": g.ltp_free.n, "ltp_events": g.ltp_free.events}
+            for g in m.groups
+        ],
+        "logrank_p": m.logrank_p,
+        "cox": None
+        if cox is None
+        else {
+            "tumours": cox.tumours,
+            "patients": cox.patients,
+            "events": cox.events,
+            "concordance": cox.concordance,
+            "hazard_ratios": {
+                column: {"estimate": t.hazard_ratio, "low": t.low, "high": t.high, "p": t.p,
+                         "proportional": t.proportional}
+                for column, t in zip(COX_TERMS, cox.terms, strict=True)
+            },
+            "notes": list(cox.notes),
+        },
+        "cox_note": m.cox_note,
+        "zones": m.zones,
+        "dice_median": _median(m.dice),
+        "hd95_median_mm": _median(m.hd95_mm),
+        "volume_ratio_median": _median(m.volume_ratio),
+        "margin_bias_mm": None if ba is None else ba.bias,
+        "margin_limits_mm": None if ba is None else [ba.lower, ba.upper],
+    }
 
 
 def _cox_rows(cox: CoxModel | None) -> list[list[str]]:
