@@ -330,19 +330,20 @@ class StudyData:
 
     def _check_zones(self) -> None:
         """Each ablation zone is of a recorded treatment, once."""
-        treated = set(zip(self.treatments["procedure_id"], self.treatments["tumour_id"],
-                          strict=True))
-        seen: set[tuple[str, str]] = set()
-        for index, row in self.ablation_zones.iterrows():
-            key = (row["procedure_id"], row["tumour_id"])
-            if key not in treated or key in seen:
-                raise InputError(
-                    "StudyData.ablation_zones",
-                    f"row {index}, column tumour_id",
-                    "a tumour treated in the procedure (a row of treatments), once",
-                    row["tumour_id"],
-                )
-            seen.add(key)
+        import pandas as pd
+
+        keys = ["procedure_id", "tumour_id"]
+        zones = pd.MultiIndex.from_frame(self.ablation_zones[keys].astype(object))
+        treated = pd.MultiIndex.from_frame(self.treatments[keys].astype(object))
+        bad = ~zones.isin(treated) | zones.duplicated()
+        if bad.any():
+            first = int(bad.argmax())
+            raise InputError(
+                "StudyData.ablation_zones",
+                f"row {self.ablation_zones.index[first]}, column tumour_id",
+                "a tumour treated in the procedure (a row of treatments), once",
+                self.ablation_zones["tumour_id"].iloc[first],
+            )
 
     def _check_tumour_owners(self) -> None:
         """A treatment's tumour and procedure, and a follow-up's tumour, belong to one patient."""
