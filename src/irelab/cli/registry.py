@@ -29,6 +29,16 @@ DatabaseUrl = Annotated[
         help="SQLAlchemy URL (default: $IRELAB_REGISTRY_URL or sqlite:///irelab-registry.sqlite)",
     ),
 ]
+
+
+@registry_app.callback()
+def _requires_registry_extra() -> None:
+    """Research registry: database, users, web service, import/export, study report."""
+    from irelab.extras import require_extra
+
+    require_extra("registry", "the research registry")
+
+
 UserName = Annotated[str, typer.Option("--user", help="registry user the action is done as")]
 Json = Annotated[bool, typer.Option("--json", help="machine-readable JSON on stdout")]
 
