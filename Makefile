@@ -6,13 +6,20 @@ BIN    := $(VENV)/bin
 # Files are UTF-8 whatever the machine's locale (CI may run with LANG unset, i.e. ASCII).
 export PYTHONUTF8 := 1
 
-.PHONY: demo test lint browser postgres clean
+.PHONY: demo test lint browser postgres clean constraints
 
-$(BIN)/irelab: pyproject.toml
+# Installs the versions the suite last passed with (constraints.txt), so a fresh clone gets what
+# CI tested; `make constraints` rewrites that file from the current environment.
+$(BIN)/irelab: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
+
+constraints: $(BIN)/irelab
+	{ echo "# Versions the test suite last passed with (Python 3.11, Linux x86_64)."; \
+	  echo "# Regenerate after a dependency change: make constraints"; \
+	  $(BIN)/python -m pip freeze --exclude-editable | grep -v '^irelab'; } > constraints.txt
 
 demo: $(BIN)/irelab
 	$(BIN)/irelab demo --out out/demo

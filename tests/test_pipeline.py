@@ -6,14 +6,11 @@ pulses and currents the delivery log records."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from cli_run import enrol_patient, irelab, registry_env
 from irelab.case import load_case
 from irelab.delivery import read_delivery_log
 
@@ -44,52 +41,37 @@ items:
 """
 
 
-def _irelab(*args: str, env: dict, cwd: Path, code: int = 0) -> subprocess.CompletedProcess:
-    run = subprocess.run([sys.executable, "-m", "irelab.cli.main", *args], cwd=cwd, env=env,
-                         capture_output=True, text=True, encoding="utf-8", timeout=600)
-    assert run.returncode == code, f"{args[0]}: {run.returncode}\n{run.stdout}\n{run.stderr}"
-    return run
-
 
 @pytest.mark.slow
 def test_plan_deliver_import_report(tmp_path) -> None:
     db = tmp_path / "registry.sqlite"
-    env = os.environ | {"IRELAB_REGISTRY_URL": f"sqlite:///{db}",
-                        "IRELAB_NEW_PASSWORD": "pipeline password 1", "PYTHONUTF8": "1"}
+    env = registry_env(tmp_path)
     (tmp_path / "rod.yaml").write_text(ROD, encoding="utf-8")
 
-    planned = json.loads(_irelab("plan", "rod.yaml", "--margin-mm", "3", "--out", "plan",
-                                 "--json", env=env, cwd=tmp_path).stdout)
+    planned = json.loads(irelab("plan", "rod.yaml", "--margin-mm", "3", "--out", "plan",
+                                "--json", env=env, cwd=tmp_path).stdout)
     assert planned["feasible"] and planned["pullback_positions"] == 2
     plan = load_case(tmp_path / "plan" / "plan.yaml")
     assert plan.positions == 2
 
     (tmp_path / "checklist.yaml").write_text(CHECKLIST, encoding="utf-8")
-    delivered = json.loads(_irelab("deliver", "plan/plan.yaml", "--hr", "70", "--log",
-                                   "log.jsonl", "--checklist", "checklist.yaml", "--json",
-                                   env=env, cwd=tmp_path).stdout)
+    delivered = json.loads(irelab("deliver", "plan/plan.yaml", "--hr", "70", "--log",
+                                  "log.jsonl", "--checklist", "checklist.yaml", "--json",
+                                  env=env, cwd=tmp_path).stdout)
     assert delivered["outcome"] == "complete"
     log = read_delivery_log(tmp_path / "log.jsonl").summary()
     assert {(p.key.pair, p.key.placement) for p in log.pairs} == {
         (k.pair, k.placement) for k in plan.protocol.keys()}
 
-    _irelab("registry", "init-db", env=env, cwd=tmp_path)
-    _irelab("registry", "create-site", "A", "Site A", env=env, cwd=tmp_path)
-    _irelab("registry", "create-user", "inv", "--role", "investigator", "--site", "A",
-            env=env, cwd=tmp_path)
-    (tmp_path / "patients.csv").write_text(
-        "study_id,site,sex,age_years,inclusion_date,last_contact_date\n"
-        "ROD-1,A,F,61,2026-01-10,2026-06-01\n", encoding="utf-8")
-    _irelab("registry", "import", "patients", "patients.csv", "--user", "inv", env=env,
-            cwd=tmp_path)
-    imported = json.loads(_irelab(
+    enrol_patient(env, tmp_path, "ROD-1,A,F,61,2026-01-10,2026-06-01")
+    imported = json.loads(irelab(
         "registry", "import-procedure", "--plan", "plan/plan.yaml", "--log", "log.jsonl",
         "--study-id", "ROD-1", "--date", "2026-01-12", "--user", "inv", "--json",
         env=env, cwd=tmp_path).stdout)
     assert imported["pairs"] == len(plan.protocol.pairs) * plan.positions
 
-    report = json.loads(_irelab("registry", "report", "--user", "inv", "--out", "report",
-                                "--json", env=env, cwd=tmp_path).stdout)
+    report = json.loads(irelab("registry", "report", "--user", "inv", "--out", "report",
+                               "--json", env=env, cwd=tmp_path).stdout)
     index = tmp_path / report["report"]
     assert index.is_file() and "procedure" in index.read_text(encoding="utf-8").lower()
 

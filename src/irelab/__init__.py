@@ -25,6 +25,7 @@ __version__ = "0.1.0"
 
 SUBPACKAGES: tuple[str, ...] = (
     "errors",
+    "extras",
     "field",
     "case",
     "simulation",

@@ -6,7 +6,9 @@ exit code 2; library callers get the structured fields.
 
 from __future__ import annotations
 
-__all__ = ["InputError"]
+from pathlib import Path
+
+__all__ = ["InputError", "read_text_input", "read_yaml_input"]
 
 
 class InputError(ValueError):
@@ -35,3 +37,30 @@ class InputError(ValueError):
         if got is not None:
             message += f", got {got!r}"
         super().__init__(message)
+
+
+def read_text_input(path: str | Path, what: str, encoding: str = "utf-8") -> str:
+    """The text of the input file ``path`` (``what`` it should be, e.g. "case file (YAML)");
+    a file that cannot be read or decoded is one :class:`InputError`."""
+    source = str(path)
+    try:
+        return Path(path).read_text(encoding=encoding)
+    except OSError as exc:
+        raise InputError(source, "", f"a readable {what}", exc.strerror) from None
+    except UnicodeDecodeError:
+        raise InputError(source, "", "a UTF-8 text file") from None
+
+
+def read_yaml_input(path: str | Path, what: str) -> object:
+    """The parsed YAML of the input file ``path``; malformed YAML is one :class:`InputError`
+    naming the line."""
+    import yaml
+
+    text = read_text_input(path, what)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else ""
+        raise InputError(str(path), where, "valid YAML", getattr(exc, "problem", None)) \
+            from None

@@ -150,8 +150,7 @@ def test_an_nrrd_label_map_with_its_colour_table(tmp_path, axial) -> None:
 
 
 def test_a_missing_optional_package_says_what_to_install() -> None:
-    from irelab.imaging import MissingDependencyError
-    from irelab.imaging.deps import require
+    from irelab.extras import MissingDependencyError, require
 
     with pytest.raises(MissingDependencyError, match=r"install irelab\[imaging\]"):
-        require("irelab_no_such_package", "reading a test file")
+        require("irelab_no_such_package", "imaging", "reading a test file")

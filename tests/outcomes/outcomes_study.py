@@ -100,3 +100,20 @@ def adverse(ae_id: str, procedure_id: str, study_id: str, term: str, ctcae: int,
         "relation": "related",
         "outcome": "resolved",
     }
+
+
+def zone(procedure_id: str, tumour_id: str, margin_mm: float | None, *,
+         predicted_mm: float | None = 5.0, dice: float = 0.7):
+    """An ablation zone of a treatment: ``irelab compare``'s metrics."""
+    return {
+        "procedure_id": procedure_id,
+        "tumour_id": tumour_id,
+        "dice": dice,
+        "hd95_mm": 4.0,
+        "volume_ratio": 1.0,
+        "predicted_volume_cm3": 30.0,
+        "achieved_volume_cm3": 30.0,
+        "tumour_volume_cm3": 4.0,
+        "minimal_margin_mm": margin_mm,
+        "predicted_minimal_margin_mm": predicted_mm,
+    }

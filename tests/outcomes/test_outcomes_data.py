@@ -9,7 +9,15 @@ from irelab.errors import InputError
 from irelab.outcomes import StudyData, synthetic_cohort
 from irelab.outcomes.data import empty_study_data
 
-FRAMES = ("patients", "tumours", "procedures", "treatments", "adverse_events", "followups")
+FRAMES = (
+    "patients",
+    "tumours",
+    "procedures",
+    "treatments",
+    "ablation_zones",
+    "adverse_events",
+    "followups",
+)
 
 
 def _replace(data: StudyData, name: str, frame: pd.DataFrame) -> StudyData:
@@ -81,3 +89,27 @@ def test_synthetic_cohort_is_valid_labelled_and_deterministic() -> None:
     dead = deaths.reindex(fu_last.index).notna()
     assert (fu_last[dead] <= deaths.reindex(fu_last.index)[dead]).all()
     assert (fu_last.index.map(proc_dates) <= fu_last).all()
+
+
+def test_an_ablation_zone_needs_its_treatment_once(small_study: StudyData) -> None:
+    """A zone is a treatment's (the tumour was treated in that procedure), at most one each:
+    a zone moved to a procedure that did not treat its tumour, or stored twice, names its row."""
+    from outcomes_study import zone
+
+    from irelab.outcomes.data import SCHEMA
+
+    pairs = small_study.treatments[["procedure_id", "tumour_id"]].itertuples(index=False)
+    columns = list(SCHEMA["ablation_zones"])
+    zones = pd.DataFrame([zone(p, t, 3.0) for p, t in pairs], columns=columns)
+    _replace(small_study, "ablation_zones", zones).validate()  # one per treatment: valid
+    twice = pd.concat([zones, zones.iloc[[0]]], ignore_index=True)
+    with pytest.raises(InputError, match=f"row {len(zones)}, column tumour_id"):
+        _replace(small_study, "ablation_zones", twice).validate()
+    treated = set(zip(small_study.treatments["procedure_id"], small_study.treatments["tumour_id"],
+                      strict=True))
+    tumour = zones.loc[1, "tumour_id"]
+    other = next(p for p in small_study.procedures["procedure_id"] if (p, tumour) not in treated)
+    moved = zones.copy()
+    moved.loc[1, "procedure_id"] = other
+    with pytest.raises(InputError, match="row 1, column tumour_id"):
+        _replace(small_study, "ablation_zones", moved).validate()

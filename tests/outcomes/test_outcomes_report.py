@@ -22,7 +22,8 @@ def demo_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 def test_report_has_key_tables_and_figures(demo_report: tuple[Path, str]) -> None:
     index, html = demo_report
     assert index.name == "index.html"
-    for anchor in ("cohort", "efficacy", "survival", "adverse-events", "subgroups", "evidence"):
+    for anchor in ("cohort", "efficacy", "survival", "adverse-events", "subgroups", "margins",
+                   "margin-groups", "cox", "agreement", "bland-altman", "evidence"):
         assert f'id="{anchor}"' in html
     for text in (
         "Primary technique efficacy",
@@ -39,8 +40,12 @@ def test_report_has_key_tables_and_figures(demo_report: tuple[Path, str]) -> Non
         "DerSimonian-Laird",
     ):
         assert text in html
+    for text in ("Minimal ablative margin, per mm", "Tumour size, per 10 mm", "not rejected",
+                 "&lt;= 0 mm", "&gt;= 5 mm", "Bias (achieved - predicted), mm", "Wang X et al."):
+        assert text in html, text
     pngs = sorted(p.name for p in index.parent.glob("*.png"))
-    assert {"ltp_free_tumour.png", "ltp_incidence.png", "survival.png"} <= set(pngs)
+    assert {"ltp_free_tumour.png", "ltp_incidence.png", "survival.png", "ltp_by_margin.png",
+            "margin_agreement.png", "dice.png"} <= set(pngs)
     for name in pngs:
         assert f'src="{name}"' in html
         assert (index.parent / name).stat().st_size > 5000
@@ -71,6 +76,8 @@ def test_synthetic_report_is_labelled(demo_report: tuple[Path, str]) -> None:
     html = demo_report[1]
     assert "<title>SYNTHETIC DEMO DATA:" in html
     assert 'id="synthetic-banner">SYNTHETIC DEMO DATA<' in html
+    # the margin effect the generator put in (0.54 ** (1/5) per mm), beside the Cox estimates
+    assert 'id="synthetic-margin-effect"' in html and "0.884 per mm" in html
 
 
 def test_report_escapes_data(small_study: StudyData, tmp_path: Path) -> None:

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import sqlalchemy as sa
 
+from cli_run import enrol_patient, irelab, registry_env
 from irelab.case import load_case
 from irelab.delivery import EventType, read_delivery_log
 
@@ -49,13 +47,6 @@ LOST_S, RESTORED_S = 60.0, 100.0
 OFF_MM, TILT_DEG = 2.5, 3.0
 
 
-def _irelab(*args: str, env: dict, cwd: Path, code: int = 0) -> subprocess.CompletedProcess:
-    run = subprocess.run([sys.executable, "-m", "irelab.cli.main", *args], cwd=cwd, env=env,
-                         stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                         encoding="utf-8", timeout=600)
-    assert run.returncode == code, f"{args[0]}: {run.returncode}\n{run.stdout}\n{run.stderr}"
-    return run
-
 
 def _measured(plan_file: Path, out: Path) -> str:
     """The CT after placement: the first pair's anode 2.5 mm further from its cathode and tilted
@@ -83,18 +74,17 @@ def _measured(plan_file: Path, out: Path) -> str:
 @pytest.mark.slow
 def test_plan_replan_deliver_and_record(tmp_path) -> None:
     db = tmp_path / "registry.sqlite"
-    env = os.environ | {"IRELAB_REGISTRY_URL": f"sqlite:///{db}",
-                        "IRELAB_NEW_PASSWORD": "procedure password 1", "PYTHONUTF8": "1"}
+    env = registry_env(tmp_path)
     (tmp_path / "tumour.yaml").write_text(TUMOUR, encoding="utf-8")
-    planned = json.loads(_irelab("plan", "tumour.yaml", "--margin-mm", "3", "--spacing-mm",
-                                 "1.5", "--out", "plan", "--json", env=env,
-                                 cwd=tmp_path).stdout)
+    planned = json.loads(irelab("plan", "tumour.yaml", "--margin-mm", "3", "--spacing-mm",
+                                "1.5", "--out", "plan", "--json", env=env,
+                                cwd=tmp_path).stdout)
     assert planned["feasible"]
     moved = _measured(tmp_path / "plan" / "plan.yaml", tmp_path / "ct.csv")
 
-    replans = [json.loads(_irelab("replan", "plan/plan.yaml", "--measured", "ct.csv",
-                                  "--margin-mm", "3", "--out", out, "--json", env=env,
-                                  cwd=tmp_path).stdout) for out in ("replanned", "again")]
+    replans = [json.loads(irelab("replan", "plan/plan.yaml", "--measured", "ct.csv",
+                                 "--margin-mm", "3", "--out", out, "--json", env=env,
+                                 cwd=tmp_path).stdout) for out in ("replanned", "again")]
     assert (tmp_path / "replanned" / "plan.yaml").read_bytes() == \
         (tmp_path / "again" / "plan.yaml").read_bytes()
     report = replans[0]
@@ -112,20 +102,20 @@ def test_plan_replan_deliver_and_record(tmp_path) -> None:
     assert all(p["voltage_V"] <= 3000 for p in report["pairs"])
 
     # arming is refused without the checklist, or with an item missing, before any log
-    no_list = _irelab("deliver", "replanned/plan.yaml", "--hr", "70", "--log", "never.jsonl",
-                      env=env, cwd=tmp_path, code=2)
+    no_list = irelab("deliver", "replanned/plan.yaml", "--hr", "70", "--log", "never.jsonl",
+                     env=env, cwd=tmp_path, code=2)
     assert "--checklist" in no_list.stderr
     (tmp_path / "partial.yaml").write_text(ITEMS.replace(
         "  ecg_synchroniser: {confirmed_by: N, time: 2026-01-12T09:45:00}\n", ""),
         encoding="utf-8")
-    partial = _irelab("deliver", "replanned/plan.yaml", "--hr", "70", "--checklist",
-                      "partial.yaml", "--log", "never.jsonl", env=env, cwd=tmp_path, code=2)
+    partial = irelab("deliver", "replanned/plan.yaml", "--hr", "70", "--checklist",
+                     "partial.yaml", "--log", "never.jsonl", env=env, cwd=tmp_path, code=2)
     assert "items.ecg_synchroniser" in partial.stderr and not (tmp_path / "never.jsonl").exists()
 
     (tmp_path / "checklist.yaml").write_text(ITEMS + TOF, encoding="utf-8")
-    delivered = json.loads(_irelab("deliver", "replanned/plan.yaml", "--hr", "70",
-                                   "--checklist", "checklist.yaml", "--log", "log.jsonl",
-                                   "--json", env=env, cwd=tmp_path).stdout)
+    delivered = json.loads(irelab("deliver", "replanned/plan.yaml", "--hr", "70",
+                                  "--checklist", "checklist.yaml", "--log", "log.jsonl",
+                                  "--json", env=env, cwd=tmp_path).stdout)
     assert delivered["outcome"] == "complete"
     log = read_delivery_log(tmp_path / "log.jsonl")
     pulses = [e.t_ms / 1e3 for e in log.events if e.event == EventType.PULSE]
@@ -142,16 +132,8 @@ def test_plan_replan_deliver_and_record(tmp_path) -> None:
     compared = delivered["delivered_vs_planned"]
     assert all(c["pulses"] == c["pulses_planned"] for c in compared)
 
-    _irelab("registry", "init-db", env=env, cwd=tmp_path)
-    _irelab("registry", "create-site", "A", "Site A", env=env, cwd=tmp_path)
-    _irelab("registry", "create-user", "inv", "--role", "investigator", "--site", "A",
-            env=env, cwd=tmp_path)
-    (tmp_path / "patients.csv").write_text(
-        "study_id,site,sex,age_years,inclusion_date,last_contact_date\n"
-        "PRO-1,A,M,64,2026-01-05,2026-06-01\n", encoding="utf-8")
-    _irelab("registry", "import", "patients", "patients.csv", "--user", "inv", env=env,
-            cwd=tmp_path)
-    imported = json.loads(_irelab(
+    enrol_patient(env, tmp_path, "PRO-1,A,M,64,2026-01-05,2026-06-01")
+    imported = json.loads(irelab(
         "registry", "import-procedure", "--plan", "replanned/plan.yaml", "--log", "log.jsonl",
         "--study-id", "PRO-1", "--date", "2026-01-12", "--user", "inv", "--json",
         env=env, cwd=tmp_path).stdout)

@@ -41,7 +41,7 @@ def test_setup_seed_and_export_by_role(run, tmp_path) -> None:
     for user in ("dm", "mon"):
         r = run("export", "--out", str(tmp_path / user), "--user", user, "--json")
         assert r.exit_code == 0, r.stderr
-        assert len(json.loads(r.stdout)["files"]) == 8
+        assert len(json.loads(r.stdout)["files"]) == 9  # 8 tables and the dictionary
     real, seen = _csv(tmp_path / "dm/patients.csv"), _csv(tmp_path / "mon/patients.csv")
     assert [p["study_id"] for p in real] == [p["study_id"] for p in seen]
     assert all(a["inclusion_date"] != b["inclusion_date"] for a, b in zip(real, seen, strict=True))
@@ -71,4 +71,12 @@ def test_report_demo_writes_a_labelled_html_report(run, tmp_path) -> None:
     r = run("report", "--demo", "--out", str(tmp_path / "rep"), "--json")
     assert r.exit_code == 0, r.stderr
     index = Path(json.loads(r.stdout)["report"])
-    assert index.name == "index.html" and "SYNTHETIC" in index.read_text(encoding="utf-8")
+    html = index.read_text(encoding="utf-8")
+    assert index.name == "index.html" and "SYNTHETIC" in html
+    assert 'id="margins"' in html and 'id="agreement"' in html
+    margins = json.loads(r.stdout)["margins"]  # the demo cohort's margin analysis
+    counted = sum(g["tumours"] for g in margins["groups"])
+    assert counted == margins["at_risk"] - margins["without_margin"] > 0
+    margin_hr = margins["cox"]["hazard_ratios"]["margin_mm"]
+    assert margin_hr["low"] <= margin_hr["estimate"] <= margin_hr["high"] < 1.0
+    assert margins["zones"] > 0 and 0.0 < margins["dice_median"] < 1.0

@@ -36,6 +36,7 @@ def test_every_layer_has_the_declared_columns() -> None:
             assert entered <= set(RESOURCES[table].create.model_fields)
     dictionary = {(e.table, e.column) for e in data_dictionary()}
     assert ("procedure_pairs", "placement") in dictionary
+    assert ("ablation_zones", "minimal_margin_mm") in dictionary
 
 
 @pytest.mark.parametrize(
@@ -45,6 +46,8 @@ def test_every_layer_has_the_declared_columns() -> None:
         ("procedures", "max_voltage_V", 0, MAX_VOLTAGE_V),
         ("patients", "age_years", 18, 110),
         ("tumours", "segment", 1, 8),
+        ("ablation_zones", "minimal_margin_mm", -100, 100),
+        ("ablation_zones", "dice", 0, 1),
     ],
 )
 def test_api_and_outcome_checks_share_the_declared_range(table, column, low, high) -> None:
@@ -57,7 +60,10 @@ def test_api_and_outcome_checks_share_the_declared_range(table, column, low, hig
             "procedures": {"patient_id": 1, "date": "2024-01-02", "approach": "open",
                            "n_probes": 2, "n_pairs": 1, "pulses": 90},
             "tumours": {"patient_id": 1, "origin": "colorectal", "size_mm": 10,
-                        "segment": 2}}[table]  # fmt: skip
+                        "segment": 2},
+            "ablation_zones": {"procedure_id": 1, "tumour_id": 1, "dice": 0.7,
+                               "predicted_volume_cm3": 9, "achieved_volume_cm3": 8,
+                               "tumour_volume_cm3": 1}}[table]  # fmt: skip
     create.model_validate({**base, column: high})
     with pytest.raises(ValidationError):
         create.model_validate({**base, column: high + 1})

@@ -41,6 +41,7 @@ def test_round_trip_keeps_every_value_but_the_record_ids(seeded) -> None:
         "tumours": ("tumour_id",),
         "procedures": ("procedure_id",),
         "treatments": ("procedure_id", "tumour_id"),
+        "ablation_zones": ("procedure_id", "tumour_id"),
         "adverse_events": ("ae_id", "procedure_id"),
         "followups": ("followup_id", "tumour_id"),
     }

@@ -86,6 +86,26 @@ def test_the_comparison_folder_holds_the_registry_keys_and_is_reproducible(moved
         assert a == b, f"{name} differs between two runs of the same input"
 
 
+def test_the_registry_stores_what_compare_measured(moved) -> None:
+    """The registry's reader of comparison.json (what ``irelab registry import-comparison``
+    stores) gives back the metrics ``irelab compare`` printed, within the declared ranges of
+    the ablation_zones table; the registration residual is kept (the follow-up scan was
+    registered) and the plan and segmentation only by file name."""
+    from irelab.registry.schemas import AblationZoneCreate
+    from irelab.registry.zone_import import comparison_record, zone_values
+
+    root, (first, _) = moved
+    printed = json.loads(first[1])["metrics"]
+    values = zone_values(comparison_record(root / "a"))
+    AblationZoneCreate.model_validate({"procedure_id": 1, "tumour_id": 1, **values})
+    assert values["dice"] == printed["dice"]
+    assert values["minimal_margin_mm"] == printed["minimal_ablative_margin_mm"]
+    assert values["predicted_minimal_margin_mm"] == printed[
+        "predicted_minimal_ablative_margin_mm"]
+    assert values["registration_residual"] is not None
+    assert "/" not in values["plan_file"] and "/" not in values["segmentation_file"]
+
+
 def _bad(code: int, stderr: str, path) -> None:
     lines = stderr.strip().splitlines()
     assert code == 2, stderr

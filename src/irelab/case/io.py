@@ -42,7 +42,7 @@ from irelab.case.schema import (
     validate_tissue_file_mapping,
 )
 from irelab.case.tissues import TISSUE_PRESETS, Tissue
-from irelab.errors import InputError
+from irelab.errors import InputError, read_yaml_input
 from irelab.field.problem import TissueRole
 
 __all__ = ["load_case", "parse_case", "case_mapping", "case_text", "write_case", "load_tissues",
@@ -54,27 +54,10 @@ CHANGES = (*NUMBERS, "lethal_threshold_V_per_cm")
 """The numbers whose override is noted in the tissue's source."""
 
 
-def _read_yaml(path: Path, what: str) -> object:
-    source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(source, "", f"a readable {what}", exc.strerror) from None
-    except UnicodeDecodeError:
-        raise InputError(source, "", "a UTF-8 text file") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else ""
-        raise InputError(source, where, "valid YAML", getattr(exc, "problem", str(exc))) \
-            from None
-
-
 def load_case(path: str | Path) -> Case:
     """Read and validate a YAML case file."""
     path = Path(path)
-    return parse_case(_read_yaml(path, "case file"), source=str(path), base_dir=path.parent)
+    return parse_case(read_yaml_input(path, "case file"), source=str(path), base_dir=path.parent)
 
 
 def parse_case(mapping: object, source: str = "<case>", base_dir: Path | None = None) -> Case:
@@ -100,7 +83,7 @@ def parse_case(mapping: object, source: str = "<case>", base_dir: Path | None = 
 def _tissue_file(path: Path, source: str, key: str) -> dict[str, TissueSpec]:
     if not path.is_file():
         raise InputError(source, key, "an existing tissue file (YAML with tissues:)", str(path))
-    return validate_tissue_file_mapping(_read_yaml(path, "tissue file"), str(path)).tissues
+    return validate_tissue_file_mapping(read_yaml_input(path, "tissue file"), str(path)).tissues
 
 
 def _tissues(spec: CaseSpec, source: str, base_dir: Path) -> dict[str, Tissue]:

@@ -1,5 +1,6 @@
 """The ``irelab registry`` commands: database set-up, users, the web service, CSV import/export,
-demo data and the study report.
+procedures from a plan and delivery log, ablation zones from ``irelab compare``, demo data and
+the study report.
 
 Exit codes: 0 ok, 2 bad input or a refused operation (one sentence per problem on stderr).
 Commands that act on clinical data take ``--user``: the action is checked against that user's
@@ -28,6 +29,16 @@ DatabaseUrl = Annotated[
         help="SQLAlchemy URL (default: $IRELAB_REGISTRY_URL or sqlite:///irelab-registry.sqlite)",
     ),
 ]
+
+
+@registry_app.callback()
+def _requires_registry_extra() -> None:
+    """Research registry: database, users, web service, import/export, study report."""
+    from irelab.extras import require_extra
+
+    require_extra("registry", "the research registry")
+
+
 UserName = Annotated[str, typer.Option("--user", help="registry user the action is done as")]
 Json = Annotated[bool, typer.Option("--json", help="machine-readable JSON on stdout")]
 
@@ -196,7 +207,8 @@ def import_csv(
     table: Annotated[
         str,
         typer.Argument(
-            help="patients, tumours, procedures, treatments, adverse_events or followups"
+            help="patients, tumours, procedures, treatments, ablation_zones, adverse_events or "
+            "followups"
         ),
     ],
     path: Annotated[Path, typer.Argument(help="CSV file with a header row")],
@@ -273,6 +285,62 @@ def import_procedure_cmd(
     print(json.dumps(result) if as_json else f"procedure {proc_id}: {summary.pulses} pulses")
 
 
+@registry_app.command("import-comparison")
+def import_comparison_cmd(
+    comparison: Annotated[
+        Path, typer.Option(help="comparison.json (or its folder) written by irelab compare")
+    ],
+    study_id: Annotated[str, typer.Option(help="patient's study ID")],
+    tumour: Annotated[int, typer.Option(help="tumour record id (of that patient)")],
+    user: UserName,
+    procedure: Annotated[
+        int | None,
+        typer.Option(help="procedure record id (default: the only one that treated the tumour)"),
+    ] = None,
+    database_url: DatabaseUrl = None,
+    as_json: Json = False,
+) -> None:
+    """Store a treated tumour's achieved ablation zone (Dice, HD95, volumes, minimal margin)."""
+    from irelab.errors import InputError
+    from irelab.registry.models import Patient
+    from irelab.registry.service import NotFound, RegistryError, visible
+    from irelab.registry.zone_import import comparison_record, import_comparison
+
+    try:
+        record = comparison_record(comparison)
+    except InputError as exc:
+        _err(f"irelab registry: {exc}")
+        raise typer.Exit(2) from None
+    registry = _open(database_url)
+    try:
+        with registry.session(user) as session:
+            actor = _actor(session, user)
+            patient = session.scalars(
+                visible(actor, Patient).where(Patient.study_id == study_id)
+            ).first()
+            if patient is None:
+                raise NotFound(f"no patient {study_id!r}")
+            row = import_comparison(session, actor, record, tumour_id=tumour,
+                                    procedure_id=procedure, patient_id=patient.id)
+            result = {"ablation_zone_id": row.id, "procedure_id": row.procedure_id,
+                      "tumour_id": row.tumour_id, "dice": row.dice,
+                      "minimal_margin_mm": row.minimal_margin_mm}
+    except InputError as exc:
+        _err(f"irelab registry: {exc}")
+        raise typer.Exit(2) from None
+    except RegistryError as exc:
+        _fail(exc)
+    finally:
+        registry.close()
+    if as_json:
+        print(json.dumps(result))
+    else:
+        margin = result["minimal_margin_mm"]
+        print(f"ablation zone {result['ablation_zone_id']}: tumour {tumour} in procedure "
+              f"{result['procedure_id']}, Dice {result['dice']:.3f}, minimal margin "
+              + ("n/a" if margin is None else f"{margin:.1f} mm"))
+
+
 @registry_app.command("export")
 def export(
     out: Annotated[Path, typer.Option(help="folder for one CSV per table + dictionary.csv")],
@@ -336,8 +404,10 @@ def report(
     database_url: DatabaseUrl = None,
     as_json: Json = False,
 ) -> None:
-    """Write the HTML study report (tables, Kaplan-Meier figures) and print its path."""
-    from irelab.outcomes import synthetic_cohort, write_report
+    """Write the HTML study report (tables, Kaplan-Meier figures) and print its path (with
+    --json also the headline figures of local tumour progression by minimal ablative margin)."""
+    from irelab.outcomes import analyse, synthetic_cohort, write_report
+    from irelab.outcomes.margin_report import margin_summary
     from irelab.registry.service import RegistryError
     from irelab.registry.study import load_study_data
 
@@ -357,8 +427,12 @@ def report(
         finally:
             registry.close()
         title = "Registry study report"
-    index = Path(write_report(data, out, title=title))
-    print(json.dumps({"report": str(index)}) if as_json else str(index))
+    analysis = analyse(data)
+    index = Path(write_report(data, out, title=title, report=analysis))
+    if as_json:
+        print(json.dumps({"report": str(index), "margins": margin_summary(analysis.margins)}))
+    else:
+        print(index)
 
 
 def register(app: typer.Typer) -> None:

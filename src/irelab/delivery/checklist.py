@@ -44,10 +44,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from irelab.errors import InputError
+from irelab.errors import InputError, read_yaml_input
 
 __all__ = ["BLOCK_LOST", "MAX_TOF", "CheckItem", "Checklist", "Confirmation", "TofEntry",
            "arming_refusal", "checklist_from_mapping", "load_checklist", "prompt_checklist"]
@@ -241,21 +240,8 @@ def checklist_from_mapping(mapping: object, source: str = "<checklist>") -> Chec
 
 def load_checklist(path: str | Path) -> Checklist:
     """Read a pre-arm checklist record (YAML, module docstring)."""
-    path = Path(path)
-    source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(source, "", "a readable checklist file (YAML)", exc.strerror) from None
-    except UnicodeDecodeError:
-        raise InputError(source, "", "a UTF-8 text file") from None
-    try:
-        mapping = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else ""
-        raise InputError(source, where, "valid YAML", getattr(exc, "problem", None)) from None
-    return checklist_from_mapping(mapping, source)
+    mapping = read_yaml_input(path, "checklist file (YAML)")
+    return checklist_from_mapping(mapping, str(path))
 
 
 # --- asked at a terminal ------------------------------------------------------------------------

@@ -46,7 +46,7 @@ from typing import IO, Any
 
 from irelab.case.model import PairKey
 from irelab.delivery.checklist import MAX_TOF, CheckItem
-from irelab.errors import InputError
+from irelab.errors import InputError, read_text_input
 
 __all__ = ["DeliveryEvent", "DeliveryLog", "DeliverySummary", "EventLog", "EventType",
            "PairDelivery", "read_delivery_log", "summarise_events"]
@@ -346,15 +346,8 @@ def _procedure_keys(raw: Mapping[str, Any], kind: EventType, source: str, where:
 
 def read_delivery_log(path: str | Path) -> DeliveryLog:
     """Read a delivery log written by :class:`EventLog` (blank lines are skipped)."""
-    path = Path(path)
     source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(source, "", "a readable delivery log (JSON lines)", exc.strerror) \
-            from None
-    except UnicodeDecodeError:
-        raise InputError(source, "", "a UTF-8 text file of JSON lines") from None
+    text = read_text_input(path, "delivery log (JSON lines)")
     events, numbers = [], []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():

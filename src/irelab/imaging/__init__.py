@@ -29,7 +29,6 @@ from irelab.imaging.approach import (
 from irelab.imaging.colours import LegendEntry, colour_of, read_colour_table, write_colour_table
 from irelab.imaging.ct import CtSeries, read_ct, write_ct_series
 from irelab.imaging.demo import DEMO_APPROACH, image_demo_case
-from irelab.imaging.deps import MissingDependencyError
 from irelab.imaging.dicom_seg import SegSegment, write_dicom_seg
 from irelab.imaging.exports import PlanExports, export_time, write_plan_exports
 from irelab.imaging.from_images import ImageCase, ImageCaseOptions, case_from_images
@@ -71,7 +70,6 @@ __all__ = [
     "ImageCaseOptions",
     "ImageGeometry",
     "LegendEntry",
-    "MissingDependencyError",
     "PhantomAnatomy",
     "PhantomFiles",
     "PlanExports",

@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from irelab.errors import InputError
+from irelab.extras import require
 from irelab.imaging.ct import CtSeries
-from irelab.imaging.deps import require
 from irelab.imaging.geometry import ImageGeometry
 from irelab.imaging.segmentations import SegmentInfo, on_ct
 
@@ -42,7 +42,7 @@ class DicomSeg:
     kind = "DICOM SEG"
 
     def __init__(self, path: Path, ct: CtSeries) -> None:
-        hd = require("highdicom", "reading a DICOM SEG")
+        hd = require("highdicom", "imaging", "reading a DICOM SEG")
         self.path, self._ct = path, ct
         source = str(path)
         try:
@@ -135,7 +135,7 @@ def write_dicom_seg(path: str | Path, ct: CtSeries, segments: Sequence[SegSegmen
 
     Masks are on the CT lattice, or on its slices ``first_slice`` onwards (as many as the
     masks have): the SEG then derives from those slices only."""
-    hd = require("highdicom", "writing a DICOM SEG")
+    hd = require("highdicom", "imaging", "writing a DICOM SEG")
     from pydicom.sr.codedict import codes
     from pydicom.uid import generate_uid
 

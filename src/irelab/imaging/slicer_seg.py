@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from irelab.errors import InputError
+from irelab.extras import require
 from irelab.imaging.ct import CtSeries
-from irelab.imaging.deps import require
 from irelab.imaging.geometry import ImageGeometry
 from irelab.imaging.segmentations import SegmentInfo, check_overlap, on_ct
 
@@ -43,7 +43,7 @@ class SlicerSegmentation:
     kind = "3D Slicer segmentation"
 
     def __init__(self, path: Path, ct: CtSeries) -> None:
-        slicerio = require("slicerio", "reading a 3D Slicer .seg.nrrd")
+        slicerio = require("slicerio", "imaging", "reading a 3D Slicer .seg.nrrd")
         self.path, self._ct = path, ct
         try:
             self._seg = slicerio.read_segmentation(str(path))
@@ -84,7 +84,7 @@ class SlicerSegment:
 
 def _terminology(segment: SlicerSegment) -> str:
     """The ``TerminologyEntry`` tag's value (slicerio's encoding of the category and type)."""
-    segmentation = require("slicerio.segmentation", "writing a 3D Slicer .seg.nrrd")
+    segmentation = require("slicerio.segmentation", "imaging", "writing a 3D Slicer .seg.nrrd")
 
     def triple(code):
         return [code.scheme_designator, code.value, code.meaning]

@@ -3,7 +3,8 @@
 Definitions, time origins and censoring are in :mod:`irelab.outcomes.endpoints` (Ahmed M et al.,
 Radiology 2014;273:241-260); estimators in :mod:`irelab.outcomes.survival`; intervals in
 :mod:`irelab.outcomes.proportions`; harms in :mod:`irelab.outcomes.adverse`; subgroups in
-:mod:`irelab.outcomes.subgroups`.
+:mod:`irelab.outcomes.subgroups`; local tumour progression by minimal ablative margin and the
+predicted-vs-achieved agreement in :mod:`irelab.outcomes.margins`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 from irelab.outcomes.adverse import AdverseEventRates, adverse_event_rates
 from irelab.outcomes.data import StudyData
 from irelab.outcomes.endpoints import LTP_EVENT, Endpoints, derive_endpoints
+from irelab.outcomes.margins import MarginAnalysis, margin_analysis
 from irelab.outcomes.proportions import Proportion, proportion
 from irelab.outcomes.subgroups import SubgroupComparison, subgroup_comparisons
 from irelab.outcomes.survival import (
@@ -72,6 +74,7 @@ class OutcomeReport:
     progression_free: SurvivalEstimate
     adverse_events: AdverseEventRates
     subgroups: tuple[SubgroupComparison, ...]
+    margins: MarginAnalysis
     endpoints: Endpoints
 
 
@@ -177,5 +180,6 @@ def analyse(
         ),
         adverse_events=adverse_event_rates(data),
         subgroups=subgroup_comparisons(tum),
+        margins=margin_analysis(data, ends),
         endpoints=ends,
     )

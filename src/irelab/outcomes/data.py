@@ -15,7 +15,7 @@ Intervent Radiol 2017;40:1141-1146) for CIRSE grades 1-6.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import TYPE_CHECKING
 
@@ -131,6 +131,21 @@ SCHEMA: dict[str, dict[str, _Column]] = {
         "tumour_id": _ID,
         **_declared("treatments", "session", "technical_success"),
     },
+    "ablation_zones": {
+        "procedure_id": _ID,
+        "tumour_id": _ID,
+        **_declared(
+            "ablation_zones",
+            "dice",
+            "hd95_mm",
+            "volume_ratio",
+            "predicted_volume_cm3",
+            "achieved_volume_cm3",
+            "tumour_volume_cm3",
+            "minimal_margin_mm",
+            "predicted_minimal_margin_mm",
+        ),
+    },
     "adverse_events": {
         "ae_id": _ID,
         "procedure_id": _ID,
@@ -160,6 +175,10 @@ _REFERENCES: dict[str, tuple[tuple[str, str, str], ...]] = {
     "tumours": (("study_id", "patients", "study_id"),),
     "procedures": (("study_id", "patients", "study_id"),),
     "treatments": (
+        ("procedure_id", "procedures", "procedure_id"),
+        ("tumour_id", "tumours", "tumour_id"),
+    ),
+    "ablation_zones": (
         ("procedure_id", "procedures", "procedure_id"),
         ("tumour_id", "tumours", "tumour_id"),
     ),
@@ -239,8 +258,10 @@ class StudyData:
     ``treatments`` links tumours to procedures: ``session`` 1 is the first ablation of a tumour,
     2 and up are repeat ablations of the same tumour (for assisted technique efficacy,
     Ahmed et al. 2014). ``followups.tumour_id`` is None for patient-level findings (new
-    intrahepatic or extrahepatic disease). Dates may be ``datetime.date`` objects or pandas
-    datetimes. Identifiers are strings.
+    intrahepatic or extrahepatic disease). ``ablation_zones`` holds the predicted-vs-achieved
+    metrics of treatments (``irelab compare``), at most one per treatment; data without them
+    leave it empty. Dates may be ``datetime.date`` objects or pandas datetimes. Identifiers are
+    strings.
     """
 
     patients: pd.DataFrame
@@ -249,6 +270,7 @@ class StudyData:
     treatments: pd.DataFrame
     adverse_events: pd.DataFrame
     followups: pd.DataFrame
+    ablation_zones: pd.DataFrame = field(default_factory=lambda: _empty_frame("ablation_zones"))
 
     def validate(self) -> StudyData:
         """Check columns, types, allowed values, unique ids and references; returns ``self``.
@@ -303,7 +325,25 @@ class StudyData:
                         frame.at[index, col],
                     )
         self._check_tumour_owners()
+        self._check_zones()
         return self
+
+    def _check_zones(self) -> None:
+        """Each ablation zone is of a recorded treatment, once."""
+        import pandas as pd
+
+        keys = ["procedure_id", "tumour_id"]
+        zones = pd.MultiIndex.from_frame(self.ablation_zones[keys].astype(object))
+        treated = pd.MultiIndex.from_frame(self.treatments[keys].astype(object))
+        bad = ~zones.isin(treated) | zones.duplicated()
+        if bad.any():
+            first = int(bad.argmax())
+            raise InputError(
+                "StudyData.ablation_zones",
+                f"row {self.ablation_zones.index[first]}, column tumour_id",
+                "a tumour treated in the procedure (a row of treatments), once",
+                self.ablation_zones["tumour_id"].iloc[first],
+            )
 
     def _check_tumour_owners(self) -> None:
         """A treatment's tumour and procedure, and a follow-up's tumour, belong to one patient."""
@@ -330,8 +370,13 @@ class StudyData:
                 )
 
 
-def empty_study_data() -> StudyData:
-    """A StudyData with every frame empty (the right columns, no rows)."""
+def _empty_frame(name: str) -> pd.DataFrame:
+    """Frame ``name`` with its columns and no rows."""
     import pandas as pd
 
-    return StudyData(**{name: pd.DataFrame(columns=list(cols)) for name, cols in SCHEMA.items()})
+    return pd.DataFrame(columns=list(SCHEMA[name]))
+
+
+def empty_study_data() -> StudyData:
+    """A StudyData with every frame empty (the right columns, no rows)."""
+    return StudyData(**{name: _empty_frame(name) for name in SCHEMA})

@@ -4,7 +4,9 @@ Each function writes one PNG and returns its path, or None when there is nothing
 Kaplan-Meier curves are drawn by lifelines (``plot_survival_function`` with the 95 % band) with
 numbers at risk under the axis (``lifelines.plotting.add_at_risk_counts``); the cumulative
 incidence by ``AalenJohansenFitter.plot_cumulative_density`` (fitted without ``timeline=``, as in
-:mod:`irelab.outcomes.survival`).
+:mod:`irelab.outcomes.survival`); the Bland-Altman plot of predicted against achieved margins by
+statsmodels' ``mean_diff_plot`` with the limits of :func:`irelab.outcomes.margins.bland_altman`
+(statsmodels draws its own limits with the SD of ddof 0; the report's use the sample SD).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from irelab.outcomes.margins import BlandAltman
 from irelab.outcomes.proportions import CONFIDENCE
 from irelab.outcomes.survival import TimeToEvent, untie_competing
 
@@ -105,3 +108,65 @@ def cif_figure(
     fig.savefig(path, dpi=_DPI)
     plt.close(fig)
     return path
+
+
+def _finish(fig, path: Path, footnote: str) -> Path:
+    plt = _pyplot()
+    if footnote:
+        fig.text(0.01, 0.005, footnote, fontsize=7, ha="left", va="bottom")
+    fig.tight_layout()
+    fig.savefig(path, dpi=_DPI)
+    plt.close(fig)
+    return path
+
+
+def bland_altman_figure(
+    path: Path,
+    achieved: np.ndarray,
+    predicted: np.ndarray,
+    agreement: BlandAltman | None,
+    title: str,
+    footnote: str = "",
+) -> Path | None:
+    """Achieved - predicted against their mean, with bias and 95 % limits; None without
+    limits (fewer than 3 pairs)."""
+    from statsmodels.graphics.agreement import mean_diff_plot
+
+    if agreement is None:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 5.0))
+    mean_diff_plot(np.asarray(achieved, float), np.asarray(predicted, float), sd_limit=0, ax=ax)
+    for value, text in ((agreement.lower, "lower limit"), (agreement.upper, "upper limit")):
+        ax.axhline(value, color="gray", linewidth=1, linestyle=":")
+        ax.annotate(f"{text}: {value:.1f} mm", xy=(0.01, value), xycoords=("axes fraction",
+                    "data"), fontsize=9, va="bottom")
+    span = max(abs(agreement.lower), abs(agreement.upper)) * 1.3
+    ax.set_ylim(-span, span)
+    ax.set_xlabel("Mean of achieved and predicted minimal margin (mm)", fontsize=10)
+    ax.set_ylabel("Achieved - predicted (mm)", fontsize=10)
+    ax.tick_params(labelsize=9)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    return _finish(fig, path, footnote)
+
+
+def histogram_figure(
+    path: Path, values: np.ndarray, title: str, xlabel: str, footnote: str = ""
+) -> Path | None:
+    """Histogram of ``values`` (NaN left out); None when there are none."""
+    values = np.asarray(values, float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.0, 4.0))
+    ax.hist(values, bins="auto", color="#4c72b0", edgecolor="white")
+    ax.axvline(float(np.median(values)), color="black", linestyle="--", linewidth=1,
+               label=f"median {np.median(values):.2f}")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("Records")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _finish(fig, path, footnote)

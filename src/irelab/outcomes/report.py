@@ -3,7 +3,8 @@
 The page is rendered from ``report.html.j2`` (next to this module, shipped as package data) by
 Jinja2 with autoescaping on, so every value that comes from the data (site names, terms,
 identifiers) is HTML-escaped. This module
-only turns an :class:`~irelab.outcomes.OutcomeReport` into display rows; all numbers come from
+only turns an :class:`~irelab.outcomes.OutcomeReport` into display rows (the margin sections'
+in :mod:`irelab.outcomes.margin_report`); all numbers come from
 :func:`irelab.outcomes.analyse` and :mod:`irelab.outcomes.evidence`; published figures not
 verified against their own series are marked with a dagger and footnoted.
 """
@@ -26,6 +27,7 @@ from irelab.outcomes.evidence import (
     registry_figures,
     survival_comparisons,
 )
+from irelab.outcomes.margin_report import margin_context
 from irelab.outcomes.pooling import PooledEstimate
 from irelab.outcomes.proportions import Proportion
 from irelab.outcomes.survival import Landmark, SurvivalEstimate, TimeToEvent
@@ -271,6 +273,10 @@ def write_report(
         raise InputError(str(out), "", "a directory for the report")
     out.mkdir(parents=True, exist_ok=True)
     figures = _figures(report, out, synthetic)
+    margins = margin_context(
+        report.margins, out, SYNTHETIC_BANNER if synthetic else "", synthetic=synthetic
+    )
+    figures += margins.pop("margin_figures")  # type: ignore[arg-type]
     c = report.cohort
     e = report.efficacy
     ae = report.adverse_events
@@ -350,6 +356,7 @@ def write_report(
         "as_quoted_mark": AS_QUOTED_MARK,
         "as_quoted_source": IPG445_AS_QUOTED,
         "figures": figures,
+        **margins,
     }
     html = env.get_template("report.html.j2").render(**context)
     index = out / "index.html"

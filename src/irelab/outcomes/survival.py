@@ -82,6 +82,27 @@ class TimeToEvent:
     clusters: np.ndarray | None = None
 
 
+
+def _landmarks(months: np.ndarray, estimate, interval) -> tuple[Landmark, ...]:
+    """The step function ``estimate`` (a lifelines one-column frame) and its confidence
+    ``interval`` read at each landmark; none past the last follow-up. The bounds are taken as
+    the min and max of the interval's columns: lifelines 0.30.3 labels its two CIF bounds the
+    wrong way round."""
+    timeline = estimate.index.to_numpy()
+    values = estimate.iloc[:, 0].to_numpy()
+    ci = interval.to_numpy()
+    marks = []
+    for t in LANDMARKS_MONTHS:
+        i = _step_index(timeline, t)
+        if t > months.max() or i < 0:
+            marks.append(Landmark(t, None, None, None, _at_risk(months, t)))
+            continue
+        bounds = ci[i][np.isfinite(ci[i])]
+        low = float(bounds.min()) if bounds.size else None
+        high = float(bounds.max()) if bounds.size else None
+        marks.append(Landmark(t, float(values[i]), low, high, _at_risk(months, t)))
+    return tuple(marks)
+
 def _step_index(timeline: np.ndarray, months: float) -> int:
     """Index of the last step at or before ``months`` (-1 before the first)."""
     return int(np.searchsorted(timeline, months, side="right")) - 1
@@ -104,22 +125,10 @@ def kaplan_meier(name: str, unit: str, data: TimeToEvent) -> SurvivalEstimate:
         empty = tuple(Landmark(t, None, None, None, 0) for t in LANDMARKS_MONTHS)
         return SurvivalEstimate(name, unit, 0, 0, empty)
     kmf = KaplanMeierFitter(alpha=1 - CONFIDENCE).fit(months, events)
-    timeline = kmf.survival_function_.index.to_numpy()
-    surv = kmf.survival_function_.iloc[:, 0].to_numpy()
-    ci = kmf.confidence_interval_.to_numpy()
-    marks = []
-    for t in LANDMARKS_MONTHS:
-        i = _step_index(timeline, t)
-        if t > months.max() or i < 0:
-            marks.append(Landmark(t, None, None, None, _at_risk(months, t)))
-            continue
-        bounds = ci[i][np.isfinite(ci[i])]
-        low = float(bounds.min()) if bounds.size else None
-        high = float(bounds.max()) if bounds.size else None
-        marks.append(Landmark(t, float(surv[i]), low, high, _at_risk(months, t)))
+    marks = _landmarks(months, kmf.survival_function_, kmf.confidence_interval_)
     median = kmf.median_survival_time_
     median = float(median) if np.isfinite(median) else None
-    return SurvivalEstimate(name, unit, int(months.size), int(events.sum()), tuple(marks), median)
+    return SurvivalEstimate(name, unit, int(months.size), int(events.sum()), marks, median)
 
 
 def weighted_product_limit(
@@ -226,19 +235,6 @@ def cumulative_incidence(
     ajf = AalenJohansenFitter(alpha=1 - CONFIDENCE, calculate_variance=True)
     with np.errstate(divide="ignore", invalid="ignore"):
         ajf.fit(months, events, event_of_interest=of_interest)
-    timeline = ajf.cumulative_density_.index.to_numpy()
-    cif = ajf.cumulative_density_.iloc[:, 0].to_numpy()
-    ci = ajf.confidence_interval_.to_numpy()
-    marks = []
-    for t in LANDMARKS_MONTHS:
-        i = _step_index(timeline, t)
-        if t > months.max() or i < 0:
-            marks.append(Landmark(t, None, None, None, _at_risk(months, t)))
-            continue
-        bounds = ci[i][np.isfinite(ci[i])]
-        # lifelines 0.30.3 labels its two CIF bounds the wrong way round: take min and max.
-        low = float(bounds.min()) if bounds.size else None
-        high = float(bounds.max()) if bounds.size else None
-        marks.append(Landmark(t, float(cif[i]), low, high, _at_risk(months, t)))
+    marks = _landmarks(months, ajf.cumulative_density_, ajf.confidence_interval_)
     n_events = int(np.sum(events == of_interest))
-    return SurvivalEstimate(name, unit, int(events.size), n_events, tuple(marks))
+    return SurvivalEstimate(name, unit, int(events.size), n_events, marks)

@@ -10,6 +10,16 @@ from any study. Where a value was chosen to sit near a published figure, the com
 figure (see :mod:`irelab.outcomes.evidence` for the sourced series). Time-to-event parts are
 exponential with a patient-level gamma frailty, so tumours of one patient are correlated (which
 is what the per-tumour cluster bootstrap in :mod:`irelab.outcomes.survival` is for).
+
+Every treatment has an ablation zone compared with its prediction (what ``irelab compare``
+stores): the predicted minimal margin of a plan made for irelab's default 5 mm margin, the
+achieved one off by a prediction error, and the local tumour progression hazard falling with the
+achieved margin of the session that ablated the tumour completely, by the hazard ratio per mm
+of :attr:`CohortParameters.ltp_hr_per_mm_margin`: a known effect that the margin analysis
+(:mod:`irelab.outcomes.margins`) must recover. A tumour left with residual unablated tumour was
+not covered: its achieved margin is negative. The zone metrics are drawn from their own random
+stream, so the rest of the cohort is the one the same seed gave before zones were added (only
+the LTP times move with the margins).
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from irelab.outcomes.data import StudyData
+from irelab.outcomes.variables import ZONE_BOUNDS
 
 #: Days per month used to turn monthly hazards into days (365.25 / 12).
 DAYS_PER_MONTH = 365.25 / 12
@@ -71,6 +82,36 @@ class CohortParameters:
     new_intrahepatic_per_month: float = 0.03
     extrahepatic_per_month: float = 0.015
     lost_to_follow_up: float = 0.05
+    #: predicted minimal margin (mean, SD), mm: plans made for irelab's default 5 mm margin
+    #: (irelab.plan.targets), met on average and missed near vessels (illustrative).
+    predicted_margin_mm: tuple[float, float] = (5.0, 1.5)
+    #: achieved - predicted minimal margin (mean, SD), mm: a slightly optimistic prediction with
+    #: registration and segmentation error (illustrative).
+    margin_error_mm: tuple[float, float] = (-1.0, 2.5)
+    #: achieved margin of a tumour left with residual unablated tumour: -|N(mean, SD)| mm.
+    residual_margin_mm: tuple[float, float] = (2.0, 1.5)
+    #: LTP hazard ratio per mm of achieved minimal margin: 0.54 per 5 mm ("the risk for LTP
+    #: decreased by 46 % for each 5-mm increase in minimal margin size", Wang X, Sofocleous CT
+    #: et al., Cardiovasc Intervent Radiol 2013;36:166-175, radiofrequency ablation of colorectal
+    #: liver metastases; abstract read), so 0.54 ** (1/5) = 0.884 per mm. A thermal-ablation
+    #: figure applied to IRE: an assumption of the demo.
+    ltp_hr_per_mm_margin: float = 0.54**0.2
+    #: achieved margin (mm) at which the LTP hazard is ``ltp_hazard_per_month``: the cohort's
+    #: mean achieved margin, so the LTP level of the cohort stays near 20-25 % at one year.
+    reference_margin_mm: float = 4.0
+    #: Dice of predicted and achieved zone ~ Beta of this mean and SD: 10 clinical IRE
+    #: procedures of the liver gave Dice 0.63-0.77, mean 0.71 (Technol Cancer Res Treat 2025,
+    #: doi 10.1177/15330338251384207, abstract read); the SD is chosen so that 10 draws span
+    #: about that range (design choice).
+    dice_mean: float = 0.71
+    dice_sd: float = 0.045
+    #: achieved / predicted zone volume ~ log-normal, median 1 (illustrative log SD).
+    volume_ratio_log_sd: float = 0.15
+    #: HD95 ~ gamma of this mean and SD, mm (illustrative; the study above gives no distance).
+    hd95_mm: tuple[float, float] = (5.0, 1.5)
+    #: the predicted zone reaches this much further than the predicted minimal margin on
+    #: average around the tumour (an IRE zone is no sphere fitted to it; illustrative), mm.
+    zone_excess_mm: float = 3.0
 
 
 #: Adverse events per procedure of the demo. Rates sit near the sourced series of
@@ -100,6 +141,12 @@ _MODALITIES = ("CT", "MRI", "PET-CT")
 _MODALITY_WEIGHTS = (0.6, 0.35, 0.05)
 
 
+#: Sub-stream of the ablation-zone draws (``default_rng([seed, _ZONE_STREAM])``).
+_ZONE_STREAM = 1
+#: The registry's plausibility bound of a margin (irelab.outcomes.variables.ZONE_BOUNDS), mm.
+_MARGIN_MM = ZONE_BOUNDS["margin_mm"]
+
+
 def _day(start: dt.date, days: float) -> dt.date:
     return start + dt.timedelta(days=int(round(days)))
 
@@ -117,7 +164,15 @@ def synthetic_cohort(
     rng = np.random.default_rng(seed)
     rows: dict[str, list[dict]] = {
         k: []
-        for k in ("patients", "tumours", "procedures", "treatments", "adverse_events", "followups")
+        for k in (
+            "patients",
+            "tumours",
+            "procedures",
+            "treatments",
+            "ablation_zones",
+            "adverse_events",
+            "followups",
+        )
     }
     sites = ("SYN-SITE-A", "SYN-SITE-B", "SYN-SITE-C")
     counter = {"tumour": 0, "procedure": 0, "ae": 0, "followup": 0}
@@ -174,6 +229,42 @@ def synthetic_cohort(
             )
         return pid
 
+    zone_rng = np.random.default_rng([seed, _ZONE_STREAM])
+
+    def zone(procedure_id: str, tumour_id: str, size: float, residual: bool) -> float:
+        """Add the treatment's ablation zone; returns its achieved minimal margin (mm)."""
+        predicted = zone_rng.normal(*p.predicted_margin_mm)
+        if residual:
+            achieved = -abs(zone_rng.normal(*p.residual_margin_mm))
+        else:
+            achieved = predicted + zone_rng.normal(*p.margin_error_mm)
+        k = p.dice_mean * (1 - p.dice_mean) / p.dice_sd**2 - 1
+        mean_hd, sd_hd = p.hd95_mm
+        ratio = float(np.exp(zone_rng.normal(0.0, p.volume_ratio_log_sd)))
+        zone_mm = size + 2 * (max(predicted, 0.0) + p.zone_excess_mm)
+        predicted_cm3 = np.pi / 6 * zone_mm**3 / 1000
+        rows["ablation_zones"].append(
+            {
+                "procedure_id": procedure_id,
+                "tumour_id": tumour_id,
+                "dice": round(float(zone_rng.beta(p.dice_mean * k, (1 - p.dice_mean) * k)), 3),
+                "hd95_mm": round(float(zone_rng.gamma((mean_hd / sd_hd) ** 2,
+                                                      sd_hd**2 / mean_hd)), 1),
+                "volume_ratio": round(ratio, 3),
+                "predicted_volume_cm3": round(float(predicted_cm3), 2),
+                "achieved_volume_cm3": round(float(predicted_cm3 * ratio), 2),
+                "tumour_volume_cm3": round(float(np.pi / 6 * size**3 / 1000), 2),
+                "minimal_margin_mm": round(float(np.clip(achieved, -_MARGIN_MM, _MARGIN_MM)), 1),
+                "predicted_minimal_margin_mm": round(
+                    float(np.clip(predicted, -_MARGIN_MM, _MARGIN_MM)), 1
+                ),
+            }
+        )
+        return rows["ablation_zones"][-1]["minimal_margin_mm"]
+
+    def margin_factor(margin_mm: float) -> float:
+        return p.ltp_hr_per_mm_margin ** (margin_mm - p.reference_margin_mm)
+
     def imaging(study_id: str, tumour_id: str | None, date: dt.date, finding: str) -> None:
         rows["followups"].append(
             {
@@ -190,7 +281,9 @@ def synthetic_cohort(
         study_id = f"SYN-{i + 1:03d}"
         inclusion = _day(p.study_start, rng.uniform(0, p.accrual_days))
         first = _day(inclusion, rng.integers(3, 29))
-        frailty = rng.gamma(1 / p.frailty_variance, p.frailty_variance)
+        frailty = (
+            rng.gamma(1 / p.frailty_variance, p.frailty_variance) if p.frailty_variance > 0 else 1
+        )
         death_days = rng.exponential(1 / p.death_hazard_per_month) * DAYS_PER_MONTH
         end_days = (p.study_end - first).days
         lost_days = rng.uniform(60, end_days) if rng.random() < p.lost_to_follow_up else np.inf
@@ -239,8 +332,10 @@ def synthetic_cohort(
             odds = p.residual_at_25mm / (1 - p.residual_at_25mm)
             odds *= p.residual_odds_per_10mm ** ((size - 25.0) / 10.0)
             residual = (not success) or rng.random() < odds / (1 + odds)
+            margin = zone(pid, tid, size, residual)
             hazard = p.ltp_hazard_per_month * frailty * p.ltp_hr_per_10mm ** ((size - 25) / 10)
-            ltp_days = rng.exponential(1 / hazard) * DAYS_PER_MONTH
+            unit = rng.exponential(1.0)  # exponential(1 / h) = exponential(1) / h
+            ltp_days = unit / (hazard * margin_factor(margin)) * DAYS_PER_MONTH
             for k, visit in enumerate(visits):
                 if k == 0 and residual:
                     imaging(study_id, tid, _day(first, visit), "residual_unablated_tumour")
@@ -256,10 +351,12 @@ def synthetic_cohort(
                             "technical_success": True,
                         }
                     )
-                    if rng.random() >= p.repeat_success:
+                    failed = rng.random() >= p.repeat_success
+                    margin = zone(rpid, tid, size, failed)
+                    if failed:
                         imaging(study_id, tid, _day(first, visits[1]), "residual_unablated_tumour")
                         break
-                    ltp_days += repeat_day
+                    ltp_days = repeat_day + unit / (hazard * margin_factor(margin)) * DAYS_PER_MONTH
                     continue
                 if visit >= ltp_days and k > 0:
                     imaging(study_id, tid, _day(first, visit), "local_tumour_progression")

@@ -30,6 +30,14 @@ none is a clinical recommendation):
   further tolerance: they record imaging that was done, never planned imaging. These bounds also
   keep every date shifted for monitors (+-365 days) inside the range of Python dates and pandas
   timestamps (1677-2262).
+- Ablation zones (``irelab compare``'s metrics of one treated tumour, :data:`ZONE_BOUNDS`): the
+  minimal ablative margin within +-100 mm (design choice: an IRE zone of one electrode pair is
+  about 3 x 1.7 x 3 cm, Ben-David et al., AJR 2012;198:W62-W68, so a margin of 10 cm, either
+  way, is a unit slip, never a measurement); volumes up to 5000 cm3 (design choice: more than
+  any adult liver, so cm3 typed as mm3 is caught); an achieved/predicted volume ratio up to 100
+  (design choice: a prediction a hundredth of the zone compares nothing); HD95 like other
+  distances up to 500 mm; the registration residual, a root-mean-square difference of scan
+  intensities, up to 65535 (the span of 16-bit scans).
 """
 
 from __future__ import annotations
@@ -226,6 +234,24 @@ MAX_PULSES = 100_000
 #: A pulse current above 50 A aborts a pair (the generator's limit, irelab.delivery); 100 A
 #: leaves room for the peak the log records before the abort.
 MAX_CURRENT_A = 100.0
+#: Plausibility bounds of the ablation-zone metrics (module docstring): margin mm, volume cm3,
+#: volume ratio, registration residual (scan units).
+ZONE_BOUNDS = {"margin_mm": 100.0, "volume_cm3": 5000.0, "volume_ratio": 100.0,
+               "residual": 65535.0}
+#: Longest file name stored of a comparison (its name, never its folder): 255, the longest
+#: file name of the common file systems (ext4, NTFS, APFS).
+FILE_NAME_CHARS = 255
+
+
+def _volume(name: str, label: str, description: str) -> Variable:
+    return Variable(name, Kind.FLOAT, label, description, low=0.0, high=ZONE_BOUNDS["volume_cm3"])
+
+
+def _margin(name: str, label: str, description: str) -> Variable:
+    bound = ZONE_BOUNDS["margin_mm"]
+    return Variable(name, Kind.FLOAT, label, description, required=False, low=-bound, high=bound,
+                    check=f"ck_ablation_zones_{name.removesuffix('_mm')}")
+
 
 TABLES: dict[str, Table] = {
     t.name: t
@@ -497,6 +523,103 @@ TABLES: dict[str, Table] = {
                 ),
             ),
             unique=(("uq_treatments", ("procedure_id", "tumour_id")),),
+        ),
+        Table(
+            "ablation_zones",
+            (
+                _ref("patient_id", "patients", "Patient", entered=False),
+                _ref("procedure_id", "procedures", "Procedure"),
+                _ref("tumour_id", "tumours", "Tumour"),
+                Variable(
+                    "dice",
+                    Kind.FLOAT,
+                    "Dice",
+                    "overlap of the predicted and the achieved ablation zone, "
+                    "2|P & A| / (|P| + |A|) (irelab compare)",
+                    low=0.0,
+                    high=1.0,
+                    check="ck_ablation_zones_dice",
+                ),
+                Variable(
+                    "hd95_mm",
+                    Kind.FLOAT,
+                    "HD95 (mm)",
+                    "95th-percentile Hausdorff distance between the predicted and the achieved "
+                    "zone's surfaces, mm",
+                    required=False,
+                    **_MM,
+                ),
+                Variable(
+                    "volume_ratio",
+                    Kind.FLOAT,
+                    "Volume ratio",
+                    "achieved / predicted ablation-zone volume",
+                    required=False,
+                    low=0.0,
+                    high=ZONE_BOUNDS["volume_ratio"],
+                ),
+                _volume(
+                    "predicted_volume_cm3",
+                    "Predicted volume (cm3)",
+                    "volume of the predicted ablation zone, cm3",
+                ),
+                _volume(
+                    "achieved_volume_cm3",
+                    "Achieved volume (cm3)",
+                    "volume of the achieved (segmented) ablation zone, cm3",
+                ),
+                _volume("tumour_volume_cm3", "Tumour volume (cm3)", "tumour volume, cm3"),
+                _margin(
+                    "minimal_margin_mm",
+                    "Minimal ablative margin (mm)",
+                    "smallest distance from the tumour surface to the achieved zone's surface, "
+                    "mm; negative where tumour lies outside the zone (empty: not measurable)",
+                ),
+                _margin(
+                    "predicted_minimal_margin_mm",
+                    "Predicted minimal margin (mm)",
+                    "the same margin of the predicted zone, mm",
+                ),
+                Variable(
+                    "plan_file",
+                    Kind.TEXT,
+                    "Plan file",
+                    "name of the plan file the comparison simulated (withheld from monitors: "
+                    "a file name may name a patient)",
+                    required=False,
+                    width=FILE_NAME_CHARS,
+                    privacy=Privacy.WITHHOLD,
+                ),
+                Variable(
+                    "segmentation_file",
+                    Kind.TEXT,
+                    "Segmentation file",
+                    "name of the segmented ablation-zone file (withheld from monitors as above)",
+                    required=False,
+                    width=FILE_NAME_CHARS,
+                    privacy=Privacy.WITHHOLD,
+                ),
+                Variable(
+                    "registration_residual",
+                    Kind.FLOAT,
+                    "Registration residual",
+                    "root-mean-square intensity difference of planning and registered "
+                    "follow-up scan in the liver, scan units (empty: nothing registered)",
+                    required=False,
+                    low=0.0,
+                    high=ZONE_BOUNDS["residual"],
+                ),
+                Variable(
+                    "irelab_version",
+                    Kind.TEXT,
+                    "irelab version",
+                    "version of the irelab that made the comparison",
+                    required=False,
+                    width=32,
+                    pattern=r"^[0-9A-Za-z][0-9A-Za-z.+!_-]{0,31}$",
+                ),
+            ),
+            unique=(("uq_ablation_zones", ("procedure_id", "tumour_id")),),
         ),
         Table(
             "adverse_events",

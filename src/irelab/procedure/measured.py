@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from irelab.case import Case, Probe
-from irelab.errors import InputError
+from irelab.errors import InputError, read_text_input
 from irelab.procedure.markups import read_markup_lines
 from irelab.procedure.spacing import MeasuredSpacing, arrange_by_spacings
 
@@ -105,12 +105,7 @@ def _rows(path: Path) -> tuple[list[str], list[tuple[str, dict[str, str]]]]:
     """Header and ``(line N, {column: text})`` rows of a CSV (comments and blank lines
     skipped)."""
     source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise InputError(source, "", "a readable CSV file", exc.strerror) from None
-    except UnicodeDecodeError:
-        raise InputError(source, "", "a UTF-8 text file") from None
+    text = read_text_input(path, "CSV file", encoding="utf-8-sig")
     lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1)
              if line.strip() and not line.lstrip().startswith("#")]
     if not lines:

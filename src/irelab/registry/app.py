@@ -86,6 +86,7 @@ def create_app(
     """
     from irelab.registry.deps import cookie_actor, get_session
     from irelab.registry.routers import (
+        ablation_zones,
         admin,
         adverse_events,
         audit,
@@ -98,6 +99,7 @@ def create_app(
         report,
         tumours,
         users,
+        zone_pages,
     )
 
     @asynccontextmanager
@@ -120,10 +122,12 @@ def create_app(
     for module in (auth, users, patients, tumours, procedures, adverse_events, followups, audit):
         app.include_router(module.router)
     app.include_router(procedures.treatments_router)
+    app.include_router(ablation_zones.router)
     app.include_router(exchange.router)
     app.include_router(report.router)
     app.include_router(admin.router)
     app.include_router(pages.router)
+    app.include_router(zone_pages.router)
 
     def docs_reader(request: Request, session: Session = Depends(get_session)) -> bool:
         return not production or cookie_actor(request, session) is not None

@@ -1,5 +1,6 @@
-"""The registry's tables: sites, users, patients, tumours, procedures, treatments, adverse events,
-follow-up imaging and the audit trail (SQLAlchemy 2 typed declarative models).
+"""The registry's tables: sites, users, patients, tumours, procedures, treatments, achieved
+ablation zones, adverse events, follow-up imaging and the audit trail (SQLAlchemy 2 typed
+declarative models).
 
 Terminology follows the image-guided tumour ablation reporting standards (Ahmed M, Solbiati L,
 Brace CL et al. "Image-guided tumor ablation: standardization of terminology and reporting
@@ -216,6 +217,17 @@ class Treatment(declared_columns("treatments"), Tracked, Base):
     __tablename__ = "treatments"
 
 
+class AblationZone(declared_columns("ablation_zones"), Tracked, Base):
+    """The ablation zone achieved for a tumour treated in a procedure, against the predicted one
+    (``irelab compare``): Dice, HD95, volumes, the minimal ablative margin and provenance.
+
+    One per treatment (procedure and tumour); the *minimal ablative margin* is the rim of
+    ablated tissue beyond the tumour edge at its thinnest (Ahmed et al. 2014, module docstring).
+    """
+
+    __tablename__ = "ablation_zones"
+
+
 class AdverseEvent(declared_columns("adverse_events"), Tracked, Base):
     """An adverse event of a procedure: CTCAE v5.0 term and grade, CIRSE grade 1-6."""
 
@@ -274,6 +286,7 @@ CLINICAL_MODELS: tuple[type[Tracked], ...] = (
     Procedure,
     ProcedurePair,
     Treatment,
+    AblationZone,
     AdverseEvent,
     FollowUp,
 )

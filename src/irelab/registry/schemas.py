@@ -310,6 +310,10 @@ TreatmentCreate = create_schema("treatments")
 TreatmentUpdate = update_schema("treatments")
 TreatmentRead = read_schema("treatments")
 
+AblationZoneCreate = create_schema("ablation_zones")
+AblationZoneUpdate = update_schema("ablation_zones")
+AblationZoneRead = read_schema("ablation_zones")
+
 AdverseEventCreate = create_schema("adverse_events")
 AdverseEventUpdate = update_schema("adverse_events")
 AdverseEventRead = read_schema("adverse_events")

@@ -26,6 +26,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from irelab.outcomes.variables import TABLES, Privacy
 from irelab.registry import schemas as s
 from irelab.registry.models import (
+    AblationZone,
     AdverseEvent,
     FollowUp,
     Patient,
@@ -196,6 +197,53 @@ def _treatment_parents(session: Session, actor: Actor, values: dict[str, Any]) -
     return values
 
 
+def treated_in(session: Session, procedure_id: int, tumour_id: int) -> bool:
+    """Whether a live treatment records tumour ``tumour_id`` as treated in ``procedure_id``."""
+    return session.scalars(
+        select(Treatment.id).where(
+            Treatment.procedure_id == procedure_id,
+            Treatment.tumour_id == tumour_id,
+            Treatment.retired_at.is_(None),
+        )
+    ).first() is not None
+
+
+def _zone_parents(session: Session, actor: Actor, values: dict[str, Any]) -> dict[str, Any]:
+    """An ablation zone belongs to a treatment: the tumour was treated in the procedure (both
+    the patient's); one zone per treatment."""
+    _by_procedure(session, actor, values)
+    procedure, tumour = values["procedure_id"], values["tumour_id"]
+    row = get_visible(session, actor, Tumour, tumour, live=True)
+    if row.patient_id != values["patient_id"]:
+        raise Invalid(
+            f"tumour_id: tumour {tumour} belongs to another patient than procedure {procedure}",
+            "tumour_id",
+        )
+    if not treated_in(session, procedure, tumour):
+        raise Invalid(
+            f"tumour_id: tumour {tumour} was not treated in procedure {procedure} "
+            "(record the treatment first)",
+            "tumour_id",
+        )
+    stored = session.scalars(
+        select(AblationZone).where(
+            AblationZone.procedure_id == procedure, AblationZone.tumour_id == tumour
+        )
+    ).first()
+    if stored is not None:
+        fix = (
+            "it was retired, and a retired record keeps its place"
+            if stored.retired_at is not None
+            else f"correct that record (version {stored.version}) instead"
+        )
+        raise Conflict(
+            f"tumour {tumour} in procedure {procedure} has its ablation zone already (record "
+            f"{stored.id}): {fix}",
+            "tumour_id",
+        )
+    return values
+
+
 def _resource(name: str, model: type[Tracked], schemas: tuple, parents: Callable) -> Resource:
     create, update, read = schemas
     return Resource(
@@ -224,6 +272,12 @@ RESOURCES: dict[str, Resource] = {
             Treatment,
             (s.TreatmentCreate, s.TreatmentUpdate, s.TreatmentRead),
             _treatment_parents,
+        ),
+        _resource(
+            "ablation_zones",
+            AblationZone,
+            (s.AblationZoneCreate, s.AblationZoneUpdate, s.AblationZoneRead),
+            _zone_parents,
         ),
         _resource(
             "adverse_events",

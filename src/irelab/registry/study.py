@@ -1,4 +1,5 @@
-"""The bridge to the outcome analysis: registry rows <-> ``irelab.outcomes.StudyData`` frames.
+"""The bridge to the outcome analysis: registry rows <-> ``irelab.outcomes.StudyData`` frames
+(the ablation zones with their metrics, not their provenance).
 
 :func:`load_study_data` reads the live (non-retired) records ``user`` may see - own site for
 investigators, pseudonymised with shifted dates for monitors - into the StudyData frames the
@@ -15,11 +16,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from irelab.outcomes.data import SCHEMA
 from irelab.registry import schemas as s
 from irelab.registry import service
 from irelab.registry.accounts import add_site
 from irelab.registry.audit import ACTOR_KEY
 from irelab.registry.models import (
+    AblationZone,
     AdverseEvent,
     FollowUp,
     Patient,
@@ -30,6 +33,10 @@ from irelab.registry.models import (
     User,
 )
 from irelab.registry.security import Actor
+
+#: The ablation-zone metrics the outcome analysis reads (the provenance stays in the registry):
+#: the columns of its ``ablation_zones`` frame other than the record links.
+ZONE_COLUMNS = tuple(c for c in SCHEMA["ablation_zones"] if c not in ("procedure_id", "tumour_id"))
 
 
 def resolve_actor(session: Session, user: Actor | str) -> Actor:
@@ -75,6 +82,12 @@ def load_study_data(session: Session, user: Actor | str):
     tumours = live(Tumour)
     live_procedures = {p.id for p in procedures}
     live_tumours = {t.id for t in tumours}
+    treatments = [
+        t
+        for t in live(Treatment)
+        if t.procedure_id in live_procedures and t.tumour_id in live_tumours
+    ]
+    treated = {(t.procedure_id, t.tumour_id) for t in treatments}
     return StudyData(
         patients=_frame(
             [
@@ -167,10 +180,21 @@ def load_study_data(session: Session, user: Actor | str):
                     "session": t.session,
                     "technical_success": t.technical_success,
                 }
-                for t in live(Treatment)
-                if t.procedure_id in live_procedures and t.tumour_id in live_tumours
+                for t in treatments
             ],
             ["procedure_id", "tumour_id", "session", "technical_success"],
+        ),
+        ablation_zones=_frame(
+            [
+                {
+                    "procedure_id": str(z.procedure_id),
+                    "tumour_id": str(z.tumour_id),
+                    **{name: getattr(z, name) for name in ZONE_COLUMNS},
+                }
+                for z in live(AblationZone)
+                if (z.procedure_id, z.tumour_id) in treated
+            ],
+            ["procedure_id", "tumour_id", *ZONE_COLUMNS],
         ),
         adverse_events=_frame(
             [
@@ -315,6 +339,17 @@ def store_study_data(session: Session, data: Any, user: Actor | str) -> dict[str
                 technical_success=bool(r["technical_success"]),
             ),
         )
+    for r in _records(data.ablation_zones):
+        service.create(
+            session,
+            actor,
+            res["ablation_zones"],
+            s.AblationZoneCreate(
+                procedure_id=procedures[str(r["procedure_id"])],
+                tumour_id=tumours[str(r["tumour_id"])],
+                **{name: _number(r.get(name)) for name in ZONE_COLUMNS},
+            ),
+        )
     for r in _records(data.adverse_events):
         service.create(
             session,
@@ -352,6 +387,7 @@ def store_study_data(session: Session, data: Any, user: Actor | str) -> dict[str
             "tumours",
             "procedures",
             "treatments",
+            "ablation_zones",
             "adverse_events",
             "followups",
         )

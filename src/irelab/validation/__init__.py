@@ -14,9 +14,11 @@ from irelab.validation.compare import (
     delivered_pairs,
 )
 from irelab.validation.comparison_file import (
+    ComparisonRecord,
     StoredComparison,
     comparison_json,
     read_comparison,
+    read_comparison_record,
     write_comparison,
 )
 from irelab.validation.dataset import AXES, DataPoint, Measure, load_validation_set
@@ -53,6 +55,7 @@ __all__ = [
     "MIN_COMPARISONS",
     "Calibration",
     "Comparison",
+    "ComparisonRecord",
     "DataPoint",
     "DeliveredPair",
     "Measure",
@@ -77,6 +80,7 @@ __all__ = [
     "minimal_margin_mm",
     "predict_point",
     "read_comparison",
+    "read_comparison_record",
     "read_grid_array",
     "read_scan",
     "register_rigid",

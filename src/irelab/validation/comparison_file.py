@@ -13,16 +13,22 @@ RAS in the file):
   Slicer colour table, ``labels.ctbl``;
 - ``slices.png``: the slice figure.
 
-Keys of ``comparison.json``: ``format`` (``irelab-comparison``), ``version``, ``plan``,
+Keys of ``comparison.json``: ``format`` (``irelab-comparison``), ``version``,
+``irelab_version`` (of the irelab that wrote it; absent from files written before it was added),
+``plan``,
 ``achieved``, ``label``, ``scans``, ``registration`` (null or the rigid transform and its
 residual), ``delivered`` (``from``: ``plan`` or the log, ``pairs``), ``grid`` (``shape``,
 ``spacing_mm``, ``origin_mm``), ``tissues``, ``metrics``, ``achieved_outside_domain``,
 ``converged``, ``files``. Paths in ``files`` are relative to the folder.
+
+:func:`read_comparison` reads the folder (JSON and arrays, for a calibration);
+:func:`read_comparison_record` reads comparison.json alone into what a registry stores of it.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,8 +41,10 @@ from irelab.simulation.output import write_label_volume
 from irelab.validation.compare import Comparison
 from irelab.validation.figures import write_comparison_figure
 from irelab.validation.images import read_grid_array, write_grid_array
+from irelab.validation.metrics import ZoneAgreement
 
-__all__ = ["StoredComparison", "comparison_json", "read_comparison", "write_comparison"]
+__all__ = ["ComparisonRecord", "StoredComparison", "comparison_json", "read_comparison",
+           "read_comparison_record", "write_comparison"]
 
 FORMAT = "irelab-comparison"
 VERSION = 1
@@ -58,8 +66,10 @@ def comparison_json(comparison: Comparison) -> dict:
                         "sigma0_S_per_m": t.sigma0_S_per_m, "sigma1_S_per_m": t.sigma1_S_per_m,
                         "e_rev_V_per_cm": t.e_rev_V_per_cm, "e_irr_V_per_cm": t.e_irr_V_per_cm,
                         "model": t.model, "source": t.source})
+    from irelab import __version__
+
     return {
-        "format": FORMAT, "version": VERSION, "plan": plan.source,
+        "format": FORMAT, "version": VERSION, "irelab_version": __version__, "plan": plan.source,
         "achieved": str(comparison.achieved_path), "label": comparison.label,
         "scans": comparison.scans,
         "registration": None if comparison.registration is None
@@ -132,8 +142,8 @@ def _require(data: dict, source: str, *keys: str) -> None:
             raise InputError(source, key, "a comparison.json written by irelab compare")
 
 
-def read_comparison(path: str | Path) -> StoredComparison:
-    """Read a comparison folder (or its comparison.json)."""
+def _load(path: str | Path) -> tuple[Path, dict]:
+    """The path of comparison.json (in a folder, or itself) and its checked top level."""
     path = Path(path)
     if path.is_dir():
         path = path / "comparison.json"
@@ -143,13 +153,20 @@ def read_comparison(path: str | Path) -> StoredComparison:
     except OSError as exc:
         raise InputError(source, "", "a comparison.json written by irelab compare --out",
                          exc.strerror) from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         raise InputError(source, "", "a JSON comparison written by irelab compare") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise InputError(source, "format", f"{FORMAT!r} (a comparison written by irelab "
                          "compare)")
     if data.get("version") != VERSION:
         raise InputError(source, "version", f"version {VERSION}", data.get("version"))
+    return path, data
+
+
+def read_comparison(path: str | Path) -> StoredComparison:
+    """Read a comparison folder (or its comparison.json)."""
+    path, data = _load(path)
+    source = str(path)
     _require(data, source, "grid", "tissues", "metrics", "delivered", "files")
     g = data["grid"]
     h = float(g["spacing_mm"]) * 1e-3
@@ -174,3 +191,87 @@ def read_comparison(path: str | Path) -> StoredComparison:
                             e_max_V_per_cm=array("e_field").astype(float),
                             achieved=array("achieved").astype(bool),
                             conductor=array("conductor").astype(bool), labels=labels)
+
+
+#: Metrics every comparison has; the others are null where not measurable (no tumour, an empty
+#: zone, nothing predicted).
+_ALWAYS = frozenset({"dice", "predicted_volume_cm3", "achieved_volume_cm3", "tumour_volume_cm3",
+                     "tumour_outside_cm3"})
+_METRICS = ("dice", "hd95_mm", "volume_ratio", "predicted_volume_cm3", "achieved_volume_cm3",
+            "tumour_volume_cm3", "minimal_ablative_margin_mm",
+            "predicted_minimal_ablative_margin_mm", "tumour_outside_cm3")
+
+
+@dataclass(frozen=True)
+class ComparisonRecord:
+    """What a registry stores of one comparison: the metrics and where they came from."""
+
+    path: Path
+    agreement: ZoneAgreement
+    plan: str
+    """The plan file as the comparison names it."""
+    achieved: str
+    """The segmentation file as the comparison names it."""
+    registration_residual: float | None
+    """Root-mean-square intensity difference after registration (scan units; None: the
+    segmentation was in the planning frame, nothing was registered)."""
+    irelab_version: str | None
+    """Of the irelab that wrote the comparison (None in files written before it was kept)."""
+
+
+def _shown(value: object) -> object:
+    """What an error may quote of ``value``: a number or a short text, else only its kind."""
+    if value is None or isinstance(value, bool | float):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) < 10**15 else "a very large integer"
+    if isinstance(value, str) and len(value) <= 64:
+        return value
+    return f"a {type(value).__name__}"
+
+
+def _number(data: dict, key: str, source: str, where: str, optional: bool) -> float | None:
+    value = data.get(key)
+    if value is None and optional:
+        return None
+    number = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            number = float(value)  # an integer beyond the float range overflows
+        except OverflowError:
+            number = None
+    if number is None or not math.isfinite(number):
+        raise InputError(source, f"{where}{key}",
+                         "a finite number" + (" or null" if optional else ""), _shown(value))
+    return number
+
+
+def _text(data: dict, key: str, source: str, optional: bool = False) -> str | None:
+    value = data.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value:
+        raise InputError(source, key, "a text" + (" or null" if optional else ""),
+                         _shown(value))
+    return value
+
+
+def read_comparison_record(path: str | Path) -> ComparisonRecord:
+    """Read the metrics and provenance of comparison.json (a folder, or the file alone: the
+    arrays next to it are not needed)."""
+    path, data = _load(path)
+    source = str(path)
+    metrics = data.get("metrics")
+    if not isinstance(metrics, dict):
+        raise InputError(source, "metrics", "the comparison's metrics (an object)")
+    values = {k: _number(metrics, k, source, "metrics.", k not in _ALWAYS) for k in _METRICS}
+    registration = data.get("registration")
+    if registration is not None and not isinstance(registration, dict):
+        raise InputError(source, "registration", "null or the registration (an object)")
+    residual = None if registration is None else _number(
+        registration, "residual_rms_after", source, "registration.", optional=False)
+    return ComparisonRecord(path=path, agreement=ZoneAgreement.from_json(values),
+                            plan=_text(data, "plan", source),
+                            achieved=_text(data, "achieved", source),
+                            registration_residual=residual,
+                            irelab_version=_text(data, "irelab_version", source, optional=True))

@@ -98,6 +98,17 @@ class ZoneAgreement:
                 "predicted_minimal_ablative_margin_mm": r(self.predicted_minimal_margin_mm, 3),
                 "tumour_outside_cm3": r(self.tumour_outside_cm3)}
 
+    @classmethod
+    def from_json(cls, data: dict) -> ZoneAgreement:
+        """The agreement :meth:`to_json` wrote (values as rounded there)."""
+        return cls(dice=data["dice"], hd95_mm=data["hd95_mm"], volume_ratio=data["volume_ratio"],
+                   predicted_volume_cm3=data["predicted_volume_cm3"],
+                   achieved_volume_cm3=data["achieved_volume_cm3"],
+                   tumour_volume_cm3=data["tumour_volume_cm3"],
+                   minimal_margin_mm=data["minimal_ablative_margin_mm"],
+                   predicted_minimal_margin_mm=data["predicted_minimal_ablative_margin_mm"],
+                   tumour_outside_cm3=data["tumour_outside_cm3"])
+
 
 def zone_agreement(predicted: np.ndarray, achieved: np.ndarray, tumour: np.ndarray,
                    spacing_mm: float) -> ZoneAgreement:

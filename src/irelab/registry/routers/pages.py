@@ -1,6 +1,7 @@
 """Server-rendered web pages: log in and out, list and enter patients, procedures (also from an
-uploaded plan and delivery log), adverse events and follow-up imaging, and view the study report.
-The admin pages (sites and accounts) are in :mod:`.admin`.
+uploaded plan and delivery log), treatments, ablation zones, adverse events and follow-up
+imaging, and view the study report. The admin pages (sites and accounts) are in :mod:`.admin`;
+the upload of an ablation zone from ``irelab compare``'s comparison.json in :mod:`.zone_pages`.
 
 Jinja2 with autoescaping on (every value is HTML-escaped, so stored script-injection strings show
 as text). The session is the signed token in an HttpOnly, SameSite=Lax cookie; every form, the
@@ -62,6 +63,7 @@ CHILD_FORMS: dict[str, str] = {
     "tumours": "Add a tumour",
     "procedures": "Add a procedure",
     "treatments": "Record a tumour treated in a procedure",
+    "ablation_zones": "Enter the achieved ablation zone of a treated tumour",
     "adverse_events": "Add an adverse event",
     "followups": "Add a follow-up imaging study",
 }
@@ -189,7 +191,7 @@ def patients_page(
     return render(request, "patients.html", actor=actor, patients=rows, next_after=page.next_after)
 
 
-def _form_page(
+def form_page(
     request: Request,
     actor: Actor,
     title: str,
@@ -220,7 +222,7 @@ def new_patient_page(request: Request, session: Session = Depends(get_session)) 
         return login_redirect()
     service.require_writer(actor)
     fields = form_fields(session, actor, "patients", None)
-    return _form_page(request, actor, "Enter a patient", fields, "/patients/new")
+    return form_page(request, actor, "Enter a patient", fields, "/patients/new")
 
 
 @router.post("/patients/new", response_class=HTMLResponse)
@@ -268,7 +270,7 @@ def new_child_page(
     patient = service.get_visible(session, actor, Patient, patient_id, live=True)
     fields = form_fields(session, actor, name, patient)
     action = f"/patients/{patient_id}/{name}/new"
-    return _form_page(request, actor, CHILD_FORMS[name], fields, action)
+    return form_page(request, actor, CHILD_FORMS[name], fields, action)
 
 
 @router.post("/patients/{patient_id}/{name}/new", response_class=HTMLResponse)
@@ -313,7 +315,7 @@ def _submit(
     fields = form_fields(session, actor, name, patient, data, errors)
     title = CHILD_FORMS.get(name, "Enter a patient")
     flat = [message for messages in errors.values() for message in messages]
-    return _form_page(request, actor, title, fields, action, errors=flat, status=status)
+    return form_page(request, actor, title, fields, action, errors=flat, status=status)
 
 
 # --- a procedure from an uploaded plan and delivery log -------------------------------------------
@@ -365,10 +367,10 @@ def upload_procedure_page(
     service.require_writer(actor)
     service.get_visible(session, actor, Patient, patient_id, live=True)
     action = f"/patients/{patient_id}/procedures/upload"
-    return _form_page(request, actor, UPLOAD_TITLE, _upload_fields(), action, upload=True)
+    return form_page(request, actor, UPLOAD_TITLE, _upload_fields(), action, upload=True)
 
 
-def _saved(upload: Any, folder: Path, name: str) -> tuple[Path | None, str]:
+def saved_upload(upload: Any, folder: Path, name: str) -> tuple[Path | None, str]:
     """Write an uploaded file to ``folder/name``; (path or None when none was sent, its name)."""
     if not isinstance(upload, UploadFile) or not upload.filename:
         return None, ""
@@ -398,8 +400,8 @@ def upload_procedure(
     errors: list[str] = []
     with tempfile.TemporaryDirectory(prefix="irelab-upload-") as tmp:
         folder = Path(tmp)
-        plan, plan_name = _saved(form.get("plan"), folder, "plan.yaml")
-        log, log_name = _saved(form.get("log"), folder, "delivery.jsonl")
+        plan, plan_name = saved_upload(form.get("plan"), folder, "plan.yaml")
+        log, log_name = saved_upload(form.get("log"), folder, "delivery.jsonl")
         if plan is None:
             errors.append("Plan: choose the plan file (YAML) of this procedure.")
         else:
@@ -430,7 +432,7 @@ def upload_procedure(
     if not errors:
         return RedirectResponse(f"/patients/{patient_id}", status_code=303)
     action = f"/patients/{patient_id}/procedures/upload"
-    return _form_page(
+    return form_page(
         request,
         actor,
         UPLOAD_TITLE,
