@@ -4,7 +4,7 @@
 writes one; they are the only reader and writer of the format (:mod:`irelab.case.io`).
 """
 
-from irelab.case.io import case_text, load_case, parse_case, write_case
+from irelab.case.io import case_text, load_case, parse_case, parse_case_text, write_case
 from irelab.case.model import Case, Domain, Pair, PairKey, Placement, Probe, Protocol
 from irelab.case.probes import conductor_mask, probe_conductors
 from irelab.case.tissues import TISSUE_PRESETS, Tissue
@@ -23,6 +23,7 @@ __all__ = [
     "conductor_mask",
     "load_case",
     "parse_case",
+    "parse_case_text",
     "probe_conductors",
     "write_case",
 ]

@@ -22,7 +22,7 @@ import numpy as np
 
 from irelab.case.anatomy import region_mask
 from irelab.case.probes import conductor_mask, probe_conductors
-from irelab.case.schema import RegionSpec
+from irelab.case.schema import RegionSpec, UncertaintySpec
 from irelab.case.tissues import Tissue
 from irelab.errors import InputError
 from irelab.field.problem import Electrode, FieldProblem, Grid, Insulator, TissueRole
@@ -193,6 +193,8 @@ class Case:
     source: str
     base_dir: Path
     description: str | None = None
+    uncertainty: UncertaintySpec | None = None
+    """The case's own uncertainty model (``uncertainty:``), if it gives one."""
     _labels: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property

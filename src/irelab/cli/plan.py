@@ -110,11 +110,21 @@ def plan(
                                      help="Confirmation grid spacing (mm)."),
     direction: str = typer.Option("0,0,1", "--direction",
                                   help="Insertion axis x,y,z (tip towards entry)."),
+    robust: float | None = typer.Option(
+        None, "--robust", help="Widen the margin until the probability of covering the whole "
+        "tumour under placement error and tissue variability reaches this (e.g. 0.95)."),
 ) -> None:
     """Plan probes, pairs, voltages and pullbacks that cover tumour + margin within limits."""
     from irelab.case import load_case
 
     case = load_case(case_file)
+    if robust is not None:
+        from irelab.cli.robust import run_robust_plan
+
+        sys.exit(run_robust_plan(case, target_probability=robust, margin_mm=margin_mm,
+                                 spacing_mm=spacing_mm,
+                                 direction=_parse_direction(direction, str(case_file)),
+                                 out=out, as_json=as_json))
     code = run_plan(case, margin_mm=margin_mm, spacing_mm=spacing_mm,
                     direction=_parse_direction(direction, str(case_file)), out=out,
                     as_json=as_json)

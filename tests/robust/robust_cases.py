@@ -1,0 +1,23 @@
+"""The small plan the robustness tests share (imported by name: robust_cases)."""
+
+from __future__ import annotations
+
+SMALL_PLAN = {
+    "name": "small-plan",
+    "domain": {"size_mm": [40, 40, 32], "spacing_mm": 2.0},
+    "anatomy": {"background": "liver", "regions": [
+        {"tissue": "tumour", "sphere": {"center_mm": [0, -1, 0], "radius_mm": 5}},
+        {"tissue": "blood", "cylinder": {"start_mm": [-20, 11, -16], "end_mm": [20, 11, 16],
+                                         "radius_mm": 2}},
+    ]},
+    "probes": [
+        {"name": "P1", "tip_mm": [-7, -1, -9], "direction": [0, 0, 1], "exposed_mm": 18},
+        {"name": "P2", "tip_mm": [7, -1, -9], "direction": [0, 0, 1], "exposed_mm": 18},
+    ],
+    "protocol": {"pulses": 20, "pulse_width_us": 90,
+                 "pairs": [{"anode": "P1", "cathode": "P2", "voltage_V": 3000}]},
+}
+"""A 10 mm tumour between two probes 14 mm apart at 3000 V, a 4 mm vessel 5 mm from the
+tumour, on a 2 mm grid (12,800 voxels; the probes on voxel-centre columns, so that the 1.1 mm
+needles hold voxels). The unperturbed plan covers the tumour with a 2 mm margin, and the default
+uncertainty model makes some samples miss it; 20 pulses keep the thermal model short."""
