@@ -167,12 +167,12 @@ def robust(
                             evaluation=EvaluationSettings(),
                             cluster=ClusterSettings(scheduler, workers, scheduler_timeout_s))
     options.check(source)
+    placement = {"lateral_sd_mm": lateral_sd_mm, "depth_sd_mm": depth_sd_mm,
+                 "angle_sd_deg": angle_sd_deg, "correlation": correlation}
+    _check_model_options(placement, seed, source)
     case = load_case(plan_file)
-    model = UncertaintyModel.for_case(
-        case, seed=_seed(seed, source),
-        placement={"lateral_sd_mm": lateral_sd_mm, "depth_sd_mm": depth_sd_mm,
-                   "angle_sd_deg": angle_sd_deg, "correlation": correlation},
-        origin="the command line")
+    model = UncertaintyModel.for_case(case, seed=seed, placement=placement,
+                                      origin="the command line")
     console = Console(stderr=True)
     with _Reporter(console, "robust") as reporter:
         result = robust_study(case, model, options, progress=reporter.sample)
@@ -186,12 +186,23 @@ def robust(
         _print_summary(data, Console())
 
 
-def _seed(seed: int | None, source: str) -> int | None:
+def _check_model_options(placement: dict, seed: int | None, source: str) -> None:
+    """One error naming the option for a negative spread, a correlation outside 0-1 or a
+    negative seed."""
+    import math
+
     from irelab.errors import InputError
 
+    for key, value in placement.items():
+        if value is None:
+            continue
+        option = "--" + key.replace("_", "-")
+        if key == "correlation" and not 0 <= value <= 1:
+            raise InputError(source, option, "a share between 0 and 1", value)
+        if not (math.isfinite(value) and value >= 0):
+            raise InputError(source, option, "a spread of at least 0", value)
     if seed is not None and seed < 0:
         raise InputError(source, "--seed", "a seed of at least 0", seed)
-    return seed
 
 
 def run_robust_plan(case, *, target_probability: float, margin_mm: float, spacing_mm: float,
