@@ -161,6 +161,7 @@ def robust(
         robust_study,
     )
     from irelab.robust.output import robust_json, write_robust
+    from irelab.robust.study import check_plan
 
     source = str(plan_file)
     options = RobustOptions(samples=samples, thermal_samples=thermal_samples,
@@ -171,6 +172,7 @@ def robust(
                  "angle_sd_deg": angle_sd_deg, "correlation": correlation}
     _check_model_options(placement, seed, source)
     case = load_case(plan_file)
+    check_plan(case)
     model = UncertaintyModel.for_case(case, seed=seed, placement=placement,
                                       origin="the command line")
     console = Console(stderr=True)

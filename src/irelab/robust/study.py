@@ -22,7 +22,7 @@ from irelab.robust.model import UncertaintyModel
 from irelab.robust.sampling import SampleSet, draw_samples
 from irelab.robust.statistics import Aggregator, RobustStatistics
 
-__all__ = ["RobustOptions", "RobustResult", "robust_study", "MAX_SAMPLES",
+__all__ = ["RobustOptions", "RobustResult", "check_plan", "robust_study", "MAX_SAMPLES",
            "DEFAULT_SAMPLES", "DEFAULT_THERMAL_SAMPLES"]
 
 DEFAULT_SAMPLES = 200
@@ -88,17 +88,22 @@ class RobustResult:
                        [names.index(n) for n in self.case.tissues_with(TissueRole.TARGET)])
 
 
-def robust_study(case: Case, model: UncertaintyModel, options: RobustOptions,
-                 progress: Progress | None = None) -> RobustResult:
-    """Monte Carlo of ``case`` (a plan) under ``model``: ``progress(done, total, outcome)`` is
-    told after every sample."""
-    options.check(case.source)
+def check_plan(case: Case) -> None:
+    """One :class:`InputError` unless ``case`` is a plan with a target tissue."""
     if case.protocol is None or not case.protocol.pairs or not case.probes:
         raise InputError(case.source, "protocol.pairs", "a plan: probes and at least one pair "
                          "(run irelab plan first)")
     if not case.tissues_with(TissueRole.TARGET):
         raise InputError(case.source, "anatomy", "a tissue with role: target (the tumour whose "
                          "coverage is studied)")
+
+
+def robust_study(case: Case, model: UncertaintyModel, options: RobustOptions,
+                 progress: Progress | None = None) -> RobustResult:
+    """Monte Carlo of ``case`` (a plan) under ``model``: ``progress(done, total, outcome)`` is
+    told after every sample."""
+    options.check(case.source)
+    check_plan(case)
     samples = draw_samples(model, case, options.samples)
     grid = case.grid(options.evaluation.spacing_mm)
     thermal = min(options.thermal_samples, options.samples)
