@@ -30,9 +30,10 @@ class _Reporter:
     """Progress on stderr: a rich bar on a terminal, else one line per finished sample (so a
     log or CI shows the run advancing)."""
 
-    def __init__(self, console, label: str) -> None:
+    def __init__(self, console, label: str, start: str) -> None:
         self.console = console
         self.label = label
+        self.start_text = start
         self.bar = None
         self.task = None
         self.start = time.perf_counter()
@@ -54,7 +55,7 @@ class _Reporter:
             self.bar.__enter__()
             self.task = self.bar.add_task(self.label, total=None)
         else:
-            self.console.print(f"{self.label}: starting the cluster and the unperturbed solve")
+            self.console.print(f"{self.label}: {self.start_text}")
         return self
 
     def __exit__(self, *exc) -> None:
@@ -176,7 +177,8 @@ def robust(
     model = UncertaintyModel.for_case(case, seed=seed, placement=placement,
                                       origin="the command line")
     console = Console(stderr=True)
-    with _Reporter(console, "robust") as reporter:
+    with _Reporter(console, "robust", "starting the cluster and the unperturbed solve") \
+            as reporter:
         result = robust_study(case, model, options, progress=reporter.sample)
     data = robust_json(result)
     if out is not None:
@@ -236,7 +238,7 @@ def run_robust_plan(case, *, target_probability: float, margin_mm: float, spacin
     model = UncertaintyModel.for_case(case)
     console = Console(stderr=True)
     start = time.perf_counter()
-    with _Reporter(console, "plan --robust") as reporter:
+    with _Reporter(console, "plan --robust", "planning") as reporter:
         result = plan_robust(case, options, target_probability, model, RobustOptions(
             samples=ROBUST_PLAN_SAMPLES, thermal_samples=0), stage=reporter.stage,
             sample=reporter.sample)

@@ -31,7 +31,8 @@ from irelab.plan import PlanOptions, PlanResult, plan_treatment
 from irelab.robust.model import UncertaintyModel
 from irelab.robust.study import RobustOptions, RobustResult, robust_study
 
-__all__ = ["MAX_ROUNDS", "MAX_MARGIN_MM", "RobustPlanStep", "RobustPlanResult", "plan_robust"]
+__all__ = ["MAX_ROUNDS", "MAX_MARGIN_MM", "RobustPlanStep", "RobustPlanResult", "plan_robust",
+           "widened_margin_mm"]
 
 MAX_ROUNDS = 4
 """Plans (each checked by Monte Carlo) before giving up."""
@@ -128,17 +129,20 @@ class RobustPlanResult:
         return lines
 
 
-def next_margin_mm(step: RobustPlanStep, target_probability: float, spacing_mm: float) -> float:
-    """The margin of the next round (see the module docstring)."""
-    losses = step.losses_mm()
-    simulated = len(losses)
-    # samples that could not be simulated count as misses: ask for a higher quantile of the rest
-    share = target_probability * step.study.statistics.samples / max(simulated, 1)
+def widened_margin_mm(margin_mm: float, nominal_margin_mm: float, losses_mm: np.ndarray,
+                      samples: int, target_probability: float, spacing_mm: float) -> float:
+    """The margin of the next round: ``margin_mm`` widened by the ``target_probability``
+    quantile of the samples' losses of margin beyond the ``nominal_margin_mm`` the plan
+    achieved, by at least one voxel and in whole voxels (see the module docstring). Samples
+    that could not be simulated (``samples - len(losses_mm)``) count as misses, so a higher
+    quantile of the rest is taken."""
+    simulated = len(losses_mm)
+    share = target_probability * samples / max(simulated, 1)
     if share >= 1 or simulated == 0:
-        return step.margin_mm + 2 * spacing_mm
-    needed = float(np.quantile(losses, share, method="higher"))
-    widen = max(needed - step.study.nominal.margin_mm, spacing_mm)
-    return step.margin_mm + math.ceil(widen / spacing_mm) * spacing_mm
+        return margin_mm + 2 * spacing_mm
+    needed = float(np.quantile(losses_mm, share, method="inverted_cdf"))
+    widen = max(needed - nominal_margin_mm, spacing_mm)
+    return margin_mm + math.ceil(widen / spacing_mm - 1e-9) * spacing_mm
 
 
 def plan_robust(case: Case, options: PlanOptions, target_probability: float,
@@ -164,7 +168,9 @@ def plan_robust(case: Case, options: PlanOptions, target_probability: float,
         steps.append(RobustPlanStep(margin_mm, result, checked))
         if checked.probability >= target_probability and steps[-1].safe:
             return RobustPlanResult(target_probability, tuple(steps), steps[-1], True)
-        wider = next_margin_mm(steps[-1], target_probability, spacing_mm)
+        wider = widened_margin_mm(margin_mm, checked.nominal.margin_mm,
+                                  steps[-1].losses_mm(), checked.statistics.samples,
+                                  target_probability, spacing_mm)
         if wider > MAX_MARGIN_MM + 1e-9:
             break
         margin_mm = wider
