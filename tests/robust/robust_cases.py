@@ -11,13 +11,16 @@ SMALL_PLAN = {
                                          "radius_mm": 2}},
     ]},
     "probes": [
-        {"name": "P1", "tip_mm": [-7, -1, -9], "direction": [0, 0, 1], "exposed_mm": 18},
-        {"name": "P2", "tip_mm": [7, -1, -9], "direction": [0, 0, 1], "exposed_mm": 18},
+        {"name": "P1", "tip_mm": [-7, -1, -9], "direction": [0, 0, 1], "exposed_mm": 18,
+         "diameter_mm": 2.2},
+        {"name": "P2", "tip_mm": [7, -1, -9], "direction": [0, 0, 1], "exposed_mm": 18,
+         "diameter_mm": 2.2},
     ],
     "protocol": {"pulses": 20, "pulse_width_us": 90,
-                 "pairs": [{"anode": "P1", "cathode": "P2", "voltage_V": 3000}]},
+                 "pairs": [{"anode": "P1", "cathode": "P2", "voltage_V": 2400}]},
 }
-"""A 10 mm tumour between two probes 14 mm apart at 3000 V, a 4 mm vessel 5 mm from the
-tumour, on a 2 mm grid (12,800 voxels; the probes on voxel-centre columns, so that the 1.1 mm
-needles hold voxels). The unperturbed plan covers the tumour with a 2 mm margin, and the default
+"""A 10 mm tumour between two probes 14 mm apart at 2400 V, a 4 mm vessel 5 mm from the
+tumour, on a 2 mm grid (12,800 voxels). The probes are 2.2 mm thick, thicker than the grid's
+spacing, so that a probe moved anywhere still meets grid edges (irelab.robust refuses coarser
+grids). The unperturbed plan covers the tumour with a 2 mm margin, and the default
 uncertainty model makes some samples miss it; 20 pulses keep the thermal model short."""

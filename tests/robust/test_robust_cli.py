@@ -108,3 +108,18 @@ def test_unreachable_scheduler_is_exit_2_after_a_bounded_wait(plan_file) -> None
 
 def test_plan_robust_refuses_a_probability_outside_0_1(plan_file, monkeypatch, capsys) -> None:
     assert "--robust" in _refused(monkeypatch, capsys, "plan", str(plan_file), "--robust", "1.5")
+
+
+def test_plan_robust_refuses_a_grid_coarser_than_the_probes(plan_file, monkeypatch,
+                                                            capsys) -> None:
+    err = _refused(monkeypatch, capsys, "plan", str(plan_file), "--robust", "0.9",
+                   "--spacing-mm", "2")
+    assert "--spacing-mm" in err and "below the probes' diameter (1.1 mm)" in err
+
+
+def test_robust_refuses_a_plan_on_a_grid_coarser_than_its_probes(tmp_path, monkeypatch,
+                                                                 capsys) -> None:
+    thin = {**SMALL_PLAN, "probes": [{**p, "diameter_mm": 1.1} for p in SMALL_PLAN["probes"]]}
+    path = write_case(parse_case(thin, source="<thin>"), tmp_path / "thin.yaml")
+    err = _refused(monkeypatch, capsys, "robust", str(path))
+    assert "domain.spacing_mm" in err and "thinnest probe's diameter (1.1 mm)" in err

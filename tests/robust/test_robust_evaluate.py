@@ -16,6 +16,11 @@ from irelab.robust import (
 )
 from irelab.robust.evaluate import nominal_task, sample_task
 
+FLIPPED_VOXELS = 3
+"""Lethal voxels on which a warm and a cold solve of the same sample may disagree: both stop at
+the solver's nonlinear tolerance (2e-3 of the current), which moves |E| by about that fraction;
+measured: 1 of 6,400 voxels on the small plan."""
+
 MARGIN_ATOL_MM = 1.0
 """A voxel-centre distance transform places a sphere's surface to within one voxel (1 mm)."""
 
@@ -87,8 +92,10 @@ def test_nominal_solve_covers_and_samples_start_from_it(small_plan) -> None:
     cold = sample_task(text, small_plan.source, ".", shifted,
                        EvaluationSettings(warm_start=False), None)
     assert warm.index == 3 and warm.converged and cold.converged
-    # both solves stop at the solver's tolerance: the same lethal voxels
-    np.testing.assert_array_equal(warm.lethal(), cold.lethal())
+    # both solves stop at the solver's tolerance, from different starts: a voxel within that
+    # tolerance of its threshold may flip, no more
+    assert np.count_nonzero(warm.lethal() != cold.lethal()) <= FLIPPED_VOXELS
+    assert warm.coverage == pytest.approx(cold.coverage, abs=0.02)
     assert warm.coverage < 1.0  # 4 mm sideways, beyond the 2 mm margin
 
 

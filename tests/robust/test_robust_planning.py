@@ -25,9 +25,10 @@ def test_margin_grows_by_the_quantile_of_the_losses() -> None:
 
 @pytest.mark.slow
 def test_robust_plan_meets_its_goal_or_says_why(tmp_path) -> None:
-    """The small anatomy planned on a 2 mm grid with a 1 mm margin, then widened until half the
-    samples cover the tumour (a goal the small case can reach in a few rounds)."""
-    from irelab.plan import PlanOptions
+    """The small anatomy planned on a 2 mm grid (2.2 mm probes, thicker than the grid's spacing)
+    with a 1 mm margin, then widened until half the samples cover the tumour (a goal the small
+    case can reach in a few rounds)."""
+    from irelab.plan import PlanLimits, PlanOptions
     from irelab.thermal import PulseSchedule
 
     anatomy = {k: v for k, v in SMALL_PLAN.items() if k not in ("probes", "protocol")}
@@ -35,6 +36,7 @@ def test_robust_plan_meets_its_goal_or_says_why(tmp_path) -> None:
     case = parse_case(anatomy, source="<small anatomy>")
     options = PlanOptions(margin_m=1e-3, coarse_spacing_m=2e-3, fine_spacing_m=2e-3,
                           screen_keep=2, refine=False, time_budget_s=None,
+                          limits=PlanLimits(probe_diameter_m=2.2e-3),
                           schedule=PulseSchedule(pulses_per_pair=20, cooldown_s=5.0))
     stages = []
     result = plan_robust(case, options, 0.5, UncertaintyModel.for_case(case),

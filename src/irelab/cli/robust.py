@@ -235,6 +235,10 @@ def run_robust_plan(case, *, target_probability: float, margin_mm: float, spacin
                          spacing_mm)
     options = PlanOptions(margin_m=margin_mm * 1e-3, direction=direction,
                           fine_spacing_m=spacing_mm * 1e-3)
+    diameter_mm = options.limits.probe_diameter_m * 1e3
+    if spacing_mm >= diameter_mm:
+        raise InputError(source, "--spacing-mm", f"a grid spacing below the probes' diameter "
+                         f"({diameter_mm:g} mm) for the Monte Carlo check", spacing_mm)
     model = UncertaintyModel.for_case(case)
     console = Console(stderr=True)
     start = time.perf_counter()

@@ -154,6 +154,9 @@ def plan_robust(case: Case, options: PlanOptions, target_probability: float,
     planning stage and ``sample(done, total, outcome)`` of each Monte Carlo sample."""
     if not 0 < target_probability < 1:
         raise ValueError(f"target_probability must be in (0, 1), got {target_probability}")
+    if options.fine_spacing_m >= options.limits.probe_diameter_m:
+        raise ValueError("the confirmation grid must be finer than the probes' diameter (see "
+                         "irelab.robust.study.check_plan)")
     tell = stage or (lambda text, fraction: None)
     spacing_mm = options.fine_spacing_m * 1e3
     margin_mm = options.margin_m * 1e3

@@ -88,14 +88,25 @@ class RobustResult:
                        [names.index(n) for n in self.case.tissues_with(TissueRole.TARGET)])
 
 
-def check_plan(case: Case) -> None:
-    """One :class:`InputError` unless ``case`` is a plan with a target tissue."""
+def check_plan(case: Case, spacing_mm: float | None = None) -> None:
+    """One :class:`InputError` unless ``case`` is a plan with a target tissue on a grid finer
+    than its probes.
+
+    The grid must be finer than the thinnest probe's diameter: a probe then always crosses
+    grid edges wherever a sample moves it (a 1.1 mm needle between the edges of a 2 mm grid
+    would hold no voxel and carry no current, and the sample would look like a miss)."""
     if case.protocol is None or not case.protocol.pairs or not case.probes:
         raise InputError(case.source, "protocol.pairs", "a plan: probes and at least one pair "
                          "(run irelab plan first)")
     if not case.tissues_with(TissueRole.TARGET):
         raise InputError(case.source, "anatomy", "a tissue with role: target (the tumour whose "
                          "coverage is studied)")
+    spacing = spacing_mm or case.domain.spacing_mm
+    thinnest = min(p.diameter_mm for p in case.probes)
+    if spacing >= thinnest:
+        raise InputError(case.source, "domain.spacing_mm", f"a grid spacing below the "
+                         f"thinnest probe's diameter ({thinnest:g} mm), so that a moved probe "
+                         "always meets the grid", spacing)
 
 
 def robust_study(case: Case, model: UncertaintyModel, options: RobustOptions,
@@ -103,7 +114,7 @@ def robust_study(case: Case, model: UncertaintyModel, options: RobustOptions,
     """Monte Carlo of ``case`` (a plan) under ``model``: ``progress(done, total, outcome)`` is
     told after every sample."""
     options.check(case.source)
-    check_plan(case)
+    check_plan(case, options.evaluation.spacing_mm)
     samples = draw_samples(model, case, options.samples)
     grid = case.grid(options.evaluation.spacing_mm)
     thermal = min(options.thermal_samples, options.samples)
