@@ -8,6 +8,8 @@ in the web or plotting stacks):
 - ``irelab.thermal`` and ``irelab.plan``: bioheat, thermal damage and the treatment planner.
 - ``irelab.ecg`` and ``irelab.delivery``: R-wave detection, gating and the generator simulator.
 - ``irelab.registry`` and ``irelab.outcomes``: the research registry and its outcome analysis.
+- ``irelab.robust``: coverage probability of a plan under placement error and tissue
+  variability (Monte Carlo on Dask), and robust planning.
 
 Every public name of a subpackage is also reachable from the root, e.g. ``irelab.Grid``.
 """
@@ -30,6 +32,7 @@ SUBPACKAGES: tuple[str, ...] = (
     "delivery",
     "outcomes",
     "registry",
+    "robust",
 )
 
 
