@@ -192,3 +192,14 @@ def test_outputs_are_ras_nifti_and_pictures(local_result, tmp_path: Path) -> Non
         np.testing.assert_allclose(image.TransformIndexToPhysicalPoint(index), lps, atol=1e-4)
     array = sitk.GetArrayFromImage(image).transpose(2, 1, 0)  # SimpleITK arrays are z, y, x
     np.testing.assert_allclose(array, local_result.statistics.probability, atol=1e-6)
+
+
+def test_missing_optional_dependency_is_one_clear_error(monkeypatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "distributed" else real(name, *a))
+    with pytest.raises(InputError, match=r"pip install 'irelab\[robust\]'"):
+        with dask_client(ClusterSettings()):
+            pass

@@ -68,12 +68,14 @@ class ClusterSettings:
 
 
 def require_dask() -> None:
-    """Raise one clear error when the optional Dask dependency is missing."""
-    try:
-        import distributed  # noqa: F401
-    except ImportError:
-        raise InputError("irelab robust", "dask", "Dask distributed installed (pip install "
-                         "'irelab[robust]')", "not installed") from None
+    """Raise one clear error when an optional dependency of the study (Dask distributed for
+    the samples, SALib for the sensitivity indices) is missing."""
+    import importlib.util
+
+    missing = [name for name in ("distributed", "SALib") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise InputError("irelab robust", "dependencies", "Dask distributed and SALib installed "
+                         "(pip install 'irelab[robust]')", f"{', '.join(missing)} missing")
 
 
 @contextmanager
