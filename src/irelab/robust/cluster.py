@@ -101,8 +101,13 @@ def dask_client(settings: ClusterSettings) -> Iterator[object]:
             client.close()
         return
     workers = settings.workers or os.cpu_count() or 1
+    # loopback only; no dashboard, and the scheduler's HTTP routes (health, metrics) on a free
+    # port rather than 8787, which another cluster on the machine may hold
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=logging.ERROR)
+                           host="127.0.0.1", dashboard_address=None,
+                           scheduler_kwargs={"dashboard": False,
+                                             "dashboard_address": "127.0.0.1:0"},
+                           silence_logs=logging.ERROR)
     try:
         client = Client(cluster, set_as_default=False)
         try:
