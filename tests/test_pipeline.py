@@ -29,6 +29,17 @@ anatomy:
 """
 
 
+CHECKLIST = """\
+armed_at: 2026-01-12T10:00:00
+items:
+  general_anaesthesia: {confirmed_by: Dr A, time: 2026-01-12T09:20:00}
+  neuromuscular_block: {confirmed_by: Dr A, time: 2026-01-12T09:40:00, tof_count: 0}
+  ecg_synchroniser: {confirmed_by: N, time: 2026-01-12T09:45:00}
+  probe_positions: {confirmed_by: Dr R, time: 2026-01-12T09:55:00}
+  exposed_lengths: {confirmed_by: Dr R, time: 2026-01-12T09:56:00}
+"""
+
+
 def _irelab(*args: str, env: dict, cwd: Path, code: int = 0) -> subprocess.CompletedProcess:
     run = subprocess.run([sys.executable, "-m", "irelab.cli.main", *args], cwd=cwd, env=env,
                          capture_output=True, text=True, encoding="utf-8", timeout=600)
@@ -49,8 +60,10 @@ def test_plan_deliver_import_report(tmp_path) -> None:
     plan = load_case(tmp_path / "plan" / "plan.yaml")
     assert plan.positions == 2
 
+    (tmp_path / "checklist.yaml").write_text(CHECKLIST, encoding="utf-8")
     delivered = json.loads(_irelab("deliver", "plan/plan.yaml", "--hr", "70", "--log",
-                                   "log.jsonl", "--json", env=env, cwd=tmp_path).stdout)
+                                   "log.jsonl", "--checklist", "checklist.yaml", "--json",
+                                   env=env, cwd=tmp_path).stdout)
     assert delivered["outcome"] == "complete"
     log = read_delivery_log(tmp_path / "log.jsonl").summary()
     assert {(p.key.pair, p.key.placement) for p in log.pairs} == {

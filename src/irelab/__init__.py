@@ -7,6 +7,7 @@ in the web or plotting stacks):
 - ``irelab.case``: case files, tissues and anatomy on a voxel grid; ``irelab.simulation`` runs them.
 - ``irelab.thermal`` and ``irelab.plan``: bioheat, thermal damage and the treatment planner.
 - ``irelab.ecg`` and ``irelab.delivery``: R-wave detection, gating and the generator simulator.
+- ``irelab.procedure``: the probes as placed and the re-plan for them.
 - ``irelab.registry`` and ``irelab.outcomes``: the research registry and its outcome analysis.
 - ``irelab.robust``: coverage probability of a plan under placement error and tissue
   variability (Monte Carlo on Dask), and robust planning.
@@ -30,6 +31,7 @@ SUBPACKAGES: tuple[str, ...] = (
     "plan",
     "ecg",
     "delivery",
+    "procedure",
     "outcomes",
     "registry",
     "robust",

@@ -219,7 +219,8 @@ def test_log_lines_parse_and_recount_to_summary(records: dict[str, EcgRecord],
     lines = path.read_text().splitlines()
     assert len(lines) == len(result.events)
     keys = {"t_ms", "event", "pair", "pair_index", "placement", "voltage_V", "current_A",
-            "energy_J", "beat_sample", "reason", "phase", "synchronised", "state", "detail"}
+            "energy_J", "beat_sample", "reason", "phase", "synchronised", "state", "detail",
+            "item", "confirmed_by", "confirmed_at", "tof_count"}
     assert all(set(json.loads(line)) == keys for line in lines)
     log = read_delivery_log(path)
     assert log.events == tuple(replace(e, t_ms=round(e.t_ms, 3)) for e in result.events)

@@ -5,7 +5,17 @@ writes one; they are the only reader and writer of the format (:mod:`irelab.case
 """
 
 from irelab.case.io import case_text, load_case, parse_case, parse_case_text, write_case
-from irelab.case.model import Case, Domain, Pair, PairKey, Placement, Probe, Protocol
+from irelab.case.model import (
+    Case,
+    Domain,
+    Pair,
+    PairKey,
+    Placement,
+    Probe,
+    Protocol,
+    ReplanChange,
+    ReplanRecord,
+)
 from irelab.case.probes import conductor_mask, probe_conductors
 from irelab.case.tissues import TISSUE_PRESETS, Tissue
 
@@ -18,6 +28,8 @@ __all__ = [
     "Placement",
     "Probe",
     "Protocol",
+    "ReplanChange",
+    "ReplanRecord",
     "Tissue",
     "case_text",
     "conductor_mask",

@@ -25,8 +25,17 @@ import numpy as np
 import yaml
 
 from irelab.case import checks
-from irelab.case.model import Case, Domain, Pair, Placement, Probe, Protocol
-from irelab.case.schema import CaseSpec, TissueSpec, validate_case_mapping
+from irelab.case.model import (
+    Case,
+    Domain,
+    Pair,
+    Placement,
+    Probe,
+    Protocol,
+    ReplanChange,
+    ReplanRecord,
+)
+from irelab.case.schema import CaseSpec, ReplanSpec, TissueSpec, validate_case_mapping
 from irelab.case.tissues import TISSUE_PRESETS, Tissue
 from irelab.errors import InputError
 from irelab.field.problem import TissueRole
@@ -73,7 +82,7 @@ def parse_case(mapping: object, source: str = "<case>", base_dir: Path | None = 
                 regions=tuple(spec.anatomy.regions), tissues=_tissues(spec, source),
                 probes=tuple(_probe(p) for p in spec.probes), protocol=_protocol(spec, source),
                 source=source, base_dir=base_dir, description=spec.description,
-                uncertainty=spec.uncertainty)
+                uncertainty=spec.uncertainty, replan=_replan(spec.replan))
     checks.check_probes(case, source)
     _check_uncertainty(case, source)
     checks.check_pairs(case, source)
@@ -173,6 +182,14 @@ def _protocol(spec: CaseSpec, source: str) -> Protocol | None:
                     pullbacks=bool(p.pullback_steps_mm))
 
 
+def _replan(spec: ReplanSpec | None) -> ReplanRecord | None:
+    if spec is None:
+        return None
+    return ReplanRecord(spec.from_plan, spec.measured,
+                        tuple(ReplanChange(c.kind, c.subject, c.detail) for c in spec.changes),
+                        spec.coverage_planned, spec.coverage_as_placed, spec.coverage)
+
+
 # --- the writer ---------------------------------------------------------------------------------
 def _plain(value: Any) -> Any:
     """Python scalars and lists for YAML: tuples as lists, numpy scalars as Python numbers,
@@ -255,7 +272,19 @@ def case_mapping(case: Case) -> dict:
         out["protocol"] = _protocol_mapping(case.protocol)
     if case.uncertainty is not None:
         out["uncertainty"] = case.uncertainty.model_dump(mode="json", exclude_defaults=True)
+    if case.replan is not None:
+        out["replan"] = _replan_mapping(case.replan)
     return _plain(out)
+
+
+def _replan_mapping(record: ReplanRecord) -> dict:
+    out: dict[str, Any] = {"from": record.from_plan, "measured": record.measured}
+    for key in ("coverage_planned", "coverage_as_placed", "coverage"):
+        if getattr(record, key) is not None:
+            out[key] = getattr(record, key)
+    out["changes"] = [{"kind": c.kind, "subject": c.subject, "detail": c.detail}
+                      for c in record.changes]
+    return out
 
 
 def case_text(case: Case) -> str:

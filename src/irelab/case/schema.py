@@ -201,7 +201,7 @@ class ProtocolSpec(_Strict):
 
 class SpreadSpec(_Strict):
     """Extension: how a tissue parameter varies between patients, as a factor on the case's
-    value: ``lognormal`` (median 1) with coefficient of variation ``spread``, or ``uniform``
+    value: ``lognormal`` (mean 1) with coefficient of variation ``spread``, or ``uniform``
     between ``1 - spread`` and ``1 + spread``."""
 
     distribution: Literal["lognormal", "uniform"] = "lognormal"
@@ -237,6 +237,33 @@ class UncertaintySpec(_Strict):
     """The factor on every electroporable tissue's lethal threshold (one per patient)."""
 
 
+class ReplanChangeSpec(_Strict):
+    """Extension: one change a re-plan made: ``kind`` voltage (a pair's voltage), pair (a pair
+    added) or reposition (a probe to be re-inserted along its planned track); ``subject`` names
+    the pair (``ANODE-CATHODE``) or probe; ``detail`` says what and why, for people."""
+
+    kind: Literal["voltage", "pair", "reposition"]
+    subject: Annotated[str, Field(min_length=1)]
+    detail: Annotated[str, Field(min_length=1)]
+
+
+Fraction = Annotated[float, Field(ge=0, le=1)]
+
+
+class ReplanSpec(_Strict):
+    """Extension: a plan re-planned for the probes as placed (``irelab replan``): the plan it
+    came from, the file of measured probe positions or spacings, the target coverage (0-1)
+    planned, with the probes as placed at the planned voltages and as re-planned, and the
+    changes."""
+
+    from_plan: str = Field(alias="from", min_length=1)
+    measured: Annotated[str, Field(min_length=1)]
+    coverage_planned: Fraction | None = None
+    coverage_as_placed: Fraction | None = None
+    coverage: Fraction | None = None
+    changes: list[ReplanChangeSpec] = []
+
+
 class CaseSpec(_Strict):
     name: Annotated[str, Field(min_length=1)]
     description: str | None = None
@@ -247,6 +274,8 @@ class CaseSpec(_Strict):
     protocol: ProtocolSpec | None = None
     uncertainty: UncertaintySpec | None = None
     """Extension: placement and tissue uncertainty (read by irelab.robust)."""
+    replan: ReplanSpec | None = None
+    """Extension: where a re-planned plan came from (written by ``irelab replan``)."""
 
 
 def _key(loc: tuple) -> str:
@@ -298,7 +327,8 @@ def _expected(error: dict) -> str:
     ctx = error.get("ctx") or {}
     if kind == "extra_forbidden":
         owner = _model_at(tuple(error["loc"][:-1]))
-        allowed = ", ".join(owner.model_fields) if owner else "the documented keys"
+        allowed = ", ".join(f.alias or n for n, f in owner.model_fields.items()) if owner \
+            else "the documented keys"
         return f"a known key (one of: {allowed})"
     if kind == "missing":
         return "this required key"
