@@ -130,9 +130,9 @@ def run_samples(client, case_text: str, source: str, base_dir: str,
 
     from distributed import as_completed
 
+    # every sample waits for this one: no thermal model here (it would hold them all up)
     nominal = client.submit(nominal_task, case_text, source, base_dir,
-                            replace(settings, thermal=thermal_samples > 0), pure=False,
-                            retries=TASK_RETRIES)
+                            replace(settings, thermal=False), pure=False, retries=TASK_RETRIES)
     futures = [client.submit(sample_task, case_text, source, base_dir, p,
                              replace(settings, thermal=p.index < thermal_samples), nominal,
                              pure=False, retries=TASK_RETRIES) for p in perturbations]
