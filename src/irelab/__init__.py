@@ -9,6 +9,7 @@ in the web or plotting stacks):
 - ``irelab.ecg`` and ``irelab.delivery``: R-wave detection, gating and the generator simulator.
 - ``irelab.procedure``: the probes as placed and the re-plan for them.
 - ``irelab.registry`` and ``irelab.outcomes``: the research registry and its outcome analysis.
+- ``irelab.imaging``: patient CT and segmentations in, plans out in the scanner's frame.
 - ``irelab.robust``: coverage probability of a plan under placement error and tissue
   variability (Monte Carlo on Dask), and robust planning.
 
@@ -34,6 +35,7 @@ SUBPACKAGES: tuple[str, ...] = (
     "procedure",
     "outcomes",
     "registry",
+    "imaging",
     "robust",
 )
 

@@ -118,8 +118,11 @@ def test_command_writes_nifti_figures_and_json(tmp_path) -> None:
     e = nib.load(out / "e_field_V_per_cm.nii.gz")
     lethal = nib.load(out / "lethal.nii.gz")
     assert e.shape == lethal.shape == (40, 40, 30)
-    assert np.allclose(e.affine[:3, :3], np.eye(3))  # 1 mm voxels
-    assert np.allclose(e.affine[:3, 3], [-19.5, -19.5, -14.5])
+    # 1 mm voxels; NIfTI is RAS, the case frame LPS: x and y flip sign
+    assert np.allclose(e.affine[:3, :3], np.diag([-1.0, -1.0, 1.0]))
+    assert np.allclose(e.affine[:3, 3], [19.5, 19.5, -14.5])
+    assert data["labels"] == {"0": "liver", "1": "tumour", "2": "blood"}
+    assert (out / "labels.ctbl").read_text().splitlines()[3].startswith("1 tumour ")
     volume = np.asarray(lethal.dataobj).sum() * 1e-3
     assert volume == pytest.approx(data["lethal"]["volume_cm3"], abs=1e-3)
     for plane in ("axial", "coronal", "sagittal"):

@@ -82,7 +82,9 @@ def parse_case(mapping: object, source: str = "<case>", base_dir: Path | None = 
                 regions=tuple(spec.anatomy.regions), tissues=_tissues(spec, source),
                 probes=tuple(_probe(p) for p in spec.probes), protocol=_protocol(spec, source),
                 source=source, base_dir=base_dir, description=spec.description,
-                uncertainty=spec.uncertainty, replan=_replan(spec.replan))
+                uncertainty=spec.uncertainty, replan=_replan(spec.replan),
+                imaging=spec.imaging)
+    checks.check_imaging(case, source)
     checks.check_probes(case, source)
     _check_uncertainty(case, source)
     checks.check_pairs(case, source)
@@ -262,10 +264,15 @@ def case_mapping(case: Case) -> dict:
     for region in case.regions:
         entry = region.model_dump(mode="json", exclude_none=True)
         image = entry.get("image")
-        if image is not None and not Path(image["path"]).is_absolute():
-            image["path"] = str((case.base_dir / image["path"]).resolve())
+        if image is not None:
+            image["path"] = _absolute(case.base_dir, image["path"])
         regions.append(entry)
     out["anatomy"] = {"background": case.background, "regions": regions}
+    if case.imaging is not None:
+        imaging = case.imaging.model_dump(mode="json", exclude_none=True)
+        imaging["ct"]["path"] = _absolute(case.base_dir, imaging["ct"]["path"])
+        imaging["labels"] = _absolute(case.base_dir, imaging["labels"])
+        out["imaging"] = imaging
     out["tissues"] = {name: _tissue_mapping(t) for name, t in case.tissues.items()}
     out["probes"] = [_probe_mapping(p) for p in case.probes]
     if case.protocol is not None:
@@ -285,6 +292,10 @@ def _replan_mapping(record: ReplanRecord) -> dict:
     out["changes"] = [{"kind": c.kind, "subject": c.subject, "detail": c.detail}
                       for c in record.changes]
     return out
+
+
+def _absolute(base_dir: Path, path: str) -> str:
+    return path if Path(path).is_absolute() else str((base_dir / path).resolve())
 
 
 def case_text(case: Case) -> str:

@@ -22,7 +22,7 @@ import numpy as np
 
 from irelab.case.anatomy import region_mask
 from irelab.case.probes import conductor_mask, probe_conductors
-from irelab.case.schema import RegionSpec, UncertaintySpec
+from irelab.case.schema import ImagingSpec, RegionSpec, UncertaintySpec
 from irelab.case.tissues import Tissue
 from irelab.errors import InputError
 from irelab.field.problem import Electrode, FieldProblem, Grid, Insulator, TissueRole
@@ -223,6 +223,8 @@ class Case:
     """The case's own uncertainty model (``uncertainty:``), if it gives one."""
     replan: ReplanRecord | None = None
     """Set on a plan re-planned for the probes as placed (``irelab replan``)."""
+    imaging: ImagingSpec | None = None
+    """The CT and structures of a case made from images (None for a case of shapes)."""
     _labels: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property

@@ -264,6 +264,54 @@ class ReplanSpec(_Strict):
     changes: list[ReplanChangeSpec] = []
 
 
+class CtReferenceSpec(_Strict):
+    """Extension: the CT scan a case was made from (what its DICOM exports reference)."""
+
+    path: str
+    """The DICOM series directory (or the volume file) as it was read."""
+    series_instance_uid: str | None = None
+    study_instance_uid: str | None = None
+    frame_of_reference_uid: str | None = None
+
+
+class StructureSpec(_Strict):
+    """Extension: one structure of ``imaging.labels`` (its legend entry)."""
+
+    name: Annotated[str, Field(min_length=1)]
+    """The segment's name in the segmentation it came from."""
+    label: Annotated[int, Field(ge=1)]
+    role: Literal["tissue", "obstacle", "body"]
+    """A tissue the field solver models, an obstacle a needle path must not cross (ribs,
+    bowel...), or the body outline (skin)."""
+    tissue: str | None = None
+    """The case tissue (``role: tissue``)."""
+    code: str | None = None
+    """Its SNOMED CT concept, when the segmentation or the matching gave one."""
+    source: str | None = None
+    """The segmentation file it came from."""
+
+
+class ImagingSpec(_Strict):
+    """Extension: the images a case was made from (``irelab case from-images``): the CT, and a
+    label volume on the CT's lattice holding every structure, tissues and obstacles alike (the
+    tissues are also ``anatomy.regions`` images of the same file)."""
+
+    ct: CtReferenceSpec
+    labels: str
+    structures: list[StructureSpec] = []
+
+    @model_validator(mode="after")
+    def _distinct(self) -> ImagingSpec:
+        labels = [s.label for s in self.structures]
+        if len(set(labels)) != len(labels):
+            raise ValueError("each structure has its own label")
+        for s in self.structures:
+            if (s.role == "tissue") != (s.tissue is not None):
+                raise ValueError(f"structure {s.name}: a tissue name exactly when role is "
+                                 "tissue")
+        return self
+
+
 class CaseSpec(_Strict):
     name: Annotated[str, Field(min_length=1)]
     description: str | None = None
@@ -276,6 +324,8 @@ class CaseSpec(_Strict):
     """Extension: placement and tissue uncertainty (read by irelab.robust)."""
     replan: ReplanSpec | None = None
     """Extension: where a re-planned plan came from (written by ``irelab replan``)."""
+    imaging: ImagingSpec | None = None
+    """Extension: the CT and segmentations an image-based case was made from."""
 
 
 def _key(loc: tuple) -> str:

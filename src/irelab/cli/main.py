@@ -15,7 +15,7 @@ import traceback
 
 import typer
 
-from irelab.cli import deliver, demo, ecg, plan, registry, replan, robust, simulate
+from irelab.cli import case, deliver, demo, ecg, plan, registry, replan, robust, simulate
 from irelab.errors import InputError
 
 app = typer.Typer(
@@ -31,7 +31,7 @@ def _root() -> None:
     """Irreversible electroporation of liver metastases: simulate, plan, deliver, study."""
 
 
-for _module in (simulate, plan, replan, robust, ecg, deliver, registry, demo):
+for _module in (case, simulate, plan, replan, robust, ecg, deliver, registry, demo):
     _module.register(app)
 
 
