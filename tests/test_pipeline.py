@@ -20,12 +20,16 @@ from irelab.delivery import read_delivery_log
 ROD = """\
 name: rod
 description: a tumour rod 50 mm long; with a 3 mm margin it outgrows one placement of 40 mm
-  electrodes, so the plan pulls the probes back once
+  electrodes, so the plan pulls the probes back once (Sel 2005 tissues pinned; the pipeline,
+  not the tissue model, is under test)
 domain: {size_mm: [24, 24, 72], spacing_mm: 1.0}
 anatomy:
   background: liver
   regions:
     - {tissue: tumour, cylinder: {start_mm: [0, 0, -25], end_mm: [0, 0, 25], radius_mm: 3}}
+tissues:
+  liver: {like: liver-sel2005}
+  tumour: {like: tumour-sel2005}
 """
 
 

@@ -12,6 +12,8 @@ in the web or plotting stacks):
 - ``irelab.imaging``: patient CT and segmentations in, plans out in the scanner's frame.
 - ``irelab.robust``: coverage probability of a plan under placement error and tissue
   variability (Monte Carlo on Dask), and robust planning.
+- ``irelab.validation``: predictions against published and achieved ablation zones, and site
+  calibration of the lethal threshold.
 
 Every public name of a subpackage is also reachable from the root, e.g. ``irelab.Grid``.
 """
@@ -37,6 +39,7 @@ SUBPACKAGES: tuple[str, ...] = (
     "registry",
     "imaging",
     "robust",
+    "validation",
 )
 
 

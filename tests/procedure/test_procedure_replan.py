@@ -3,7 +3,9 @@ grid: a probe 2.5 mm further out and 3 degrees tilted loses coverage and its pai
 until a fresh simulation of the written plan (irelab.simulation.simulate_case, no warm start)
 covers the target again; probes closer than planned are lowered to the current limit; a pair at
 its limit gets a new pair beside it; with nothing left, the probe is re-inserted. The voltages
-of a re-plan are deterministic (the written plan is byte-identical between runs)."""
+of a re-plan are deterministic (the written plan is byte-identical between runs). The plans pin
+the Sel 2005 tissues their voltages were chosen with: re-planning, not the tissue model, is
+under test."""
 
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ anatomy:
   background: liver
   regions:
     - {tissue: tumour, sphere: {center_mm: [0, 0, 0], radius_mm: 2}}
+tissues: {liver: {like: liver-sel2005}, tumour: {like: tumour-sel2005}}
 probes:
   - {name: A, tip_mm: [-5, 0, -7], direction: [0, 0, 1], exposed_mm: 14}
   - {name: B, tip_mm: [5, 0, -7], direction: [0, 0, 1], exposed_mm: 14}
@@ -50,6 +53,7 @@ anatomy:
   background: liver
   regions:
     - {tissue: tumour, sphere: {center_mm: [0, 0, 0], radius_mm: 2}}
+tissues: {liver: {like: liver-sel2005}, tumour: {like: tumour-sel2005}}
 probes:
   - {name: P1, tip_mm: [4, 4, -7], direction: [0, 0, 1], exposed_mm: 14}
   - {name: P2, tip_mm: [-4, 4, -7], direction: [0, 0, 1], exposed_mm: 14}

@@ -4,7 +4,15 @@
 writes one; they are the only reader and writer of the format (:mod:`irelab.case.io`).
 """
 
-from irelab.case.io import case_text, load_case, parse_case, parse_case_text, write_case
+from irelab.case.io import (
+    case_text,
+    load_case,
+    load_tissues,
+    parse_case,
+    parse_case_text,
+    write_case,
+    write_tissue_file,
+)
 from irelab.case.model import (
     Case,
     Domain,
@@ -34,8 +42,10 @@ __all__ = [
     "case_text",
     "conductor_mask",
     "load_case",
+    "load_tissues",
     "parse_case",
     "parse_case_text",
     "probe_conductors",
     "write_case",
+    "write_tissue_file",
 ]

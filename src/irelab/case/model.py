@@ -303,7 +303,7 @@ class Case:
 
     def e_irr_V_per_m(self, grid: Grid) -> np.ndarray:
         """The lethal threshold of every voxel's tissue."""
-        table = np.array([self.tissues[n].e_irr_V_per_m for n in self.tissue_names])
+        table = np.array([self.tissues[n].lethal_threshold_V_per_m for n in self.tissue_names])
         return table[self.labels(grid)]
 
     def with_plan(self, probes: tuple[Probe, ...], protocol: Protocol, *,

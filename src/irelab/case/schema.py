@@ -108,6 +108,9 @@ class TissueSpec(_Strict):
     sigma1_S_per_m: Annotated[float, Field(gt=0)] | None = None
     e_rev_V_per_cm: Annotated[float, Field(ge=0)] | None = None
     e_irr_V_per_cm: Annotated[float, Field(gt=0)] | None = None
+    lethal_threshold_V_per_cm: Annotated[float, Field(gt=0)] | None = None
+    """Extension: the field at which the tissue dies (V/cm); ``e_irr_V_per_cm`` when not given
+    (and when a file changes ``e_irr_V_per_cm`` without it)."""
     model: str | None = None
     critical: bool | None = None
     """Extension: the planner keeps heat and probe shafts away from critical tissues (the same
@@ -312,9 +315,20 @@ class ImagingSpec(_Strict):
         return self
 
 
+class TissueFileSpec(_Strict):
+    """Extension: a tissue file (e.g. a site calibration written by ``irelab calibrate``) that
+    a case names under ``include:``."""
+
+    description: str | None = None
+    tissues: dict[str, TissueSpec]
+
+
 class CaseSpec(_Strict):
     name: Annotated[str, Field(min_length=1)]
     description: str | None = None
+    include: list[Annotated[str, Field(min_length=1)]] = []
+    """Extension: tissue files (paths relative to the case file) whose ``tissues:`` apply before
+    the case's own, in order."""
     domain: DomainSpec
     anatomy: AnatomySpec = AnatomySpec()
     tissues: dict[str, TissueSpec] = {}
@@ -349,9 +363,9 @@ def _unwrap(annotation):
     return annotation
 
 
-def _model_at(loc: tuple) -> type[BaseModel] | None:
+def _model_at(loc: tuple, root: type[BaseModel]) -> type[BaseModel] | None:
     """The model that owns the key at ``loc`` (to list the allowed keys)."""
-    current: object = CaseSpec
+    current: object = root
     for part in loc:
         current = _unwrap(current)
         if isinstance(current, type) and issubclass(current, BaseModel):
@@ -372,11 +386,11 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
-def _expected(error: dict) -> str:
+def _expected(error: dict, root: type[BaseModel]) -> str:
     kind = error["type"]
     ctx = error.get("ctx") or {}
     if kind == "extra_forbidden":
-        owner = _model_at(tuple(error["loc"][:-1]))
+        owner = _model_at(tuple(error["loc"][:-1]), root)
         allowed = ", ".join(f.alias or n for n, f in owner.model_fields.items()) if owner \
             else "the documented keys"
         return f"a known key (one of: {allowed})"
@@ -397,16 +411,27 @@ def validate_case_mapping(mapping: object, source: str) -> CaseSpec:
     if not isinstance(mapping, Mapping):
         raise InputError(source, "", "a YAML mapping with name, domain, anatomy, probes, protocol",
                          type(mapping).__name__)
+    return _validate(CaseSpec, mapping, source)
+
+
+def validate_tissue_file_mapping(mapping: object, source: str) -> TissueFileSpec:
+    """The validated tissue file, or one :class:`InputError` naming the first bad key."""
+    if not isinstance(mapping, Mapping):
+        raise InputError(source, "", "a YAML mapping with tissues: (and optionally description:)",
+                         type(mapping).__name__)
+    return _validate(TissueFileSpec, mapping, source)
+
+
+def _validate(root: type[BaseModel], mapping: Mapping, source: str):
     try:
-        return CaseSpec.model_validate(dict(mapping))
+        return root.model_validate(dict(mapping))
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
         loc = tuple(error["loc"])
         got = None if error["type"] in ("missing", "extra_forbidden") else error.get("input")
         if isinstance(got, Mapping | list):
             got = None
-        expected = _expected(error)
+        expected = _expected(error, root)
         if loc and isinstance(loc[-1], int) and error["type"] in ("missing", "too_long"):
             loc, expected, got = loc[:-1], "three numbers [x, y, z]", None  # a short vector
         raise InputError(source, _key(loc), expected, got) from None
-

@@ -15,7 +15,20 @@ import traceback
 
 import typer
 
-from irelab.cli import case, deliver, demo, ecg, plan, registry, replan, robust, simulate
+from irelab.cli import (
+    calibrate,
+    case,
+    compare,
+    deliver,
+    demo,
+    ecg,
+    plan,
+    registry,
+    replan,
+    robust,
+    simulate,
+    validate,
+)
 from irelab.errors import InputError
 
 app = typer.Typer(
@@ -31,7 +44,8 @@ def _root() -> None:
     """Irreversible electroporation of liver metastases: simulate, plan, deliver, study."""
 
 
-for _module in (case, simulate, plan, replan, robust, ecg, deliver, registry, demo):
+for _module in (case, simulate, plan, replan, robust, ecg, deliver, registry, demo, validate,
+                compare, calibrate):
     _module.register(app)
 
 

@@ -49,13 +49,13 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(2)
 
 
-def _open(database_url: str | None):  # noqa: ANN202
+def _open(database_url: str | None):
     from irelab.registry.database import Registry
 
     return Registry.open(database_url)
 
 
-def _actor(session, username: str):  # noqa: ANN001, ANN202
+def _actor(session, username: str):
     from irelab.registry.study import resolve_actor
 
     return resolve_actor(session, username)

@@ -49,7 +49,11 @@ from irelab.delivery.session import (
     run_synchronised,
     run_unsynchronised,
 )
-from irelab.delivery.synthetic import SyntheticEcg, synthetic_ecg
+from irelab.delivery.synthetic import (
+    SyntheticEcg,
+    synthetic_ecg,
+    synthetic_ventricular_fibrillation,
+)
 
 __all__ = [
     "GENERATOR_TRANSITIONS",
@@ -96,4 +100,5 @@ __all__ = [
     "suggested_voltage_V",
     "summarise_events",
     "synthetic_ecg",
+    "synthetic_ventricular_fibrillation",
 ]

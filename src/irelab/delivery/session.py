@@ -24,7 +24,7 @@ Moving to the next placement of the probe array is logged as a ``reposition`` ev
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 import numpy as np
@@ -43,6 +43,7 @@ from irelab.delivery.generator import (
 from irelab.delivery.log import DeliveryEvent, DeliverySummary, EventLog, EventType
 from irelab.delivery.morphology import MorphologyConfig, MorphologyGuard
 from irelab.ecg import Beat, StreamingRDetector
+from irelab.ecg.fibrillation import FibrillationConfig, FibrillationDetector
 from irelab.ecg.quality import QualityConfig, QualityFlag, SignalQualityMonitor
 from irelab.errors import InputError
 
@@ -262,13 +263,21 @@ def run_synchronised(plan: DeliveryPlan, signal_mV: np.ndarray, fs_Hz: float,  #
                      generator: GeneratorConfig | None = None,
                      quality: QualityConfig | None = None,
                      morphology: MorphologyConfig | None = None,
+                     fibrillation: FibrillationConfig | None = None,
                      log: EventLog | None = None,
                      checklist: Checklist | None = None) -> DeliveryResult:
     """Deliver ``plan`` synchronised to the ECG ``signal_mV``, streamed in ``chunk_samples``.
 
+    ``signal_mV``: one lead, shape (n,), or several, shape (n, leads). The first lead feeds the
+    R detector, the quality monitor and the flutter/fibrillation alarm; the QRS morphology
+    guard compares every lead (a beat must look like the template in each).
+
     Stops as soon as the protocol is complete; if the ECG ends first the run is ``truncated``.
     With ``checklist``, arming is refused (InputError naming the item) unless every pre-arm
     check is confirmed, and its train-of-four counts pause and resume delivery.
+    A ventricular flutter/fibrillation alarm pauses delivery like a quality flag (logged as a
+    ``quality`` event with reason ``ventricular_fibrillation`` and its measurements), and the
+    gate skips the beats around it with reason ``fibrillation``.
     """
     if chunk_samples < 1:
         raise ValueError("chunk_samples must be >= 1")
@@ -279,25 +288,31 @@ def run_synchronised(plan: DeliveryPlan, signal_mV: np.ndarray, fs_Hz: float,  #
     monitor = SignalQualityMonitor(fs_Hz, quality)
     detector = StreamingRDetector(fs_Hz)
     shape = MorphologyGuard(fs_Hz, morphology)
+    rhythm = FibrillationDetector(fs_Hz, fibrillation)
     run.start(0.0)
     signal = np.asarray(signal_mV, dtype=float)
+    if signal.ndim not in (1, 2) or signal.shape[0] == 0:
+        raise InputError("run_synchronised", "signal_mV", "shape (n,) or (n, leads)",
+                         signal.shape)
+    n = signal.shape[0]
     pending: list[Beat] = []
-    for start in range(0, signal.size, chunk_samples):
-        chunk = signal[start:start + chunk_samples]
-        shape.feed(chunk, start)
-        flags = monitor.process(chunk)
+    for start in range(0, n, chunk_samples):
+        leads = signal[start:start + chunk_samples]
+        chunk = leads if leads.ndim == 1 else leads[:, 0]
+        shape.feed(leads, start)
+        flags = monitor.process(chunk) + rhythm.process(chunk)
         beats = detector.process(chunk)
-        if start + chunk.size == signal.size:
+        if start + chunk.size == n:
             beats += detector.flush()
         pending += [_decision_beat(b, shape.reach) for b in beats]
         ready = [b for b in pending if b.detected_sample < start + chunk.size]
         pending = pending[len(ready):]
-        _handle(run, pulse_gate, monitor, shape, log, flags, ready, fs_Hz)
+        _handle(run, pulse_gate, (monitor, rhythm), shape, log, flags, ready, fs_Hz)
         shape.trim(start + chunk.size)
         if run.done:
             break
     end_flags = monitor.end_of_stream(complete=run.done)
-    t_end = signal.size / fs_Hz
+    t_end = n / fs_Hz
     for flag in end_flags:
         _log_flag(log, flag, fs_Hz)
     outcome, reason = run.finish(t_end, end_flags[0].detail if end_flags else "")
@@ -307,8 +322,7 @@ def run_synchronised(plan: DeliveryPlan, signal_mV: np.ndarray, fs_Hz: float,  #
 def _decision_beat(beat: Beat, reach: int) -> Beat:
     """The beat as the gate sees it: decided once the morphology window is complete, i.e. at
     max(detection, R + reach); ``detected_sample`` becomes that decision sample."""
-    return Beat(beat.sample, max(beat.detected_sample, beat.sample + reach), beat.fs_Hz,
-                beat.searchback)
+    return replace(beat, detected_sample=max(beat.detected_sample, beat.sample + reach))
 
 
 def _log_flag(log: EventLog, flag: QualityFlag, fs_Hz: float) -> None:  # noqa: N803
@@ -316,9 +330,11 @@ def _log_flag(log: EventLog, flag: QualityFlag, fs_Hz: float) -> None:  # noqa: 
                            detail=flag.detail))
 
 
-def _handle(run: _Run, gate: PulseGate, monitor: SignalQualityMonitor,  # noqa: PLR0913
+def _handle(run: _Run, gate: PulseGate,  # noqa: PLR0913
+            watch: tuple[SignalQualityMonitor, FibrillationDetector],
             shape: MorphologyGuard, log: EventLog, flags: Iterable[QualityFlag],
             beats: Iterable[Beat], fs_Hz: float) -> None:  # noqa: N803
+    monitor, rhythm = watch
     items: list[tuple[int, int, QualityFlag | Beat]] = [(f.sample, 0, f) for f in flags]
     items += [(b.detected_sample, 1, b) for b in beats]
     for _, _, item in sorted(items, key=lambda x: (x[0], x[1])):
@@ -337,7 +353,8 @@ def _handle(run: _Run, gate: PulseGate, monitor: SignalQualityMonitor,  # noqa: 
         # no template yet (None) only while learning: the gate needs learn_beats to pulse
         similarity = shape.similarity(beat.sample, beat.detected_sample)
         decision: GateDecision = gate.decide(
-            beat, monitor.last_bad_sample(beat.detected_sample), similarity)
+            beat, monitor.last_bad_sample(beat.detected_sample), similarity,
+            rhythm.last_alarm_sample(beat.detected_sample))
         reason = decision.reason
         if reason == SkipReason.LEARNING and gate.learning_count <= 1:
             shape.reset()  # learning (re)started: the template restarts with this beat

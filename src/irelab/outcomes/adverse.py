@@ -65,7 +65,7 @@ class AdverseEventRates:
     serious: Proportion
 
 
-def _rate(ae, mask, total: int) -> Proportion:  # noqa: ANN001 - pandas objects
+def _rate(ae, mask, total: int) -> Proportion:
     return proportion(ae.loc[mask, "procedure_id"].nunique(), total)
 
 

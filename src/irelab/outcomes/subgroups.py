@@ -74,7 +74,7 @@ def _group(label: str, tumours: pd.DataFrame) -> SubgroupResult:
     )
 
 
-def _compare(name: str, tumours: pd.DataFrame, labels: pd.Series, order) -> SubgroupComparison:  # noqa: ANN001
+def _compare(name: str, tumours: pd.DataFrame, labels: pd.Series, order) -> SubgroupComparison:
     from lifelines.statistics import multivariate_logrank_test
 
     groups = tuple(_group(str(lab), tumours[labels == lab]) for lab in order)

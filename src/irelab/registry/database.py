@@ -92,7 +92,7 @@ def make_engine(url: str | None = None) -> Engine:
     )
 
 
-def alembic_config(engine: Engine):  # noqa: ANN201 - alembic.config.Config, imported lazily
+def alembic_config(engine: Engine):
     """An Alembic configuration pointing at the shipped migrations and at ``engine``."""
     from alembic.config import Config
 

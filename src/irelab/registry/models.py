@@ -142,7 +142,7 @@ class Tracked:
     retire_reason: Mapped[str | None] = mapped_column(Text)
 
     @declared_attr.directive
-    def __mapper_args__(cls) -> dict[str, Any]:  # noqa: N805 - SQLAlchemy's classmethod idiom
+    def __mapper_args__(cls) -> dict[str, Any]:
         return {"version_id_col": cls.version}
 
 

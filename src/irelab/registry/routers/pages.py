@@ -68,7 +68,7 @@ CHILD_FORMS: dict[str, str] = {
 
 
 @functools.cache
-def _templates():  # noqa: ANN202 - jinja2.Environment, built lazily once per process
+def _templates():
     import jinja2
 
     return jinja2.Environment(
