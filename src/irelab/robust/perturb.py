@@ -6,8 +6,10 @@ Probes: every placement of the array (pullbacks, sideways moves) keeps the probe
 needle stays in its track when the array is pulled back or moved by the guide (a
 simplification for sideways re-insertions, which would draw a new error). Tissues: the
 conductivity factor scales both conductivities of a tissue; the threshold factor scales the
-lethal threshold ``e_irr`` of every electroporable tissue (those whose conductivity changes with
-the field; blood and bile keep theirs, which only decide how a lumen is drawn).
+lethal threshold (:attr:`irelab.case.Tissue.lethal_V_per_cm`: its own, else ``e_irr``) of every
+electroporable tissue (those whose conductivity changes with the field; blood and bile keep
+theirs, which only decide how a lumen is drawn). The conductivity rise's ``e_rev`` and ``e_irr``
+are kept: the spread is that of the clinical best-fit lethal threshold, not of the rise.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ def perturbed_tissues(case: Case, perturbation: Perturbation) -> dict[str, Tissu
     if perturbation.threshold is not None:
         for name, t in tissues.items():
             if t.sigma0_S_per_m != t.sigma1_S_per_m:
-                tissues[name] = t.updated(e_irr_V_per_cm=t.e_irr_V_per_cm
-                                          * perturbation.threshold)
+                tissues[name] = t.updated(
+                    lethal_threshold_V_per_cm=t.lethal_V_per_cm * perturbation.threshold)
     return tissues
 
 
