@@ -17,7 +17,6 @@ from irelab.robust.evaluate import (
     NominalFields,
     SampleOutcome,
     evaluate_plan,
-    minimal_margin_mm,
 )
 from irelab.robust.model import (
     DEFAULT_CONDUCTIVITY,
@@ -61,7 +60,6 @@ __all__ = [
     "dask_client",
     "draw_samples",
     "evaluate_plan",
-    "minimal_margin_mm",
     "perturbed_case",
     "plan_robust",
     "robust_study",

@@ -12,14 +12,12 @@ placements. What is recorded (:class:`SampleOutcome`):
 
 * ``coverage``: the share of target-tissue voxels (role ``target``: the tumour itself, without
   the planning margin) in the lethal zone; voxels inside a probe are conductor and not counted.
-* ``margin_mm``: the minimal ablative margin, the least distance from the tumour to tissue that
-  is not ablated, measured on the voxel centres with the Euclidean distance transform
-  (:func:`scipy.ndimage.distance_transform_edt`). Probe voxels and critical structures (a vessel
-  lumen is spared by IRE) are not counted as "not ablated". The signed distance of a voxel
-  centre to the zone's boundary is ``d - h/2`` inside (``d``: distance to the nearest voxel
-  outside) and ``-(d - h/2)`` outside; the margin is its least value over the tumour's voxel
-  centres minus ``h/2`` (the tumour's surface lies half a voxel beyond them). So a complete
-  ablation has a margin of at least 0, and one missed voxel makes it at most ``-h``.
+* ``margin_mm``: the minimal ablative margin, :func:`irelab.validation.minimal_margin_mm` (the
+  one definition the project reports: the least signed distance from a tumour voxel centre to
+  the zone's boundary, which lies half a voxel beyond the last voxel centre inside). Probe
+  voxels and critical structures (a vessel lumen is spared by IRE) count as ablated here, not
+  as tissue the zone missed. A complete ablation has a margin of at least ``h/2``; one missed
+  voxel makes it at most ``-h/2``.
 * ``critical_damage_mm3``: thermal damage (Omega >= 1, :func:`irelab.thermal.simulate_heating`)
   in each critical tissue, when the thermal model is asked for.
 * the lethal zone itself (packed bits), for the probability map.
@@ -31,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from irelab.case import Case, PairKey, parse_case_text
 from irelab.errors import InputError
@@ -40,9 +37,10 @@ from irelab.robust.perturb import perturbed_case
 from irelab.robust.sampling import Perturbation
 from irelab.simulation import lethal_zone
 from irelab.thermal import PulseSchedule, simulate_heating, thermal_tissues
+from irelab.validation.metrics import minimal_margin_mm
 
 __all__ = ["EvaluationSettings", "NominalFields", "SampleOutcome", "evaluate_plan",
-           "minimal_margin_mm", "nominal_task", "sample_task"]
+           "nominal_task", "sample_task"]
 
 
 @dataclass(frozen=True)
@@ -111,18 +109,13 @@ class SampleOutcome:
         return np.unpackbits(self.lethal_bits, count=count).astype(bool).reshape(self.shape)
 
 
-def minimal_margin_mm(ablated: np.ndarray, tumour: np.ndarray, spacing_mm: float) -> float:
-    """The least signed distance (mm) from the tumour's surface to the boundary of ``ablated``
-    (see the module docstring; negative when tumour voxels lie outside ``ablated``)."""
-    if not tumour.any():
-        return float("nan")
-    h = spacing_mm
-    inside = ndimage.distance_transform_edt(ablated, sampling=h)
-    outside = ndimage.distance_transform_edt(~ablated, sampling=h)
-    signed = np.where(ablated, inside - h / 2, -(outside - h / 2))
-    if ablated.all():  # no boundary inside the box: the margin reaches at least its edge
-        signed = np.full(ablated.shape, np.inf)
-    return float(signed[tumour].min() - h / 2)
+def _margin_mm(ablated: np.ndarray, tumour: np.ndarray, spacing_mm: float) -> float:
+    """:func:`irelab.validation.minimal_margin_mm` (NaN without a tumour; infinite when the
+    zone fills the box and has no boundary inside it)."""
+    if ablated.all():
+        return float("inf")
+    margin = minimal_margin_mm(ablated, tumour, spacing_mm)
+    return float("nan") if margin is None else margin
 
 
 def _schedule(case: Case) -> PulseSchedule:
@@ -175,7 +168,7 @@ def evaluate_plan(case: Case, settings: EvaluationSettings, index: int = -1,
     counted = tumour & ~conductor
     coverage = float((lethal & counted).sum() / counted.sum()) if counted.any() else 1.0
     spacing_mm = grid.spacing_m * 1e3
-    margin = minimal_margin_mm(lethal | conductor | critical, tumour, spacing_mm)
+    margin = _margin_mm(lethal | conductor | critical, tumour, spacing_mm)
     damage = None
     if settings.thermal:
         materials = case.field_problem(settings.spacing_mm, 0, anatomy_only=True).materials

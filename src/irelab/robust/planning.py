@@ -5,8 +5,9 @@ Carlo.
 The planner (:func:`irelab.plan.plan_treatment`) covers the tumour plus a margin on nominal
 values. A sample of the uncertainty model eats into the margin the plan achieved: if the
 unperturbed plan's minimal margin is ``M0`` and a sample's is ``M``, the sample lost
-``d = M0 - M`` and missed the tumour when ``d > M0``. The share of samples with
-``d <= M0`` is the coverage probability, so the margin that gives probability ``P`` is about the
+``d = M0 - M`` and missed the tumour when ``d >= M0`` (a margin of 0 or less: a tumour voxel
+centre outside the zone; :func:`irelab.validation.minimal_margin_mm`). The share of samples
+with ``d < M0`` is the coverage probability, so the margin that gives probability ``P`` is about the
 ``P``-quantile of ``d``. Each round plans with the margin widened by ``q_P(d) - M0`` (at least
 one grid voxel: a miss the margin does not explain, e.g. a tissue whose field falls short, is
 still helped by a wider zone), then checks the new plan by Monte Carlo with the same samples
