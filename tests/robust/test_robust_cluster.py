@@ -87,14 +87,13 @@ def scheduler(tmp_path_factory):
             client.wait_for_workers(2, timeout=START_TIMEOUT_S)
         yield address, workers
     finally:
+        # SIGKILL: these processes hold nothing worth a graceful close, and a worker told to
+        # terminate can spend its whole close timeout reconnecting to a scheduler going away
         for proc in procs:
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
+        for proc in procs:
+            proc.wait()
 
 
 def test_local_cluster_runs_every_sample(local_result) -> None:
