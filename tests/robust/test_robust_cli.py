@@ -54,8 +54,10 @@ def test_robust_prints_the_probability_writes_the_map_and_shows_progress(plan_fi
     assert data["model"]["placement"]["lateral_sd_mm"] == 2.95
 
 
-def test_json_and_options_reach_the_model(plan_file) -> None:
-    run = _irelab("robust", str(plan_file), "--samples", "2", "--workers", "1",
+def test_json_and_options_reach_the_model(plan_file, scheduler) -> None:
+    """On the test's running Dask cluster (``--scheduler``): no local cluster to start."""
+    address, _ = scheduler
+    run = _irelab("robust", str(plan_file), "--samples", "2", "--scheduler", address,
                   "--thermal-samples", "0", "--json", "--seed", "4", "--lateral-sd-mm", "0",
                   "--depth-sd-mm", "0", "--angle-sd-deg", "0")
     assert run.returncode == 0, run.stderr

@@ -7,13 +7,9 @@ first: outcomes are filed by sample index and the lethal zones summed in integer
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,11 +28,6 @@ from irelab.robust.output import robust_json, write_robust
 SAMPLES = 8
 """Enough for every worker to hold queued samples when one is killed; each solves in about a
 tenth of a second on the small plan."""
-
-START_TIMEOUT_S = 120
-"""How long the test waits for its scheduler and workers to come up (a bound, not a measured
-time: process start-up imports NumPy, SciPy and irelab)."""
-
 
 def _options(**cluster) -> RobustOptions:
     return RobustOptions(samples=SAMPLES, thermal_samples=2, cluster=ClusterSettings(**cluster))
@@ -58,44 +49,6 @@ def local_result(request):
     return robust_study(case, UncertaintyModel.for_case(case), _options(workers=2))
 
 
-@pytest.fixture(scope="module")
-def scheduler(tmp_path_factory):
-    """A Dask scheduler and two single-threaded workers, each its own process on 127.0.0.1."""
-    folder = tmp_path_factory.mktemp("dask")
-    info = folder / "scheduler.json"
-    env = os.environ | {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-                        "MKL_NUM_THREADS": "1"}
-    common = {"cwd": folder, "env": env, "stdout": subprocess.DEVNULL,
-              "stderr": subprocess.DEVNULL, "start_new_session": True}
-    procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler",
-                               "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                               "--scheduler-file", str(info)], **common)]
-    workers = []
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not info.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        address = json.loads(info.read_text())["address"]
-        for _ in range(2):
-            workers.append(subprocess.Popen(
-                [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads",
-                 "1", "--no-nanny", "--no-dashboard", "--host", "127.0.0.1"], **common))
-        procs += workers
-        from distributed import Client
-
-        with Client(address, timeout=START_TIMEOUT_S) as client:
-            client.wait_for_workers(2, timeout=START_TIMEOUT_S)
-        yield address, workers
-    finally:
-        # SIGKILL: these processes hold nothing worth a graceful close, and a worker told to
-        # terminate can spend its whole close timeout reconnecting to a scheduler going away
-        for proc in procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-        for proc in procs:
-            proc.wait()
-
-
 def test_local_cluster_runs_every_sample(local_result) -> None:
     stats = local_result.statistics
     assert stats.samples == SAMPLES and len(local_result.outcomes) == SAMPLES
@@ -105,7 +58,10 @@ def test_local_cluster_runs_every_sample(local_result) -> None:
     assert stats.thermal is not None and stats.thermal["any"].trials == 2
 
 
+@pytest.mark.slow
 def test_same_seed_same_files(local_result, tmp_path) -> None:
+    """A second local run on one worker writes the same files (the distributed test checks a
+    second run on another cluster too)."""
     from robust_cases import SMALL_PLAN
 
     from irelab.case import parse_case
@@ -122,8 +78,8 @@ def test_same_seed_same_files(local_result, tmp_path) -> None:
                                   nib.load(second[0]).get_fdata())
 
 
-def test_distributed_cluster_equals_local_run_even_when_a_worker_dies(local_result,
-                                                                      scheduler) -> None:
+def test_distributed_cluster_equals_local_run_even_when_a_worker_dies(local_result, scheduler,
+                                                                      tmp_path) -> None:
     """The first arriving result kills one worker (SIGKILL: no goodbye to the scheduler); its
     tasks are rerun on the other and the study equals the local one."""
     from robust_cases import SMALL_PLAN
@@ -145,6 +101,11 @@ def test_distributed_cluster_equals_local_run_even_when_a_worker_dies(local_resu
     assert _comparable(remote) == _comparable(local_result)
     np.testing.assert_array_equal(remote.statistics.probability,
                                   local_result.statistics.probability)
+    # the same seed writes the same files, wherever the samples ran
+    write_robust(local_result, tmp_path / "local")
+    write_robust(remote, tmp_path / "remote")
+    for name in ("robust.json", "probability.nii.gz"):
+        assert (tmp_path / "local" / name).read_bytes() == (tmp_path / "remote" / name).read_bytes()
 
 
 def test_environment_variable_names_the_scheduler(monkeypatch, scheduler) -> None:
