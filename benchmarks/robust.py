@@ -3,14 +3,18 @@ ratio, and the per-sample cost against one nominal fine-grid evaluation of the p
 the same run).
 
     python benchmarks/robust.py [--plan plan.yaml] [--samples 200] [--workers 1,2]
+                                [--solo-samples 2]
 
 Without ``--plan`` the built-in 30 mm segment-8 phantom is planned first (what ``irelab demo``
 does), on its 1 mm confirmation grid. The nominal evaluation is one cold solve of every pair at
 every placement in this process (what a sample costs without a warm start, set-up included);
 the thermal model's cost is printed beside it (samples run it only on the first
-``--thermal-samples``, 0 here). Each study's wall time includes starting its local cluster and
-the unperturbed solve that provides the warm starts. The machine's load average is printed
-before and after: on a shared machine the figures are only comparable within one run.
+``--thermal-samples``, 0 here). ``--solo-samples`` samples are then evaluated one by one in this
+process, each from the unperturbed plan's solution (as a study's tasks start) and once cold:
+a sample's own cost, without a cluster. Each study's wall time includes starting its local
+cluster and the unperturbed solve that provides the warm starts (``--workers ''`` runs none).
+The machine's load average is printed before and after: on a shared machine the figures are
+only comparable within one run.
 """
 
 from __future__ import annotations
@@ -45,18 +49,22 @@ def main() -> None:
     parser.add_argument("--plan", help="a plan file (default: plan the 30 mm demo phantom)")
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
+    parser.add_argument("--solo-samples", type=int, default=2,
+                        help="samples timed one by one in this process, warm and cold")
     parser.add_argument("--save-plan", help="write the plan used here")
     args = parser.parse_args()
 
-    from irelab.case import write_case
+    from irelab.case import case_text, write_case
     from irelab.robust import (
         ClusterSettings,
         EvaluationSettings,
         RobustOptions,
         UncertaintyModel,
+        draw_samples,
         evaluate_plan,
         robust_study,
     )
+    from irelab.robust.evaluate import sample_task
 
     print(f"load average at start: {_load()} ({os.cpu_count()} cores)")
     plan = _plan(args.plan)
@@ -68,7 +76,7 @@ def main() -> None:
           f"grid {grid.shape} at {grid.spacing_m * 1e3:g} mm")
 
     t0 = time.perf_counter()
-    nominal, _ = evaluate_plan(plan, EvaluationSettings())
+    nominal, fields = evaluate_plan(plan, EvaluationSettings(), keep_potentials=True)
     nominal_s = time.perf_counter() - t0
     print(f"nominal fine-grid evaluation (cold, every pair): {nominal_s:.1f} s; coverage "
           f"{100 * nominal.coverage:.2f} %, margin {nominal.margin_mm:.1f} mm")
@@ -79,8 +87,23 @@ def main() -> None:
           "field solves)")
 
     model = UncertaintyModel.for_case(plan)
+    solo = draw_samples(model, plan, max(args.solo_samples, 1)).perturbations[:args.solo_samples]
+    for perturbation in solo:
+        timings, outcomes = {}, {}
+        for label, start in (("warm", fields), ("cold", None)):
+            t0 = time.perf_counter()
+            outcomes[label] = sample_task(
+                case_text(plan), plan.source, str(plan.base_dir), perturbation,
+                EvaluationSettings(warm_start=start is not None),
+                None if start is None else (nominal, start))
+            timings[label] = time.perf_counter() - t0
+        print(f"sample {perturbation.index} alone: " + "; ".join(
+            f"{label} {timings[label]:.1f} s ({timings[label] / nominal_s:.2f}x the nominal "
+            f"evaluation, {outcomes[label].linear_iterations} linear iterations)"
+            for label in timings) + f"; coverage {100 * outcomes['warm'].coverage:.2f} %; "
+            f"load {_load()}")
     per_sample = {}
-    for workers in (int(w) for w in args.workers.split(",")):
+    for workers in (int(w) for w in args.workers.split(",") if w):
         options = RobustOptions(samples=args.samples, thermal_samples=0,
                                 cluster=ClusterSettings(workers=workers))
         t0 = time.perf_counter()
