@@ -15,9 +15,10 @@ import pytest
 
 from irelab.extras import MissingDependencyError, extra_requirements, require, require_extra
 
-#: Import names of the ``irelab[registry]`` and ``irelab[imaging]`` libraries.
+#: Import names of the libraries of the ``irelab[registry]``, ``[imaging]`` and ``[robust]`` extras.
 HIDDEN = ("sqlalchemy", "alembic", "fastapi", "uvicorn", "pandas", "lifelines", "statsmodels",
-          "jinja2", "bcrypt", "jwt", "psycopg", "multipart", "highdicom", "slicerio")
+          "jinja2", "bcrypt", "jwt", "psycopg", "multipart", "highdicom", "slicerio", "dask",
+          "distributed", "SALib")
 
 
 def _run_without_extras(code: str) -> subprocess.CompletedProcess[str]:
@@ -29,7 +30,7 @@ def _run_without_extras(code: str) -> subprocess.CompletedProcess[str]:
 def test_the_core_subpackages_import_without_the_extras() -> None:
     done = _run_without_extras("""
         import irelab.case, irelab.simulation, irelab.plan, irelab.delivery, irelab.ecg
-        import irelab.procedure, irelab.imaging, irelab.validation, irelab.cli.main
+        import irelab.procedure, irelab.imaging, irelab.validation, irelab.robust, irelab.cli.main
         print("imported")
     """)
     assert done.returncode == 0, done.stderr

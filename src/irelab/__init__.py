@@ -10,6 +10,8 @@ in the web or plotting stacks):
 - ``irelab.procedure``: the probes as placed and the re-plan for them.
 - ``irelab.registry`` and ``irelab.outcomes``: the research registry and its outcome analysis.
 - ``irelab.imaging``: patient CT and segmentations in, plans out in the scanner's frame.
+- ``irelab.robust``: coverage probability of a plan under placement error and tissue
+  variability (Monte Carlo on Dask), and robust planning.
 - ``irelab.validation``: predictions against published and achieved ablation zones, and site
   calibration of the lethal threshold.
 
@@ -37,6 +39,7 @@ SUBPACKAGES: tuple[str, ...] = (
     "outcomes",
     "registry",
     "imaging",
+    "robust",
     "validation",
 )
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["InputError", "read_text_input", "read_yaml_input"]
+__all__ = ["InputError", "parse_yaml_text", "read_text_input", "read_yaml_input"]
 
 
 class InputError(ValueError):
@@ -54,13 +54,17 @@ def read_text_input(path: str | Path, what: str, encoding: str = "utf-8") -> str
 def read_yaml_input(path: str | Path, what: str) -> object:
     """The parsed YAML of the input file ``path``; malformed YAML is one :class:`InputError`
     naming the line."""
+    return parse_yaml_text(read_text_input(path, what), str(path))
+
+
+def parse_yaml_text(text: str, source: str) -> object:
+    """``text`` parsed as YAML; malformed YAML is one :class:`InputError` naming ``source`` and
+    the line."""
     import yaml
 
-    text = read_text_input(path, what)
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else ""
-        raise InputError(str(path), where, "valid YAML", getattr(exc, "problem", None)) \
-            from None
+        raise InputError(source, where, "valid YAML", getattr(exc, "problem", None)) from None

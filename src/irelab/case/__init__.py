@@ -9,6 +9,7 @@ from irelab.case.io import (
     load_case,
     load_tissues,
     parse_case,
+    parse_case_text,
     write_case,
     write_tissue_file,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "load_case",
     "load_tissues",
     "parse_case",
+    "parse_case_text",
     "probe_conductors",
     "write_case",
     "write_tissue_file",

@@ -1,9 +1,10 @@
 """Case files: the one reader and the one writer of case and plan YAML.
 
-:func:`load_case` reads a file, :func:`parse_case` a mapping already in memory (the built-in
-phantoms). Both validate the keys (:mod:`irelab.case.schema`), then what a schema cannot see
-(:mod:`irelab.case.checks`). Each problem is one :class:`~irelab.errors.InputError` naming the
-file, the key and what was expected.
+:func:`load_case` reads a file, :func:`parse_case_text` its text (a case sent to another
+process), :func:`parse_case` a mapping already in memory (the built-in phantoms). All validate
+the keys (:mod:`irelab.case.schema`), then what a schema cannot see (:mod:`irelab.case.checks`).
+Each problem is one :class:`~irelab.errors.InputError` naming the file, the key and what was
+expected.
 
 :func:`write_case` writes a :class:`~irelab.case.Case` (a plan is a case) as YAML with the
 documented keys, deterministically: the same case gives the same bytes. Every tissue the case
@@ -42,11 +43,11 @@ from irelab.case.schema import (
     validate_tissue_file_mapping,
 )
 from irelab.case.tissues import TISSUE_PRESETS, Tissue
-from irelab.errors import InputError, read_yaml_input
+from irelab.errors import InputError, parse_yaml_text, read_yaml_input
 from irelab.field.problem import TissueRole
 
-__all__ = ["load_case", "parse_case", "case_mapping", "case_text", "write_case", "load_tissues",
-           "write_tissue_file"]
+__all__ = ["load_case", "parse_case", "parse_case_text", "case_mapping", "case_text",
+           "write_case", "load_tissues", "write_tissue_file"]
 
 NUMBERS = ("sigma0_S_per_m", "sigma1_S_per_m", "e_rev_V_per_cm", "e_irr_V_per_cm")
 """The four numbers a new tissue must give (the lethal threshold is optional)."""
@@ -60,6 +61,11 @@ def load_case(path: str | Path) -> Case:
     return parse_case(read_yaml_input(path, "case file"), source=str(path), base_dir=path.parent)
 
 
+def parse_case_text(text: str, source: str = "<case>", base_dir: Path | None = None) -> Case:
+    """Read and validate a case from its YAML text (what :func:`case_text` writes)."""
+    return parse_case(parse_yaml_text(text, source), source=source, base_dir=base_dir)
+
+
 def parse_case(mapping: object, source: str = "<case>", base_dir: Path | None = None) -> Case:
     """Validate a case mapping (the YAML's content) and build the :class:`Case`."""
     spec = validate_case_mapping(mapping, source)
@@ -71,9 +77,11 @@ def parse_case(mapping: object, source: str = "<case>", base_dir: Path | None = 
                 regions=tuple(spec.anatomy.regions), tissues=_tissues(spec, source, base_dir),
                 probes=tuple(_probe(p) for p in spec.probes), protocol=_protocol(spec, source),
                 source=source, base_dir=base_dir, description=spec.description,
-                replan=_replan(spec.replan), imaging=spec.imaging)
+                uncertainty=spec.uncertainty, replan=_replan(spec.replan),
+                imaging=spec.imaging)
     checks.check_imaging(case, source)
     checks.check_probes(case, source)
+    _check_uncertainty(case, source)
     checks.check_pairs(case, source)
     if any(region.image is not None for region in case.regions):
         case.labels(case.grid())  # images readable, overlapping, label present (and cached)
@@ -105,6 +113,16 @@ def _tissues(spec: CaseSpec, source: str, base_dir: Path) -> dict[str, Tissue]:
                              "defined under tissues:", name)
     return {name: known[name] for name in dict.fromkeys(used)} | {
         name: known[name] for name in dict.fromkeys(defined)}
+
+
+def _check_uncertainty(case: Case, source: str) -> None:
+    """Conductivity spreads name tissues of the case."""
+    if case.uncertainty is None:
+        return
+    for name in case.uncertainty.conductivity:
+        if name not in case.tissues:
+            raise InputError(source, f"uncertainty.conductivity.{name}",
+                             f"a tissue of the case ({', '.join(case.tissues)})", name)
 
 
 def _role(entry: TissueSpec, base: Tissue | None) -> TissueRole:
@@ -269,6 +287,8 @@ def case_mapping(case: Case) -> dict:
     out["probes"] = [_probe_mapping(p) for p in case.probes]
     if case.protocol is not None:
         out["protocol"] = _protocol_mapping(case.protocol)
+    if case.uncertainty is not None:
+        out["uncertainty"] = case.uncertainty.model_dump(mode="json", exclude_defaults=True)
     if case.replan is not None:
         out["replan"] = _replan_mapping(case.replan)
     return _plain(out)

@@ -22,7 +22,7 @@ import numpy as np
 
 from irelab.case.anatomy import region_mask
 from irelab.case.probes import conductor_mask, probe_conductors
-from irelab.case.schema import ImagingSpec, RegionSpec
+from irelab.case.schema import ImagingSpec, RegionSpec, UncertaintySpec
 from irelab.case.tissues import Tissue
 from irelab.errors import InputError
 from irelab.field.problem import Electrode, FieldProblem, Grid, Insulator, TissueRole
@@ -219,6 +219,8 @@ class Case:
     source: str
     base_dir: Path
     description: str | None = None
+    uncertainty: UncertaintySpec | None = None
+    """The case's own uncertainty model (``uncertainty:``), if it gives one."""
     replan: ReplanRecord | None = None
     """Set on a plan re-planned for the probes as placed (``irelab replan``)."""
     imaging: ImagingSpec | None = None

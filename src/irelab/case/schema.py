@@ -202,6 +202,44 @@ class ProtocolSpec(_Strict):
         return self
 
 
+class SpreadSpec(_Strict):
+    """Extension: how a tissue parameter varies between patients, as a factor on the case's
+    value: ``lognormal`` (mean 1) with coefficient of variation ``spread``, or ``uniform``
+    between ``1 - spread`` and ``1 + spread``."""
+
+    distribution: Literal["lognormal", "uniform"] = "lognormal"
+    spread: Annotated[float, Field(ge=0, le=2)]
+
+    @model_validator(mode="after")
+    def _positive_factor(self) -> SpreadSpec:
+        if self.distribution == "uniform" and self.spread >= 1:
+            raise ValueError("a uniform spread below 1 (the factor must stay positive)")
+        return self
+
+
+class PlacementSpreadSpec(_Strict):
+    """Extension: placement error of each probe (standard deviations; see irelab.robust)."""
+
+    lateral_sd_mm: Annotated[float, Field(ge=0, le=20)] | None = None
+    depth_sd_mm: Annotated[float, Field(ge=0, le=20)] | None = None
+    angle_sd_deg: Annotated[float, Field(ge=0, le=30)] | None = None
+    correlation: Annotated[float, Field(ge=0, le=1)] | None = None
+    """Share of the tip displacement's variance common to all probes (0: independent probes,
+    1: the array moves as one)."""
+
+
+class UncertaintySpec(_Strict):
+    """Extension: the uncertainty model of ``irelab robust`` and ``irelab plan --robust``. Keys
+    left out take irelab.robust's sourced defaults."""
+
+    seed: Annotated[int, Field(ge=0)] | None = None
+    placement: PlacementSpreadSpec = PlacementSpreadSpec()
+    conductivity: dict[str, SpreadSpec] = {}
+    """By tissue name: the factor on both conductivities (sigma0 and sigma1) of that tissue."""
+    threshold: SpreadSpec | None = None
+    """The factor on every electroporable tissue's lethal threshold (one per patient)."""
+
+
 class ReplanChangeSpec(_Strict):
     """Extension: one change a re-plan made: ``kind`` voltage (a pair's voltage), pair (a pair
     added) or reposition (a probe to be re-inserted along its planned track); ``subject`` names
@@ -296,6 +334,8 @@ class CaseSpec(_Strict):
     tissues: dict[str, TissueSpec] = {}
     probes: list[ProbeSpec] = []
     protocol: ProtocolSpec | None = None
+    uncertainty: UncertaintySpec | None = None
+    """Extension: placement and tissue uncertainty (read by irelab.robust)."""
     replan: ReplanSpec | None = None
     """Extension: where a re-planned plan came from (written by ``irelab replan``)."""
     imaging: ImagingSpec | None = None

@@ -25,6 +25,7 @@ from irelab.cli import (
     plan,
     registry,
     replan,
+    robust,
     simulate,
     validate,
 )
@@ -43,8 +44,8 @@ def _root() -> None:
     """Irreversible electroporation of liver metastases: simulate, plan, deliver, study."""
 
 
-for _module in (case, simulate, plan, replan, ecg, deliver, registry, demo, validate, compare,
-                calibrate):
+for _module in (case, simulate, plan, replan, robust, ecg, deliver, registry, demo, validate,
+                compare, calibrate):
     _module.register(app)
 
 

@@ -126,6 +126,9 @@ def plan(
         "posterior, right-lateral, left-lateral, cranial, caudal (join with +), a vector x,y,z "
         "in LPS, or auto (the shallowest feasible from the body outline). Required for a case "
         "made from images."),
+    robust: float | None = typer.Option(
+        None, "--robust", help="Widen the margin until the probability of covering the whole "
+        "tumour under placement error and tissue variability reaches this (e.g. 0.95)."),
 ) -> None:
     """Plan probes, pairs, voltages and pullbacks that cover tumour + margin within limits."""
     from rich.console import Console
@@ -138,6 +141,12 @@ def plan(
     resolved = resolve_direction(case, approach, given, margin_mm)
     if resolved.note:
         Console(stderr=True).print(f"[yellow]note[/yellow]: {resolved.note}")
+    if robust is not None:
+        from irelab.cli.robust import run_robust_plan
+
+        sys.exit(run_robust_plan(case, target_probability=robust, margin_mm=margin_mm,
+                                 spacing_mm=spacing_mm, direction=resolved.direction, out=out,
+                                 as_json=as_json))
     code = run_plan(case, margin_mm=margin_mm, spacing_mm=spacing_mm,
                     direction=resolved.direction, out=out, as_json=as_json)
     sys.exit(code)

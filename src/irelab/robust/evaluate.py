@@ -1,0 +1,214 @@
+"""One sample: every pair at every placement solved on the plan's grid, and what it achieved.
+
+Each sample is a full nonlinear solve (:class:`irelab.field.FieldSolver`) of every pair of the
+protocol at every placement of the perturbed plan; one solver per placement is reused for all
+its pairs (the grid hierarchy and geometry are built once per placement). A solve starts from
+the unperturbed plan's solution of the same pair at the same placement (:class:`NominalFields`,
+solved once per run and shared by all samples): the probes moved by millimetres, so that field
+is much nearer the answer than the coarse-grid start the solver builds otherwise.
+
+The lethal zone is :func:`irelab.simulation.lethal_zone` of the largest |E| over pairs and
+placements. What is recorded (:class:`SampleOutcome`):
+
+* ``coverage``: the share of target-tissue voxels (role ``target``: the tumour itself, without
+  the planning margin) in the lethal zone; voxels inside a probe are conductor and not counted.
+* ``margin_mm``: the minimal ablative margin, :func:`irelab.validation.minimal_margin_mm` (the
+  one definition the project reports: the least signed distance from a tumour voxel centre to
+  the zone's boundary, which lies half a voxel beyond the last voxel centre inside). Probe
+  voxels and critical structures (a vessel lumen is spared by IRE) count as ablated here, not
+  as tissue the zone missed. A complete ablation has a margin of at least ``h/2``; one missed
+  voxel makes it at most ``-h/2``.
+* ``critical_damage_mm3``: thermal damage (Omega >= 1, :func:`irelab.thermal.simulate_heating`)
+  in each critical tissue, when the thermal model is asked for.
+* the lethal zone itself (packed bits), for the probability map.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from irelab.case import Case, PairKey, parse_case_text
+from irelab.errors import InputError
+from irelab.field import FieldSolver, PairSolution, SolverOptions, TissueRole
+from irelab.robust.perturb import perturbed_case
+from irelab.robust.sampling import Perturbation
+from irelab.simulation import lethal_zone
+from irelab.thermal import PulseSchedule, simulate_heating, thermal_tissues
+from irelab.validation.metrics import minimal_margin_mm
+
+__all__ = ["EvaluationSettings", "NominalFields", "SampleOutcome", "evaluate_plan",
+           "nominal_task", "sample_task"]
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """How a sample is evaluated: grid spacing (default the plan's), whether to run the thermal
+    model, and whether to start from the unperturbed solution."""
+
+    spacing_mm: float | None = None
+    thermal: bool = False
+    warm_start: bool = True
+
+
+@dataclass(frozen=True, eq=False)
+class NominalFields:
+    """The unperturbed plan's potential of every pair at every placement (the warm starts)."""
+
+    shape: tuple[int, int, int]
+    potentials_V: dict[PairKey, np.ndarray]
+    electrode_potentials_V: dict[PairKey, dict[str, float]]
+
+    def start(self, key: PairKey, anode: str, cathode: str, voltage_V: float
+              ) -> PairSolution | None:
+        """The start of ``key``'s solve (the solver reads only the potentials)."""
+        if key not in self.potentials_V:
+            return None
+        potential = self.potentials_V[key].astype(float)
+        empty = np.zeros((0, 0, 0))
+        return PairSolution(anode, cathode, voltage_V, potential, empty, empty, 0.0, True, 0,
+                            0.0, electrode_potentials_V=self.electrode_potentials_V[key])
+
+
+@dataclass(frozen=True, eq=False)
+class SampleOutcome:
+    """What one sample (``index``; -1 for the unperturbed plan) achieved. ``simulated`` is False
+    when its probes could not be placed (they leave the domain or touch): such a sample counts
+    as a miss and ``reason`` says why."""
+
+    index: int
+    simulated: bool
+    coverage: float
+    margin_mm: float
+    lethal_bits: np.ndarray
+    """``lethal | conductor`` on the grid, packed with :func:`numpy.packbits` (C order)."""
+    shape: tuple[int, int, int]
+    critical_damage_mm3: tuple[tuple[str, float], ...] | None = None
+    max_current_A: float = 0.0
+    converged: bool = True
+    solves: int = 0
+    linear_iterations: int = 0
+    reason: str | None = None
+
+    @property
+    def covered(self) -> bool:
+        """Every target voxel in the lethal zone (a sample not simulated never is)."""
+        return self.simulated and self.coverage >= 1.0
+
+    @property
+    def thermal_damage(self) -> bool | None:
+        """Thermal damage in any critical tissue (None: thermal model not run)."""
+        if self.critical_damage_mm3 is None:
+            return None
+        return any(v > 0 for _, v in self.critical_damage_mm3)
+
+    def lethal(self) -> np.ndarray:
+        count = int(np.prod(self.shape))
+        return np.unpackbits(self.lethal_bits, count=count).astype(bool).reshape(self.shape)
+
+
+def _margin_mm(ablated: np.ndarray, tumour: np.ndarray, spacing_mm: float) -> float:
+    """:func:`irelab.validation.minimal_margin_mm` (NaN without a tumour; infinite when the
+    zone fills the box and has no boundary inside it)."""
+    if ablated.all():
+        return float("inf")
+    margin = minimal_margin_mm(ablated, tumour, spacing_mm)
+    return float("nan") if margin is None else margin
+
+
+def _schedule(case: Case) -> PulseSchedule:
+    return PulseSchedule(pulses_per_pair=case.protocol.pulses,
+                         pulse_width_us=case.protocol.pulse_width_us)
+
+
+def evaluate_plan(case: Case, settings: EvaluationSettings, index: int = -1,
+                  nominal: NominalFields | None = None,
+                  keep_potentials: bool = False) -> tuple[SampleOutcome, NominalFields | None]:
+    """Solve every pair of ``case`` at every placement and score it; with ``keep_potentials``
+    also return the potentials (the warm starts of later samples)."""
+    protocol = case.protocol
+    if protocol is None or not protocol.pairs:
+        raise InputError(case.source, "protocol.pairs", "a plan with at least one pair")
+    grid = case.grid(settings.spacing_mm)
+    e_max = np.zeros(grid.shape)
+    power: list[np.ndarray] = []
+    potentials: dict[PairKey, np.ndarray] = {}
+    electrode_potentials: dict[PairKey, dict[str, float]] = {}
+    converged, current, solves, linear = True, 0.0, 0, 0
+    solver = None
+    for key in protocol.keys():
+        if solver is None or key.pair == 0:
+            solver = FieldSolver(case.field_problem(settings.spacing_mm, key.placement),
+                                 SolverOptions())
+        pair = protocol.pairs[key.pair]
+        start = None
+        if nominal is not None and settings.warm_start and nominal.shape == grid.shape:
+            start = nominal.start(key, pair.anode, pair.cathode, pair.voltage_V)
+        sol = solver.solve_pair(pair.anode, pair.cathode, pair.voltage_V, initial=start)
+        e = np.nan_to_num(sol.e_field_V_per_m)
+        np.maximum(e_max, e, out=e_max)
+        if settings.thermal:
+            power.append(sol.sigma_S_per_m * e**2)
+        if keep_potentials:
+            potentials[key] = sol.potential_V.astype(np.float32)
+            electrode_potentials[key] = dict(sol.electrode_potentials_V)
+        converged &= sol.converged
+        current = max(current, abs(sol.current_A))
+        solves += 1
+        linear += sol.linear_iterations
+    labels = case.labels(grid)
+    conductor = case.conductor_mask(grid)
+    lethal = lethal_zone(e_max, case.e_irr_V_per_m(grid), conductor)
+    names = case.tissue_names
+    tumour = np.isin(labels, [names.index(n) for n in case.tissues_with(TissueRole.TARGET)])
+    critical_names = case.tissues_with(TissueRole.CRITICAL)
+    critical = np.isin(labels, [names.index(n) for n in critical_names])
+    counted = tumour & ~conductor
+    coverage = float((lethal & counted).sum() / counted.sum()) if counted.any() else 1.0
+    spacing_mm = grid.spacing_m * 1e3
+    margin = _margin_mm(lethal | conductor | critical, tumour, spacing_mm)
+    damage = None
+    if settings.thermal:
+        materials = case.field_problem(settings.spacing_mm, 0, anatomy_only=True).materials
+        n_pairs = len(protocol.pairs)
+        heat = simulate_heating(grid, labels, names, power, _schedule(case),
+                                tissues=thermal_tissues(materials),
+                                position_starts=[p * n_pairs for p in range(1, protocol.positions)])
+        damage = tuple((n, round(heat.regions[n].damage_volume_cm3 * 1e3, 6))
+                       for n in critical_names if n in heat.regions)
+    outcome = SampleOutcome(index=index, simulated=True, coverage=coverage, margin_mm=margin,
+                            lethal_bits=np.packbits(lethal | conductor), shape=grid.shape,
+                            critical_damage_mm3=damage, max_current_A=current,
+                            converged=converged, solves=solves, linear_iterations=linear)
+    fields = NominalFields(grid.shape, potentials, electrode_potentials) if keep_potentials \
+        else None
+    return outcome, fields
+
+
+def nominal_task(case_text: str, source: str, base_dir: str,
+                 settings: EvaluationSettings) -> tuple[SampleOutcome, NominalFields]:
+    """The unperturbed plan (a task of its own: every sample task depends on its result)."""
+    case = parse_case_text(case_text, source=source, base_dir=Path(base_dir))
+    outcome, fields = evaluate_plan(case, settings, keep_potentials=True)
+    return outcome, fields
+
+
+def sample_task(case_text: str, source: str, base_dir: str, perturbation: Perturbation,
+                settings: EvaluationSettings,
+                nominal: tuple[SampleOutcome, NominalFields] | None) -> SampleOutcome:
+    """One sample, self-contained: the plan's text, the perturbation and the settings (and the
+    nominal potentials, which only make it faster)."""
+    case = parse_case_text(case_text, source=source, base_dir=Path(base_dir))
+    try:
+        sample = perturbed_case(case, perturbation)
+    except InputError as exc:
+        grid = case.grid(settings.spacing_mm)
+        return SampleOutcome(index=perturbation.index, simulated=False, coverage=0.0,
+                             margin_mm=float("nan"),
+                             lethal_bits=np.packbits(np.zeros(grid.shape, dtype=bool)),
+                             shape=grid.shape, converged=True, reason=str(exc))
+    outcome, _ = evaluate_plan(sample, settings, index=perturbation.index,
+                               nominal=None if nominal is None else nominal[1])
+    return outcome

@@ -1,0 +1,159 @@
+"""Writing a robustness study: the probability map as NIfTI, slice figures and the JSON.
+
+NIfTI (nibabel): the case frame is the patient's LPS in mm (+x towards the patient's left, +y
+posterior, +z superior) and NIfTI's world is RAS (+x right, +y anterior, +z superior), so a
+point's RAS coordinates are ``(-x, -y, z)``. The affine is the grid's LPS affine (diagonal
+spacing, the grid origin as translation) with its first two rows negated, converted here, once
+(:func:`ras_affine`); qform and sform both carry it (code 1, scanner anatomical). The map is
+float32, the share of samples in which each voxel is in the lethal zone (or inside a probe).
+
+Figures (matplotlib, Agg backend, imported only here): three orthogonal slices through the
+tumour's centre, the probability in colour with its 5, 50 and 95 % isolines, the tumour
+outlined in white and critical structures in orange.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from irelab.field import Grid, TissueRole
+from irelab.robust.study import RobustResult
+
+__all__ = ["ISOLINES", "ras_affine", "robust_json", "write_probability_map", "write_robust"]
+
+ISOLINES = (0.05, 0.5, 0.95)
+"""Probability isolines drawn on the slices."""
+
+PLANES = {"axial": 2, "coronal": 1, "sagittal": 0}
+"""Slice name -> the axis held fixed."""
+
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+
+def ras_affine(grid: Grid) -> np.ndarray:
+    """Voxel index -> RAS world (mm) of ``grid``, whose frame is LPS."""
+    h = grid.spacing_m * 1e3
+    lps = np.diag([h, h, h, 1.0])
+    lps[:3, 3] = np.asarray(grid.origin_m) * 1e3
+    return LPS_TO_RAS @ lps
+
+
+def write_probability_map(result: RobustResult, path: Path) -> Path:
+    import nibabel as nib
+
+    image = nib.Nifti1Image(result.statistics.probability.astype(np.float32),
+                            ras_affine(result.grid))
+    image.header.set_xyzt_units("mm")
+    image.header.set_qform(ras_affine(result.grid), code=1)  # scanner-anatomical
+    image.header.set_sform(ras_affine(result.grid), code=1)
+    nib.save(image, path)
+    return path
+
+
+def _centre(result: RobustResult) -> tuple[int, int, int]:
+    tumour = result.tumour_mask()
+    mask = tumour if tumour.any() else np.ones(result.grid.shape, dtype=bool)
+    idx = np.argwhere(mask)
+    return tuple(int(round(v)) for v in (idx.min(axis=0) + idx.max(axis=0)) / 2)
+
+
+def write_slices(result: RobustResult, out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grid = result.grid
+    prob = result.statistics.probability
+    tumour = result.tumour_mask()
+    names = result.case.tissue_names
+    critical = np.isin(result.case.labels(grid),
+                       [names.index(n) for n in result.case.tissues_with(TissueRole.CRITICAL)])
+    centre = _centre(result)
+    axes_mm = [grid.axis_m(a) * 1e3 for a in range(3)]
+    letters = ("x (mm, L)", "y (mm, P)", "z (mm, S)")
+    estimate = result.statistics.coverage_probability
+    files = []
+    for plane, fixed in PLANES.items():
+        keep = [a for a in range(3) if a != fixed]
+        index = [slice(None)] * 3
+        index[fixed] = centre[fixed]
+        sl = tuple(index)
+        u, v = axes_mm[keep[0]], axes_mm[keep[1]]
+        fig, ax = plt.subplots(figsize=(6.4, 5.2), dpi=110)
+        mesh = ax.pcolormesh(u, v, prob[sl].T, shading="nearest", cmap="magma", vmin=0, vmax=1)
+        p = prob[sl].T
+        if p.min() < max(ISOLINES) and p.max() > min(ISOLINES):
+            lines = ax.contour(u, v, p, levels=ISOLINES, colors=["#4fc3f7", "white", "#aeea00"],
+                               linewidths=1.0)
+            ax.clabel(lines, fmt=lambda x: f"{100 * x:.0f} %", fontsize=7)
+        for mask, colour, style in ((tumour, "white", "-"), (critical, "orange", "--")):
+            region = mask[sl].T.astype(float)
+            if region.any() and not region.all():
+                ax.contour(u, v, region, levels=[0.5], colors=colour, linewidths=1.2,
+                           linestyles=style)
+        ax.set_aspect("equal")
+        ax.set_xlabel(letters[keep[0]])
+        ax.set_ylabel(letters[keep[1]])
+        ax.set_title(f"{result.case.name}: {plane} slice at {letters[fixed][0]} = "
+                     f"{axes_mm[fixed][centre[fixed]]:.1f} mm\nprobability of lethality over "
+                     f"{result.statistics.samples} samples (P(100 % coverage) = "
+                     f"{estimate.estimate:.2f}); tumour white, critical orange", fontsize=9)
+        fig.colorbar(mesh, ax=ax, label="probability of lethality")
+        fig.tight_layout()
+        path = out / f"probability_{plane}.png"
+        fig.savefig(path)
+        plt.close(fig)
+        files.append(path)
+    return files
+
+
+def robust_json(result: RobustResult) -> dict:
+    """The ``irelab robust --json`` object."""
+    stats = result.statistics
+    nominal = result.nominal
+    return {
+        "plan": result.case.name,
+        "samples": stats.samples,
+        "simulated": stats.simulated,
+        "not_converged": stats.not_converged,
+        "coverage_probability": stats.coverage_probability.to_json(),
+        "coverage": stats.coverage.to_json(6),
+        "margin_mm": stats.margin_mm.to_json(3),
+        "nominal": {"coverage": round(nominal.coverage, 6),
+                    "margin_mm": round(nominal.margin_mm, 3),
+                    "max_current_A": round(nominal.max_current_A, 3),
+                    "critical_damage_mm3": None if nominal.critical_damage_mm3 is None
+                    else dict(nominal.critical_damage_mm3)},
+        "thermal_damage_probability": None if stats.thermal is None else {
+            name: interval.to_json() for name, interval in stats.thermal.items()},
+        "sensitivity": [{"parameter": s.parameter, "group": s.group, "s1": round(s.s1, 4),
+                         "s1_conf": round(s.conf, 4)} for s in stats.sensitivity],
+        "sensitivity_groups": {g: round(v, 4) for g, v in stats.groups().items()},
+        "model": result.model.to_json(),
+        "grid": {"shape": list(result.grid.shape),
+                 "spacing_mm": round(result.grid.spacing_m * 1e3, 6)},
+        "samples_detail": [{"index": o.index, "simulated": o.simulated,
+                            "coverage": round(o.coverage, 6),
+                            "margin_mm": None if not np.isfinite(o.margin_mm)
+                            else round(o.margin_mm, 3),
+                            "max_current_A": round(o.max_current_A, 3),
+                            "converged": o.converged,
+                            "thermal_damage": o.thermal_damage, "reason": o.reason}
+                           for o in result.outcomes],
+    }
+
+
+def write_robust(result: RobustResult, out: Path) -> list[Path]:
+    """``probability.nii.gz``, three slice PNGs and ``robust.json`` under ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    files = [write_probability_map(result, out / "probability.nii.gz")]
+    files += write_slices(result, out)
+    path = out / "robust.json"
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(robust_json(result), indent=2) + "\n", encoding="utf-8")
+    partial.replace(path)
+    return [*files, path]

@@ -1,0 +1,233 @@
+"""Aggregating samples: coverage probability with its interval, distributions, the probability
+map, thermal risk and the sensitivity indices.
+
+Outcomes arrive in any order (from Dask workers, as they finish); :class:`Aggregator` files each
+under its sample index and sums the lethal zones in integers, so the result depends only on the
+samples, never on their order of arrival or on the number of workers.
+
+Intervals: the probability of complete coverage (and of thermal damage) is a binomial
+proportion; its interval is Clopper-Pearson's exact interval
+(``statsmodels.stats.proportion.proportion_confint(method="beta")``), which never covers less
+than its nominal level (Clopper CJ, Pearson ES, Biometrika 26:404-413, 1934). The samples are
+scrambled Sobol points rather than independent draws; scrambling keeps each sample uniformly
+distributed, so the proportion is unbiased, and for an indicator in many dimensions the
+variance is close to that of independent draws (Owen AB, Ann Stat 25:1541-1562, 1997, bounds
+it within a small factor), so the interval is stated as for independent samples.
+
+Sensitivity: the first-order index ``S1`` of each parameter on the minimal margin, from the same
+samples, by RBD-FAST as given-data estimator (SALib ``rbd_fast.analyze``; Plischke E, Reliab
+Eng Syst Saf 95:354-360, 2010; bias correction of Tissot & Prieur 2012). ``S1`` is the share of
+the margin's variance explained by that parameter alone; it also catches effects a linear
+regression misses (a shift of the whole array shortens the margin whichever way it goes). The
+indices of a parameter group (the array, each probe, the tissues) are summed for the summary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from irelab.robust.evaluate import SampleOutcome
+from irelab.robust.sampling import SampleSet
+
+__all__ = ["Aggregator", "Interval", "Distribution1D", "Sensitivity", "RobustStatistics",
+           "CONFIDENCE_LEVEL", "MIN_SENSITIVITY_SAMPLES"]
+
+CONFIDENCE_LEVEL = 0.95
+"""Two-sided level of every interval."""
+
+INTERVAL_METHOD = "beta"
+"""statsmodels' name of the Clopper-Pearson interval."""
+
+MIN_SENSITIVITY_SAMPLES = 32
+"""Fewer simulated samples give no sensitivity indices: RBD-FAST sums 10 harmonics of the
+output ordered by each parameter (SALib's default ``M = 10``), and its bias correction
+needs the number of samples well above ``2 M``."""
+
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A proportion ``k / n`` with its two-sided interval."""
+
+    successes: int
+    trials: int
+    low: float
+    high: float
+    method: str = "Clopper-Pearson"
+    level: float = CONFIDENCE_LEVEL
+
+    @property
+    def estimate(self) -> float:
+        return self.successes / self.trials if self.trials else float("nan")
+
+    @classmethod
+    def of(cls, successes: int, trials: int) -> Interval:
+        from statsmodels.stats.proportion import proportion_confint
+
+        if trials == 0:
+            return cls(0, 0, float("nan"), float("nan"))
+        low, high = proportion_confint(successes, trials, alpha=1 - CONFIDENCE_LEVEL,
+                                       method=INTERVAL_METHOD)
+        return cls(int(successes), int(trials), float(low), float(high))
+
+    def to_json(self) -> dict:
+        return {"estimate": round(self.estimate, 6), "successes": self.successes,
+                "trials": self.trials, "low": round(self.low, 6), "high": round(self.high, 6),
+                "method": self.method, "level": self.level}
+
+
+@dataclass(frozen=True)
+class Distribution1D:
+    """Quantiles (5, 25, 50, 75, 95 %), mean and extremes of a quantity over the samples."""
+
+    quantiles: tuple[float, ...]
+    mean: float
+    minimum: float
+    maximum: float
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> Distribution1D:
+        values = np.asarray(values, dtype=float)
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            nan = float("nan")
+            return cls(tuple(nan for _ in QUANTILES), nan, nan, nan)
+        return cls(tuple(float(q) for q in np.quantile(values, QUANTILES)),
+                   float(values.mean()), float(values.min()), float(values.max()))
+
+    def to_json(self, digits: int = 4) -> dict:
+        return {"quantiles": {f"{int(q * 100)}": round(v, digits)
+                              for q, v in zip(QUANTILES, self.quantiles, strict=True)},
+                "mean": round(self.mean, digits), "min": round(self.minimum, digits),
+                "max": round(self.maximum, digits)}
+
+
+@dataclass(frozen=True)
+class Sensitivity:
+    """First-order index of one parameter on the minimal margin, with its bootstrap interval
+    half-width."""
+
+    parameter: str
+    group: str
+    s1: float
+    conf: float
+
+
+@dataclass(frozen=True, eq=False)
+class RobustStatistics:
+    """Everything the samples say about the plan."""
+
+    samples: int
+    simulated: int
+    coverage_probability: Interval
+    coverage: Distribution1D
+    margin_mm: Distribution1D
+    probability: np.ndarray
+    """Per voxel: the share of samples whose lethal zone (or probe) holds it."""
+    thermal: dict[str, Interval] | None
+    """Per critical tissue, and ``any``: samples with thermal damage there (None: not run)."""
+    sensitivity: tuple[Sensitivity, ...]
+    not_converged: int
+    coverage_values: np.ndarray
+    margin_values: np.ndarray
+
+    def groups(self) -> dict[str, float]:
+        """Summed first-order indices per parameter group."""
+        out: dict[str, float] = {}
+        for s in self.sensitivity:
+            out[s.group] = out.get(s.group, 0.0) + s.s1
+        return out
+
+
+class Aggregator:
+    """Collects :class:`SampleOutcome` objects as they arrive and summarises them in sample
+    order."""
+
+    def __init__(self, samples: SampleSet, shape: tuple[int, int, int],
+                 thermal_samples: int = 0) -> None:
+        self.samples = samples
+        self.shape = shape
+        self.thermal_samples = thermal_samples  # the thermal model ran on samples below this
+        self._outcomes: list[SampleOutcome | None] = [None] * len(samples)
+        self._counts = np.zeros(int(np.prod(shape)), dtype=np.int32)
+        self.received = 0
+        self.covered = 0
+
+    def add(self, outcome: SampleOutcome) -> None:
+        k = outcome.index
+        if not 0 <= k < len(self._outcomes):
+            raise ValueError(f"sample index {k} outside 0..{len(self._outcomes) - 1}")
+        if self._outcomes[k] is not None:
+            return  # a retried task that finished twice: the first result stands (identical)
+        if outcome.shape != self.shape:
+            raise ValueError(f"sample {k} was solved on a grid of {outcome.shape}, not "
+                             f"{self.shape}")
+        self._outcomes[k] = outcome
+        self._counts += np.unpackbits(outcome.lethal_bits, count=self._counts.size)
+        self.received += 1
+        self.covered += int(outcome.covered)
+
+    @property
+    def complete(self) -> bool:
+        return self.received == len(self._outcomes)
+
+    def outcomes(self) -> list[SampleOutcome]:
+        if not self.complete:
+            missing = [k for k, o in enumerate(self._outcomes) if o is None]
+            raise RuntimeError(f"samples {missing[:5]} have not arrived")
+        return list(self._outcomes)  # type: ignore[arg-type]
+
+    def statistics(self) -> RobustStatistics:
+        outcomes = self.outcomes()
+        n = len(outcomes)
+        covered = sum(o.covered for o in outcomes)
+        coverage = np.array([o.coverage for o in outcomes])
+        margin = np.array([o.margin_mm if o.simulated else np.nan for o in outcomes])
+        simulated = np.array([o.simulated for o in outcomes])
+        return RobustStatistics(
+            samples=n, simulated=int(simulated.sum()),
+            coverage_probability=Interval.of(covered, n),
+            coverage=Distribution1D.of(coverage), margin_mm=Distribution1D.of(margin),
+            probability=(self._counts / n).reshape(self.shape),
+            thermal=_thermal(outcomes[: self.thermal_samples]),
+            sensitivity=_sensitivity(self.samples, margin, simulated),
+            not_converged=sum(not o.converged for o in outcomes),
+            coverage_values=coverage, margin_values=margin)
+
+
+def _thermal(ran: Sequence[SampleOutcome]) -> dict[str, Interval] | None:
+    """Thermal damage per critical tissue over the samples the thermal model ran on (a sample
+    that could not be simulated counts as damage: unknown is not safe)."""
+    if not ran:
+        return None
+    names = sorted({n for o in ran if o.critical_damage_mm3 for n, _ in o.critical_damage_mm3})
+    out = {}
+    for name in names:
+        hit = sum((not o.simulated) or dict(o.critical_damage_mm3).get(name, 0.0) > 0
+                  for o in ran)
+        out[name] = Interval.of(hit, len(ran))
+    out["any"] = Interval.of(sum((not o.simulated) or bool(o.thermal_damage) for o in ran),
+                             len(ran))
+    return out
+
+
+def _sensitivity(samples: SampleSet, margin: np.ndarray,
+                 simulated: np.ndarray) -> tuple[Sensitivity, ...]:
+    """RBD-FAST first-order indices of the margin (see the module docstring)."""
+    from SALib.analyze import rbd_fast
+
+    x = samples.values[simulated]
+    y = margin[simulated]
+    if len(y) < MIN_SENSITIVITY_SAMPLES or not samples.parameters or np.ptp(y) == 0:
+        return ()
+    problem = {"num_vars": len(samples.parameters),
+               "names": [p.name for p in samples.parameters],
+               "bounds": [[float(c.min()), float(c.max())] for c in x.T]}
+    result = rbd_fast.analyze(problem, x, y, seed=0)
+    return tuple(Sensitivity(p.name, p.group, float(s), float(c))
+                 for p, s, c in zip(samples.parameters, result["S1"], result["S1_conf"],
+                                    strict=True))

@@ -1,0 +1,56 @@
+"""Robust planning: the margin chosen from the sampled losses, and the loop end to end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from robust_cases import SMALL_PLAN
+
+from irelab.case import parse_case
+from irelab.robust import ClusterSettings, RobustOptions, UncertaintyModel, plan_robust
+from irelab.robust.planning import widened_margin_mm
+
+
+def test_margin_grows_by_the_quantile_of_the_losses() -> None:
+    losses = np.arange(1.0, 11.0)  # 1..10 mm lost in ten samples
+    # 90 % of the samples must keep their margin: the 9th smallest loss is 9 mm; the plan
+    # achieved 6 mm, so 3 mm more (whole 1 mm voxels), on top of the 5 mm planned
+    assert widened_margin_mm(5.0, 6.0, losses, 10, 0.9, 1.0) == 8.0
+    # a loss the achieved margin already absorbs still widens by one voxel
+    assert widened_margin_mm(5.0, 12.0, losses, 10, 0.9, 2.0) == 7.0
+    # a sample that could not be simulated is a miss: a higher quantile of the rest
+    assert widened_margin_mm(5.0, 6.0, losses[:9], 10, 0.85, 1.0) == 8.0
+    assert widened_margin_mm(5.0, 6.0, losses[:5], 10, 0.9, 1.0) == 7.0  # can't: two voxels
+
+
+@pytest.mark.slow
+def test_robust_plan_meets_its_goal_or_says_why(tmp_path) -> None:
+    """The small anatomy planned on a 2 mm grid (2.2 mm probes, thicker than the grid's spacing)
+    with a 1 mm margin, then widened until half the samples cover the tumour (a goal the small
+    case can reach in a few rounds)."""
+    from irelab.plan import PlanLimits, PlanOptions
+    from irelab.thermal import PulseSchedule
+
+    anatomy = {k: v for k, v in SMALL_PLAN.items() if k not in ("probes", "protocol")}
+    anatomy["domain"] = {"size_mm": [48, 48, 40], "spacing_mm": 2.0}
+    case = parse_case(anatomy, source="<small anatomy>")
+    options = PlanOptions(margin_m=1e-3, coarse_spacing_m=2e-3, fine_spacing_m=2e-3,
+                          screen_keep=2, refine=False, time_budget_s=None,
+                          limits=PlanLimits(probe_diameter_m=2.2e-3),
+                          schedule=PulseSchedule(pulses_per_pair=20, cooldown_s=5.0))
+    stages = []
+    result = plan_robust(case, options, 0.5, UncertaintyModel.for_case(case),
+                         RobustOptions(samples=16, thermal_samples=0,
+                                       cluster=ClusterSettings(workers=2)),
+                         stage=lambda text, fraction: stages.append(text))
+    margins = [s.margin_mm for s in result.steps]
+    assert margins == sorted(margins) and len(set(margins)) == len(margins)
+    assert any("Monte Carlo check" in text for text in stages)
+    if result.met:
+        assert result.chosen.probability >= 0.5 and result.chosen.safe
+    else:
+        assert result.chosen.probability < 0.5 or not result.chosen.safe
+    price = result.price()
+    assert price["margin_mm"] == result.chosen.margin_mm - margins[0]
+    assert set(price) >= {"healthy_volume_cm3", "probes", "placements", "max_voltage_V"}
+    assert result.summary_lines()[-1].startswith("goal P >= 0.5")

@@ -1,0 +1,79 @@
+"""Aggregating samples: the Clopper-Pearson interval, order independence, sensitivity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from irelab.robust import Aggregator, Interval, Parameter, SampleOutcome, SampleSet
+
+
+def test_interval_is_clopper_pearson() -> None:
+    """Clopper CJ, Pearson ES, Biometrika 26:404-413, 1934: the bounds of k successes in n
+    trials are the alpha/2 quantile of Beta(k, n - k + 1) and the 1 - alpha/2 quantile of
+    Beta(k + 1, n - k)."""
+    for k, n in ((190, 200), (0, 20), (20, 20), (7, 40)):
+        interval = Interval.of(k, n)
+        low = stats.beta.ppf(0.025, k, n - k + 1) if k > 0 else 0.0
+        high = stats.beta.ppf(0.975, k + 1, n - k) if k < n else 1.0
+        assert interval.low == pytest.approx(low, abs=1e-9)
+        assert interval.high == pytest.approx(high, abs=1e-9)
+        assert interval.estimate == k / n and interval.method == "Clopper-Pearson"
+
+
+def _synthetic(n: int, rng) -> tuple[SampleSet, list[SampleOutcome]]:
+    """Margin = 3 - x1^2 (a symmetric effect of the first parameter), x2 irrelevant."""
+    x = rng.normal(size=(n, 2))
+    params = (Parameter("array lateral a", "array", "mm"), Parameter("P1 tilt a", "probe P1",
+                                                                     "deg"))
+    samples = SampleSet(params, x, tuple(None for _ in range(n)))
+    shape = (4, 4, 4)
+    outcomes = []
+    for k in range(n):
+        margin = 3.0 - x[k, 0] ** 2
+        lethal = np.zeros(shape, dtype=bool)
+        lethal[: k % 4] = True
+        outcomes.append(SampleOutcome(index=k, simulated=True, coverage=1.0 if margin >= 0
+                                      else 0.9, margin_mm=margin, lethal_bits=np.packbits(lethal),
+                                      shape=shape))
+    return samples, outcomes
+
+
+def test_statistics_do_not_depend_on_arrival_order() -> None:
+    rng = np.random.default_rng(5)
+    samples, outcomes = _synthetic(64, rng)
+    first = Aggregator(samples, (4, 4, 4))
+    second = Aggregator(samples, (4, 4, 4))
+    for o in outcomes:
+        first.add(o)
+    for k in rng.permutation(len(outcomes)):
+        second.add(outcomes[k])
+    second.add(outcomes[0])  # a retried task delivered twice counts once
+    a, b = first.statistics(), second.statistics()
+    assert a.coverage_probability == b.coverage_probability
+    np.testing.assert_array_equal(a.probability, b.probability)
+    np.testing.assert_array_equal(a.margin_values, b.margin_values)
+    assert a.sensitivity == b.sensitivity
+    # voxel layer i is lethal in the samples with k % 4 > i
+    np.testing.assert_allclose(a.probability[:, 0, 0], [0.75, 0.5, 0.25, 0.0])
+
+
+def test_sensitivity_finds_a_symmetric_effect() -> None:
+    """RBD-FAST (SALib) on margin = 3 - x1^2: x1 explains all of the variance; a linear
+    regression would give x1 a coefficient near zero (the effect is even)."""
+    samples, outcomes = _synthetic(256, np.random.default_rng(1))
+    agg = Aggregator(samples, (4, 4, 4))
+    for o in outcomes:
+        agg.add(o)
+    s1 = {s.parameter: s.s1 for s in agg.statistics().sensitivity}
+    assert s1["array lateral a"] > 0.8
+    assert abs(s1["P1 tilt a"]) < 0.1
+
+
+def test_missing_samples_are_an_error() -> None:
+    samples, outcomes = _synthetic(4, np.random.default_rng(2))
+    agg = Aggregator(samples, (4, 4, 4))
+    agg.add(outcomes[1])
+    with pytest.raises(RuntimeError, match="have not arrived"):
+        agg.statistics()
