@@ -155,11 +155,17 @@ def test_outputs_are_ras_nifti_and_pictures(local_result, tmp_path: Path) -> Non
 
 
 def test_missing_optional_dependency_is_one_clear_error(monkeypatch) -> None:
-    import importlib.util
+    """An install without the extra stands in as the metadata reporting 'distributed' missing."""
+    from importlib import metadata
 
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "distributed" else real(name, *a))
+    real = metadata.distribution
+
+    def distribution(name: str):
+        if name == "distributed":
+            raise metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(metadata, "distribution", distribution)
     with pytest.raises(InputError, match=r"pip install 'irelab\[robust\]'"):
         with dask_client(ClusterSettings()):
             pass
