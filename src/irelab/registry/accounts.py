@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from irelab.registry.models import Site, User
-from irelab.registry.schemas import USERNAME_PATTERN
+from irelab.registry.schemas import USERNAME_PATTERN, UserCreate
 from irelab.registry.security import BCRYPT_ROUNDS, Actor, hash_password
 from irelab.registry.service import Conflict, Forbidden, Invalid, NotFound
 
@@ -77,6 +77,20 @@ def add_user(
     session.add(user)
     session.flush()
     return user
+
+
+def request_account(session: Session, payload: UserCreate, rounds: int) -> User:
+    """An account asked for by an admin through the service (API or admin page): pending until a
+    second admin approves it (:func:`approve_user`)."""
+    return add_user(
+        session,
+        payload.username,
+        payload.password,
+        payload.role,
+        payload.site,
+        rounds=rounds,
+        approved_by=None,
+    )
 
 
 def approve_user(session: Session, actor: Actor, user_id: int, version: int) -> User:

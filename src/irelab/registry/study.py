@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from irelab.outcomes.data import SCHEMA
+from irelab.registry import resources, service
 from irelab.registry import schemas as s
-from irelab.registry import service
 from irelab.registry.accounts import add_site
 from irelab.registry.audit import ACTOR_KEY
 from irelab.registry.models import (
@@ -268,7 +268,7 @@ def store_study_data(session: Session, data: Any, user: Actor | str) -> dict[str
     vocabulary rules apply and every row is audited.
     """
     actor = resolve_actor(session, user)
-    res = service.RESOURCES
+    res = resources.RESOURCES
     for code in sorted({str(c) for c in data.patients["site"]}):
         if session.scalars(select(Site.id).where(Site.code == code)).first() is None:
             add_site(session, code, code)

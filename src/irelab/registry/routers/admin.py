@@ -15,13 +15,13 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from irelab.registry import service
-from irelab.registry.accounts import add_site, add_user, approve_user
+from irelab.registry.accounts import add_site, approve_user, request_account
 from irelab.registry.csrf import require_csrf
 from irelab.registry.deps import cookie_actor, get_session, write_session
 from irelab.registry.forms import label_of
 from irelab.registry.models import ROLES, Site, User
 from irelab.registry.routers._crud import RecordPath, RecordQuery
-from irelab.registry.routers.pages import form_data, login_redirect, render, text_fields
+from irelab.registry.routers._web import form_data, login_redirect, render, text_fields
 from irelab.registry.routers.users import require_admin
 from irelab.registry.schemas import SiteCreate, UserCreate
 from irelab.registry.security import Actor
@@ -145,15 +145,7 @@ def add_user_form(
             role=values.get("role", ""),
             site=values.get("site") or None,
         )
-        add_user(
-            session,
-            payload.username,
-            payload.password,
-            payload.role,
-            payload.site,
-            rounds=request.app.state.bcrypt_rounds,
-            approved_by=None,
-        )
+        request_account(session, payload, request.app.state.bcrypt_rounds)
         session.commit()
     except (ValidationError, service.RegistryError) as exc:
         session.rollback()

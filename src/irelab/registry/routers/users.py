@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from irelab.registry.accounts import add_site, add_user, approve_user
+from irelab.registry.accounts import add_site, approve_user, request_account
 from irelab.registry.deps import api_actor, api_writer, get_session, write_session
 from irelab.registry.models import Site, User
 from irelab.registry.routers._crud import Limit, RecordPath, RecordQuery, set_next_link
@@ -85,15 +85,7 @@ def create_user(
 ) -> User:
     """A new account, pending until a second admin approves it."""
     require_admin(actor)
-    user = add_user(
-        session,
-        payload.username,
-        payload.password,
-        payload.role,
-        payload.site,
-        rounds=request.app.state.bcrypt_rounds,
-        approved_by=None,
-    )
+    user = request_account(session, payload, request.app.state.bcrypt_rounds)
     session.commit()
     return user
 
