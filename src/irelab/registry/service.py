@@ -196,22 +196,11 @@ def page_of(session: Session, query: Select, id_column: Any, after: int | None, 
     return Page(rows, rows[-1].id if more and rows else None)
 
 
-def list_rows(
-    session: Session,
-    actor: Actor,
-    resource: Resource,
-    *,
-    include_retired: bool = False,
-    after: int | None = None,
-    limit: int | None = None,
-    **filters: int | None,
-) -> list[Tracked]:
-    """Visible rows of ``resource``, optionally filtered by parent ids (``patient_id=...``);
-    all of them, or with ``limit`` one page after id ``after``."""
-    return list_page(
-        session, actor, resource, include_retired=include_retired, after=after,
-        limit=limit, **filters,
-    ).rows
+def list_rows(session: Session, actor: Actor, resource: Resource, **options: Any) -> list[Tracked]:
+    """The rows of :func:`list_page` (same options): visible rows of ``resource``, optionally
+    filtered by parent ids (``patient_id=...``); all of them, or with ``limit`` one page after id
+    ``after``."""
+    return list_page(session, actor, resource, **options).rows
 
 
 def list_page(
