@@ -42,6 +42,7 @@ def _requires_registry_extra() -> None:
 
 
 def err(message: str) -> None:
+    """A message for people: to stderr (results go to stdout)."""
     print(message, file=sys.stderr)
 
 
@@ -66,6 +67,8 @@ def fail_validation(exc: ValidationError) -> NoReturn:
 
 
 def open_registry(database_url: str | None):
+    """The registry at ``database_url`` (else $IRELAB_REGISTRY_URL, else the SQLite file in the
+    working folder), its schema upgraded to the newest migration."""
     from irelab.registry.database import Registry
 
     return Registry.open(database_url)
@@ -88,6 +91,7 @@ def registry_session(database_url: str | None, user: str) -> Iterator[Session]:
 
 
 def actor_of(session: Session, username: str) -> Actor:
+    """The active user ``username`` as the acting user of ``session`` (else a 403 refusal)."""
     from irelab.registry.study import resolve_actor
 
     return resolve_actor(session, username)
