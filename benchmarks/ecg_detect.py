@@ -23,7 +23,8 @@ Tables (one run):
    119 (tuning) and 116 (held out), scored on the noisy segments only; and the gate on the
    electrode-motion copies: pulses inside noisy segments, pulses outside [R, R + 150 ms].
 3. Delivery on every record (channel 0, 20 pairs of 10 + 90 pulses so the run covers the
-   record): pulses, pulses outside [R, R + 150 ms] of the annotated beat before them, pulses
+   record): pulses, pulses outside [R, R + 150 ms] of the annotated beat before them, second
+   pulses on one beat, pulses
    on or right after a ventricular beat (AAMI class V: V, E), pulses inside annotated
    ventricular flutter/fibrillation or tachycardia episodes ('(VFL', '(VF', '(VT'), the
    fraction of eligible beats (neither ventricular nor right after one) that got a pulse,
@@ -31,8 +32,10 @@ Tables (one run):
 
 Run (about 15 min of CPU):
 
-    .venv/bin/python benchmarks/ecg_detect.py --data ../shared/data/ecg/mitdb [--json]
+    .venv/bin/python benchmarks/ecg_detect.py [--data DIR] [--json]
     [--records 100 203 ...] [--no-accuracy] [--no-noise] [--no-delivery]
+
+(the sixteen records are in tests/data/mitdb, the default ``--data``).
 
 The machine's load average is printed with the figures (a loaded machine inflates nothing but
 the CPU time, which ``process_time`` measures per process).
@@ -262,6 +265,7 @@ class DeliveryRow:
     condition: str
     pulses: int
     outside_window: int
+    second_on_beat: int
     on_ventricular: int
     after_ventricular: int
     in_vf_vt_episode: int
@@ -299,7 +303,7 @@ def delivery(lead: Lead, x: np.ndarray | None = None, condition: str = "clean",
     treatment = [e.t_ms for e in one.events if e.event == "pulse" and e.phase == "treatment"]
     return DeliveryRow(
         lead.name, "tuning" if lead.name in TUNING else "held-out", condition, int(t.size),
-        outside, on_v, after_v, in_episode,
+        outside, int(k.size - np.unique(k).size), on_v, after_v, in_episode,
         None if noisy is None else int(np.sum(noisy[np.minimum(at, noisy.size - 1)])),
         100.0 * t.size / max(covered, 1),
         treatment[89] / 1e3 if len(treatment) >= 90 else None,
@@ -338,11 +342,13 @@ def print_tables(rows: list[Row], noise: list[NoiseRow], deliveries: list[Delive
     if deliveries:
         print("\n3. Delivery (20 pairs x 100 pulses; t90: 90 treatment pulses of one pair)")
         print(f"{'record':<7} {'split':<9} {'condition':<12} {'pulses':>6} {'outside':>7} "
-              f"{'onV':>4} {'afterV':>6} {'inVF/VT':>7} {'inNoise':>7} {'used %':>7} "
+              f"{'2nd':>4} {'onV':>4} {'afterV':>6} {'inVF/VT':>7} {'inNoise':>7} "
+              f"{'used %':>7} "
               f"{'t90 s':>7}  skips")
         for d in deliveries:
             print(f"{d.record:<7} {d.split:<9} {d.condition:<12} {d.pulses:>6} "
-                  f"{d.outside_window:>7} {d.on_ventricular:>4} {d.after_ventricular:>6} "
+                  f"{d.outside_window:>7} {d.second_on_beat:>4} {d.on_ventricular:>4} "
+                  f"{d.after_ventricular:>6} "
                   f"{d.in_vf_vt_episode:>7} {_f(d.in_noisy_segment, 'd'):>7} "
                   f"{d.eligible_used_pct:>7.1f} {_f(d.t90_s):>7}  {d.skips}")
     print(f"\nload average (1, 5, 15 min): {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "

@@ -121,10 +121,42 @@ def test_fibrillation_outranks_quality_and_rhythm() -> None:
 
 def test_ectopic_beat_and_compensatory_pause_are_skipped() -> None:
     """A premature beat (RR 600 ms) and its pause (1400 ms) both skip; so does the next normal
-    beat, whose interval starts at the irregular one; the one after pulses again."""
+    beat, whose interval starts at the irregular one, and the one after it, whose previous beat
+    followed an irregular one (verified_beats = 2); the next pulses again. With
+    verified_beats = 1 the pulse comes one beat earlier."""
     gate, r = learned_gate()
+    reasons = [gate.decide(beat(r + t)).reason for t in (600, 2000, 3000, 4000, 5000)]
+    assert reasons == [SkipReason.IRREGULAR] * 4 + [None]
+    gate, r = learned_gate(config=GateConfig(verified_beats=1))
     reasons = [gate.decide(beat(r + t)).reason for t in (600, 2000, 3000, 4000)]
     assert reasons == [SkipReason.IRREGULAR] * 3 + [None]
+
+
+def test_beat_after_a_template_like_late_beat_is_held() -> None:
+    """An irregular beat, then a beat whose interval and shape pass (a late-coupled
+    ventricular beat that matches the template in one lead), then a normal beat: the normal
+    beat is held, because the beat before it followed an irregular one."""
+    gate, r = learned_gate()
+    first = gate.decide(beat(r + 700), similarity=0.99)  # premature
+    late = gate.decide(beat(r + 1700), similarity=0.95)  # RR 1000: passes, follows one
+    after = gate.decide(beat(r + 2700), similarity=0.99)
+    assert [first.reason, late.reason, after.reason] == [SkipReason.IRREGULAR] * 3
+    assert gate.decide(beat(r + 3700), similarity=0.99).allowed
+
+
+@pytest.mark.parametrize(("before_ms", "paced"), [(150, True), (151, False), (-30, True)])
+def test_pace_spike_boundary(before_ms: int, paced: bool) -> None:
+    """A pacemaker spike up to pace_lookback_ms (150 ms) before the R estimate, or after it
+    (up to the decision), makes the beat paced: no pulse; 151 ms before does not. A paced beat
+    does not reset the learned rhythm, but the next beat follows it as it would an ectopic
+    beat (held), and the one after that too (verified_beats)."""
+    gate, r = learned_gate()
+    d = gate.decide(beat(r + 1000), last_pace_sample=r + 1000 - before_ms)
+    assert (d.reason == SkipReason.PACED) is paced
+    assert d.allowed is not paced
+    if paced:
+        reasons = [gate.decide(beat(r + 1000 * k)).reason for k in (2, 3, 4)]
+        assert reasons == [SkipReason.IRREGULAR, SkipReason.IRREGULAR, None]
 
 
 def test_bigeminy_interval_matching_the_median_is_still_held() -> None:
@@ -181,3 +213,14 @@ def test_learning_restarts_on_inconsistent_interval() -> None:
     for k in range(40):
         r += 600 if k % 2 else 1400
         assert not gate.decide(beat(r)).allowed
+
+
+def test_learned_property_follows_learning_and_reset() -> None:
+    """``learned`` is what the session reads to treat a beat without a QRS template as
+    differently shaped (fail closed): false until learn_beats intervals, false after a reset."""
+    gate = PulseGate()
+    assert not gate.learned
+    gate, _ = learned_gate()
+    assert gate.learned
+    gate.reset_rhythm()
+    assert not gate.learned

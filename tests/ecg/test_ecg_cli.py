@@ -1,5 +1,5 @@
-"""`irelab ecg detect RECORD [--json]`: the JSON contract of issue 3, the readable summary, and
-bad input (InputError, which the entry point turns into exit code 2)."""
+"""`irelab ecg detect RECORD [--json]`: the documented JSON contract, the readable summary,
+and bad input (InputError, which the entry point turns into exit code 2)."""
 
 from __future__ import annotations
 

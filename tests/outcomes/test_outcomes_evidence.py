@@ -22,8 +22,8 @@ from irelab.outcomes.pooling import logit_effects, pool
 
 Z975 = 1.959963984540054  # standard normal 97.5 % quantile
 EXACT = 1e-10
-#: The figures issue 4 quotes from the NICE IPG445 overview: (outcome, events, total, unit).
-ISSUE_QUOTED = {
+#: Figures of the NICE IPG445 overview as quoted second-hand: (outcome, events, total, unit).
+NICE_QUOTED = {
     (Outcome.ARRHYTHMIA, 7, 28, "procedures"),
     (Outcome.PNEUMOTHORAX, 7, 50, "as quoted (unit not stated)"),
     (Outcome.LOCAL_RECURRENCE, 3, 54, "tumours"),
@@ -75,7 +75,7 @@ def test_continuity_correction_only_for_zero_or_all_events() -> None:
 
 def test_every_quoted_count_is_in_the_table_marked_as_quoted() -> None:
     quoted = [r for r in EVIDENCE if r.provenance is Provenance.AS_QUOTED]
-    assert {(r.outcome, r.events, r.total, r.unit) for r in quoted} == ISSUE_QUOTED
+    assert {(r.outcome, r.events, r.total, r.unit) for r in quoted} == NICE_QUOTED
     for row in quoted:
         assert not row.verified and row.year is None
         assert row.source == IPG445_AS_QUOTED

@@ -21,22 +21,27 @@ Every boundary is *allowed* (inclusive), and a 1e-9 ms tolerance absorbs float r
    may be noise. Also resets the rhythm guard.
 4. ``quality_hold``: a bad ECG sample within ``recovery_ms`` before the R peak or up to the
    moment the beat was decided; also resets the rhythm guard (it must re-learn).
-5. ``learning``: the rhythm guard needs ``learn_beats`` consecutive consistent RR intervals
+5. ``paced``: a pacemaker spike (:mod:`irelab.ecg.pacing`) within ``pace_lookback_ms`` before
+   the R peak or after it, up to the moment the beat was decided: the detector's R may be the
+   spike, and the paced QRS, whose R the pulse must follow, comes later. A paced beat never
+   gets a pulse, and the beat after it is judged like one after an ectopic beat (rule 8).
+6. ``learning``: the rhythm guard needs ``learn_beats`` consecutive consistent RR intervals
    (each within the deviation limit of the median so far, between two beats of the same QRS
    shape when a similarity is given) after a start or a reset.
-6. ``rate``: ``RR >= min_rr_ms`` (400 ms, i.e. at most 150/min).
-7. ``irregular``: ``median - max_premature_fraction x median <= RR <= median +
+7. ``rate``: ``RR >= min_rr_ms`` (400 ms, i.e. at most 150/min).
+8. ``irregular``: ``median - max_premature_fraction x median <= RR <= median +
    max_rr_deviation x median``, the median over the last ``learn_beats`` accepted RR intervals
    (ectopic beats, compensatory pauses, atrial fibrillation); also a
-   beat whose *preceding* beat failed rules 6-8 (its RR interval starts at an ectopic beat:
-   in bigeminy the normal beats' intervals are regular among themselves).
+   beat whose *preceding* beat failed rules 5 or 7-9 (its RR interval starts at an ectopic beat:
+   in bigeminy the normal beats' intervals are regular among themselves), and a beat whose
+   previous ``verified_beats`` beats did not all pass rules 7-9.
    ``relearn_after`` irregular beats in a row make the guard re-learn (a sustained new rate).
-8. ``morphology``: when the caller gives the beat's QRS similarity to the template of accepted
+9. ``morphology``: when the caller gives the beat's QRS similarity to the template of accepted
    beats (:mod:`irelab.delivery.morphology`), it must be >= ``min_qrs_correlation``; these
    skips count towards ``relearn_after`` as irregular beats do.
-9. ``late``: the beat must be decided before the pulse is due, with a processing margin:
+10. ``late``: the beat must be decided before the pulse is due, with a processing margin:
    ``latency <= delay_ms - processing_margin_ms``. A late beat still counts for the rhythm.
-10. ``window``: the pulse must end inside the safe window: ``delay + pulse duration <=
+11. ``window``: the pulse must end inside the safe window: ``delay + pulse duration <=
    safe_window_end_ms``.
 """
 
@@ -62,6 +67,8 @@ class SkipReason(StrEnum):
     NOISE = "noise"
     """The detector's noise level is too high relative to its QRS level (Beat.noise_ratio)."""
     QUALITY_HOLD = "quality_hold"
+    PACED = "paced"
+    """A pacemaker spike in the beat's QRS window (irelab.ecg.pacing): never a pulse."""
     LATE = "late"
     LEARNING = "learning"
     RATE = "rate"
@@ -77,22 +84,25 @@ class GateConfig:
     """Timing and rhythm limits of :class:`PulseGate`."""
 
     delay_ms: float = 50.0
-    """Pulse at R + 50 ms: the delay issue 3 prescribes (the commercial generator's ECG
-    synchronisation, per our brief; we could not retrieve a primary source to check it, so it
-    stays a configurable default). 50 ms after the R peak lies in the ST segment, inside the
-    ventricles' absolute refractory period and well before the T wave."""
+    """Pulse at R + 50 ms: the delay of the project's delivery specification, said to follow
+    the commercial generator's ECG synchronisation; we could not retrieve a primary source to
+    check it, so it stays a configurable default (design choice). 50 ms after the R peak lies
+    in the ST segment, inside the ventricles' absolute refractory period and well before the
+    T wave."""
     processing_margin_ms: float = 5.0
     """Time the generator needs between knowing the beat and firing (design choice; solid-state
     switches need microseconds, so 5 ms is conservative)."""
     safe_window_end_ms: float = 150.0
-    """The pulse must end by R + 150 ms (the issue's default). The vulnerable period lies on the
-    T wave, whose onset follows the ST segment; at 150/min (our rate limit) the QT interval is
-    still about 290 ms (Bazett with QTc 450 ms), so R + 150 ms keeps clear of the T wave."""
+    """The pulse must end by R + 150 ms (the delivery specification's default; design choice).
+    The vulnerable period lies on the T wave, whose onset follows the ST segment; at 150/min
+    (our rate limit) the QT interval is still about 290 ms (Bazett with QTc 450 ms), so
+    R + 150 ms keeps clear of the T wave."""
     min_rr_ms: float = 400.0
-    """No pulses above 150/min (RR < 400 ms): tachycardia holds delivery (issue 3 rule)."""
+    """No pulses above 150/min (RR < 400 ms): tachycardia holds delivery (delivery
+    specification; design choice)."""
     max_rr_deviation: float = 0.20
-    """An RR more than 20 % off the running median is ectopic/irregular (issue 3 rule; the
-    classic premature-beat criterion of 20 % prematurity)."""
+    """An RR more than 20 % off the running median is ectopic/irregular (delivery
+    specification; the classic premature-beat criterion of 20 % prematurity)."""
     max_premature_fraction: float = 0.10
     """A beat more than 10 % early (RR < 0.9 x median) is premature, whatever the 20 % limit
     on the other side. With the symmetric 20 % limit, ventricular beats of MIT-BIH 200
@@ -118,11 +128,26 @@ class GateConfig:
     alarm: the 2 s learning phase of Pan & Tompkins (ibid.), so the detector's thresholds have
     re-adapted (after an alarm the rhythm must also be re-learned, rule 5)."""
 
+    verified_beats: int = 2
+    """A pulse needs this many beats in a row before the beat that passed rules 7-9 (their
+    intervals and shapes): the previous beat, whose interval starts the beat's own, and the one
+    before it. With only the previous beat, a late-coupled ventricular beat that matches the
+    rate and the template in one lead (it followed an irregular beat, so it got no pulse
+    itself) passed its check on to the normal beat after it (design choice; it costs one more
+    beat after each irregular one)."""
+    pace_lookback_ms: float = 150.0
+    """A spike up to 150 ms before the R estimate makes the beat paced: a ventricular
+    stimulus precedes the peak of the QRS it starts by up to its duration (QRS of paced beats
+    120-180 ms; design choice: the detector's look-back for the R peak, ``refine_window_ms``).
+    An atrial stimulus further ahead (the AV delay, 120-250 ms) starts a normally conducted
+    beat, which is not held."""
+
     def __post_init__(self) -> None:
-        if self.delay_ms < 0 or self.processing_margin_ms < 0 or self.recovery_ms < 0:
+        if (self.delay_ms < 0 or self.processing_margin_ms < 0 or self.recovery_ms < 0
+                or self.pace_lookback_ms < 0):
             raise ValueError("delay, margin and recovery must be >= 0")
-        if self.learn_beats < 1 or self.relearn_after < 1:
-            raise ValueError("learn_beats and relearn_after must be >= 1")
+        if self.learn_beats < 1 or self.relearn_after < 1 or self.verified_beats < 1:
+            raise ValueError("learn_beats, relearn_after and verified_beats must be >= 1")
         if not (0 < self.max_rr_deviation < 1 and 0 < self.max_premature_fraction < 1):
             raise ValueError("max_rr_deviation and max_premature_fraction must be in (0, 1)")
 
@@ -154,27 +179,34 @@ class PulseGate:
         self._learned = False
         self._irregular_run = 0
         self._previous_r: int | None = None
-        self._previous_ok = False  # did the previous beat pass the rhythm and shape checks?
+        self._ok_run = 0  # consecutive beats, up to the previous one, that passed rules 7-9
 
     @property
     def learning_count(self) -> int:
         """RR intervals learned so far (0 right after a reset; learn_beats once learned)."""
         return len(self._history)
 
+    @property
+    def learned(self) -> bool:
+        """Whether the rhythm is learned (a beat may get a pulse)."""
+        return self._learned
+
     def reset_rhythm(self) -> None:
         """Forget the learned rhythm (after a quality flag): it must re-learn."""
         self._history.clear()
         self._learned = False
         self._irregular_run = 0
-        self._previous_ok = False
+        self._ok_run = 0
 
     def decide(self, beat: Beat, last_bad_sample: int | None = None,
                similarity: float | None = None,
-               last_fibrillation_sample: int | None = None) -> GateDecision:
+               last_fibrillation_sample: int | None = None,
+               last_pace_sample: int | None = None) -> GateDecision:
         """Apply the rules to ``beat``; ``last_bad_sample``: latest bad ECG sample known at
         ``beat.detected_sample`` (None when none); ``similarity``: QRS correlation with the
         accepted-beat template (None: rule not applied); ``last_fibrillation_sample``: latest
-        sample inside a flutter/fibrillation alarm known then (None when none)."""
+        sample inside a flutter/fibrillation alarm known then (None when none);
+        ``last_pace_sample``: latest pacemaker spike known then (None when none)."""
         cfg = self.config
         ms = 1e3 / beat.fs_Hz
         rr = None if self._previous_r is None else (beat.sample - self._previous_r) * ms
@@ -184,7 +216,8 @@ class PulseGate:
         def skip(reason: SkipReason) -> GateDecision:
             return GateDecision(beat, reason, None, rr, median)
 
-        previous_ok, self._previous_ok = self._previous_ok, False
+        run, self._ok_run = self._ok_run, 0
+        previous_ok = run > 0
         if beat.searchback:
             return skip(SkipReason.SEARCHBACK)
         if last_fibrillation_sample is not None and (
@@ -198,9 +231,12 @@ class PulseGate:
                 (beat.sample - last_bad_sample) * ms <= cfg.recovery_ms + _EPS_MS):
             self.reset_rhythm()
             return skip(SkipReason.QUALITY_HOLD)
+        if last_pace_sample is not None and (
+                (beat.sample - last_pace_sample) * ms <= cfg.pace_lookback_ms + _EPS_MS):
+            return skip(SkipReason.PACED)
         different = similarity is not None and similarity < cfg.min_qrs_correlation - 1e-12
         if rr is None:
-            self._previous_ok = not different
+            self._ok_run = 0 if different else 1
             return skip(SkipReason.LEARNING)
         if rr < cfg.min_rr_ms - _EPS_MS:
             if not self._learned:
@@ -212,7 +248,7 @@ class PulseGate:
                 self._history.clear()  # the run of consistent beats starts again
             if previous_ok and not different:
                 self._history.append(rr)
-            self._previous_ok = not different
+            self._ok_run = 0 if different else run + 1
             self._learned = len(self._history) == cfg.learn_beats
             return skip(SkipReason.LEARNING)
         irregular = None
@@ -226,10 +262,12 @@ class PulseGate:
                 self.reset_rhythm()
             return skip(irregular)
         self._irregular_run = 0
-        self._previous_ok = True
+        self._ok_run = run + 1
         if not previous_ok:  # the interval starts at an irregular beat (e.g. a compensatory
             return skip(SkipReason.IRREGULAR)  # pause that happens to match the median)
         self._history.append(rr)
+        if run < cfg.verified_beats:  # the previous beat's own interval started at one
+            return skip(SkipReason.IRREGULAR)
         if beat.latency_ms > cfg.delay_ms - cfg.processing_margin_ms + _EPS_MS:
             return skip(SkipReason.LATE)
         if cfg.delay_ms + self.pulse_duration_s * 1e3 > cfg.safe_window_end_ms + _EPS_MS:

@@ -44,6 +44,7 @@ from irelab.delivery.log import DeliveryEvent, DeliverySummary, EventLog, EventT
 from irelab.delivery.morphology import MorphologyConfig, MorphologyGuard
 from irelab.ecg import Beat, StreamingRDetector
 from irelab.ecg.fibrillation import FibrillationConfig, FibrillationDetector
+from irelab.ecg.pacing import PaceConfig, PaceDetector
 from irelab.ecg.quality import QualityConfig, QualityFlag, SignalQualityMonitor
 from irelab.errors import InputError
 
@@ -258,19 +259,20 @@ def _result(run: _Run, log: EventLog, outcome: DeliveryOutcome, reason: str) -> 
     return DeliveryResult(outcome, reason, log.summary(), tuple(log.events), run.machine.state)
 
 
-def run_synchronised(plan: DeliveryPlan, signal_mV: np.ndarray, fs_Hz: float,  # noqa: N803
+def run_synchronised(plan: DeliveryPlan, signal_mV: np.ndarray, fs_Hz: float,
                      *, chunk_samples: int = 256, gate: GateConfig | None = None,
                      generator: GeneratorConfig | None = None,
                      quality: QualityConfig | None = None,
                      morphology: MorphologyConfig | None = None,
                      fibrillation: FibrillationConfig | None = None,
+                     pacing: PaceConfig | None = None,
                      log: EventLog | None = None,
                      checklist: Checklist | None = None) -> DeliveryResult:
     """Deliver ``plan`` synchronised to the ECG ``signal_mV``, streamed in ``chunk_samples``.
 
     ``signal_mV``: one lead, shape (n,), or several, shape (n, leads). The first lead feeds the
-    R detector, the quality monitor and the flutter/fibrillation alarm; the QRS morphology
-    guard compares every lead (a beat must look like the template in each).
+    R detector, the quality monitor, the pacemaker spike detector and the flutter/fibrillation
+    alarm; the QRS morphology guard compares all leads at once.
 
     Stops as soon as the protocol is complete; if the ECG ends first the run is ``truncated``.
     With ``checklist``, arming is refused (InputError naming the item) unless every pre-arm
@@ -288,7 +290,8 @@ def run_synchronised(plan: DeliveryPlan, signal_mV: np.ndarray, fs_Hz: float,  #
     monitor = SignalQualityMonitor(fs_Hz, quality)
     detector = StreamingRDetector(fs_Hz)
     shape = MorphologyGuard(fs_Hz, morphology)
-    rhythm = FibrillationDetector(fs_Hz, fibrillation)
+    rhythm = FibrillationDetector(fs_Hz, fibrillation, pacing)
+    pace = PaceDetector(fs_Hz, pacing)
     run.start(0.0)
     signal = np.asarray(signal_mV, dtype=float)
     if signal.ndim not in (1, 2) or signal.shape[0] == 0:
@@ -301,13 +304,14 @@ def run_synchronised(plan: DeliveryPlan, signal_mV: np.ndarray, fs_Hz: float,  #
         chunk = leads if leads.ndim == 1 else leads[:, 0]
         shape.feed(leads, start)
         flags = monitor.process(chunk) + rhythm.process(chunk)
+        pace.process(chunk)
         beats = detector.process(chunk)
         if start + chunk.size == n:
             beats += detector.flush()
         pending += [_decision_beat(b, shape.reach) for b in beats]
         ready = [b for b in pending if b.detected_sample < start + chunk.size]
         pending = pending[len(ready):]
-        _handle(run, pulse_gate, (monitor, rhythm), shape, log, flags, ready, fs_Hz)
+        _handle(run, pulse_gate, (monitor, rhythm, pace), shape, log, flags, ready, fs_Hz)
         shape.trim(start + chunk.size)
         if run.done:
             break
@@ -325,16 +329,16 @@ def _decision_beat(beat: Beat, reach: int) -> Beat:
     return replace(beat, detected_sample=max(beat.detected_sample, beat.sample + reach))
 
 
-def _log_flag(log: EventLog, flag: QualityFlag, fs_Hz: float) -> None:  # noqa: N803
+def _log_flag(log: EventLog, flag: QualityFlag, fs_Hz: float) -> None:
     log.emit(DeliveryEvent(flag.sample * 1e3 / fs_Hz, EventType.QUALITY, reason=str(flag.reason),
                            detail=flag.detail))
 
 
-def _handle(run: _Run, gate: PulseGate,  # noqa: PLR0913
-            watch: tuple[SignalQualityMonitor, FibrillationDetector],
+def _handle(run: _Run, gate: PulseGate,
+            watch: tuple[SignalQualityMonitor, FibrillationDetector, PaceDetector],
             shape: MorphologyGuard, log: EventLog, flags: Iterable[QualityFlag],
-            beats: Iterable[Beat], fs_Hz: float) -> None:  # noqa: N803
-    monitor, rhythm = watch
+            beats: Iterable[Beat], fs_Hz: float) -> None:
+    monitor, rhythm, pace = watch
     items: list[tuple[int, int, QualityFlag | Beat]] = [(f.sample, 0, f) for f in flags]
     items += [(b.detected_sample, 1, b) for b in beats]
     for _, _, item in sorted(items, key=lambda x: (x[0], x[1])):
@@ -350,11 +354,15 @@ def _handle(run: _Run, gate: PulseGate,  # noqa: PLR0913
         t_known = beat.detected_sample / fs_Hz
         log.emit(DeliveryEvent(t_known * 1e3, EventType.BEAT, beat_sample=beat.sample,
                                detail=f"decided {beat.latency_ms:.1f} ms after R"))
-        # no template yet (None) only while learning: the gate needs learn_beats to pulse
+        # no template yet (None) only while learning: the gate needs learn_beats to pulse;
+        # should a learned gate meet a beat without a template, the shape counts as different
         similarity = shape.similarity(beat.sample, beat.detected_sample)
+        if similarity is None and gate.learned:
+            similarity = 0.0
         decision: GateDecision = gate.decide(
             beat, monitor.last_bad_sample(beat.detected_sample), similarity,
-            rhythm.last_alarm_sample(beat.detected_sample))
+            rhythm.last_alarm_sample(beat.detected_sample),
+            pace.last_spike_sample(beat.detected_sample))
         reason = decision.reason
         if reason == SkipReason.LEARNING and gate.learning_count <= 1:
             shape.reset()  # learning (re)started: the template restarts with this beat

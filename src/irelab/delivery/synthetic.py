@@ -31,7 +31,7 @@ class SyntheticEcg:
     r_samples: np.ndarray
 
 
-def synthetic_ecg(heart_rate_bpm: float, duration_s: float, fs_Hz: float = 360.0,  # noqa: N803
+def synthetic_ecg(heart_rate_bpm: float, duration_s: float, fs_Hz: float = 360.0,
                   seed: int = 0) -> SyntheticEcg:
     """A synthetic ECG of ``duration_s`` at mean rate ``heart_rate_bpm`` (30-200 /min)."""
     if not 30 <= heart_rate_bpm <= 200:
@@ -67,7 +67,7 @@ frequency in humans mostly within 3-8 Hz (second-hand: frequency analyses of out
 VF report median frequencies around 4-6 Hz); the band is our design value."""
 
 
-def synthetic_ventricular_fibrillation(duration_s: float, fs_Hz: float = 360.0,  # noqa: N803
+def synthetic_ventricular_fibrillation(duration_s: float, fs_Hz: float = 360.0,
                                        flutter: bool = False, amplitude_mV: float = 1.0,
                                        seed: int = 0) -> np.ndarray:
     """A synthetic ventricular flutter (``flutter=True``: a 270 /min sine wave, its amplitude

@@ -83,7 +83,7 @@ class _Lead:
 class MultiLeadDetector:
     """Causal multi-lead R detector fed chunks of shape (n, n_leads) (module docstring)."""
 
-    def __init__(self, fs_Hz: float, n_leads: int, config: DetectorConfig | None = None,  # noqa: N803
+    def __init__(self, fs_Hz: float, n_leads: int, config: DetectorConfig | None = None,
                  fusion: FusionConfig | None = None) -> None:
         if n_leads < 1:
             raise InputError("MultiLeadDetector", "n_leads", "at least one lead", n_leads)
@@ -161,7 +161,7 @@ class MultiLeadDetector:
         return Beat(sample=r, detected_sample=at, fs_Hz=self.fs_Hz, searchback=False)
 
 
-def detect_beats_multilead(signals_mV: np.ndarray, fs_Hz: float,  # noqa: N803
+def detect_beats_multilead(signals_mV: np.ndarray, fs_Hz: float,
                            config: DetectorConfig | None = None,
                            fusion: FusionConfig | None = None) -> list[Beat]:
     """Run :class:`MultiLeadDetector` over whole signals of shape (n, n_leads)."""

@@ -151,16 +151,13 @@ def _read_csv(path: Path) -> EcgRecord:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(source, "", "a readable UTF-8 CSV file", str(exc)) from None
+    body_start = next((i for i, line in enumerate(lines) if not line.startswith("#")),
+                      len(lines))
     fs_comment: str | None = None
-    body_start = 0
-    for body_start, line in enumerate(lines):  # noqa: B007 - index used after the loop
-        if not line.startswith("#"):
-            break
+    for line in lines[:body_start]:
         match = _FS_COMMENT.match(line)
         if match:
             fs_comment = match.group(1)
-    else:
-        body_start = len(lines)
     rows = [ln for ln in lines[body_start:] if ln.strip()]
     if not rows:
         raise InputError(source, "header", "a header row naming the columns", "no rows")

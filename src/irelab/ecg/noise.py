@@ -84,7 +84,7 @@ class NoiseStress:
     """Boolean mask, True where noise was added (nst protocol segments)."""
 
 
-def synth_noise(kind: NoiseKind, n: int, fs_Hz: float, seed: int) -> np.ndarray:  # noqa: N803
+def synth_noise(kind: NoiseKind, n: int, fs_Hz: float, seed: int) -> np.ndarray:
     """``n`` samples of unit-variance noise of ``kind`` (spectrum: module docstring), built in
     the frequency domain (Gaussian amplitudes, 1/f^alpha shaping, band edges), seeded."""
     rng = np.random.default_rng(seed)
@@ -100,7 +100,7 @@ def synth_noise(kind: NoiseKind, n: int, fs_Hz: float, seed: int) -> np.ndarray:
 
 
 def noise_gain(clean_mV: np.ndarray, beat_samples: np.ndarray, noise: np.ndarray,
-               fs_Hz: float, snr_dB: float) -> float:  # noqa: N803
+               fs_Hz: float, snr_dB: float) -> float:
     """Gain a for ``noise`` so that the record has ``snr_dB`` by nst's definition."""
     half = max(1, round(_QRS_HALF_S * fs_Hz))
     beats = np.asarray(beat_samples, dtype=np.int64)
@@ -122,13 +122,13 @@ def _trimmed_mean(values: np.ndarray) -> float:
     return float(v[k: v.size - k].mean()) if v.size - 2 * k > 0 else float(v.mean())
 
 
-def nst_protocol(n: int, fs_Hz: float) -> np.ndarray:  # noqa: N803
+def nst_protocol(n: int, fs_Hz: float) -> np.ndarray:
     """True where nst's default protocol adds noise: after 5 min, 2 min on / 2 min off."""
     t = np.arange(n) / fs_Hz - _LEARNING_S
     return (t >= 0) & (np.floor(t / _SEGMENT_S) % 2 == 0)
 
 
-def add_noise(clean_mV: np.ndarray, beat_samples: np.ndarray, fs_Hz: float,  # noqa: N803
+def add_noise(clean_mV: np.ndarray, beat_samples: np.ndarray, fs_Hz: float,
               kind: NoiseKind, snr_dB: float, seed: int = 0) -> NoiseStress:
     """``clean_mV`` plus ``kind`` noise at ``snr_dB`` in nst's default protocol segments.
 
