@@ -7,17 +7,10 @@ import pytest
 
 from irelab.errors import InputError
 from irelab.outcomes import StudyData, synthetic_cohort
-from irelab.outcomes.data import empty_study_data
+from irelab.outcomes.data import SCHEMA, empty_study_data
 
-FRAMES = (
-    "patients",
-    "tumours",
-    "procedures",
-    "treatments",
-    "ablation_zones",
-    "adverse_events",
-    "followups",
-)
+#: Every frame of StudyData, as the schema declares them.
+FRAMES = tuple(SCHEMA)
 
 
 def _replace(data: StudyData, name: str, frame: pd.DataFrame) -> StudyData:

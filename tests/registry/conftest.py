@@ -12,7 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from registry_cases import PASSWORD, PATIENT, SECRET, USERS, FakeClock, auth, snapshot_of
+from registry_cases import (
+    ADVERSE_EVENT,
+    PASSWORD,
+    PATIENT,
+    SECRET,
+    USERS,
+    FakeClock,
+    auth,
+    snapshot_of,
+)
 
 from irelab.registry.accounts import add_site, add_user
 from irelab.registry.app import create_app
@@ -103,18 +112,7 @@ def course(client: TestClient) -> dict[str, int]:
         headers=h,
     ).json()["id"]
     ae = client.post(
-        "/api/adverse_events",
-        json={
-            "procedure_id": procedure,
-            "term": "Ventricular tachycardia",
-            "ctcae_grade": 2,
-            "cirse_grade": 1,
-            "onset_day": 0,
-            "serious": False,
-            "relation": "related",
-            "outcome": "resolved",
-        },
-        headers=h,
+        "/api/adverse_events", json={"procedure_id": procedure, **ADVERSE_EVENT}, headers=h
     ).json()["id"]
     followup = client.post(
         "/api/followups",

@@ -61,12 +61,13 @@ def add_account(url: str, name: str, role: str, site: str | None = None) -> None
 
 
 @contextmanager
-def postgres_database(base: str) -> Iterator[str]:
-    """A fresh, uniquely named database on the PostgreSQL server ``base``; dropped afterwards."""
+def postgres_database(base: str, prefix: str = "irelab_live") -> Iterator[str]:
+    """A fresh database named ``prefix`` and a random suffix on the PostgreSQL server ``base``;
+    dropped afterwards."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
-    name = f"irelab_live_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))

@@ -89,3 +89,13 @@ PATIENT = {
     "vital_status": "alive",
     "last_contact_date": "2024-12-01",
 }
+#: The adverse event of the shared course (its procedure_id added by whoever enters it).
+ADVERSE_EVENT = {
+    "term": "Ventricular tachycardia",
+    "ctcae_grade": 2,
+    "cirse_grade": 1,
+    "onset_day": 0,
+    "serious": False,
+    "relation": "related",
+    "outcome": "resolved",
+}

@@ -27,22 +27,22 @@ def test_investigator_cannot_see_another_sites_patient(client, course, snapshot)
     assert snapshot() == before
 
 
+def _correct_and_retire(client, pid: int, headers: dict[str, str]) -> tuple[int, int]:
+    """The statuses of a correction and of a retirement of patient ``pid`` (at version 1)."""
+    patch = client.patch(
+        f"/api/patients/{pid}", json={"version": 1, "age_years": 70}, headers=headers
+    )
+    retire = client.post(
+        f"/api/patients/{pid}/retire", json={"version": 1, "reason": "x"}, headers=headers
+    )
+    return patch.status_code, retire.status_code
+
+
 def test_investigator_cannot_write_another_sites_records(client, course, snapshot) -> None:
     before = snapshot()
     h = auth("inv_b")
     pid = course["patient"]
-    assert (
-        client.patch(
-            f"/api/patients/{pid}", json={"version": 1, "age_years": 70}, headers=h
-        ).status_code
-        == 404
-    )
-    assert (
-        client.post(
-            f"/api/patients/{pid}/retire", json={"version": 1, "reason": "x"}, headers=h
-        ).status_code
-        == 404
-    )
+    assert _correct_and_retire(client, pid, h) == (404, 404)
     r = client.post(
         "/api/procedures",
         json={
@@ -76,18 +76,7 @@ def test_monitor_cannot_write(client, course, snapshot) -> None:
         ).status_code
         == 403
     )
-    assert (
-        client.patch(
-            f"/api/patients/{pid}", json={"version": 1, "age_years": 70}, headers=h
-        ).status_code
-        == 403
-    )
-    assert (
-        client.post(
-            f"/api/patients/{pid}/retire", json={"version": 1, "reason": "x"}, headers=h
-        ).status_code
-        == 403
-    )
+    assert _correct_and_retire(client, pid, h) == (403, 403)
     assert (
         client.post(
             "/api/followups",

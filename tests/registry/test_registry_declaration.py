@@ -21,8 +21,8 @@ from irelab.registry.dictionary import data_dictionary
 from irelab.registry.exchange import EXPORT_MODELS, export_columns
 from irelab.registry.login import authenticate
 from irelab.registry.models import Patient, Procedure, ProcedurePair, User
+from irelab.registry.resources import RESOURCES
 from irelab.registry.security import AuthError
-from irelab.registry.service import RESOURCES
 
 
 def test_every_layer_has_the_declared_columns() -> None:

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import uuid
 import warnings
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from live_server import postgres_database
 from registry_cases import PATIENT, SECRET, FakeClock, auth
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 from irelab.registry.accounts import add_site, add_user
 from irelab.registry.app import create_app
@@ -43,16 +42,8 @@ def pg_url():
         if os.environ.get("CI"):
             pytest.fail(f"{URL_ENV} is not set under CI: run `make postgres`")
         pytest.skip(f"{URL_ENV} not set (run `bash scripts/postgres.sh start`)")
-    name = f"irelab_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(base).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with postgres_database(base, "irelab_test") as url:
+        yield url
 
 
 def test_migrations_crud_audit_and_locking_on_postgres(pg_url, tmp_path) -> None:

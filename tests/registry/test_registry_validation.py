@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from registry_cases import INJECTIONS, PATIENT, auth, login_page
+from registry_cases import ADVERSE_EVENT, INJECTIONS, PATIENT, auth, login_page
 
 
 def _refused(client, snapshot, method, url, body, user, status, field=None) -> dict:
@@ -88,16 +88,7 @@ def test_dead_without_death_date_is_422(client, course, snapshot) -> None:
 
 @pytest.mark.parametrize("term", ["Heart attack", "ventricular tachycardia", "'; DROP TABLE x"])
 def test_unknown_ctcae_term_is_422(client, course, snapshot, term) -> None:
-    body = {
-        "procedure_id": course["procedure"],
-        "term": term,
-        "ctcae_grade": 2,
-        "cirse_grade": 1,
-        "onset_day": 0,
-        "serious": False,
-        "relation": "related",
-        "outcome": "resolved",
-    }
+    body = {**ADVERSE_EVENT, "procedure_id": course["procedure"], "term": term}
     detail = _refused(client, snapshot, "POST", "/api/adverse_events", body, "inv_a", 422)
     assert detail["detail"][0]["loc"] == ["body", "term"]
     assert "CTCAE v5.0 term" in detail["detail"][0]["msg"]

@@ -138,7 +138,7 @@ def test_two_threads_updating_the_same_row_one_wins_one_conflicts(db_url, course
     stale version and is refused with Conflict, and the stored age is the winner's."""
     import threading
 
-    from irelab.registry import schemas, service
+    from irelab.registry import resources, schemas, service
     from irelab.registry.security import Actor
 
     registry = Registry.open(db_url, upgrade=False)
@@ -147,7 +147,7 @@ def test_two_threads_updating_the_same_row_one_wins_one_conflicts(db_url, course
 
     def edit(age: int) -> None:
         actor = Actor("dm", "data_manager", None)
-        resource = service.RESOURCES["patients"]
+        resource = resources.RESOURCES["patients"]
         with registry.sessions() as reading:
             read = service.get_visible(reading, actor, Patient, course["patient"]).version
         barrier.wait()

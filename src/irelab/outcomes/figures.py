@@ -38,6 +38,29 @@ def _xticks(months: np.ndarray) -> list[int]:
     return [t for t in _XTICKS if t <= top + 1e-9] or [0]
 
 
+def _time_axes(ax, months: np.ndarray, ylim: float, xlabel: str, ylabel: str, title: str):
+    """The months axis (landmark ticks up to the longest follow-up), labels and grid."""
+    ticks = _xticks(months)
+    ax.set_xticks(ticks)
+    ax.set_xlim(0, max(ticks[-1], 1))
+    ax.set_ylim(0, ylim)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    return ticks
+
+
+def _finish(fig, path: Path, footnote: str) -> Path:
+    plt = _pyplot()
+    if footnote:
+        fig.text(0.01, 0.005, footnote, fontsize=7, ha="left", va="bottom")
+    fig.tight_layout()
+    fig.savefig(path, dpi=_DPI)
+    plt.close(fig)
+    return path
+
+
 def km_figure(
     path: Path,
     curves: list[tuple[str, TimeToEvent]],
@@ -61,21 +84,9 @@ def km_figure(
         kmf.plot_survival_function(ax=ax, ci_show=True, show_censors=True)
         fitters.append(kmf)
     months = np.concatenate([np.asarray(d.months, float) for _, d in curves])
-    ticks = _xticks(months)
-    ax.set_xticks(ticks)
-    ax.set_xlim(0, max(ticks[-1], 1))
-    ax.set_ylim(0, 1.02)
-    ax.set_xlabel("Months")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
+    ticks = _time_axes(ax, months, 1.02, "Months", ylabel, title)
     add_at_risk_counts(*fitters, ax=ax, xticks=ticks, rows_to_show=["At risk"])
-    if footnote:
-        fig.text(0.01, 0.005, footnote, fontsize=7, ha="left", va="bottom")
-    fig.tight_layout()
-    fig.savefig(path, dpi=_DPI)
-    plt.close(fig)
-    return path
+    return _finish(fig, path, footnote)
 
 
 def cif_figure(
@@ -94,30 +105,9 @@ def cif_figure(
     with np.errstate(divide="ignore", invalid="ignore"):
         ajf.fit(months, events, event_of_interest=of_interest)
     ajf.plot_cumulative_density(ax=ax, ci_show=True)
-    ticks = _xticks(months)
-    ax.set_xticks(ticks)
-    ax.set_xlim(0, max(ticks[-1], 1))
-    ax.set_ylim(0, 1.0)
-    ax.set_xlabel("Months from first ablation of the tumour")
-    ax.set_ylabel("Cumulative incidence")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    if footnote:
-        fig.text(0.01, 0.005, footnote, fontsize=7, ha="left", va="bottom")
-    fig.tight_layout()
-    fig.savefig(path, dpi=_DPI)
-    plt.close(fig)
-    return path
-
-
-def _finish(fig, path: Path, footnote: str) -> Path:
-    plt = _pyplot()
-    if footnote:
-        fig.text(0.01, 0.005, footnote, fontsize=7, ha="left", va="bottom")
-    fig.tight_layout()
-    fig.savefig(path, dpi=_DPI)
-    plt.close(fig)
-    return path
+    xlabel = "Months from first ablation of the tumour"
+    _time_axes(ax, months, 1.0, xlabel, "Cumulative incidence", title)
+    return _finish(fig, path, footnote)
 
 
 def bland_altman_figure(

@@ -8,7 +8,6 @@ as JSON values (:func:`margin_summary`, for ``irelab registry report --json``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from irelab.outcomes.margins import (
@@ -21,30 +20,12 @@ from irelab.outcomes.margins import (
     Distribution,
     MarginAnalysis,
 )
-from irelab.outcomes.survival import Landmark
-
-_NOT_ESTIMABLE = "n/e"
-
-
-@dataclass(frozen=True)
-class MarginFigure:
-    """A written figure of the margin sections: file name (next to index.html) and caption."""
-
-    file: str
-    caption: str
-
-
-def _mark(m: Landmark) -> str:
-    if m.estimate is None:
-        return _NOT_ESTIMABLE
-    if m.low is None or m.high is None:
-        return f"{100 * m.estimate:.1f} %"
-    return f"{100 * m.estimate:.1f} % ({100 * m.low:.1f}-{100 * m.high:.1f})"
+from irelab.outcomes.report_format import NOT_ESTIMABLE, Figures, landmark_text
 
 
 def _distribution(name: str, unit: str, d: Distribution | None) -> list[str]:
     if d is None:
-        return [name, "0", _NOT_ESTIMABLE, _NOT_ESTIMABLE, _NOT_ESTIMABLE]
+        return [name, "0", NOT_ESTIMABLE, NOT_ESTIMABLE, NOT_ESTIMABLE]
     return [
         name + (f", {unit}" if unit else ""),
         str(d.n),
@@ -106,9 +87,9 @@ def _cox_rows(cox: CoxModel | None) -> list[list[str]]:
             t.name,
             f"{t.hazard_ratio:.3f} ({t.low:.3f}-{t.high:.3f})",
             f"{t.p:.3g}",
-            _NOT_ESTIMABLE if t.ph_statistic is None else f"chi2 {t.ph_statistic:.2f}",
-            _NOT_ESTIMABLE if t.ph_p is None else f"{t.ph_p:.3g}",
-            {None: _NOT_ESTIMABLE, True: "not rejected", False: "rejected"}[t.proportional],
+            NOT_ESTIMABLE if t.ph_statistic is None else f"chi2 {t.ph_statistic:.2f}",
+            NOT_ESTIMABLE if t.ph_p is None else f"{t.ph_p:.3g}",
+            {None: NOT_ESTIMABLE, True: "not rejected", False: "rejected"}[t.proportional],
         ]
         for t in cox.terms
     ]
@@ -137,11 +118,8 @@ def margin_context(
     is shown)."""
     from irelab.outcomes.figures import bland_altman_figure, histogram_figure, km_figure
 
-    figures: list[MarginFigure] = []
-
-    def add(path: Path | None, caption: str) -> None:
-        if path is not None:
-            figures.append(MarginFigure(path.name, caption))
+    figures = Figures()
+    add = figures.add
 
     add(
         km_figure(
@@ -186,7 +164,7 @@ def margin_context(
         ),
         "margin_groups": [
             [g.label, str(g.ltp_free.n), str(g.ltp_free.events),
-             *(_mark(x) for x in g.ltp_free.landmarks)]
+             *(landmark_text(x) for x in g.ltp_free.landmarks)]
             for g in m.groups
         ],
         "margin_logrank": (

@@ -12,7 +12,6 @@ verified against their own series are marked with a dagger and footnoted.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from pathlib import Path
 
 from irelab.errors import InputError
@@ -30,39 +29,21 @@ from irelab.outcomes.evidence import (
 from irelab.outcomes.margin_report import margin_context
 from irelab.outcomes.pooling import PooledEstimate
 from irelab.outcomes.proportions import Proportion
+from irelab.outcomes.report_format import NOT_ESTIMABLE, Figure, Figures, landmark_text
 from irelab.outcomes.survival import Landmark, SurvivalEstimate, TimeToEvent
 
 SYNTHETIC_BANNER = "SYNTHETIC DEMO DATA"
 #: Study-id prefix of the synthetic cohort; data whose every study id has it are labelled
 #: synthetic even when the caller did not say so.
 SYNTHETIC_PREFIX = "SYN-"
-_NOT_ESTIMABLE = "n/e"
-
-
-@dataclass(frozen=True)
-class Figure:
-    """A written figure: its file name (relative to index.html) and caption."""
-
-    file: str
-    caption: str
-
-
 def _pct(p: Proportion) -> str:
     if p.estimate is None or p.low is None or p.high is None:
         return f"{p.events}/{p.total}"
     return f"{p.events}/{p.total}: {100 * p.estimate:.1f} % ({100 * p.low:.1f}-{100 * p.high:.1f})"
 
 
-def _mark(m: Landmark) -> str:
-    if m.estimate is None:
-        return _NOT_ESTIMABLE
-    if m.low is None or m.high is None:
-        return f"{100 * m.estimate:.1f} %"
-    return f"{100 * m.estimate:.1f} % ({100 * m.low:.1f}-{100 * m.high:.1f})"
-
-
 def _num(value: float | None, digits: int = 1) -> str:
-    return _NOT_ESTIMABLE if value is None else f"{value:.{digits}f}"
+    return NOT_ESTIMABLE if value is None else f"{value:.{digits}f}"
 
 
 def _survival_rows(report: OutcomeReport) -> list[list[str]]:
@@ -72,7 +53,7 @@ def _survival_rows(report: OutcomeReport) -> list[list[str]]:
             s.unit,
             str(s.n),
             str(s.events),
-            *(_mark(m) for m in marks),
+            *(landmark_text(m) for m in marks),
             _num(s.median_months),
         ]
 
@@ -147,9 +128,8 @@ def _evidence_survival_rows(comparisons: tuple[SurvivalComparison, ...]) -> list
                 ]
             )
         for label, mark in c.registry:
-            rows.append(
-                [f"{c.time_months:g}", f"This registry: {label}", _mark(mark), "Kaplan-Meier"]
-            )
+            registry = f"This registry: {label}"
+            rows.append([f"{c.time_months:g}", registry, landmark_text(mark), "Kaplan-Meier"])
     return rows
 
 
@@ -161,11 +141,8 @@ def _figures(report: OutcomeReport, out_dir: Path, synthetic: bool) -> list[Figu
     pts = report.endpoints.patients
     at_risk = tum[tum["complete_documented"]]
     pts_risk = pts[pts["ltp_at_risk"]]
-    figures: list[Figure] = []
-
-    def add(path: Path | None, caption: str) -> None:
-        if path is not None:
-            figures.append(Figure(path.name, caption))
+    figures = Figures()
+    add = figures.add
 
     add(
         km_figure(
@@ -339,7 +316,7 @@ def write_report(
                         str(g.tumours),
                         _pct(g.primary_efficacy),
                         _pct(g.assisted_efficacy),
-                        *(_mark(m) for m in g.ltp_free.landmarks),
+                        *(landmark_text(m) for m in g.ltp_free.landmarks),
                     ]
                     for g in s.groups
                 ],

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from irelab.outcomes.data import StudyData
+from irelab.outcomes.data import SCHEMA, StudyData
 from irelab.outcomes.variables import ZONE_BOUNDS
 
 #: Days per month used to turn monthly hazards into days (365.25 / 12).
@@ -162,18 +162,7 @@ def synthetic_cohort(
     """
     p = params or CohortParameters()
     rng = np.random.default_rng(seed)
-    rows: dict[str, list[dict]] = {
-        k: []
-        for k in (
-            "patients",
-            "tumours",
-            "procedures",
-            "treatments",
-            "ablation_zones",
-            "adverse_events",
-            "followups",
-        )
-    }
+    rows: dict[str, list[dict]] = {name: [] for name in SCHEMA}
     sites = ("SYN-SITE-A", "SYN-SITE-B", "SYN-SITE-C")
     counter = {"tumour": 0, "procedure": 0, "ae": 0, "followup": 0}
 
@@ -376,7 +365,6 @@ def synthetic_cohort(
 def _frames(rows: dict[str, list[dict]]) -> StudyData:
     import pandas as pd
 
-    from irelab.outcomes.data import SCHEMA
 
     frames = {name: pd.DataFrame(rows[name], columns=list(cols)) for name, cols in SCHEMA.items()}
     for name, col in (

@@ -1,4 +1,4 @@
-"""Creating sites and user accounts, and the second admin's approval of an account.
+"""Creating sites and user accounts, the second admin's approval of an account, and retiring one.
 
 Admins manage accounts but cannot read patient data. So that one admin cannot give themselves
 clinical access by creating an account they control, every account created through the service
@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from irelab.registry.models import Site, User
-from irelab.registry.schemas import USERNAME_PATTERN
+from irelab.registry.schemas import USERNAME_PATTERN, RetireRequest, UserCreate
 from irelab.registry.security import BCRYPT_ROUNDS, Actor, hash_password
 from irelab.registry.service import Conflict, Forbidden, Invalid, NotFound
 
@@ -79,6 +79,20 @@ def add_user(
     return user
 
 
+def request_account(session: Session, payload: UserCreate, rounds: int) -> User:
+    """An account asked for by an admin through the service (API or admin page): pending until a
+    second admin approves it (:func:`approve_user`)."""
+    return add_user(
+        session,
+        payload.username,
+        payload.password,
+        payload.role,
+        payload.site,
+        rounds=rounds,
+        approved_by=None,
+    )
+
+
 def approve_user(session: Session, actor: Actor, user_id: int, version: int) -> User:
     """A second admin approves pending account ``user_id`` (403 for its creator or itself)."""
     if actor.role != "admin":
@@ -97,4 +111,23 @@ def approve_user(session: Session, actor: Actor, user_id: int, version: int) -> 
     user.approved_at = dt.datetime.now(dt.UTC)
     user.approved_by = actor.username
     session.flush()
+    return user
+
+
+def retire_account(session: Session, actor: Actor, user_id: int, request: RetireRequest) -> User:
+    """Retire account ``user_id`` (its tokens stop working at once; the row and its history stay).
+
+    404 for an unknown or retired account, 409 for the admin's own account or a stale version.
+    The caller checks that ``actor`` is an admin.
+    """
+    user = session.get(User, user_id)
+    if user is None or user.retired_at is not None:
+        raise NotFound(f"no active user {user_id}")
+    if user.username == actor.username:
+        raise Conflict("admins cannot retire their own account")
+    if user.version != request.version:
+        raise Conflict(f"version {request.version} is stale: the user is at {user.version}")
+    user.retired_at = dt.datetime.now(dt.UTC)
+    user.retired_by = actor.username
+    user.retire_reason = request.reason
     return user

@@ -93,8 +93,10 @@ def create_app(
         auth,
         exchange,
         followups,
+        login_pages,
         pages,
         patients,
+        procedure_pages,
         procedures,
         report,
         tumours,
@@ -126,7 +128,9 @@ def create_app(
     app.include_router(exchange.router)
     app.include_router(report.router)
     app.include_router(admin.router)
+    app.include_router(login_pages.router)
     app.include_router(pages.router)
+    app.include_router(procedure_pages.router)
     app.include_router(zone_pages.router)
 
     def docs_reader(request: Request, session: Session = Depends(get_session)) -> bool:

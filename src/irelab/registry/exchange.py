@@ -31,14 +31,14 @@ from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from irelab.outcomes.variables import FREE_TEXT_MAX_CHARS, TABLES, Kind, Privacy
-from irelab.registry import service
+from irelab.registry import resources, service
 from irelab.registry.audit import record_event
 from irelab.registry.models import Patient, ProcedurePair, Tracked
 from irelab.registry.security import Actor
 
 #: Exportable tables -> models (users and the audit trail are never exported this way).
 EXPORT_MODELS: dict[str, type[Tracked]] = {
-    **{name: r.model for name, r in service.RESOURCES.items()},
+    **{name: r.model for name, r in resources.RESOURCES.items()},
     "procedure_pairs": ProcedurePair,
 }
 _NEVER_EXPORTED = frozenset({"date_shift_days", "password_hash"})
@@ -234,10 +234,11 @@ def import_table(session: Session, actor: Actor, table: str, data: str | bytes, 
 
     Child tables may name the patient by ``study_id`` instead of ``patient_id``.
     """
-    if table not in service.RESOURCES:
-        raise service.NotFound(f"no importable table {table!r}; one of {sorted(service.RESOURCES)}")
+    if table not in resources.RESOURCES:
+        known = sorted(resources.RESOURCES)
+        raise service.NotFound(f"no importable table {table!r}; one of {known}")
     service.require_writer(actor)
-    resource = service.RESOURCES[table]
+    resource = resources.RESOURCES[table]
     fields = set(resource.create.model_fields)
     allowed = fields | ({"study_id"} if "patient_id" in fields else set())
     records = read_csv(data, allowed, source)

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from irelab.outcomes.variables import TABLES, Kind, Variable
-from irelab.registry import service
+from irelab.registry import resources, service
 from irelab.registry.models import Patient, Site
 from irelab.registry.security import Actor
 from irelab.registry.terms import CTCAE_TERMS
@@ -122,7 +122,7 @@ def form_fields(
         if name == "patient_id":
             field = FormField(name, variable.label, "hidden", True, value=str(patient.id))
         elif name in ("procedure_id", "tumour_id"):
-            resource = service.RESOURCES["procedures" if name == "procedure_id" else "tumours"]
+            resource = resources.RESOURCES["procedures" if name == "procedure_id" else "tumours"]
             rows = service.list_rows(session, actor, resource, patient_id=patient.id)
             if name == "procedure_id":
                 options = tuple((str(p.id), f"{p.date} ({p.approach})") for p in rows)

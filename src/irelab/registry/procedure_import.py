@@ -35,8 +35,8 @@ from irelab.delivery import (
     read_delivery_log,
 )
 from irelab.errors import InputError
+from irelab.registry import resources, service
 from irelab.registry import schemas as s
-from irelab.registry import service
 from irelab.registry.models import Procedure, ProcedurePair
 from irelab.registry.security import Actor
 
@@ -198,7 +198,7 @@ def import_procedure(
         max_current_A=summary.max_current_A,
         notes=notes if notes is not None else summary.notes,
     )
-    procedure = service.create(session, actor, service.RESOURCES["procedures"], payload)
+    procedure = service.create(session, actor, resources.RESOURCES["procedures"], payload)
     for pair in summary.pairs:
         session.add(
             ProcedurePair(

@@ -6,13 +6,13 @@ check happen) but never commits: the caller commits once, so a request or a whol
 is one transaction that either lands completely or not at all.
 
 Errors are :class:`RegistryError` subclasses carrying their HTTP status, so the same rules give
-the same answer through every door.
+the same answer through every door. The resources themselves (tables, schemas and the rules that
+tie a new row to its patient) are declared in :mod:`irelab.registry.resources`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,22 +25,10 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from irelab.outcomes.variables import TABLES, Privacy
 from irelab.registry import schemas as s
-from irelab.registry.models import (
-    AblationZone,
-    AdverseEvent,
-    FollowUp,
-    Patient,
-    Procedure,
-    Site,
-    Tracked,
-    Treatment,
-    Tumour,
-)
+from irelab.registry.models import Patient, Tracked
 from irelab.registry.security import Actor
 from irelab.registry.timeline import check_patient
 
-#: Range of the per-patient date shift in days (both signs), drawn with `secrets`.
-DATE_SHIFT_DAYS = (30, 365)
 #: Rows per page of a list when the client does not ask (design choice: a screenful).
 DEFAULT_PAGE_SIZE = 50
 #: Largest page a client may ask for (bounds the work and the reply of one request).
@@ -148,153 +136,6 @@ def get_visible(
     return row
 
 
-# --- parent resolution per resource ---------------------------------------------------------------
-def _patient_parents(session: Session, actor: Actor, values: dict[str, Any]) -> dict[str, Any]:
-    code = values.pop("site", None)
-    if actor.all_sites:
-        if code is None:
-            raise Invalid("site: a site code is required", "site")
-        site = session.scalars(select(Site).where(Site.code == code)).first()
-        if site is None or site.retired_at is not None:
-            raise Invalid(f"site: unknown site code {code!r}", "site")
-        values["site_id"] = site.id
-    else:
-        own = session.get(Site, actor.site_id) if actor.site_id is not None else None
-        if own is None:
-            raise Forbidden("this account has no site")
-        if code is not None and code != own.code:
-            raise Forbidden("investigators enter patients of their own site only")
-        values["site_id"] = own.id
-    study_id = values["study_id"]
-    if session.scalars(select(Patient.id).where(Patient.study_id == study_id)).first():
-        raise Conflict(f"study_id {study_id!r} is already registered", "study_id")
-    low, high = DATE_SHIFT_DAYS
-    values["date_shift_days"] = secrets.choice((-1, 1)) * (low + secrets.randbelow(high - low + 1))
-    return values
-
-
-def _by_patient(session: Session, actor: Actor, values: dict[str, Any]) -> dict[str, Any]:
-    get_visible(session, actor, Patient, values["patient_id"], live=True)
-    return values
-
-
-def _by_procedure(session: Session, actor: Actor, values: dict[str, Any]) -> dict[str, Any]:
-    procedure = get_visible(session, actor, Procedure, values["procedure_id"], live=True)
-    values["patient_id"] = procedure.patient_id
-    return values
-
-
-def _followup_parents(session: Session, actor: Actor, values: dict[str, Any]) -> dict[str, Any]:
-    _by_patient(session, actor, values)
-    if values.get("tumour_id") is not None:
-        get_visible(session, actor, Tumour, values["tumour_id"], live=True)
-    return values
-
-
-def _treatment_parents(session: Session, actor: Actor, values: dict[str, Any]) -> dict[str, Any]:
-    _by_procedure(session, actor, values)
-    get_visible(session, actor, Tumour, values["tumour_id"], live=True)
-    return values
-
-
-def treated_in(session: Session, procedure_id: int, tumour_id: int) -> bool:
-    """Whether a live treatment records tumour ``tumour_id`` as treated in ``procedure_id``."""
-    return session.scalars(
-        select(Treatment.id).where(
-            Treatment.procedure_id == procedure_id,
-            Treatment.tumour_id == tumour_id,
-            Treatment.retired_at.is_(None),
-        )
-    ).first() is not None
-
-
-def _zone_parents(session: Session, actor: Actor, values: dict[str, Any]) -> dict[str, Any]:
-    """An ablation zone belongs to a treatment: the tumour was treated in the procedure (both
-    the patient's); one zone per treatment."""
-    _by_procedure(session, actor, values)
-    procedure, tumour = values["procedure_id"], values["tumour_id"]
-    row = get_visible(session, actor, Tumour, tumour, live=True)
-    if row.patient_id != values["patient_id"]:
-        raise Invalid(
-            f"tumour_id: tumour {tumour} belongs to another patient than procedure {procedure}",
-            "tumour_id",
-        )
-    if not treated_in(session, procedure, tumour):
-        raise Invalid(
-            f"tumour_id: tumour {tumour} was not treated in procedure {procedure} "
-            "(record the treatment first)",
-            "tumour_id",
-        )
-    stored = session.scalars(
-        select(AblationZone).where(
-            AblationZone.procedure_id == procedure, AblationZone.tumour_id == tumour
-        )
-    ).first()
-    if stored is not None:
-        fix = (
-            "it was retired, and a retired record keeps its place"
-            if stored.retired_at is not None
-            else f"correct that record (version {stored.version}) instead"
-        )
-        raise Conflict(
-            f"tumour {tumour} in procedure {procedure} has its ablation zone already (record "
-            f"{stored.id}): {fix}",
-            "tumour_id",
-        )
-    return values
-
-
-def _resource(name: str, model: type[Tracked], schemas: tuple, parents: Callable) -> Resource:
-    create, update, read = schemas
-    return Resource(
-        name, model, create, update, read, parents, s.pseudonymised_read_schema(name)
-    )
-
-
-RESOURCES: dict[str, Resource] = {
-    r.name: r
-    for r in (
-        _resource(
-            "patients",
-            Patient,
-            (s.PatientCreate, s.PatientUpdate, s.PatientRead),
-            _patient_parents,
-        ),
-        _resource("tumours", Tumour, (s.TumourCreate, s.TumourUpdate, s.TumourRead), _by_patient),
-        _resource(
-            "procedures",
-            Procedure,
-            (s.ProcedureCreate, s.ProcedureUpdate, s.ProcedureRead),
-            _by_patient,
-        ),
-        _resource(
-            "treatments",
-            Treatment,
-            (s.TreatmentCreate, s.TreatmentUpdate, s.TreatmentRead),
-            _treatment_parents,
-        ),
-        _resource(
-            "ablation_zones",
-            AblationZone,
-            (s.AblationZoneCreate, s.AblationZoneUpdate, s.AblationZoneRead),
-            _zone_parents,
-        ),
-        _resource(
-            "adverse_events",
-            AdverseEvent,
-            (s.AdverseEventCreate, s.AdverseEventUpdate, s.AdverseEventRead),
-            _by_procedure,
-        ),
-        _resource(
-            "followups",
-            FollowUp,
-            (s.FollowUpCreate, s.FollowUpUpdate, s.FollowUpRead),
-            _followup_parents,
-        ),
-    )
-}
-
-
 # --- reading ---------------------------------------------------------------------------------
 def shift_date(value: dt.date | None, days: int) -> dt.date | None:
     """``value`` moved by ``days`` whole days (None stays None, and so does a date the shift
@@ -355,22 +196,11 @@ def page_of(session: Session, query: Select, id_column: Any, after: int | None, 
     return Page(rows, rows[-1].id if more and rows else None)
 
 
-def list_rows(
-    session: Session,
-    actor: Actor,
-    resource: Resource,
-    *,
-    include_retired: bool = False,
-    after: int | None = None,
-    limit: int | None = None,
-    **filters: int | None,
-) -> list[Tracked]:
-    """Visible rows of ``resource``, optionally filtered by parent ids (``patient_id=...``);
-    all of them, or with ``limit`` one page after id ``after``."""
-    return list_page(
-        session, actor, resource, include_retired=include_retired, after=after,
-        limit=limit, **filters,
-    ).rows
+def list_rows(session: Session, actor: Actor, resource: Resource, **options: Any) -> list[Tracked]:
+    """The rows of :func:`list_page` (same options): visible rows of ``resource``, optionally
+    filtered by parent ids (``patient_id=...``); all of them, or with ``limit`` one page after id
+    ``after``."""
+    return list_page(session, actor, resource, **options).rows
 
 
 def list_page(

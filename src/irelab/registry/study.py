@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from irelab.outcomes.data import SCHEMA
+from irelab.registry import resources, service
 from irelab.registry import schemas as s
-from irelab.registry import service
 from irelab.registry.accounts import add_site
 from irelab.registry.audit import ACTOR_KEY
 from irelab.registry.models import (
@@ -51,12 +51,19 @@ def resolve_actor(session: Session, user: Actor | str) -> Actor:
     return Actor(row.username, row.role, row.site_id)
 
 
-def _frame(rows: list[dict[str, Any]], columns: list[str], dates: tuple[str, ...] = ()):
+def _frame(name: str, records: list, derived: dict[str, Any], dates: tuple[str, ...] = ()):
+    """StudyData frame ``name`` (its columns as :data:`irelab.outcomes.data.SCHEMA` declares
+    them): per record, the columns in ``derived`` computed from it, every other column the
+    record's attribute of that name; the ``dates`` columns as pandas datetimes."""
     import pandas as pd
 
+    columns = list(SCHEMA[name])
+    rows = [
+        {c: derived[c](r) if c in derived else getattr(r, c) for c in columns} for r in records
+    ]
     frame = pd.DataFrame(rows, columns=columns)
-    for name in dates:
-        frame[name] = pd.to_datetime(frame[name])
+    for column in dates:
+        frame[column] = pd.to_datetime(frame[column])
     return frame
 
 
@@ -78,6 +85,12 @@ def load_study_data(session: Session, user: Actor | str):
     def live(model):
         return [r for r in session.scalars(service.visible(actor, model)) if r.patient_id in study]
 
+    def of_patient(r) -> str:
+        return study[r.patient_id]
+
+    def dated(r) -> dt.date | None:
+        return day(r.date, r.patient_id)
+
     procedures = live(Procedure)
     tumours = live(Tumour)
     live_procedures = {p.id for p in procedures}
@@ -88,160 +101,48 @@ def load_study_data(session: Session, user: Actor | str):
         if t.procedure_id in live_procedures and t.tumour_id in live_tumours
     ]
     treated = {(t.procedure_id, t.tumour_id) for t in treatments}
+    links = {"procedure_id": lambda r: str(r.procedure_id), "tumour_id": lambda r: str(r.tumour_id)}
+    patient_dates = ("inclusion_date", "last_contact_date", "death_date")
     return StudyData(
         patients=_frame(
-            [
-                {
-                    "study_id": p.study_id,
-                    "site": sites[p.site_id],
-                    "sex": p.sex,
-                    "age_years": p.age_years,
-                    "inclusion_date": day(p.inclusion_date, p.id),
-                    "vital_status": p.vital_status,
-                    "last_contact_date": day(p.last_contact_date, p.id),
-                    "death_date": day(p.death_date, p.id),
-                }
-                for p in patients
-            ],
-            [
-                "study_id",
-                "site",
-                "sex",
-                "age_years",
-                "inclusion_date",
-                "vital_status",
-                "last_contact_date",
-                "death_date",
-            ],
-            ("inclusion_date", "last_contact_date", "death_date"),
+            "patients",
+            patients,
+            {
+                "site": lambda p: sites[p.site_id],
+                **{n: lambda p, n=n: day(getattr(p, n), p.id) for n in patient_dates},
+            },
+            patient_dates,
         ),
         tumours=_frame(
-            [
-                {
-                    "tumour_id": str(t.id),
-                    "study_id": study[t.patient_id],
-                    "origin": t.origin,
-                    "size_mm": t.size_mm,
-                    "segment": t.segment,
-                    "distance_vessel_mm": t.distance_vessel_mm,
-                    "distance_bile_duct_mm": t.distance_bile_duct_mm,
-                }
-                for t in tumours
-            ],
-            [
-                "tumour_id",
-                "study_id",
-                "origin",
-                "size_mm",
-                "segment",
-                "distance_vessel_mm",
-                "distance_bile_duct_mm",
-            ],
+            "tumours", tumours, {"tumour_id": lambda t: str(t.id), "study_id": of_patient}
         ),
         procedures=_frame(
-            [
-                {
-                    "procedure_id": str(p.id),
-                    "study_id": study[p.patient_id],
-                    "date": day(p.date, p.patient_id),
-                    "approach": p.approach,
-                    "general_anaesthesia": p.general_anaesthesia,
-                    "neuromuscular_block": p.neuromuscular_block,
-                    "cardiac_sync": p.cardiac_sync,
-                    "n_probes": p.n_probes,
-                    "n_pairs": p.n_pairs,
-                    "pulses": p.pulses,
-                    "max_voltage_V": p.max_voltage_V,
-                    "max_current_A": p.max_current_A,
-                }
-                for p in procedures
-            ],
-            [
-                "procedure_id",
-                "study_id",
-                "date",
-                "approach",
-                "general_anaesthesia",
-                "neuromuscular_block",
-                "cardiac_sync",
-                "n_probes",
-                "n_pairs",
-                "pulses",
-                "max_voltage_V",
-                "max_current_A",
-            ],
+            "procedures",
+            procedures,
+            {"procedure_id": lambda p: str(p.id), "study_id": of_patient, "date": dated},
             ("date",),
         ),
-        treatments=_frame(
-            [
-                {
-                    "procedure_id": str(t.procedure_id),
-                    "tumour_id": str(t.tumour_id),
-                    "session": t.session,
-                    "technical_success": t.technical_success,
-                }
-                for t in treatments
-            ],
-            ["procedure_id", "tumour_id", "session", "technical_success"],
-        ),
+        treatments=_frame("treatments", treatments, links),
         ablation_zones=_frame(
-            [
-                {
-                    "procedure_id": str(z.procedure_id),
-                    "tumour_id": str(z.tumour_id),
-                    **{name: getattr(z, name) for name in ZONE_COLUMNS},
-                }
-                for z in live(AblationZone)
-                if (z.procedure_id, z.tumour_id) in treated
-            ],
-            ["procedure_id", "tumour_id", *ZONE_COLUMNS],
+            "ablation_zones",
+            [z for z in live(AblationZone) if (z.procedure_id, z.tumour_id) in treated],
+            links,
         ),
         adverse_events=_frame(
-            [
-                {
-                    "ae_id": str(a.id),
-                    "procedure_id": str(a.procedure_id),
-                    "study_id": study[a.patient_id],
-                    "term": a.term,
-                    "ctcae_version": a.ctcae_version,
-                    "ctcae_grade": a.ctcae_grade,
-                    "cirse_grade": a.cirse_grade,
-                    "onset_day": a.onset_day,
-                    "serious": a.serious,
-                    "relation": a.relation,
-                    "outcome": a.outcome,
-                }
-                for a in live(AdverseEvent)
-                if a.procedure_id in live_procedures
-            ],
-            [
-                "ae_id",
-                "procedure_id",
-                "study_id",
-                "term",
-                "ctcae_version",
-                "ctcae_grade",
-                "cirse_grade",
-                "onset_day",
-                "serious",
-                "relation",
-                "outcome",
-            ],
+            "adverse_events",
+            [a for a in live(AdverseEvent) if a.procedure_id in live_procedures],
+            {"ae_id": lambda a: str(a.id), "procedure_id": links["procedure_id"],
+             "study_id": of_patient},
         ),
         followups=_frame(
-            [
-                {
-                    "followup_id": str(f.id),
-                    "study_id": study[f.patient_id],
-                    "tumour_id": None if f.tumour_id is None else str(f.tumour_id),
-                    "date": day(f.date, f.patient_id),
-                    "modality": f.modality,
-                    "finding": f.finding,
-                }
-                for f in live(FollowUp)
-                if f.tumour_id is None or f.tumour_id in live_tumours
-            ],
-            ["followup_id", "study_id", "tumour_id", "date", "modality", "finding"],
+            "followups",
+            [f for f in live(FollowUp) if f.tumour_id is None or f.tumour_id in live_tumours],
+            {
+                "followup_id": lambda f: str(f.id),
+                "study_id": of_patient,
+                "tumour_id": lambda f: None if f.tumour_id is None else str(f.tumour_id),
+                "date": dated,
+            },
             ("date",),
         ),
     ).validate()
@@ -268,16 +169,17 @@ def store_study_data(session: Session, data: Any, user: Actor | str) -> dict[str
     vocabulary rules apply and every row is audited.
     """
     actor = resolve_actor(session, user)
-    res = service.RESOURCES
+
+    def add(name: str, payload: Any) -> int:
+        return service.create(session, actor, resources.RESOURCES[name], payload).id
+
     for code in sorted({str(c) for c in data.patients["site"]}):
         if session.scalars(select(Site.id).where(Site.code == code)).first() is None:
             add_site(session, code, code)
     patients: dict[str, int] = {}
     for r in _records(data.patients):
-        row = service.create(
-            session,
-            actor,
-            res["patients"],
+        patients[str(r["study_id"])] = add(
+            "patients",
             s.PatientCreate(
                 study_id=str(r["study_id"]),
                 site=str(r["site"]) if actor.all_sites else None,
@@ -289,13 +191,10 @@ def store_study_data(session: Session, data: Any, user: Actor | str) -> dict[str
                 death_date=_date(r["death_date"]),
             ),
         )
-        patients[str(r["study_id"])] = row.id
     tumours: dict[str, int] = {}
     for r in _records(data.tumours):
-        row = service.create(
-            session,
-            actor,
-            res["tumours"],
+        tumours[str(r["tumour_id"])] = add(
+            "tumours",
             s.TumourCreate(
                 patient_id=patients[str(r["study_id"])],
                 origin=str(r["origin"]),
@@ -305,13 +204,10 @@ def store_study_data(session: Session, data: Any, user: Actor | str) -> dict[str
                 distance_bile_duct_mm=_number(r.get("distance_bile_duct_mm")),
             ),
         )
-        tumours[str(r["tumour_id"])] = row.id
     procedures: dict[str, int] = {}
     for r in _records(data.procedures):
-        row = service.create(
-            session,
-            actor,
-            res["procedures"],
+        procedures[str(r["procedure_id"])] = add(
+            "procedures",
             s.ProcedureCreate(
                 patient_id=patients[str(r["study_id"])],
                 date=_date(r["date"]),
@@ -326,12 +222,9 @@ def store_study_data(session: Session, data: Any, user: Actor | str) -> dict[str
                 max_current_A=_number(r.get("max_current_A")),
             ),
         )
-        procedures[str(r["procedure_id"])] = row.id
     for r in _records(data.treatments):
-        service.create(
-            session,
-            actor,
-            res["treatments"],
+        add(
+            "treatments",
             s.TreatmentCreate(
                 procedure_id=procedures[str(r["procedure_id"])],
                 tumour_id=tumours[str(r["tumour_id"])],
@@ -340,10 +233,8 @@ def store_study_data(session: Session, data: Any, user: Actor | str) -> dict[str
             ),
         )
     for r in _records(data.ablation_zones):
-        service.create(
-            session,
-            actor,
-            res["ablation_zones"],
+        add(
+            "ablation_zones",
             s.AblationZoneCreate(
                 procedure_id=procedures[str(r["procedure_id"])],
                 tumour_id=tumours[str(r["tumour_id"])],
@@ -351,10 +242,8 @@ def store_study_data(session: Session, data: Any, user: Actor | str) -> dict[str
             ),
         )
     for r in _records(data.adverse_events):
-        service.create(
-            session,
-            actor,
-            res["adverse_events"],
+        add(
+            "adverse_events",
             s.AdverseEventCreate(
                 procedure_id=procedures[str(r["procedure_id"])],
                 term=r["term"],
@@ -368,10 +257,8 @@ def store_study_data(session: Session, data: Any, user: Actor | str) -> dict[str
         )
     for r in _records(data.followups):
         tumour = r.get("tumour_id")
-        service.create(
-            session,
-            actor,
-            res["followups"],
+        add(
+            "followups",
             s.FollowUpCreate(
                 patient_id=patients[str(r["study_id"])],
                 tumour_id=None if _missing(tumour) else tumours[str(tumour)],
@@ -380,18 +267,7 @@ def store_study_data(session: Session, data: Any, user: Actor | str) -> dict[str
                 finding=r["finding"],
             ),
         )
-    return {
-        name: len(getattr(data, name))
-        for name in (
-            "patients",
-            "tumours",
-            "procedures",
-            "treatments",
-            "ablation_zones",
-            "adverse_events",
-            "followups",
-        )
-    }
+    return {name: len(getattr(data, name)) for name in SCHEMA}
 
 
 def _missing(value: Any) -> bool:

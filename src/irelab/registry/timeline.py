@@ -34,6 +34,27 @@ def _live(model, patient_id: int, session: Session) -> list:
     )
 
 
+def _outside_life(patient: Patient, table: str, what: str, date) -> list[Problem]:
+    """The problems of a ``table`` record (``what`` in messages) dated ``date``: before the
+    patient's inclusion, or after their death."""
+    problems = []
+    if date < patient.inclusion_date:
+        problems.append(
+            Problem(
+                f"{what} {date} is before inclusion {patient.inclusion_date}",
+                {table: "date", "patients": "inclusion_date"},
+            )
+        )
+    if patient.death_date is not None and date > patient.death_date:
+        problems.append(
+            Problem(
+                f"{what} {date} is after death {patient.death_date}",
+                {table: "date", "patients": "death_date"},
+            )
+        )
+    return problems
+
+
 def check_patient(session: Session, patient_id: int) -> list[Problem]:
     """Every date-order problem of patient ``patient_id`` (empty when consistent)."""
     session.flush()
@@ -64,20 +85,7 @@ def check_patient(session: Session, patient_id: int) -> list[Problem]:
         )
     procedures = _live(Procedure, patient_id, session)
     for proc in procedures:
-        if proc.date < inc:
-            problems.append(
-                Problem(
-                    f"procedure {proc.date} is before inclusion {inc}",
-                    {"procedures": "date", "patients": "inclusion_date"},
-                )
-            )
-        if patient.death_date is not None and proc.date > patient.death_date:
-            problems.append(
-                Problem(
-                    f"procedure {proc.date} is after death {patient.death_date}",
-                    {"procedures": "date", "patients": "death_date"},
-                )
-            )
+        problems += _outside_life(patient, "procedures", "procedure", proc.date)
     first_by_tumour: dict[int, object] = {}
     by_id = {p.id: p for p in procedures}
     for treatment in _live(Treatment, patient_id, session):
@@ -109,18 +117,5 @@ def check_patient(session: Session, patient_id: int) -> list[Problem]:
                     {"followups": "date", "procedures": "date"},
                 )
             )
-        if followup.date < inc:
-            problems.append(
-                Problem(
-                    f"follow-up {followup.date} is before inclusion {inc}",
-                    {"followups": "date", "patients": "inclusion_date"},
-                )
-            )
-        if patient.death_date is not None and followup.date > patient.death_date:
-            problems.append(
-                Problem(
-                    f"follow-up {followup.date} is after death {patient.death_date}",
-                    {"followups": "date", "patients": "death_date"},
-                )
-            )
+        problems += _outside_life(patient, "followups", "follow-up", followup.date)
     return problems

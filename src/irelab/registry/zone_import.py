@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session
 
 from irelab.errors import InputError
 from irelab.outcomes.variables import TABLES
+from irelab.registry import resources, service
 from irelab.registry import schemas as s
-from irelab.registry import service
 from irelab.registry.models import AblationZone, Procedure, Treatment, Tumour
 from irelab.registry.security import Actor
 
@@ -172,5 +172,5 @@ def import_comparison(
     except ValidationError as exc:
         raise _refusal(record, values, exc, shown_as) from None
     return service.create(  # type: ignore[return-value]
-        session, actor, service.RESOURCES["ablation_zones"], payload
+        session, actor, resources.RESOURCES["ablation_zones"], payload
     )

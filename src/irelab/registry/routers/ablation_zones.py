@@ -22,14 +22,14 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from irelab.errors import InputError
-from irelab.registry import service
+from irelab.registry import resources, service
 from irelab.registry.deps import api_writer, write_session
 from irelab.registry.routers._crud import RecordQuery, crud_router
 from irelab.registry.routers.exchange import request_body
 from irelab.registry.security import Actor
 from irelab.registry.zone_import import comparison_record, import_comparison
 
-RESOURCE = service.RESOURCES["ablation_zones"]
+RESOURCE = resources.RESOURCES["ablation_zones"]
 router = crud_router(RESOURCE, parent_filters=("patient_id", "procedure_id"))
 #: How an uploaded comparison is named in error messages.
 UPLOAD_NAME = "comparison.json"

@@ -7,6 +7,8 @@ the account. Cookie-authenticated like every page, so every POST carries the CSR
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
@@ -15,13 +17,13 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from irelab.registry import service
-from irelab.registry.accounts import add_site, add_user, approve_user
+from irelab.registry.accounts import add_site, approve_user, request_account
 from irelab.registry.csrf import require_csrf
 from irelab.registry.deps import cookie_actor, get_session, write_session
 from irelab.registry.forms import label_of
 from irelab.registry.models import ROLES, Site, User
 from irelab.registry.routers._crud import RecordPath, RecordQuery
-from irelab.registry.routers.pages import form_data, login_redirect, render, text_fields
+from irelab.registry.routers._web import form_data, login_redirect, render, text_fields
 from irelab.registry.routers.users import require_admin
 from irelab.registry.schemas import SiteCreate, UserCreate
 from irelab.registry.security import Actor
@@ -84,6 +86,31 @@ def _refusal(exc: ValidationError | service.RegistryError) -> list[str]:
     return out
 
 
+def _add(
+    request: Request,
+    session: Session,
+    form: FormData,
+    kind: str,
+    add: Callable[[dict[str, str]], None],
+) -> Response:
+    """Add a site or account from the submitted form: back to the list when it was stored, else
+    the list page again with the form refilled (never the password) and the problems."""
+    actor = _admin(request, session)
+    if actor is None:
+        return login_redirect()
+    values = text_fields(form)
+    try:
+        add(values)
+        session.commit()
+    except (ValidationError, service.RegistryError) as exc:
+        session.rollback()
+        values.pop("password", None)
+        return _page(
+            request, session, actor, kind, values=values, errors=_refusal(exc), status=422
+        )
+    return RedirectResponse(f"/admin/{kind}", status_code=303)
+
+
 @router.get("/admin")
 def admin_home(request: Request, session: Session = Depends(get_session)) -> Response:
     actor = _admin(request, session)
@@ -102,20 +129,11 @@ def add_site_form(
     form: FormData = Depends(form_data),
     session: Session = Depends(write_session),
 ) -> Response:
-    actor = _admin(request, session)
-    if actor is None:
-        return login_redirect()
-    values = text_fields(form)
-    try:
+    def add(values: dict[str, str]) -> None:
         payload = SiteCreate(code=values.get("code", ""), name=values.get("name", ""))
         add_site(session, payload.code, payload.name)
-        session.commit()
-    except (ValidationError, service.RegistryError) as exc:
-        session.rollback()
-        return _page(
-            request, session, actor, "sites", values=values, errors=_refusal(exc), status=422
-        )
-    return RedirectResponse("/admin/sites", status_code=303)
+
+    return _add(request, session, form, "sites", add)
 
 
 @router.get("/admin/users", response_class=HTMLResponse)
@@ -134,34 +152,16 @@ def add_user_form(
     form: FormData = Depends(form_data),
     session: Session = Depends(write_session),
 ) -> Response:
-    actor = _admin(request, session)
-    if actor is None:
-        return login_redirect()
-    values = text_fields(form)
-    try:
+    def add(values: dict[str, str]) -> None:
         payload = UserCreate(
             username=values.get("username", ""),
             password=values.get("password", ""),
             role=values.get("role", ""),
             site=values.get("site") or None,
         )
-        add_user(
-            session,
-            payload.username,
-            payload.password,
-            payload.role,
-            payload.site,
-            rounds=request.app.state.bcrypt_rounds,
-            approved_by=None,
-        )
-        session.commit()
-    except (ValidationError, service.RegistryError) as exc:
-        session.rollback()
-        values.pop("password", None)
-        return _page(
-            request, session, actor, "users", values=values, errors=_refusal(exc), status=422
-        )
-    return RedirectResponse("/admin/users", status_code=303)
+        request_account(session, payload, request.app.state.bcrypt_rounds)
+
+    return _add(request, session, form, "users", add)
 
 
 @router.post("/admin/users/{user_id}/approve", response_class=HTMLResponse)

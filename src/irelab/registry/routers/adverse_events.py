@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
+from irelab.registry.resources import RESOURCES
 from irelab.registry.routers._crud import crud_router
-from irelab.registry.service import RESOURCES
 
 router = crud_router(RESOURCES["adverse_events"], parent_filters=("patient_id", "procedure_id"))

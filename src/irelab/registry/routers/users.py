@@ -6,13 +6,11 @@ Accounts created here are pending until a second admin approves them
 
 from __future__ import annotations
 
-import datetime as dt
-
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from irelab.registry.accounts import add_site, add_user, approve_user
+from irelab.registry.accounts import add_site, approve_user, request_account, retire_account
 from irelab.registry.deps import api_actor, api_writer, get_session, write_session
 from irelab.registry.models import Site, User
 from irelab.registry.routers._crud import Limit, RecordPath, RecordQuery, set_next_link
@@ -25,7 +23,7 @@ from irelab.registry.schemas import (
     UserRead,
 )
 from irelab.registry.security import Actor
-from irelab.registry.service import DEFAULT_PAGE_SIZE, Conflict, Forbidden, NotFound, page_of
+from irelab.registry.service import DEFAULT_PAGE_SIZE, Forbidden, page_of
 
 router = APIRouter(prefix="/api", tags=["users"])
 
@@ -85,15 +83,7 @@ def create_user(
 ) -> User:
     """A new account, pending until a second admin approves it."""
     require_admin(actor)
-    user = add_user(
-        session,
-        payload.username,
-        payload.password,
-        payload.role,
-        payload.site,
-        rounds=request.app.state.bcrypt_rounds,
-        approved_by=None,
-    )
+    user = request_account(session, payload, request.app.state.bcrypt_rounds)
     session.commit()
     return user
 
@@ -120,15 +110,6 @@ def retire_user(
 ) -> User:
     """Retire an account: its tokens stop working at once; the row and its history stay."""
     require_admin(actor)
-    user = session.get(User, user_id)
-    if user is None or user.retired_at is not None:
-        raise NotFound(f"no active user {user_id}")
-    if user.username == actor.username:
-        raise Conflict("admins cannot retire their own account")
-    if user.version != payload.version:
-        raise Conflict(f"version {payload.version} is stale: the user is at {user.version}")
-    user.retired_at = dt.datetime.now(dt.UTC)
-    user.retired_by = actor.username
-    user.retire_reason = payload.reason
+    user = retire_account(session, actor, user_id, payload)
     session.commit()
     return user

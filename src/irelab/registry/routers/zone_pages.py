@@ -1,13 +1,13 @@
 """The web upload of an achieved ablation zone: a patient's tumour, the procedure that treated it
 and the comparison.json ``irelab compare`` wrote for it.
 
-Like the procedure upload (:mod:`.pages`): cookie session, the form's CSRF token checked before
-the route runs, the upload saved to a temporary folder, read by the validation package's reader
-(through :func:`irelab.registry.zone_import.comparison_record`) and stored through the same rules
-as the API (:func:`~irelab.registry.zone_import.import_comparison`). A refused upload shows the
-form again with the problem in plain words, naming the uploaded file by its own name, never the
-temporary one; nothing is stored. Plain ``def`` routes (thread pool); the form is read by the
-async dependency of :mod:`.pages`.
+Like the procedure upload (:mod:`.procedure_pages`): cookie session, the form's CSRF token
+checked before the route runs, the upload saved to a temporary folder, read by the validation
+package's reader (through :func:`irelab.registry.zone_import.comparison_record`) and stored
+through the same rules as the API (:func:`~irelab.registry.zone_import.import_comparison`). A
+refused upload shows the form again with the problem in plain words, naming the uploaded file by
+its own name, never the temporary one; nothing is stored. Plain ``def`` routes (thread pool); the
+form is read by the async dependency of :mod:`._web`.
 """
 
 from __future__ import annotations
@@ -22,18 +22,19 @@ from starlette.datastructures import FormData
 
 from irelab.errors import InputError
 from irelab.outcomes.variables import MAX_RECORD_ID
-from irelab.registry import service
+from irelab.registry import resources, service
 from irelab.registry.csrf import require_csrf
-from irelab.registry.deps import cookie_actor, get_session, write_session
+from irelab.registry.deps import get_session, write_session
 from irelab.registry.forms import FormField
 from irelab.registry.models import Patient
 from irelab.registry.routers._crud import RecordPath
-from irelab.registry.routers.pages import (
+from irelab.registry.routers._web import (
     form_data,
     form_page,
     login_redirect,
     saved_upload,
     text_fields,
+    writer_and_patient,
 )
 from irelab.registry.security import Actor
 from irelab.registry.zone_import import comparison_record, import_comparison
@@ -48,9 +49,11 @@ def _fields(
     session: Session, actor: Actor, patient: Patient, values: dict[str, str] | None = None
 ) -> list[FormField]:
     values = values or {}
-    tumours = service.list_rows(session, actor, service.RESOURCES["tumours"], patient_id=patient.id)
+    tumours = service.list_rows(
+        session, actor, resources.RESOURCES["tumours"], patient_id=patient.id
+    )
     procedures = service.list_rows(
-        session, actor, service.RESOURCES["procedures"], patient_id=patient.id
+        session, actor, resources.RESOURCES["procedures"], patient_id=patient.id
     )
     return [
         FormField("comparison", "Comparison (comparison.json of irelab compare)", "file", True),
@@ -74,19 +77,11 @@ def _fields(
     ]
 
 
-def _patient(request: Request, session: Session, patient_id: int) -> tuple[Actor, Patient] | None:
-    actor = cookie_actor(request, session)
-    if actor is None:
-        return None
-    service.require_writer(actor)
-    return actor, service.get_visible(session, actor, Patient, patient_id, live=True)
-
-
 @router.get("/patients/{patient_id}/ablation_zones/upload", response_class=HTMLResponse)
 def upload_zone_page(
     patient_id: RecordPath, request: Request, session: Session = Depends(get_session)
 ) -> Response:
-    found = _patient(request, session, patient_id)
+    found = writer_and_patient(request, session, patient_id)
     if found is None:
         return login_redirect()
     actor, patient = found
@@ -112,7 +107,7 @@ def upload_zone(
     session: Session = Depends(write_session),
 ) -> Response:
     """Read the uploaded comparison and add the tumour's ablation zone."""
-    found = _patient(request, session, patient_id)
+    found = writer_and_patient(request, session, patient_id)
     if found is None:
         return login_redirect()
     actor, patient = found
