@@ -3,6 +3,7 @@
 from irelab.field.conductivity import MODELS, ConductivityModel, SmoothStepConductivity
 from irelab.field.problem import Electrode, FieldProblem, Grid, Insulator, PairSolution
 from irelab.field.solver import FieldSolver, SolverOptions, solve_pair
+from irelab.field.volume import lethal_volume_m3
 
 __all__ = [
     "MODELS",
@@ -15,5 +16,6 @@ __all__ = [
     "PairSolution",
     "SmoothStepConductivity",
     "SolverOptions",
+    "lethal_volume_m3",
     "solve_pair",
 ]
