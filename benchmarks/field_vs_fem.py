@@ -130,6 +130,12 @@ SCENES = {
         refine_box_mm=(12.0, 10.0, 12.0), linear_sigma_S_per_m=0.2, threshold_V_per_m=250e2,
         notes="linear medium 0.2 S/m, two needles 10 mm apart, 10 mm exposed, 1000 V, |E| >= "
         "250 V/cm (the reference of the convergence-order test)"),
+    "convergence": Scene(
+        "convergence", (24.0, 20.0, 24.0), _needle("A", -4.0, 0.0, 17.0, (-4.0, 4.0))
+        + _needle("B", 4.0, 0.0, 17.0, (-4.0, 4.0)), "A", "B", 1000.0,
+        refine_box_mm=(12.0, 10.0, 12.0), linear_sigma_S_per_m=0.2, threshold_V_per_m=400e2,
+        notes="linear medium 0.2 S/m, two needles 8 mm apart, 8 mm exposed, 1000 V, |E| >= "
+        "400 V/cm, in a 24 x 20 x 24 mm box (the reference of the convergence-order test)"),
     "bipolar": Scene(
         "bipolar", BOX, (Rod("P:distal", (0, 0, -11.0), (0, 0, -4.0)),
                          Rod("P:gap", (0, 0, -4.0), (0, 0, 4.0), insulator=True),
@@ -356,19 +362,60 @@ def _masked(vec, free):
     return out
 
 
+VOLUME_LATTICE = 4
+"""Each tetrahedron is split into VOLUME_LATTICE**3 sub-tetrahedra (its barycentric lattice)
+for the lethal volume; the volume is then extrapolated from this and the half lattice."""
+
+
+def _lattice(m: int):
+    """Points ``(i, j, k) / m`` with ``m >= i >= j >= k >= 0`` of the reference tetrahedron
+    ``x = a - b, y = b - c, z = c`` (``a, b, c`` the scaled ``i, j, k``), and its ``m**3``
+    sub-tetrahedra (Kuhn's subdivision, which preserves the ordering) as index quadruples."""
+    pts = [(i, j, k) for i in range(m + 1) for j in range(i + 1) for k in range(j + 1)]
+    index = {p: n for n, p in enumerate(pts)}
+    tets = []
+    for p0 in pts:
+        for perm in ((0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)):
+            verts = [p0]
+            for axis in perm:
+                q = list(verts[-1])
+                q[axis] += 1
+                verts.append(tuple(q))
+            if all(v in index for v in verts):
+                tets.append([index[v] for v in verts])
+    ref = [((i - j) / m, (j - k) / m, k / m) for i, j, k in pts]
+    return ref, np.array(tets), pts
+
+
 def _fem_volume_above(mesh, cf, threshold: float) -> float:
-    """Volume (mesh units) where the element-wise linear interpolant of ``cf`` >= threshold."""
+    """Volume (mesh units) where ``cf`` >= threshold: ``cf`` at the barycentric lattice of
+    every tetrahedron, linear on each of its sub-tetrahedra, extrapolated (second order) from
+    the lattice of ``VOLUME_LATTICE`` and its half."""
     import ngsolve as ng
 
+    m = VOLUME_LATTICE
+    ref, tets, pts = _lattice(m)
     values = []
     jac = None
-    for point in ((0, 0, 0), (1, 0, 0), (0, 1, 0), (0, 0, 1)):
+    for point in ref:
         rule = ng.IntegrationRule(points=[point], weights=[1.0])
         dx = ng.dx(intrules={ng.TET: rule})
         jac = ng.Integrate(ng.CoefficientFunction(1.0) * dx, mesh, element_wise=True).NumPy()
         values.append(ng.Integrate(cf * dx, mesh, element_wise=True).NumPy() / jac)
+    values = np.stack(values, axis=1)
     volume = ng.Integrate(ng.CoefficientFunction(1.0), mesh, element_wise=True).NumPy()
-    return float(np.sum(volume * tet_fraction_above(np.stack(values, axis=1), threshold)))
+    half_ref, half_tets, half_pts = _lattice(m // 2)
+    pick = [pts.index(tuple(2 * c for c in p)) for p in half_pts]
+    result = []
+    for table, sub in ((values, tets), (values[:, pick], half_tets)):
+        fraction = (table.min(axis=1) >= threshold).astype(float)
+        cut = (table.min(axis=1) < threshold) & (table.max(axis=1) >= threshold)
+        vals = table[cut][:, sub]  # (cut elements, sub-tets, 4)
+        fraction[cut] = tet_fraction_above(vals.reshape(-1, 4), threshold).reshape(
+            vals.shape[:2]).mean(axis=1)
+        result.append(float(np.sum(volume * fraction)))
+    fine, coarse = result
+    return fine + (fine - coarse) / 3
 
 
 def tet_fraction_above(values: np.ndarray, threshold: float) -> np.ndarray:

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from functools import cache
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.linalg import MatrixRankWarning, spsolve
+from scipy.sparse.linalg import MatrixRankWarning, splu, spsolve
 
 from irelab.field.geometry import centres, cut_cells, cylinder_sdf, sub_grid
-from irelab.field.problem import Electrode, Insulator
+from irelab.field.problem import Electrode, Grid, Insulator
 
 __all__: list[str] = []
 
@@ -39,8 +40,12 @@ CALIBRATION_RADIUS = 4
 
 
 def near_field_factors(geometry, electrodes: Sequence[Electrode],
-                       insulators: Sequence[Insulator] = ()) -> np.ndarray:
+                       insulators: Sequence[Insulator] = (), calibrate: bool = True
+                       ) -> np.ndarray:
     """Per-link factor: the well index of each link's electrode times its end correction.
+
+    With ``calibrate=False`` only the cut-cell flux correction (:func:`_log_correction`) is
+    applied (the coarse grids that only precondition).
 
     Both are computed on small grids of the same lattice around the place concerned, cut by an
     idealised electrode (extended beyond that grid: infinitely long, or ending only in the end
@@ -51,6 +56,8 @@ def near_field_factors(geometry, electrodes: Sequence[Electrode],
     grid = g.grid
     h = grid.spacing_m
     alpha = _log_correction(g, electrodes)
+    if not calibrate:
+        return alpha
     factors = np.ones(len(g.link_cell))
     centre = centres(grid, g.link_cell)
     for e_index, electrode in enumerate(electrodes):
@@ -90,8 +97,8 @@ def _local(grid, electrode, point, u, half_length, radius, electrode_span,
     cells), cut by one electrode along ``u`` over ``electrode_span`` (distances from
     ``point``) and optionally an insulator of the same radius over ``insulator_span``."""
     h = grid.spacing_m
-    ends = np.stack([point - half_length * u, point + half_length * u])
-    sub = sub_grid(grid, ends.min(axis=0) - radius - 2 * h, ends.max(axis=0) + radius + 2 * h)
+    extent = np.abs(u) * half_length + radius * np.sqrt(np.maximum(1 - u * u, 0)) + 2 * h
+    sub = sub_grid(grid, point - extent, point + extent)
     r = electrode.radius_m
     el = Electrode("local", tuple(point + electrode_span[0] * u),
                    tuple(point + electrode_span[1] * u), r)
@@ -101,36 +108,72 @@ def _local(grid, electrode, point, u, half_length, radius, electrode_span,
     return cut_cells(sub, [el], ins), el
 
 
-def _side_factor(grid, electrode) -> float | None:
-    """The well index of ``electrode``'s side: on a local grid cut by the electrode's
-    infinite extension through its middle, the cross-section calibration (grid-aligned) or
-    the window calibration (any other direction)."""
+def _lattice_key(grid, point: np.ndarray, u: np.ndarray) -> tuple:
+    """Where ``point`` sits in the lattice of ``grid`` (its offset from the nearest cell centre,
+    rounded to 1e-9 spacings) and the axis direction (rounded): what the local calibrations
+    depend on, besides the spacing and the radius."""
     h = grid.spacing_m
-    start, end, u, aligned = _axis(electrode)
-    middle = (start + end) / 2
-    reach = 1.0 + np.linalg.norm(end - start) + 20 * (electrode.radius_m + 10 * h)
+    origin = np.asarray(grid.origin_m)
+    rel = (point - origin) / h
+    offset = np.round((rel - np.round(rel)) * 1e9) / 1e9
+    return tuple(float(v) for v in offset), tuple(float(v) for v in np.round(u * 1e12) / 1e12)
+
+
+def _side_factor(grid, electrode) -> float | None:
+    start, end, u, _ = _axis(electrode)
+    offset, direction = _lattice_key(grid, (start + end) / 2, u)
+    return _side_factor_at(grid.spacing_m, electrode.radius_m, offset, direction)
+
+
+@cache
+def _side_factor_at(h: float, radius: float, offset: tuple, direction: tuple) -> float | None:
+    """The well index of an electrode's side: on a local grid cut by the electrode's
+    infinite extension through the point ``offset`` (spacings from a cell centre), the
+    cross-section calibration (grid-aligned) or the window calibration (any other direction).
+    Computed in a frame where that cell centre is the origin, so the result depends only on the
+    arguments (and is cached by them)."""
+    grid = Grid((1, 1, 1), h, (0.0, 0.0, 0.0))
+    u = np.asarray(direction)
+    u = u / np.linalg.norm(u)
+    aligned = abs(float(np.max(np.abs(u))) - 1) < 1e-9
+    point = np.asarray(offset) * h
+    electrode = Electrode("local", tuple(point - u), tuple(point + u), radius)
+    reach = 1.0 + 20 * (radius + 10 * h)
     if aligned:
-        radius = electrode.radius_m + (CALIBRATION_RADIUS + 3) * h
-        local, el = _local(grid, electrode, middle, u, h, radius, (-reach, reach))
+        local, el = _local(grid, electrode, point, u, h, radius + (CALIBRATION_RADIUS + 3) * h,
+                           (-reach, reach))
         return _cross_section_calibration(local, el, 0)
     half = (SIDE_WINDOW[0] + 1) * h
-    radius = electrode.radius_m + (CALIBRATION_RADIUS + 1) * h
-    local, el = _local(grid, electrode, middle, u, half, radius, (-reach, reach))
+    local, el = _local(grid, electrode, point, u, half, radius + (CALIBRATION_RADIUS + 1) * h,
+                       (-reach, reach))
     return _side_window_calibration(local, el, 0)
 
 
 def _end_factor(grid, electrode, which: int, kind, side: float) -> float | None:
-    """The end correction of one end (see :func:`_end_correction`) on a local grid cut by the
-    electrode extended away from the end, and continued by its insulator for a junction."""
-    from irelab.field.axisymmetric import EndKind, end_solution
-
-    h = grid.spacing_m
     start, end, u, aligned = _axis(electrode)
     point, outward = (end, u) if which else (start, -u)
-    reach = 1.0 + 20 * (electrode.radius_m + 10 * h)
+    offset, direction = _lattice_key(grid, point, outward)
+    return _end_factor_at(grid.spacing_m, electrode.radius_m, offset, direction, kind, side,
+                          aligned)
+
+
+@cache
+def _end_factor_at(h: float, radius: float, offset: tuple, direction: tuple, kind, side: float,
+                   aligned: bool) -> float | None:
+    """The end correction (see :func:`_end_correction`) of an end at ``offset`` (spacings from a
+    cell centre) facing ``direction``, on a local grid cut by the electrode extended away from
+    the end, and continued by its insulator for a junction (cached as the side factor)."""
+    from irelab.field.axisymmetric import EndKind, end_solution
+
+    grid = Grid((1, 1, 1), h, (0.0, 0.0, 0.0))
+    outward = np.asarray(direction)
+    outward = outward / np.linalg.norm(outward)
+    point = np.asarray(offset) * h
+    electrode = Electrode("local", tuple(point - outward), tuple(point), radius)
+    reach = 1.0 + 20 * (radius + 10 * h)
     half = (END_WINDOW_DEPTH + 1) * h
     local, el = _local(grid, electrode, point, outward, half,
-                       electrode.radius_m + (END_WINDOW_RADIUS + 1) * h, (-reach, 0.0),
+                       radius + (END_WINDOW_RADIUS + 1) * h, (-reach, 0.0),
                        (0.0, reach) if kind is EndKind.JUNCTION else None)
     return _end_correction(local, el, point, outward, aligned, end_solution(kind), side)
 
@@ -336,8 +379,9 @@ class _Window:
         h = grid.spacing_m
         shape = np.array(grid.shape)
         ends = np.stack([point + zeta_lo * u, point + zeta_hi * u])
-        lo = ends.min(axis=0) - radius - 1.01 * h
-        hi = ends.max(axis=0) + radius + 1.01 * h
+        lateral = radius * np.sqrt(np.maximum(1 - u * u, 0)) + 1.01 * h
+        lo = ends.min(axis=0) - lateral
+        hi = ends.max(axis=0) + lateral
         ranges = []
         for ax in range(3):
             x = grid.axis_m(ax)
@@ -398,14 +442,43 @@ class _Window:
         self.diag, self.rhs, self.n, self.v_e = diag, rhs, n, v_e
         return self
 
-    def currents(self, factors: np.ndarray) -> np.ndarray:
-        """Current into the electrode through each window link, links scaled by ``factors``."""
-        w = self.base * factors
-        d = self.diag + np.bincount(self.rows, weights=w, minlength=self.n)
-        b = self.rhs + self.v_e * np.bincount(self.rows, weights=w, minlength=self.n)
+    def currents(self, fixed: np.ndarray, varying: np.ndarray):
+        """A function of ``f``: the current into the electrode through each window link when
+        the links' conductances are their uncorrected ones times ``fixed + f varying``.
+
+        The operator at ``f = 1`` is factorised once; other values of ``f`` change only the
+        diagonal of the rows of the varying links, a low-rank update solved through the
+        Sherman-Morrison-Woodbury identity on those rows (a few dozen), so that the root finder
+        costs no further factorisations.
+        """
+        n, v_e = self.n, self.v_e
+        fixed, varying = self.base * fixed, self.base * varying
+        w1 = fixed + varying
+        d = self.diag + np.bincount(self.rows, weights=w1, minlength=n)
+        b = self.rhs + v_e * np.bincount(self.rows, weights=w1, minlength=n)
         d[d == 0] = 1.0
-        phi = spsolve((self.off + sp.diags(d)).tocsc(), b)
-        return w * (phi[self.rows] - self.v_e)
+        lu = splu((self.off + sp.diags(d)).tocsc())
+        y1 = lu.solve(b)
+        change = np.bincount(self.rows, weights=varying, minlength=n)
+        k_rows = np.flatnonzero(change != 0)
+        if len(k_rows) == 0:
+            return lambda f: w1 * (y1[self.rows] - v_e)
+        unit = np.zeros((n, len(k_rows)))
+        unit[k_rows, np.arange(len(k_rows))] = 1.0
+        z = lu.solve(unit)
+        z_k, z_links = z[k_rows], z[self.rows]
+        y1_k, y1_links = y1[k_rows], y1[self.rows]
+        v_k = change[k_rows]
+
+        def currents(f: float) -> np.ndarray:
+            delta = (f - 1.0) * v_k
+            y_k = y1_k + z_k @ (delta * v_e)
+            y_links = y1_links + z_links @ (delta * v_e)
+            coupling = np.eye(len(k_rows)) + delta[:, None] * z_k
+            phi_links = y_links - z_links @ np.linalg.solve(coupling, delta * y_k)
+            return (fixed + f * varying) * (phi_links - v_e)
+
+        return currents
 
 
 def _solve_factor(measure, target: float) -> float | None:
@@ -447,8 +520,8 @@ def _side_window_calibration(g, electrode, e_index):
     if window is None:
         return None
     omega = np.cos(np.pi * np.clip(window.link_zeta / (2 * width * h), -0.5, 0.5)) ** 2
-    return _solve_factor(lambda f: float(np.sum(omega * window.currents(
-        np.full(len(window.links), f)))), 2 * np.pi * width * h)
+    currents = window.currents(np.zeros(len(window.links)), np.ones(len(window.links)))
+    return _solve_factor(lambda f: float(np.sum(omega * currents(f))), 2 * np.pi * width * h)
 
 
 def _end_kind(electrode, which: int, electrodes, insulators, tol: float):
@@ -504,8 +577,8 @@ def _end_correction(g, electrode, point, outward, aligned, reference, side: floa
         mid = (z[:-1] + z[1:]) / 2
         target = a * (float(reference.cumulative[-1]) + float(np.sum(
             _taper(mid, d1, d2) * (reference.cumulative[:-1] - reference.cumulative[1:]))))
-    return _solve_factor(lambda f: -float(np.sum(omega * window.currents(
-        side * (1.0 + (f - 1.0) * taper)))), target)
+    currents = window.currents(side * (1.0 - taper), side * taper)
+    return _solve_factor(lambda f: -float(np.sum(omega * currents(f))), target)
 
 
 def _taper(zeta: np.ndarray, d1: float, d2: float) -> np.ndarray:

@@ -217,14 +217,16 @@ def _ray_offsets(axis: int, h: float) -> np.ndarray:
 
 
 def cut_geometry(
-    grid: Grid, electrodes: Sequence[Electrode], insulators: Sequence[Insulator] = ()
+    grid: Grid, electrodes: Sequence[Electrode], insulators: Sequence[Insulator] = (),
+    calibrate: bool = True,
 ) -> CutGeometry:
     """Cut the grid by the conductors: inactive cells, face apertures and electrode links, the
-    links scaled by the near-field corrections of :mod:`irelab.field.calibration`."""
+    links scaled by the near-field corrections of :mod:`irelab.field.calibration` (only the
+    simplest one without ``calibrate``)."""
     from irelab.field.calibration import near_field_factors
 
     base = cut_cells(grid, electrodes, insulators)
-    factors = near_field_factors(base, electrodes, insulators)
+    factors = near_field_factors(base, electrodes, insulators, calibrate)
     return replace(base, link_weight=base.link_weight * factors)
 
 
@@ -248,6 +250,7 @@ def cut_cells(
         candidates.append(flat)
     cand = np.unique(np.concatenate(candidates)) if candidates else np.zeros(0, np.int64)
     cand = cand[~inactive[cand]]
+    near = [np.flatnonzero(np.isin(cand, flat, assume_unique=True)) for flat in candidates]
     idx = np.stack(np.unravel_index(cand, shape), axis=-1)
     x = centres(grid, cand)
     n_rays = RAYS_PER_SIDE**2
@@ -262,13 +265,17 @@ def cut_cells(
         direction[axis] = sign
         offsets = _ray_offsets(axis, h)
         origins = (x[:, None, :] + offsets[None]).reshape(-1, 3)
-        best = np.full(len(origins), np.inf)
-        owner = np.full(len(origins), -1, dtype=np.int64)
+        best = np.full((len(cand), n_rays), np.inf)
+        owner = np.full((len(cand), n_rays), -1, dtype=np.int64)
         for ci, cyl in enumerate(cyls):
-            t = ray_entry(origins, direction, cyl, _ON_SURFACE * h)
-            closer = t < best
-            best[closer] = t[closer]
-            owner[closer] = ci
+            rows = near[ci]
+            t = ray_entry(origins.reshape(-1, n_rays, 3)[rows].reshape(-1, 3), direction, cyl,
+                          _ON_SURFACE * h).reshape(-1, n_rays)
+            closer = t < best[rows]
+            best[rows] = np.where(closer, t, best[rows])
+            owner[rows] = np.where(closer, ci, owner[rows])
+        best = best.ravel()
+        owner = owner.ravel()
         hit = best <= h
         # a ray starting inside a conductor is part of the cell's section that is conductor,
         # not a face: it neither conducts nor links

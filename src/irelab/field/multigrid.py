@@ -28,14 +28,18 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
-from irelab.field.kernels import ArrayKernels
+from irelab.field.kernels import ArrayKernels, transfer_maps
 from irelab.field.operators import FieldOperator
 from irelab.field.problem import FieldProblem, Grid
 
 __all__: list[str] = []
 
-COARSEST_CELLS = 6_000
+COARSEST_CELLS = 1_500
 """Coarsen until a level has at most this many cells; it is factorised exactly (a few ms)."""
+
+CALIBRATED_SPACING_RADII = 4.0
+"""Coarse grids wider than this many needle radii only precondition (the solver starts no
+nonlinear iteration on them): their links get no window calibration (it would not fit)."""
 
 SMOOTHER_DTYPE = np.float32
 """Precision of the V-cycle's arrays: halves its memory traffic; the outer iteration is float64."""
@@ -48,80 +52,6 @@ def coarser_grid(grid: Grid) -> Grid:
     return Grid(shape=shape, spacing_m=2 * grid.spacing_m, origin_m=origin)  # type: ignore[arg-type]
 
 
-def _along(a: np.ndarray, axis: int, sl: slice) -> tuple:
-    index = [slice(None)] * a.ndim
-    index[axis] = sl
-    return tuple(index)
-
-
-def prolong_axis(c: np.ndarray, axis: int, n_fine: int) -> np.ndarray:
-    """Cell-centred linear interpolation along ``axis``: fine ``2c`` and ``2c+1`` get 3/4 of
-    coarse ``c`` and 1/4 of its neighbour on their side (all of ``c`` at the walls)."""
-    n_c = c.shape[axis]
-    shape = list(c.shape)
-    shape[axis] = n_fine
-    f = np.empty(shape, dtype=c.dtype) if isinstance(c, np.ndarray) else c.__class__(shape)
-    n_odd = n_fine // 2
-    even, odd = slice(0, None, 2), slice(1, None, 2)
-    fe = f[_along(f, axis, even)]
-    fe[...] = c
-    fe[_along(fe, axis, slice(1, None))] *= 0.75
-    fe[_along(fe, axis, slice(1, None))] += 0.25 * c[_along(c, axis, slice(0, n_c - 1))]
-    fo = f[_along(f, axis, odd)]
-    fo[...] = c[_along(c, axis, slice(0, n_odd))]
-    m = min(n_odd, n_c - 1)  # odd cells with a right neighbour
-    fo[_along(fo, axis, slice(0, m))] *= 0.75
-    fo[_along(fo, axis, slice(0, m))] += 0.25 * c[_along(c, axis, slice(1, m + 1))]
-    return f
-
-
-def restrict_axis(f: np.ndarray, axis: int, n_coarse: int) -> np.ndarray:
-    """The transpose of :func:`prolong_axis`."""
-    n_fine = f.shape[axis]
-    n_odd = n_fine // 2
-    shape = list(f.shape)
-    shape[axis] = n_coarse
-    c = f[_along(f, axis, slice(0, None, 2))].copy()  # even children, weight 1 for now
-    fe = f[_along(f, axis, slice(0, None, 2))]
-    # even child of c >= 1: 3/4 to c, 1/4 to c - 1
-    c[_along(c, axis, slice(1, None))] *= 0.75
-    c[_along(c, axis, slice(0, n_coarse - 1))] += 0.25 * fe[_along(fe, axis, slice(1, None))]
-    fo = f[_along(f, axis, slice(1, None, 2))]
-    m = min(n_odd, n_coarse - 1)
-    c[_along(c, axis, slice(0, m))] += 0.75 * fo[_along(fo, axis, slice(0, m))]
-    c[_along(c, axis, slice(1, m + 1))] += 0.25 * fo[_along(fo, axis, slice(0, m))]
-    if n_odd > m:  # the last odd child has no right neighbour: all of it to its own cell
-        c[_along(c, axis, slice(m, m + 1))] += fo[_along(fo, axis, slice(m, m + 1))]
-    return c
-
-
-def prolong(c: np.ndarray, fine_shape) -> np.ndarray:
-    for axis in range(3):
-        c = prolong_axis(c, axis, fine_shape[axis])
-    return c
-
-
-def restrict(f: np.ndarray, coarse_shape) -> np.ndarray:
-    for axis in range(3):
-        f = restrict_axis(f, axis, coarse_shape[axis])
-    return f
-
-
-def block_mean(a: np.ndarray, coarse_shape) -> np.ndarray:
-    """Mean of ``a`` over each coarse cell's (up to 8) children."""
-    total = a
-    count = np.ones(a.shape)
-    for axis in range(3):
-        pad = [(0, 0)] * 3
-        pad[axis] = (0, 2 * coarse_shape[axis] - a.shape[axis])
-        total, count = np.pad(total, pad), np.pad(count, pad)
-        total = total[_along(total, axis, slice(0, None, 2))] + total[
-            _along(total, axis, slice(1, None, 2))]
-        count = count[_along(count, axis, slice(0, None, 2))] + count[
-            _along(count, axis, slice(1, None, 2))]
-    return total / count
-
-
 def build_levels(problem: FieldProblem, kernels: ArrayKernels,
                  coarsest_cells: int = COARSEST_CELLS) -> list[FieldOperator]:
     """The operators of the hierarchy for ``problem``, finest first."""
@@ -129,13 +59,15 @@ def build_levels(problem: FieldProblem, kernels: ArrayKernels,
                        problem.insulators, kernels)
     levels = [op]
     n_tissues = len(problem.tissues)
+    radius = min((e.radius_m for e in problem.electrodes), default=np.inf)
     while op.grid.size > coarsest_cells and min(op.grid.shape) >= 2:
         grid = coarser_grid(op.grid)
-        counts = np.stack([block_mean((op.labels == k).astype(float), grid.shape)
+        counts = np.stack([kernels.block_mean((op.labels == k).astype(float), grid.shape)
                            for k in range(n_tissues)])
         labels = counts.argmax(axis=0).astype(op.labels.dtype)
         op = FieldOperator(grid, labels, problem.tissues, problem.electrodes,
-                           problem.insulators, kernels)
+                           problem.insulators, kernels,
+                           calibrate=grid.spacing_m <= CALIBRATED_SPACING_RADII * radius)
         levels.append(op)
     return levels
 
@@ -149,16 +81,10 @@ class _Stage:
         k = op.kernels
         dt = SMOOTHER_DTYPE
         self.G = op.face_conductances(list(metric), [np.empty(op.shape, dt) for _ in range(3)])
-        diag = np.zeros(op.shape)
-        for axis in range(3):
-            lo, hi = [slice(None)] * 3, [slice(None)] * 3
-            lo[axis], hi[axis] = slice(0, -1), slice(1, None)
-            g = self.G[axis][tuple(lo)]
-            diag[tuple(lo)] += g
-            diag[tuple(hi)] += g
+        diag = k.stencil_diag(self.G, np.empty(op.shape))
         g_links = op.link_conductances(list(metric))
         group = np.bincount(op.link_group, weights=g_links, minlength=len(op.group_cell))
-        diag.ravel()[:] += np.bincount(op.group_cell, weights=group, minlength=op.n_cells)
+        np.add.at(diag.ravel(), op.group_cell, group)
         floating = np.ones(op.n_electrodes + 1, dtype=bool)
         floating[list(driven)] = False
         floating[-1] = False
@@ -166,9 +92,6 @@ class _Stage:
         self.link_cell = op.group_cell[on]
         self.link_electrode = op.group_electrode[on]
         self.link_g = group[on]
-        self.link_diag_cells = np.unique(op.group_cell)
-        self.link_diag = np.bincount(op.group_cell, weights=group,
-                                     minlength=op.n_cells)[self.link_diag_cells]
         self.floating = np.flatnonzero(floating[:-1])
         self.electrode_diag = np.bincount(self.link_electrode, weights=self.link_g,
                                           minlength=op.n_electrodes)
@@ -181,17 +104,11 @@ class _Stage:
                  be: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``b - A x`` for the cells and the floating electrodes."""
         op = self.op
-        ax = np.empty(op.shape, dtype=x.dtype)
-        self.kernels.apply(self.G, x, ax)
-        flat = x.ravel()
-        ax_flat = ax.ravel()
-        cells = self.link_diag_cells
-        ax_flat[cells] += self.link_diag * flat[cells]
-        np.add.at(ax_flat, self.link_cell, -self.link_g * xe[self.link_electrode])
-        r = b - ax
-        r[~op.active] = 0
+        r = self.kernels.residual(self.G, self.diag, x, b, np.empty(op.shape, dtype=x.dtype))
+        if len(self.link_cell):
+            np.add.at(r.ravel(), self.link_cell, self.link_g * xe[self.link_electrode])
         re = be - (self.electrode_diag * xe - np.bincount(
-            self.link_electrode, weights=self.link_g * flat[self.link_cell],
+            self.link_electrode, weights=self.link_g * x.ravel()[self.link_cell],
             minlength=op.n_electrodes))
         return r, re
 
@@ -259,10 +176,13 @@ class MultigridPreconditioner:
         self.steps = smoothing_steps
         m = [metric] * 3 if isinstance(metric, np.ndarray) else list(metric)
         self.stages = []
+        self.kernels = levels[0].kernels
         for k, op in enumerate(levels):
             if k:
-                m = [block_mean(mi, op.shape) for mi in m]
+                m = [self.kernels.block_mean(mi, op.shape) for mi in m]
             self.stages.append(_Stage(op, m, driven))
+        self.maps = [transfer_maps(fine.shape, coarse.shape)
+                     for fine, coarse in zip(levels[:-1], levels[1:], strict=False)]
         self.lu, self.lu_index = self.stages[-1].factorise()
 
     def _cycle(self, k: int, b: np.ndarray, be: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -282,8 +202,8 @@ class MultigridPreconditioner:
             stage.smooth(x, xe, b, be, (0, 1))
         r, re = stage.residual(x, xe, b, be)
         coarse = self.stages[k + 1].op
-        cx, cxe = self._cycle(k + 1, restrict(r, coarse.shape), re)
-        x += prolong(cx, stage.op.shape)
+        cx, cxe = self._cycle(k + 1, self.kernels.restrict(r, coarse.shape, self.maps[k]), re)
+        x += self.kernels.prolong(cx, stage.op.shape, self.maps[k])
         x[~stage.op.active] = 0
         xe += cxe
         for _ in range(self.steps):
@@ -301,3 +221,21 @@ class MultigridPreconditioner:
         out[: op.n_cells] = x.ravel()
         out[op.n_cells:] = xe
         return out
+
+
+def smoothed_correction(op: FieldOperator, sigma: np.ndarray, driven: Mapping[int, float],
+                        residual: np.ndarray, sweeps: int) -> np.ndarray:
+    """``sweeps`` symmetric Gauss-Seidel sweeps on ``A(sigma) c = residual`` from ``c = 0``."""
+    stage = _Stage(op, [sigma] * 3, driven)
+    b = residual[: op.n_cells].reshape(op.shape).astype(SMOOTHER_DTYPE)
+    be = np.zeros(op.n_electrodes)
+    be[stage.floating] = residual[op.n_cells:][stage.floating]
+    x = np.zeros_like(b)
+    xe = np.zeros(op.n_electrodes)
+    for _ in range(sweeps):
+        stage.smooth(x, xe, b, be, (0, 1))
+        stage.smooth(x, xe, b, be, (1, 0))
+    out = np.empty(op.size)
+    out[: op.n_cells] = x.ravel()
+    out[op.n_cells:] = xe
+    return out

@@ -46,12 +46,17 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from irelab.field.conductivity import ConductivityModel
+from irelab.field.conductivity import ConductivityModel, SmoothStepConductivity
 from irelab.field.geometry import CutGeometry, cut_geometry
 from irelab.field.kernels import ArrayKernels
 from irelab.field.problem import Electrode, Grid, Insulator
 
 __all__: list[str] = []
+
+WEIGHT_DTYPE = np.float32
+"""Storage of the half-face weights and apertures: geometry known to ~1e-7 is plenty (the rays
+resolve apertures to 1/36), and single precision halves the memory every sweep reads. All
+arithmetic with them is in double precision."""
 
 
 def _face_slices(axis: int) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
@@ -73,13 +78,14 @@ class FieldOperator:
         electrodes: Sequence[Electrode],
         insulators: Sequence[Insulator] = (),
         kernels: ArrayKernels | None = None,
+        calibrate: bool = True,
     ) -> None:
         self.grid = grid
         self.kernels = kernels or ArrayKernels(np)
         self.labels = np.asarray(labels)
         self.tissues = tuple(tissues)
         self.electrodes = tuple(electrodes)
-        self.geometry: CutGeometry = cut_geometry(grid, electrodes, insulators)
+        self.geometry: CutGeometry = cut_geometry(grid, electrodes, insulators, calibrate)
         self.shape = grid.shape
         self.n_cells = grid.size
         self.n_electrodes = len(electrodes)
@@ -89,30 +95,24 @@ class FieldOperator:
             np.flatnonzero(self.labels.ravel() == k) for k in range(len(self.tissues))
         ]
         self._single_tissue = len(self.tissues) == 1
-        s0 = np.array([t.sigma0_S_per_m for t in self.tissues])[self.labels]
         h = grid.spacing_m
-        self.g_lo, self.g_hi = [], []
-        self.kappa_lo, self.kappa_hi = [], []
-        for axis, aperture in enumerate(self.geometry.apertures):
-            lo, hi = _face_slices(axis)
-            total = s0[lo] + s0[hi]
-            k_lo = np.zeros(self.shape)
-            k_hi = np.zeros(self.shape)
-            open_ = aperture > 0
-            k_lo[lo] = np.where(open_, s0[hi] / total, 0.0)
-            k_hi[lo] = np.where(open_, s0[lo] / total, 0.0)
-            ap = np.zeros(self.shape)
-            ap[lo] = aperture
-            self.kappa_lo.append(k_lo)
-            self.kappa_hi.append(k_hi)
-            self.g_lo.append(2 * h * k_lo**2 * ap)
-            self.g_hi.append(2 * h * k_hi**2 * ap)
+        self.label_array = np.ascontiguousarray(self.labels, dtype=np.int32)
+        self.s0 = np.array([t.sigma0_S_per_m for t in self.tissues])
+        self.apertures = [np.ascontiguousarray(a, dtype=WEIGHT_DTYPE)
+                          for a in self.geometry.apertures]
+        self.g_lo = [np.empty(self.shape, WEIGHT_DTYPE) for _ in range(3)]
+        self.g_hi = [np.empty(self.shape, WEIGHT_DTYPE) for _ in range(3)]
+        self.kernels.half_weights(self.label_array, self.s0, self.apertures, h, self.g_lo,
+                                  self.g_hi)
         g = self.geometry
         share = g.link_weight * g.link_theta**2 / h - 0.5 * g.link_aperture
         link_share = np.bincount(g.link_cell, weights=share, minlength=self.n_cells)
-        scale = np.sqrt(3.0 / (3.0 + link_share))
-        self.scaled_cells = np.flatnonzero(scale != 1.0)
-        self.scaled_values = scale[self.scaled_cells]
+        self.nu = np.sqrt(3.0 / (3.0 + link_share)).reshape(self.shape)
+        self.table = None  # per-label parameters when every tissue is a smoothed step
+        if all(isinstance(t, SmoothStepConductivity) for t in self.tissues):
+            self.table = np.array([[t.sigma0_S_per_m, t.sigma1_S_per_m - t.sigma0_S_per_m,
+                                    t.e_rev_V_per_m, t.e_irr_V_per_m - t.e_rev_V_per_m]
+                                   for t in self.tissues])
         # links grouped per (cell, electrode): one coupling each in the assembled operators
         key = g.link_cell * (self.n_electrodes + 1) + g.link_electrode
         groups, self.link_group = np.unique(key, return_inverse=True)
@@ -129,12 +129,8 @@ class FieldOperator:
         return np.zeros(self.size, dtype=dtype)
 
     # -- conductivity ---------------------------------------------------------------------
-    def _scaled(self, e: np.ndarray) -> np.ndarray:
-        out = e.ravel().copy()
-        out[self.scaled_cells] *= self.scaled_values
-        return out
-
     def _per_tissue(self, e: np.ndarray, method: str) -> np.ndarray:
+        e = (e * self.nu).ravel()
         if self._single_tissue:
             return getattr(self.tissues[0], method)(e).reshape(self.shape)
         out = np.empty(self.n_cells)
@@ -144,13 +140,34 @@ class FieldOperator:
 
     def sigma(self, e_cells: np.ndarray) -> np.ndarray:
         """sigma (S/m) of every cell at the energy fields ``e_cells`` (V/m): ``sigma(nu E)``."""
-        return self._per_tissue(self._scaled(e_cells), "sigma")
+        e = np.ascontiguousarray(e_cells, dtype=float).reshape(self.shape)
+        if self.table is not None:
+            return self.kernels.smoothstep(e, self.nu, self.label_array, self.table,
+                                           np.empty(self.shape))
+        return self._per_tissue(e, "sigma")
+
+    def sigma_and_derivative(self, e_cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``sigma(nu E)`` and ``d sigma(nu E) / dE`` at the energy fields ``e_cells``."""
+        e = np.ascontiguousarray(e_cells, dtype=float).reshape(self.shape)
+        if self.table is not None:
+            d = np.empty(self.shape)
+            s = self.kernels.smoothstep(e, self.nu, self.label_array, self.table,
+                                        np.empty(self.shape), d)
+            return s, d
+        return self._per_tissue(e, "sigma"), self._per_tissue(e, "dsigma_dE") * self.nu
 
     def dsigma_dE(self, e_cells: np.ndarray) -> np.ndarray:
         """d sigma(nu E) / dE at the energy fields ``e_cells``."""
-        d = self._per_tissue(self._scaled(e_cells), "dsigma_dE").ravel()
-        d[self.scaled_cells] *= self.scaled_values
-        return d.reshape(self.shape)
+        return self.sigma_and_derivative(e_cells)[1]
+
+    def slope(self, p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, t: float) -> float:
+        """``sum_c h^3 sigma_c(|E_c(t)|) (p1 + t p2)`` with ``|E(t)|^2 = p0 + 2 t p1 + t^2 p2``:
+        the energy's slope along a line (see the solver's line search)."""
+        if self.table is not None:
+            return self.h3 * self.kernels.slope(p0, p1, p2, t, self.nu, self.label_array,
+                                                self.table)
+        e = np.sqrt(np.maximum(p0 + 2 * t * p1 + t * t * p2, 0))
+        return float(self.h3 * np.sum(self.sigma(e) * (p1 + t * p2)))
 
     def is_linear(self) -> bool:
         return all(getattr(m, "is_linear", False) for m in self.tissues)
@@ -167,9 +184,7 @@ class FieldOperator:
         out /= self.h3
         g = self.geometry
         link = g.link_weight * self.link_jumps(x) ** 2 / self.h3
-        flat = out.reshape(3, self.n_cells)
-        flat += np.bincount(g.link_axis * self.n_cells + g.link_cell, weights=link,
-                            minlength=3 * self.n_cells).reshape(3, self.n_cells)
+        np.add.at(out.ravel(), g.link_axis * self.n_cells + g.link_cell, link)
         return out
 
     def cross(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -178,7 +193,7 @@ class FieldOperator:
         self.kernels.cross(self.cells(x), self.cells(y), self.g_lo, self.g_hi, out)
         g = self.geometry
         link = g.link_weight * self.link_jumps(x) * self.link_jumps(y)
-        out.ravel()[:] += np.bincount(g.link_cell, weights=link, minlength=self.n_cells)
+        np.add.at(out.ravel(), g.link_cell, link)
         out /= self.h3
         return out
 
@@ -207,7 +222,7 @@ class FieldOperator:
     def _add_links(self, out: np.ndarray, g_links: np.ndarray, x: np.ndarray) -> None:
         g = self.geometry
         flow = g_links * self.link_jumps(x)  # current from the electrode into the cell
-        out[: self.n_cells] -= np.bincount(g.link_cell, weights=flow, minlength=self.n_cells)
+        np.add.at(out, g.link_cell, -flow)
         out[self.n_cells:] += np.bincount(g.link_electrode, weights=flow,
                                           minlength=self.n_electrodes)
 
@@ -228,14 +243,14 @@ class FieldOperator:
                              self.cells(out))
         jx, jv = self.link_jumps(x), self.link_jumps(v)
         flow = g_links * jv + beta.ravel()[g.link_cell] * g.link_weight * jx
-        out[: self.n_cells] -= np.bincount(g.link_cell, weights=flow, minlength=self.n_cells)
+        np.add.at(out, g.link_cell, -flow)
         out[self.n_cells:] += np.bincount(g.link_electrode, weights=flow,
                                           minlength=self.n_electrodes)
         return out
 
     def e_field(self, x: np.ndarray) -> np.ndarray:
         """|E| (V/m) at every cell centre, ``nu`` times the energy field (zero when inactive)."""
-        return self._scaled(np.sqrt(self.e2_axes(x).sum(axis=0))).reshape(self.shape)
+        return np.sqrt(self.e2_axes(x).sum(axis=0)) * self.nu
 
     def e_field_central(self, x: np.ndarray) -> np.ndarray:
         """|E| (V/m) from the mean of the two one-sided gradients on each axis.
@@ -246,23 +261,16 @@ class FieldOperator:
         report. One-sided gradients: ``2 D / h`` across a half face, ``D / (theta h)`` on a link;
         an insulated face counts as zero gradient.
         """
-        phi = self.cells(x)
         h = self.grid.spacing_m
-        total = np.zeros(self.shape)
+        grad = [np.empty(self.shape) for _ in range(3)]
+        self.kernels.central_gradient(self.cells(x), self.label_array, self.s0, self.apertures,
+                                      h, grad)
         g = self.geometry
-        jump = self.link_jumps(x)
-        one_sided = jump * g.link_sign / (g.link_theta * h) / 2
+        one_sided = self.link_jumps(x) * g.link_sign / (g.link_theta * h) / 2
         for axis in range(3):
-            lo, hi = _face_slices(axis)
-            grad = np.zeros(self.shape)
-            d = (phi[hi] - phi[lo]) / h
-            grad[lo] += self.kappa_lo[axis][lo] * d
-            grad[hi] += self.kappa_hi[axis][lo] * d
             sel = g.link_axis == axis
-            grad.ravel()[:] += np.bincount(g.link_cell[sel], weights=one_sided[sel],
-                                           minlength=self.n_cells)
-            total += grad * grad
-        return np.sqrt(total)
+            np.add.at(grad[axis].ravel(), g.link_cell[sel], one_sided[sel])
+        return np.sqrt(grad[0] ** 2 + grad[1] ** 2 + grad[2] ** 2)
 
     def link_currents(self, x: np.ndarray, sigma: np.ndarray) -> np.ndarray:
         """Current (A) leaving each electrode into the tissue."""
