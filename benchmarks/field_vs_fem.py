@@ -30,6 +30,7 @@ Run (takes 20-40 min on 2 shared cores; ``--quick`` runs only the coarsest FEM l
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import resource
@@ -37,6 +38,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -89,7 +91,7 @@ class Scene:
     cathode: str
     voltage_V: float
     vessels: tuple[Vessel, ...] = ()
-    refine_box_mm: tuple[float, float, float] = (25.0, 20.0, 20.0)
+    refine_box_mm: tuple[float, float, float] = (13.0, 8.0, 15.0)
     linear_sigma_S_per_m: float | None = None
     """A linear medium of this conductivity instead of liver (for the convergence-order test)."""
     threshold_V_per_m: float = LIVER.e_irr_V_per_m
@@ -114,15 +116,17 @@ TOP = BOX[2] / 2 + 5.0  # shafts leave the box through its top face
 SCENES = {
     "two-needles": Scene(
         "two-needles", BOX, _needle("A", -7.5, 0, TOP) + _needle("B", 7.5, 0, TOP), "A", "B",
-        2250.0, notes="Ben-David et al. (AJR 198:W62-W68, 2012) in vivo porcine liver set-up: "
+        2250.0, refine_box_mm=(13.0, 8.0, 15.0),
+        notes="Ben-David et al. (AJR 198:W62-W68, 2012) in vivo porcine liver set-up: "
         "two 1.1 mm needles 15 mm apart, 20 mm exposed, 2250 V"),
     "floating-third": Scene(
         "floating-third", BOX, _needle("A", -7.5, 0, TOP) + _needle("B", 7.5, 0, TOP)
-        + _needle("C", 0.0, 8.0, TOP), "A", "B", 2250.0,
+        + _needle("C", 0.0, 8.0, TOP), "A", "B", 2250.0, refine_box_mm=(13.0, 11.0, 15.0),
         notes="a third needle of the same kind 8 mm off the pair's midline, floating"),
     "vessel": Scene(
         "vessel", BOX, _needle("A", -7.5, 0, TOP) + _needle("B", 7.5, 0, TOP), "A", "B",
         2250.0, vessels=(Vessel((-BOX[0] / 2 - 1, 6.0, 0.0), (BOX[0] / 2 + 1, 6.0, 0.0), 1.5),),
+        refine_box_mm=(13.0, 9.0, 15.0),
         notes="a 3 mm blood vessel (0.68 S/m) along x, 6 mm beside the needles' plane"),
     "linear-pair": Scene(
         "linear-pair", (40.0, 40.0, 40.0), _needle("A", -5.0, 0.0, 25.0, (-5.0, 5.0))
@@ -141,7 +145,7 @@ SCENES = {
                          Rod("P:gap", (0, 0, -4.0), (0, 0, 4.0), insulator=True),
                          Rod("P:proximal", (0, 0, 4.0), (0, 0, 11.0)),
                          Rod("P:shaft", (0, 0, 11.0), (0, 0, TOP), insulator=True)),
-        "P:distal", "P:proximal", 2000.0, refine_box_mm=(15.0, 15.0, 22.0),
+        "P:distal", "P:proximal", 2000.0, refine_box_mm=(7.0, 7.0, 15.0),
         notes="one 1.1 mm bipolar probe: 7 mm electrodes, 8 mm insulating gap, 2000 V"),
 }
 
@@ -199,7 +203,9 @@ FEM_NEWTON_RTOL = 1e-10
 """Newton stops when the free residual has fallen by this factor (the current is then fixed to
 far below 1e-6)."""
 
-FEM_LEVELS = (FemLevel(2, 0.5, 3.0), FemLevel(2, 0.3, 2.0), FemLevel(3, 0.3, 2.0))
+FEM_LEVELS = (FemLevel(2, 0.4, 2.0), FemLevel(3, 0.25, 1.25))
+"""The FEM's mesh levels: the last is the reference, the change from the first to it measures
+its own error (P3 converges much faster than P2 on the same kind of mesh)."""
 
 
 def _energy_density(model: SmoothStepConductivity, e):
@@ -449,10 +455,31 @@ def _fresh(fn, *args) -> dict:
         return pool.submit(fn, *args).result()
 
 
+def _fem_cached(scene: Scene, level: FemLevel, path: Path | None) -> dict:
+    """The FEM run of ``scene`` at ``level``, from ``path`` (JSON) when it holds one for the
+    same scene, level and NGSolve version, else computed (and stored there)."""
+    import ngsolve
+
+    key = f"{scene!r} {level!r} ngsolve {ngsolve.__version__}"
+    stored = json.loads(path.read_text(encoding="utf-8")) if path and path.exists() else {}
+    if key in stored:
+        return {**stored[key], "cached": True}
+    result = _fresh(run_fem, scene, level)
+    if path is not None:
+        stored = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        stored[key] = result
+        path.write_text(json.dumps(stored, indent=1), encoding="utf-8")
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenes", default=",".join(SCENES))
+    parser.add_argument("--scenes", default="two-needles,floating-third,vessel,bipolar")
     parser.add_argument("--quick", action="store_true", help="coarsest FEM level only")
+    parser.add_argument("--fem-only", action="store_true", help="run the FEM peer only")
+    parser.add_argument("--fem-results", type=Path, default=None, metavar="JSON",
+                        help="reuse FEM results stored here for the same scene, mesh level and "
+                        "NGSolve version (and store new ones)")
     args = parser.parse_args(argv)
     try:
         import ngsolve  # noqa: F401
@@ -466,13 +493,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n== {scene.name}: {scene.notes}")
         fem = []
         for level in levels:
-            r = _fresh(run_fem, scene, level)
+            r = _fem_cached(scene, level, args.fem_results)
             fem.append(r)
             print(f"  FEM P{level.order} h_rod {level.h_rod_mm} mm, h_mid {level.h_mid_mm} mm: "
                   f"{r['elements']:,} tets, {r['dofs']:,} dofs, {r['newton']} Newton / "
                   f"{r['cg']} CG: current {r['current_A']:.4f} A, lethal "
-                  f"{r['lethal_cm3']:.4f} cm3 ({r['wall_s']:.0f} s, {r['peak_MiB']:.0f} MiB)",
-                  flush=True)
+                  f"{r['lethal_cm3']:.4f} cm3 ({r['wall_s']:.0f} s, {r['peak_MiB']:.0f} MiB"
+                  f"{', stored result' if r.get('cached') else ''})", flush=True)
+        if args.fem_only:
+            continue
         ref = fem[-1]
         for spacing in SPACINGS_MM:
             r = _fresh(run_irelab, scene, spacing)

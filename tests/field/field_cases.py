@@ -171,3 +171,19 @@ class TwoCylinderReference:
         e = self.e_magnitude(xx, yy)
         outside = (np.hypot(xx + self.c, yy) > self.a) & (np.hypot(xx - self.c, yy) > self.a)
         return np.array([2 * np.sum(outside & (e > lv)) * step**2 for lv in levels])
+
+
+def convergence_problem(spacing_m: float, sigma: float = 0.2) -> FieldProblem:
+    """The convergence-order problem (the ``convergence`` scene of benchmarks/field_vs_fem.py):
+    a 24 x 20 x 24 mm box of a linear medium, two 1.1 mm needles at x = -4 and +4 mm with 8 mm
+    exposed (z = -4 to 4 mm) and insulated shafts through the top face. All its features lie
+    on voxel faces at 1, 0.5 and 0.25 mm, so the three grids see the same sub-voxel geometry."""
+    grid = Grid.centred((0.024, 0.020, 0.024), spacing_m)
+    top = grid.upper_m[2] + 5 * MM
+    electrodes, insulators = [], []
+    for name, x0 in (("A", -4 * MM), ("B", 4 * MM)):
+        electrodes.append(Electrode(name, (x0, 0.0, -4 * MM), (x0, 0.0, 4 * MM), RADIUS))
+        insulators.append(Insulator(f"{name}:shaft", (x0, 0.0, 4 * MM), (x0, 0.0, top),
+                                    RADIUS))
+    return FieldProblem(grid, np.zeros(grid.shape, dtype=np.int8), (linear_tissue(sigma),),
+                        ("tissue",), tuple(electrodes), tuple(insulators))

@@ -573,10 +573,10 @@ def _end_correction(g, electrode, point, outward, aligned, reference, side: floa
     else:
         d1, d2 = END_TAPER[0] * h, END_TAPER[1] * h
         omega = _taper(window.link_zeta, d1, d2)
-        z = reference.cumulative_z * a
-        mid = (z[:-1] + z[1:]) / 2
-        target = a * (float(reference.cumulative[-1]) + float(np.sum(
-            _taper(mid, d1, d2) * (reference.cumulative[:-1] - reference.cumulative[1:]))))
+        z, cumulative = reference.current_profile()
+        mid = (z[:-1] + z[1:]) * a / 2
+        target = a * (float(cumulative[-1]) + float(np.sum(
+            _taper(mid, d1, d2) * (cumulative[:-1] - cumulative[1:]))))
     currents = window.currents(side * (1.0 - taper), side * taper)
     return _solve_factor(lambda f: -float(np.sum(omega * currents(f))), target)
 

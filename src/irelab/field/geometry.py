@@ -257,7 +257,8 @@ def cut_cells(
 
     apertures = []
     for axis in range(3):
-        a = np.ones(tuple(s - (1 if ax == axis else 0) for ax, s in enumerate(shape)))
+        a = np.ones(tuple(s - (1 if ax == axis else 0) for ax, s in enumerate(shape)),
+                    dtype=np.float32)  # resolved to 1/36 by the rays: single precision is ample
         apertures.append(a)
     link_rows: list[tuple] = []
     for d, (axis, sign) in enumerate(_DIRECTIONS):
@@ -336,7 +337,7 @@ def cut_cells(
     cells, elec, aperture, theta, dirs, points = (
         v[order] for v in (cells, elec, aperture, theta, dirs, points))
     index_of = np.array([c.index for c in cyls] + [-1])
-    inside_electrode = np.where(holder >= 0, index_of[np.maximum(holder, 0)], -1)
+    inside_electrode = np.where(holder >= 0, index_of[np.maximum(holder, 0)], -1).astype(np.int32)
     return CutGeometry(
         grid=grid, active=active, inside_electrode=inside_electrode,
         apertures=tuple(apertures),  # type: ignore[arg-type]

@@ -91,15 +91,12 @@ class FieldOperator:
         self.n_electrodes = len(electrodes)
         self.size = self.n_cells + self.n_electrodes
         self.h3 = grid.spacing_m**3
-        self._label_index = [
-            np.flatnonzero(self.labels.ravel() == k) for k in range(len(self.tissues))
-        ]
         self._single_tissue = len(self.tissues) == 1
         h = grid.spacing_m
         self.label_array = np.ascontiguousarray(self.labels, dtype=np.int32)
         self.s0 = np.array([t.sigma0_S_per_m for t in self.tissues])
         self.apertures = [np.ascontiguousarray(a, dtype=WEIGHT_DTYPE)
-                          for a in self.geometry.apertures]
+                          for a in self.geometry.apertures]  # the geometry's own arrays
         self.g_lo = [np.empty(self.shape, WEIGHT_DTYPE) for _ in range(3)]
         self.g_hi = [np.empty(self.shape, WEIGHT_DTYPE) for _ in range(3)]
         self.kernels.half_weights(self.label_array, self.s0, self.apertures, h, self.g_lo,
@@ -134,7 +131,9 @@ class FieldOperator:
         if self._single_tissue:
             return getattr(self.tissues[0], method)(e).reshape(self.shape)
         out = np.empty(self.n_cells)
-        for model, idx in zip(self.tissues, self._label_index, strict=True):
+        flat = self.labels.ravel()
+        for k, model in enumerate(self.tissues):
+            idx = np.flatnonzero(flat == k)
             out[idx] = getattr(model, method)(e[idx])
         return out.reshape(self.shape)
 
