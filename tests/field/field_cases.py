@@ -4,7 +4,7 @@ several test folders have a conftest and ``from conftest import`` would pick the
 Two parallel cylinders (radius a, centres (+-c, 0), voltage V, conductivity sigma) in an infinite
 medium: the field equals that of two line sources +-I' at (-+b, 0), b = sqrt(c^2 - a^2),
 I' = pi sigma V / arccosh(c/a) per metre, so |E| = V b / (arccosh(c/a) r1 r2) (Smythe, Static
-and Dynamic Electricity, 3rd ed., Sec. 4.13, two parallel cylinders; the formula of issue 2).
+and Dynamic Electricity, 3rd ed., Sec. 4.13, two parallel cylinders).
 
 Our model box is finite with insulated walls. Its effect is removed with the method of images: a
 Neumann wall mirrors every source with the same sign, so a rectangle [-X, X] x [-Y, Y] repeats the
@@ -31,7 +31,7 @@ from irelab.field import (
 )
 
 MM = 1e-3
-C_HALF = 7.5 * MM  # half the centre spacing: the issue's needles are 15 mm apart
+C_HALF = 7.5 * MM  # half the centre spacing: the example case's needles are 15 mm apart
 RADIUS = 0.55 * MM  # 1.1 mm needle
 SIGMA = 0.2  # S/m, any value: the linear checks scale with it
 IMAGES = 25  # image cells in each direction; the sums change by < 1e-6 beyond this

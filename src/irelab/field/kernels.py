@@ -24,6 +24,8 @@ energy weight of a half face is ``g / h^3``.
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 
 __all__: list[str] = []
@@ -291,8 +293,10 @@ def transfer_maps(fine_shape, coarse_shape, xp=np):
     return maps
 
 
+@cache
 def _numba_kernels():
-    """Compile the loops (lazily: importing irelab must not need numba)."""
+    """Compile the loops (lazily: importing irelab must not need numba; once per process, the
+    machine code itself is cached on disk by numba)."""
     import numba
 
     jit = numba.njit(cache=True, fastmath=False, nogil=True)
