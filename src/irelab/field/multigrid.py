@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import pyamg
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
@@ -36,6 +37,10 @@ __all__: list[str] = []
 
 COARSEST_CELLS = 1_500
 """Coarsen until a level has at most this many cells; it is factorised exactly (a few ms)."""
+
+DIRECT_CELLS = 8_000
+"""A coarsest level larger than this (a grid one voxel thick stops coarsening early) is solved
+approximately by algebraic multigrid (pyamg) instead of a sparse LU, whose fill grows fast."""
 
 CALIBRATED_SPACING_RADII = 4.0
 """Coarse grids wider than this many needle radii only precondition (the solver starts no
@@ -158,10 +163,35 @@ class _Stage:
         e_diag = self.electrode_diag[self.floating]
         vals += [-self.link_g, -self.link_g, self.diag.ravel().astype(float),
                  np.where(e_diag > 0, e_diag, 1.0)]
-        matrix = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows),
+        matrix = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows),
                                                        np.concatenate(cols))),
                                shape=(n + m, n + m))
-        return splu(matrix), index
+        if n <= DIRECT_CELLS:
+            return splu(matrix.tocsc()).solve, index
+        # a thin grid that cannot be coarsened further (one voxel layer): one V-cycle of
+        # pyamg's smoothed aggregation, a fixed linear operator as conjugate gradients needs
+        ml = pyamg.smoothed_aggregation_solver(
+            matrix, max_coarse=500, coarse_solver="splu", improve_candidates=None,
+            smooth=("jacobi", {"weighting": "local"}))  # no spectral estimates: fast set-up
+        return _amg_cycle(ml), index
+
+
+def _amg_cycle(ml):
+    """One V-cycle of a pyamg hierarchy as a function (pyamg's own wrapper computes residual
+    norms at every call, which costs more than the cycle here)."""
+    levels = ml.levels
+
+    def cycle(k: int, b: np.ndarray) -> np.ndarray:
+        level = levels[k]
+        if k == len(levels) - 1:
+            return np.asarray(ml.coarse_solver(level.A, b)).ravel()
+        x = np.zeros_like(b)
+        level.presmoother(level.A, x, b)
+        x += level.P @ cycle(k + 1, level.R @ (b - level.A @ x))
+        level.postsmoother(level.A, x, b)
+        return x
+
+    return lambda b: cycle(0, b)
 
 
 class MultigridPreconditioner:
@@ -190,7 +220,7 @@ class MultigridPreconditioner:
         if k == len(self.stages) - 1:
             n = stage.op.n_cells
             rhs = np.concatenate([b.ravel().astype(float), be[stage.floating]])
-            sol = self.lu.solve(rhs)
+            sol = self.lu(rhs)
             x = sol[:n].reshape(stage.op.shape).astype(b.dtype)
             x[~stage.op.active] = 0
             xe = np.zeros_like(be)
