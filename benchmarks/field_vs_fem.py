@@ -48,6 +48,7 @@ from irelab.field import (
     FieldSolver,
     Grid,
     Insulator,
+    Material,
     SmoothStepConductivity,
     SolverOptions,
     lethal_volume_m3,
@@ -167,8 +168,9 @@ def irelab_problem(scene: Scene, spacing_mm: float) -> FieldProblem:
                r.radius_mm * MM)
         (insulators if r.insulator else electrodes).append(
             Insulator(*seg) if r.insulator else Electrode(*seg))
-    return FieldProblem(grid, labels, _tissues(scene), ("liver", "blood"), tuple(electrodes),
-                        tuple(insulators))
+    materials = tuple(Material(name, model) for name, model in
+                      zip(("liver", "blood"), _tissues(scene), strict=True))
+    return FieldProblem(grid, labels, materials, tuple(electrodes), tuple(insulators))
 
 
 def _tissues(scene: Scene) -> tuple[SmoothStepConductivity, SmoothStepConductivity]:

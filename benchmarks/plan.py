@@ -5,8 +5,7 @@ the default options (2 mm search grid, 1 mm confirmation and repair, full 90-pul
 the thermal model) and prints the total, the breakdown, the placements of the probe array
 (pullbacks and sideways repositioning) and the machine's load (the search stops at
 ``PlanOptions.time_budget_s``, so on a busy machine it tries fewer moves rather than taking
-longer). Target (issue 5): under 3 minutes on 2 cores including the fine-grid
-confirmation. Run:
+longer). Run:
 
     .venv/bin/python benchmarks/plan.py [--phantom segment8-30mm|elongated-55mm] [--json]
 """
@@ -20,8 +19,8 @@ import os
 import resource
 import time
 
+from irelab.case import parse_case
 from irelab.plan import PlanOptions, plan_treatment
-from irelab.plan.output import placements
 from irelab.plan.phantom import PHANTOMS, phantom_mapping
 
 
@@ -30,12 +29,10 @@ def main() -> None:
     parser.add_argument("--phantom", default="segment8-30mm", choices=sorted(PHANTOMS))
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    from irelab.case import parse_case  # the case layer (another subpackage), imported when run
-
     case = parse_case(phantom_mapping(args.phantom), source=f"<phantom {args.phantom}>")
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
-    result = plan_treatment(lambda h: case.field_problem(spacing_mm=h * 1e3), PlanOptions())
+    result = plan_treatment(case, PlanOptions())
     total = time.perf_counter() - t0
     t = result.timings
     figures = {
@@ -55,7 +52,8 @@ def main() -> None:
         "pairs": len(result.layout.pairs),
         "positions": result.layout.n_positions,
         "exposed_mm": round(result.layout.exposed_m * 1e3, 1),
-        "placements": placements(result),
+        "placements": [{"back_mm": q.back_mm, "shift_mm": list(q.shift_mm)}
+                       for q in result.case.protocol.placements],
         "voltages_V": [round(v) for v in result.layout.voltages_V],
         "currents_A": [round(float(c), 1) for c in result.fine.pair_currents_A()],
         "currents_per_placement_A": [[round(float(c), 1) for c in row]

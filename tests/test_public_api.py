@@ -7,6 +7,7 @@ root never silently re-exports less than it documents.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import pkgutil
 from types import ModuleType
@@ -20,9 +21,7 @@ NOT_REEXPORTED = {"cli"}
 
 
 def _load(name: str) -> ModuleType:
-    module = irelab._subpackage(name)
-    if module is None:
-        pytest.fail(f"irelab.{name} is listed in irelab.SUBPACKAGES but is not importable")
+    module = importlib.import_module(f"irelab.{name}")
     if getattr(module, "__file__", None) is None:
         pytest.fail(f"irelab.{name} is a directory without __init__.py, not a package")
     if not hasattr(module, "__all__"):

@@ -7,7 +7,11 @@ in the web or plotting stacks):
 - ``irelab.case``: case files, tissues and anatomy on a voxel grid; ``irelab.simulation`` runs them.
 - ``irelab.thermal`` and ``irelab.plan``: bioheat, thermal damage and the treatment planner.
 - ``irelab.ecg`` and ``irelab.delivery``: R-wave detection, gating and the generator simulator.
+- ``irelab.procedure``: the probes as placed and the re-plan for them.
 - ``irelab.registry`` and ``irelab.outcomes``: the research registry and its outcome analysis.
+- ``irelab.imaging``: patient CT and segmentations in, plans out in the scanner's frame.
+- ``irelab.validation``: predictions against published and achieved ablation zones, and site
+  calibration of the lethal threshold.
 
 Every public name of a subpackage is also reachable from the root, e.g. ``irelab.Grid``.
 """
@@ -28,25 +32,22 @@ SUBPACKAGES: tuple[str, ...] = (
     "plan",
     "ecg",
     "delivery",
+    "procedure",
     "outcomes",
     "registry",
+    "imaging",
+    "validation",
 )
 
 
-def _subpackage(name: str) -> ModuleType | None:
-    try:
-        return importlib.import_module(f"irelab.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"irelab.{name}":
-            return None
-        raise
+def _subpackage(name: str) -> ModuleType:
+    return importlib.import_module(f"irelab.{name}")
 
 
 def _public_names() -> dict[str, str]:
     names: dict[str, str] = {}
     for sub in SUBPACKAGES:
-        module = _subpackage(sub)
-        for public in getattr(module, "__all__", ()):
+        for public in _subpackage(sub).__all__:
             names.setdefault(public, sub)
     return names
 
@@ -58,7 +59,7 @@ def __getattr__(name: str) -> object:
         raise AttributeError(name)
     for sub in SUBPACKAGES:
         module = _subpackage(sub)
-        if module is not None and name in getattr(module, "__all__", ()):
+        if name in module.__all__:
             return getattr(module, name)
     raise AttributeError(f"module 'irelab' has no attribute {name!r}")
 

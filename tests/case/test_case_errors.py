@@ -1,4 +1,4 @@
-"""Bad case files: one InputError naming the file, the key and what was expected (issue 2).
+"""Bad case files: one InputError naming the file, the key and what was expected.
 
 The command line turns it into one line on stderr and exit code 2 (checked in a subprocess,
 through the real entry point).
@@ -82,9 +82,13 @@ BAD = [
      "anatomy.regions[0].sphere.radius_mm", "above 0"),
     ("new tissue without numbers", _with("tissues", {"gel": {"sigma0_S_per_m": 0.1}}),
      "tissues.gel.sigma1_S_per_m", "new tissue"),
-    ("new tissue without a source", _with("tissues", {"gel": {
-        "sigma0_S_per_m": 0.1, "sigma1_S_per_m": 0.2, "e_rev_V_per_cm": 1,
-        "e_irr_V_per_cm": 2}}), "tissues.gel.source", "citation"),
+    ("new tissue without its numbers", _with("tissues", {"gel": {
+        "sigma0_S_per_m": 0.1, "sigma1_S_per_m": 0.2, "e_irr_V_per_cm": 2}}),
+     "tissues.gel.e_rev_V_per_cm", "all of"),
+    ("critical contradicts role", _with("tissues", {"gel": {
+        "like": "liver", "critical": True, "role": "target"}}), "tissues.gel", "contradicts"),
+    ("unknown role", _with("tissues", {"gel": {"like": "liver", "role": "vessel"}}),
+     "tissues.gel.role", "target"),
     ("thresholds reversed", _with("tissues", {"liver": {"e_rev_V_per_cm": 700}}),
      "tissues.liver", "e_rev"),
     ("pullback pulls the tip out", _with("protocol.pullback_steps_mm", [30]),

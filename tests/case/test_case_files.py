@@ -1,4 +1,4 @@
-"""Case files: the issue 2 keys, tissue presets, anatomy on the grid, probes and pullbacks."""
+"""Case files: the documented keys, tissue presets, anatomy on the grid, probes and pullbacks."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import pytest
 import yaml
 from case_examples import two_needles
 
-from irelab.case import TISSUE_PRESETS, load_case, parse_case
+from irelab.case import TISSUE_PRESETS, case_text, load_case, parse_case
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_issue_example_file_loads_with_its_exact_keys() -> None:
+def test_the_readme_example_file_loads_with_its_exact_keys() -> None:
     case = load_case(ROOT / "examples" / "two-needles.yaml")
     assert case.name == "two-needles"
     assert case.domain.size_mm == (80, 80, 40) and case.domain.spacing_mm == 0.5
@@ -35,9 +35,14 @@ def test_every_preset_cites_its_source_and_is_a_valid_model() -> None:
         model = tissue.conductivity()
         e = np.array([0.0, tissue.e_irr_V_per_m * 2])
         assert model.sigma(e) == pytest.approx([tissue.sigma0_S_per_m, tissue.sigma1_S_per_m])
-    liver = TISSUE_PRESETS["liver"]  # Sel et al. 2005, the issue's numbers
-    assert (liver.sigma0_S_per_m, liver.sigma1_S_per_m, liver.e_rev_V_per_cm,
-            liver.e_irr_V_per_cm) == (0.067, 0.241, 362, 637)
+    sel = TISSUE_PRESETS["liver-sel2005"]  # Sel et al. 2005 (rabbit liver), the former default
+    assert (sel.sigma0_S_per_m, sel.sigma1_S_per_m, sel.e_rev_V_per_cm,
+            sel.e_irr_V_per_cm, sel.lethal_V_per_cm) == (0.067, 0.241, 362, 637, 637)
+    assert sel.kind == "liver"  # the thermal model's liver properties apply
+    # in vivo liver: Sarreshtehdari et al. 2024 (human, 3 kHz); tumour 0.41 S/m (same study)
+    assert TISSUE_PRESETS["liver"].sigma0_S_per_m == 0.13
+    assert TISSUE_PRESETS["tumour"].sigma0_S_per_m == 0.41
+    assert TISSUE_PRESETS["liver"].lethal_V_per_cm < TISSUE_PRESETS["liver"].e_irr_V_per_cm
 
 
 def test_tissue_overrides_new_tissues_and_like() -> None:
@@ -48,7 +53,7 @@ def test_tissue_overrides_new_tissues_and_like() -> None:
                 "e_irr_V_per_cm": 200, "source": "phantom recipe measured at 1 kHz"},
     }))
     assert case.tissues["liver"].sigma0_S_per_m == 0.1
-    assert case.tissues["liver"].sigma1_S_per_m == 0.241
+    assert case.tissues["liver"].sigma1_S_per_m == TISSUE_PRESETS["liver"].sigma1_S_per_m
     assert "overridden" in case.tissues["liver"].source
     assert case.tissues["necrosis"].critical and case.tissues["necrosis"].sigma0_S_per_m == 0.3
     assert case.tissues["gel"].e_irr_V_per_cm == 200
@@ -119,7 +124,8 @@ def test_labelled_image_region_matches_the_same_shape(tmp_path, suffix) -> None:
     differ = (from_image != direct).sum()
     assert differ <= 0.1 * direct.sum()  # boundary voxels only
     # written elsewhere, the mapping keeps pointing at the image
-    assert Path(case.to_mapping()["anatomy"]["regions"][0]["image"]["path"]).is_absolute()
+    written = yaml.safe_load(case_text(case))
+    assert Path(written["anatomy"]["regions"][0]["image"]["path"]).is_absolute()
 
 
 def test_dicom_series_directory_is_read(tmp_path) -> None:
@@ -184,14 +190,9 @@ def test_pullback_steps_move_every_probe_back_along_its_direction() -> None:
     assert [p.back_mm for p in case.protocol.placements] == [0, 3, 5]
     tips = [case.field_problem(position=k).electrode("P1").start_m[2] for k in range(3)]
     assert np.allclose(np.asarray(tips) * 1e3, [-8, -5, -3])
-    assert parse_case(case.to_mapping()).protocol.pullback_steps_mm == (3, 2)
-
-
-def test_to_mapping_round_trips() -> None:
-    case = parse_case(two_needles())
-    again = parse_case(yaml.safe_load(yaml.safe_dump(case.to_mapping())))
-    assert again.to_mapping() == case.to_mapping()
-    assert again.probes == case.probes and again.protocol == case.protocol
+    written = yaml.safe_load(case_text(case))
+    assert written["protocol"]["pullback_steps_mm"] == [3, 2]
+    assert parse_case(written).protocol.pullback_steps_mm == (3, 2)
 
 
 def test_anatomy_only_case_loads_for_the_planner() -> None:
@@ -212,5 +213,5 @@ def test_placements_move_the_array_back_and_sideways() -> None:
     assert np.allclose(np.asarray(p1[1].start_m) * 1e3, [-2, -4, -6])
     shaft = next(i for i in case.field_problem(position=1).insulators if i.name == "P2:shaft")
     assert np.allclose(np.asarray(shaft.start_m[:2]) * 1e3, [8, -4])
-    again = parse_case(yaml.safe_load(yaml.safe_dump(case.to_mapping())))
+    again = parse_case(yaml.safe_load(case_text(case)))
     assert again.protocol.placements == case.protocol.placements

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from irelab.case import PairKey
 from irelab.delivery import (
     GENERATOR_TRANSITIONS,
     CurrentModel,
@@ -67,7 +68,7 @@ def test_unsynchronised_refused_unless_forced(two_pair_plan: DeliveryPlan) -> No
     with pytest.raises(InputError, match="--force-unsynchronised"):
         run_unsynchronised(two_pair_plan)
     result = run_unsynchronised(two_pair_plan, force=True)
-    pulses = [e for e in result.events if e.type == "pulse"]
+    pulses = [e for e in result.events if e.event == "pulse"]
     assert len(pulses) == 2 * (10 + 90)
     assert all(p.synchronised is False for p in pulses)
     assert result.summary.unsynchronised_pulses == 200
@@ -78,9 +79,9 @@ def test_unsynchronised_refused_unless_forced(two_pair_plan: DeliveryPlan) -> No
 def test_protocol_trains_of_ten_with_recharge(two_pair_plan: DeliveryPlan) -> None:
     """Per pair: 10 test + 90 treatment pulses, a recharge after every 10 pulses."""
     result = run_unsynchronised(two_pair_plan, force=True)
-    states = [e.state for e in result.events if e.type == "state"]
+    states = [e.state for e in result.events if e.event == "state"]
     assert states.count("charging") == 2 * 10  # pair start + after each of the 9 inner trains
-    phases = [e.phase for e in result.events if e.type == "pulse"][:100]
+    phases = [e.phase for e in result.events if e.event == "pulse"][:100]
     assert phases == ["test"] * 10 + ["treatment"] * 90
     assert result.summary.pulses_per_pair == {"P1-P2": 90, "P2-P3": 90}
     assert result.summary.test_pulses_per_pair == {"P1-P2": 10, "P2-P3": 10}
@@ -93,9 +94,9 @@ def test_current_limit_aborts_pair_and_suggests_voltage() -> None:
     plan = DeliveryPlan("hot", (PairProtocol("P1", "P2", 2700.0, 45.0),
                                 PairProtocol("P2", "P3", 1500.0, 30.0)), 90, 90.0)
     result = run_unsynchronised(plan, force=True)
-    hot = [e for e in result.events if e.type == "pulse" and e.pair == "P1-P2"]
+    hot = [e for e in result.events if e.event == "pulse" and e.pair == "P1-P2"]
     assert len(hot) == 19 and hot[-1].current_A > 50.0 >= hot[-2].current_A
-    aborts = [e for e in result.events if e.type == "abort"]
+    aborts = [e for e in result.events if e.event == "abort"]
     assert len(aborts) == 1 and aborts[0].reason == "current_limit"
     assert "2160 V" in aborts[0].detail
     assert result.summary.pulses_per_pair["P2-P3"] == 90
@@ -127,20 +128,5 @@ def test_plan_without_pairs_refused(tmp_path: Path, plan_file: Path) -> None:
 
 def test_plan_reads_predicted_currents(plan_file: Path) -> None:
     plan = load_delivery_plan(plan_file)
-    assert plan.pairs == (PairProtocol("P1", "P2", 1500.0, 28.5),)
+    assert plan.pairs == (PairProtocol("P1", "P2", 1500.0, 28.5, PairKey(0, 0)),)
     assert (plan.pulses, plan.pulse_width_us) == (90, 90.0)
-
-
-def test_pair_without_predicted_current_needs_a_simulation(plan_file: Path) -> None:
-    """parse_delivery_plan never guesses a current: without one (and no simulated currents
-    passed in) it refuses."""
-    import yaml
-
-    from irelab.delivery import parse_delivery_plan
-
-    mapping = yaml.safe_load(plan_file.read_text())
-    del mapping["protocol"]["pairs"][0]["predicted_current_A"]
-    with pytest.raises(InputError, match="predicted_current_A"):
-        parse_delivery_plan(mapping, "plan.yaml")
-    plan = parse_delivery_plan(mapping, "plan.yaml", currents_A=[21.0])
-    assert plan.pairs[0].predicted_current_A == 21.0

@@ -27,6 +27,7 @@ from irelab.field import (
     FieldProblem,
     Grid,
     Insulator,
+    Material,
     SmoothStepConductivity,
 )
 
@@ -58,7 +59,7 @@ def two_cylinder_problem(spacing_m: float, size_m: float = 0.12, layers: int = 2
                   Electrode("B", (c + sx, sy, zb), (c + sx, sy, zt), RADIUS)]
     if third:
         electrodes.append(Electrode("F", (sx, 4 * MM + sy, zb), (sx, 4 * MM + sy, zt), RADIUS))
-    return FieldProblem(grid, labels, (tissue or linear_tissue(),), ("tissue",),
+    return FieldProblem(grid, labels, (Material("tissue", tissue or linear_tissue()),),
                         tuple(electrodes))
 
 
@@ -72,7 +73,7 @@ def needle_problem(spacing_m: float, tissue=LIVER, size_m=(0.04, 0.04, 0.03)) ->
         electrodes.append(Electrode(name, (x0, 0.3 * MM, -5 * MM), (x0, 0.3 * MM, 5 * MM), RADIUS))
         insulators.append(Insulator(name + "-shaft", (x0, 0.3 * MM, 5 * MM),
                                     (x0, 0.3 * MM, top), RADIUS))
-    return FieldProblem(grid, labels, (tissue,), ("tissue",), tuple(electrodes),
+    return FieldProblem(grid, labels, (Material("tissue", tissue),), tuple(electrodes),
                         tuple(insulators))
 
 
@@ -185,5 +186,6 @@ def convergence_problem(spacing_m: float, sigma: float = 0.2) -> FieldProblem:
         electrodes.append(Electrode(name, (x0, 0.0, -4 * MM), (x0, 0.0, 4 * MM), RADIUS))
         insulators.append(Insulator(f"{name}:shaft", (x0, 0.0, 4 * MM), (x0, 0.0, top),
                                     RADIUS))
-    return FieldProblem(grid, np.zeros(grid.shape, dtype=np.int8), (linear_tissue(sigma),),
-                        ("tissue",), tuple(electrodes), tuple(insulators))
+    return FieldProblem(grid, np.zeros(grid.shape, dtype=np.int8),
+                        (Material("tissue", linear_tissue(sigma)),), tuple(electrodes),
+                        tuple(insulators))

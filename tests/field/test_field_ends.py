@@ -17,7 +17,15 @@ import numpy as np
 import pytest
 from field_cases import MM, RADIUS, linear_tissue
 
-from irelab.field import Electrode, FieldProblem, FieldSolver, Grid, Insulator, SolverOptions
+from irelab.field import (
+    Electrode,
+    FieldProblem,
+    FieldSolver,
+    Grid,
+    Insulator,
+    Material,
+    SolverOptions,
+)
 from irelab.field.axisymmetric import EndKind, end_solution
 
 SHIFTS = ((0.0, 0.0, 0.0), (0.0, 0.0, 0.25), (0.0, 0.0, 0.5), (0.0, 0.0, 0.75))
@@ -43,8 +51,9 @@ def _pair(spacing_mm: float, shift, insulated: bool) -> FieldProblem:
         if insulated:
             insulators.append(Insulator(f"{name}-up", p1, (p1[0], dy, top), RADIUS))
             insulators.append(Insulator(f"{name}-down", (p0[0], dy, bottom), p0, RADIUS))
-    return FieldProblem(grid, np.zeros(grid.shape, dtype=np.int8), (linear_tissue(),),
-                        ("tissue",), tuple(electrodes), tuple(insulators))
+    return FieldProblem(grid, np.zeros(grid.shape, dtype=np.int8),
+                        (Material("tissue", linear_tissue()),), tuple(electrodes),
+                        tuple(insulators))
 
 
 def _currents(shifts, insulated: bool) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from field_cases import MM, RADIUS, linear_tissue
 
-from irelab.field import Electrode, FieldProblem, FieldSolver, Grid
+from irelab.field import Electrode, FieldProblem, FieldSolver, Grid, Material
 
 ORIENTATION_RTOL = 0.01  # box effect + grid: measured spread 0.25 % at 0.67 mm
 
@@ -30,8 +30,8 @@ def _tilted_pair(spacing_m: float, direction) -> FieldProblem:
         centre = offset + sign * 4 * MM * across
         electrodes.append(Electrode(name, tuple(centre - 4 * MM * d), tuple(centre + 4 * MM * d),
                                     RADIUS))
-    return FieldProblem(grid, np.zeros(grid.shape, dtype=np.int8), (linear_tissue(),),
-                        ("tissue",), tuple(electrodes))
+    return FieldProblem(grid, np.zeros(grid.shape, dtype=np.int8),
+                        (Material("tissue", linear_tissue()),), tuple(electrodes))
 
 
 @pytest.mark.slow
@@ -57,8 +57,8 @@ def test_bipolar_probe_conducts_through_the_tissue_only() -> None:
                   Electrode("P:2", (*x0, 4 * MM), (*x0, 11 * MM), RADIUS))
     insulators = (Insulator("P:gap", (*x0, -4 * MM), (*x0, 4 * MM), RADIUS),
                   Insulator("P:shaft", (*x0, 11 * MM), (*x0, grid.upper_m[2] + h), RADIUS))
-    problem = FieldProblem(grid, np.zeros(grid.shape, dtype=np.int8), (linear_tissue(),),
-                           ("tissue",), electrodes, insulators)
+    problem = FieldProblem(grid, np.zeros(grid.shape, dtype=np.int8),
+                           (Material("tissue", linear_tissue()),), electrodes, insulators)
     solution = FieldSolver(problem).solve_pair("P:1", "P:2", 1000.0)
     currents = solution.electrode_currents_A
     assert solution.current_A > 0

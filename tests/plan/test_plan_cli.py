@@ -7,17 +7,13 @@ import json
 import numpy as np
 import pytest
 import yaml
+from plan_cases import case_track
+from typer.testing import CliRunner
 
-pytest.importorskip("irelab.case", reason="the case layer (irelab.case) is not in this checkout")
-
-from plan_cases import case_track  # noqa: E402
-from typer.testing import CliRunner  # noqa: E402
-
-from irelab.cli.main import app  # noqa: E402
-from irelab.field import FieldSolver  # noqa: E402
-from irelab.plan import build_target  # noqa: E402
-
-pytestmark = pytest.mark.filterwarnings("ignore::scipy.sparse.linalg.MatrixRankWarning")
+from irelab.case import load_case
+from irelab.cli.main import app
+from irelab.field import FieldSolver
+from irelab.plan import build_target
 
 SMALL_CASE = {
     "name": "small-tumour",
@@ -36,8 +32,6 @@ def test_plan_command_writes_a_case_that_reproduces_its_coverage(tmp_path) -> No
     the plan file is loaded with ``irelab.case.load_case``, each protocol pair solved with a
     fresh FieldSolver, |E| maximised over pairs and compared with each voxel's tissue e_irr,
     over tumour + 3 mm margin (minus the needle tracks and critical structures)."""
-    from irelab.case import load_case
-
     case_file = tmp_path / "case.yaml"
     case_file.write_text(yaml.safe_dump(SMALL_CASE))
     out = tmp_path / "plan"
@@ -50,14 +44,15 @@ def test_plan_command_writes_a_case_that_reproduces_its_coverage(tmp_path) -> No
     assert (out / "plan.html").exists()
 
     plan = load_case(out / "plan.yaml")
-    assert all(getattr(p, "predicted_current_A", None) is not None or True
-               for p in plan.protocol.pairs)
+    assert [p.predicted_current_A for p in plan.protocol.pairs] == [
+        p["current_A"] for p in data["pairs"]]
     problem = plan.field_problem()
     max_e = np.zeros(problem.grid.shape)
     solver = FieldSolver(problem)
     for pair in plan.protocol.pairs:
         sol = solver.solve_pair(pair.anode, pair.cathode, pair.voltage_V)
         max_e = np.maximum(max_e, sol.e_field_V_per_m)
+        assert sol.current_A == pytest.approx(pair.predicted_current_A, abs=0.01)
     target = build_target(problem, margin_m=3e-3)
     counted = target.target & ~case_track(plan, problem.grid)
     lethal = max_e >= target.lethal_threshold_V_per_m

@@ -6,22 +6,15 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from plan_cases import rod_anatomy, sphere_anatomy
+from plan_cases import case_track, rod_case, sphere_case
 
-from irelab.field import FieldSolver, SmoothStepConductivity
+from irelab.field import FieldSolver
 from irelab.plan import PlanLimits, build_target, plan_treatment
-from irelab.plan.layout import crosses_keep_out, track_mask
-from irelab.plan.output import plan_mapping
-
-# The field solver's per-needle calibration (irelab.field.geometry) solves a small 2-D problem
-# that is singular for some needle positions and then falls back to its default; scipy warns
-# on the way. Not ours to fix (reported to the field owner); the fallback is the solver's
-# documented behaviour.
-pytestmark = pytest.mark.filterwarnings("ignore::scipy.sparse.linalg.MatrixRankWarning")
+from irelab.plan.layout import crosses_keep_out
 
 
 def _check_limits(result, limits: PlanLimits) -> None:
-    """Every limit of issue 5 that does not depend on coverage, checked on the result itself
+    """Every limit of the planner that does not depend on coverage, checked on the result itself
     (not on the planner's own checks): probes, exposed length, voltage, current, spacing,
     parallel shafts clear of critical structures, thermal damage in critical tissue."""
     lay = result.layout
@@ -44,12 +37,11 @@ def _check_limits(result, limits: PlanLimits) -> None:
 def test_small_tumour_plan_meets_limits_and_its_coverage_recomputes(quick_options) -> None:
     """A 4 mm tumour (+3 mm margin) beside a 3 mm vessel: full coverage within the limits.
 
-    Independent recomputation: the written layout's electrodes are solved again here with a
-    fresh FieldSolver per pair (no planner code), |E| maximised over pairs, compared with the
-    local e_irr over the target minus the needle track.
+    Independent recomputation: the plan (a case) is solved again here with a fresh
+    FieldSolver per pair (no planner code), |E| maximised over pairs, compared with the local
+    e_irr over the target minus the needle track.
     """
-    problem_at = sphere_anatomy((36, 36, 30), 4.0, vessel_y_mm=9.0)
-    result = plan_treatment(problem_at, quick_options)
+    result = plan_treatment(sphere_case((36, 36, 30), 4.0, vessel_y_mm=9.0), quick_options)
     limits = quick_options.limits
     _check_limits(result, limits)
     assert result.coverage == 1.0, result.failures
@@ -57,16 +49,16 @@ def test_small_tumour_plan_meets_limits_and_its_coverage_recomputes(quick_option
     assert result.fine.max_current_A <= limits.max_current_A
     assert result.layout.n_positions == 1
 
-    fine = problem_at(quick_options.fine_spacing_m)
-    target = build_target(fine, quick_options.margin_m)
-    lay = result.layout
-    els, ins = lay.electrodes(target, 0)
-    problem = replace(fine, electrodes=els, insulators=ins)
-    max_e = np.zeros(fine.grid.shape)
-    for (a, c), v in zip(lay.pair_names(0), lay.voltages_V, strict=True):
-        sol = FieldSolver(problem).solve_pair(a, c, v)
+    plan = result.case
+    problem = plan.field_problem()
+    assert problem.grid == result.target.grid
+    target = build_target(problem, quick_options.margin_m)
+    max_e = np.zeros(problem.grid.shape)
+    for pair in plan.protocol.pairs:
+        sol = FieldSolver(problem).solve_pair(pair.anode, pair.cathode, pair.voltage_V)
         max_e = np.maximum(max_e, sol.e_field_V_per_m)
-    counted = target.target & ~track_mask(lay, target)
+        assert pair.predicted_current_A == pytest.approx(sol.current_A, abs=0.01)
+    counted = target.target & ~case_track(plan, problem.grid)
     lethal = max_e >= target.lethal_threshold_V_per_m
     assert (lethal & counted).sum() / counted.sum() == pytest.approx(result.coverage, abs=1e-9)
     assert result.thermal is not None
@@ -81,10 +73,10 @@ def test_uncoverable_tumour_is_reported_with_the_failing_constraint(quick_option
     spacing gives away from the needles), so the best plan must say 'coverage ... < 100 %' while
     still respecting the voltage and current limits.
     """
-    hard = SmoothStepConductivity(0.2, 0.4, 3000e2, 4000e2)
-    problem_at = sphere_anatomy((40, 40, 30), 7.0, tumour=hard)
+    hard = {"sigma0_S_per_m": 0.2, "sigma1_S_per_m": 0.4, "e_rev_V_per_cm": 3000,
+            "e_irr_V_per_cm": 4000, "source": "test: a threshold no generator reaches"}
     options = replace(quick_options, thermal=False)
-    result = plan_treatment(problem_at, options)
+    result = plan_treatment(sphere_case((40, 40, 30), 7.0, tumour=hard), options)
     assert not result.feasible
     assert result.coverage < 1.0
     coverage_failures = [f for f in result.failures if f.startswith("coverage")]
@@ -107,16 +99,17 @@ def test_pullbacks_appear_exactly_when_the_target_outgrows_one_placement(quick_o
     whole target. The same rod 30 mm long (36 mm with the margin) plans from one position
     with no pullback."""
     options = replace(quick_options, thermal=False)
-    long_plan = plan_treatment(rod_anatomy((24, 24, 72), 3.0, 50.0), options)
+    long_plan = plan_treatment(rod_case((24, 24, 72), 3.0, 50.0), options)
     assert long_plan.layout.n_positions == 2
     _check_limits(long_plan, options.limits)
     assert long_plan.coverage == 1.0, long_plan.failures
-    steps = plan_mapping({}, long_plan)["protocol"]["pullback_steps_mm"]
+    protocol = long_plan.case.protocol
+    assert protocol.pullbacks and protocol.positions == 2
     tips = long_plan.layout.tips_m
-    assert steps == [pytest.approx((tips[1] - tips[0]) * 1e3)]
-    assert 0 < steps[0] < long_plan.layout.exposed_m * 1e3  # consecutive positions overlap
+    assert protocol.pullback_steps_mm == (pytest.approx((tips[1] - tips[0]) * 1e3),)
+    assert 0 < protocol.pullback_steps_mm[0] < long_plan.layout.exposed_m * 1e3  # overlap
 
-    short_plan = plan_treatment(rod_anatomy((24, 24, 52), 3.0, 30.0), options)
+    short_plan = plan_treatment(rod_case((24, 24, 52), 3.0, 30.0), options)
     assert short_plan.layout.n_positions == 1
-    assert "pullback_steps_mm" not in plan_mapping({}, short_plan)["protocol"]
+    assert short_plan.case.protocol.positions == 1 and not short_plan.case.protocol.pullbacks
     assert short_plan.coverage == 1.0, short_plan.failures

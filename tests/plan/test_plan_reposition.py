@@ -8,18 +8,16 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import yaml
-from plan_cases import case_track, sphere_anatomy
+from plan_cases import anatomy, case_track, sphere_case
 
+from irelab.case import case_text, load_case, parse_case, write_case
 from irelab.field import FieldSolver
 from irelab.plan import PlanLimits, PlanOptions, build_target, plan_treatment
 from irelab.plan.evaluate import Evaluator, LayoutEvaluation
 from irelab.plan.layout import ProbeLayout, crosses_keep_out, track_mask
-from irelab.plan.optimiser import PlanResult, PlanTimings
-from irelab.plan.output import plan_mapping
+from irelab.plan.output import plan_case
 from irelab.plan.search import shortfall
 from irelab.thermal import PulseSchedule
-
-pytestmark = pytest.mark.filterwarnings("ignore::scipy.sparse.linalg.MatrixRankWarning")
 
 PAIR = ProbeLayout(((-4.5e-3, 0.5e-3), (3.5e-3, 0.5e-3)), 0.01, (-0.005, -0.005), ((0, 1),),
                    (2000.0,), shifts_m=((0.0, 0.0), (0.0, 3e-3)))
@@ -27,25 +25,26 @@ PAIR = ProbeLayout(((-4.5e-3, 0.5e-3), (3.5e-3, 0.5e-3)), 0.01, (-0.005, -0.005)
 written and moved 3 mm along e2 (+y)."""
 
 
-def _result(layout: ProbeLayout, target, currents) -> PlanResult:
-    """A PlanResult around ``layout`` (for the writer only: no solve behind it)."""
+def _evaluated(layout: ProbeLayout, target, currents) -> LayoutEvaluation:
+    """An evaluation of ``layout`` with the given currents (for the writer only: no solve)."""
     shape = target.grid.shape
-    fine = LayoutEvaluation(layout=layout, coverage=1.0, healthy_m3=0.0,
+    return LayoutEvaluation(layout=layout, coverage=1.0, healthy_m3=0.0,
                             lethal=np.zeros(shape, bool), max_e_V_per_m=np.zeros(shape),
                             currents_A=currents, converged=True, counted=target.target)
-    return PlanResult(layout=layout, fine=fine, target=target, thermal=None, checks=(),
-                      timings=PlanTimings(0, 0, 0, 0, 0, 0), options=PlanOptions())
 
 
 def test_a_shifted_placement_moves_tips_tracks_and_the_keep_out_check() -> None:
     """World tips move by the shift; the needle track holds the columns of both placements;
     a shift that takes a probe into a vessel's keep-out makes the layout cross it although
     its first placement is clear; a further placement is inserted after the one it copies."""
-    target = build_target(sphere_anatomy((30, 30, 20), 3.0, vessel_y_mm=9.0)(1e-3),
+    target = build_target(anatomy(sphere_case((30, 30, 20), 3.0, vessel_y_mm=9.0), 1e-3),
                           margin_m=2e-3)
     first, second = (PAIR.world_tip_m(target, 1, p) for p in (0, 1))
     assert np.allclose(second - first, 3e-3 * target.e2)
-    assert PAIR.repositioned and PAIR.probe_name(0, 1) != PAIR.probe_name(0, 0)
+    assert PAIR.repositioned
+    moved = [PAIR.conductors(target, p)[0][1] for p in (0, 1)]  # probe P2's electrode
+    assert moved[0].name == moved[1].name == "P2"
+    assert np.allclose(np.subtract(moved[1].start_m, moved[0].start_m), 3e-3 * target.e2)
     track = track_mask(PAIR, target)
     grid = target.grid
     for p in range(2):
@@ -63,21 +62,19 @@ def test_the_plan_file_writes_placements_the_case_layer_reads_back() -> None:
     """Sideways placements are written as protocol.placements (back_mm, shift_mm relative to
     the first placement, where the probes are written); irelab.case puts every probe of every
     placement where the layout has it. Pullbacks alone keep pullback_steps_mm."""
-    from irelab.case import parse_case
-
-    problem_at = sphere_anatomy((30, 30, 30), 3.0)
-    target = build_target(problem_at(1e-3), margin_m=2e-3)
+    base = sphere_case((30, 30, 30), 3.0)
+    target = build_target(anatomy(base, 1e-3), margin_m=2e-3)
     layout = replace(PAIR, tips_m=(-0.008, -0.004, -0.004),
                      shifts_m=((1e-3, 0.0), (1e-3, 0.0), (1e-3, -3e-3)))
-    base = {"name": "t", "domain": {"size_mm": [30, 30, 30], "spacing_mm": 1.0},
-            "anatomy": {"background": "liver"}}
-    mapping = plan_mapping(base, _result(layout, target, ((10.0,), (12.0,), (11.0,))))
+    currents = ((10.0,), (12.0,), (11.0,))
+    plan = plan_case(base, _evaluated(layout, target, currents), target, PlanOptions())
+    mapping = yaml.safe_load(case_text(plan))
     protocol = mapping["protocol"]
     assert "pullback_steps_mm" not in protocol
     assert protocol["placements"] == [
-        {"back_mm": 0.0, "shift_mm": [0.0, 0.0, 0.0]},
-        {"back_mm": 4.0, "shift_mm": [0.0, 0.0, 0.0]},
-        {"back_mm": 4.0, "shift_mm": [0.0, -3.0, 0.0]}]
+        {"back_mm": 0, "shift_mm": [0, 0, 0]},
+        {"back_mm": 4, "shift_mm": [0, 0, 0]},
+        {"back_mm": 4, "shift_mm": [0, -3, 0]}]
     assert protocol["pairs"][0]["predicted_currents_A"] == [10.0, 12.0, 11.0]
     assert protocol["pairs"][0]["predicted_current_A"] == 12.0
     case = parse_case(yaml.safe_load(yaml.safe_dump(mapping)), source="plan")
@@ -86,9 +83,10 @@ def test_the_plan_file_writes_placements_the_case_layer_reads_back() -> None:
         for k, probe in enumerate(case.probes):
             assert np.allclose(placement.tip_mm(probe) * 1e-3,
                                layout.world_tip_m(target, k, p), atol=1e-9)
-    pullbacks = replace(layout, shifts_m=())
-    written = plan_mapping(base, _result(pullbacks, target, ((10.0,), (12.0,), (11.0,))))
-    assert written["protocol"]["pullback_steps_mm"] == [4.0, 0.0]
+    pullbacks = replace(layout, tips_m=(-0.008, -0.004, 0.0), shifts_m=())
+    written = yaml.safe_load(case_text(plan_case(base, _evaluated(pullbacks, target, currents),
+                                                 target, PlanOptions())))
+    assert written["protocol"]["pullback_steps_mm"] == [4, 4]
     assert "placements" not in written["protocol"]
 
 
@@ -97,7 +95,7 @@ def test_a_further_placement_solves_only_its_pairs_from_translated_starts() -> N
     and solves only the new one's pairs, starting from the copied placement's solution moved
     by the shift; that start changes the result by less than the solver's tolerance (a cold
     solve of the same placement agrees to 1 % in |E| and current)."""
-    problem = sphere_anatomy((24, 24, 16), 3.0)(1e-3)
+    problem = anatomy(sphere_case((24, 24, 16), 3.0), 1e-3)
     target = build_target(problem, margin_m=2e-3)
     evaluator = Evaluator(problem, target)
     single = replace(PAIR, tips_m=(-0.005,), shifts_m=())
@@ -123,10 +121,12 @@ PAIR_CASE = {
         {"tissue": "blood", "cylinder": {"start_mm": [-20, 13, 0], "end_mm": [20, 13, 0],
                                          "radius_mm": 1.5}},
     ]},
+    "tissues": {"liver": {"like": "liver-sel2005"}, "tumour": {"like": "tumour-sel2005"}},
 }
 """A 10 mm tumour (+3 mm margin) for a planner allowed only 2 probes and 2500 V: one pair's
 zone is too narrow for the 16 mm target, so the pair is placed twice (measured: 2 placements,
-100 %), with a vessel 4.5 mm beyond the margin for the keep-out and thermal checks."""
+100 %), with a vessel 4.5 mm beyond the margin for the keep-out and thermal checks. The Sel 2005
+tissues are pinned: the measurement was made with them, and the repositioning is under test."""
 
 
 @pytest.mark.slow
@@ -137,14 +137,12 @@ def test_a_plan_that_needs_two_placements_writes_them_and_its_coverage_recompute
     plan.yaml alone reproduces the coverage: loaded with irelab.case.load_case, each placement
     solved with a fresh FieldSolver, |E| maximised over pairs and placements and compared with
     each voxel's e_irr over tumour + 3 mm (minus the needle tracks of every placement)."""
-    from irelab.case import load_case, parse_case
-
     case = parse_case(PAIR_CASE, source="pair-case")
     limits = PlanLimits(max_probes=2, max_voltage_V=2500.0)
     schedule = PulseSchedule(pulses_per_pair=20, cooldown_s=5.0)
     options = PlanOptions(margin_m=3e-3, screen_keep=2, refine=False, limits=limits,
                           schedule=schedule)
-    result = plan_treatment(lambda h: case.field_problem(spacing_mm=h * 1e3), options)
+    result = plan_treatment(case, options)
     lay = result.layout
     assert lay.n_positions == 2 and lay.repositioned
     assert result.coverage == 1.0 and result.feasible, result.failures
@@ -166,8 +164,7 @@ def test_a_plan_that_needs_two_placements_writes_them_and_its_coverage_recompute
     assert result.thermal.duration_s == pytest.approx(
         schedule.duration_s(2 * n_pairs, [n_pairs]))
 
-    plan_file = tmp_path / "plan.yaml"
-    plan_file.write_text(yaml.safe_dump(plan_mapping(PAIR_CASE, result)))
+    plan_file = write_case(result.case, tmp_path / "plan.yaml")
     plan = load_case(plan_file)
     assert plan.positions == 2 and "placements" in yaml.safe_load(plan_file.read_text())[
         "protocol"]
@@ -193,7 +190,7 @@ def test_the_screen_moves_towards_missed_voxels_and_never_nearer_a_vessel() -> N
     and solving it confirms fewer voxels short."""
     from irelab.plan.reposition import critical_distances, distance_maps, shift_candidates
 
-    problem = sphere_anatomy((30, 30, 20), 4.0, vessel_y_mm=-9.0)(1e-3)
+    problem = anatomy(sphere_case((30, 30, 20), 4.0, vessel_y_mm=-9.0), 1e-3)
     target = build_target(problem, margin_m=2e-3)
     evaluator = Evaluator(problem, target)
     single = replace(PAIR, tips_m=(-0.005,), shifts_m=()).with_voltages((1500.0,))

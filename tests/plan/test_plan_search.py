@@ -7,17 +7,15 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from plan_cases import LIVER, sphere_anatomy
+from plan_cases import anatomy, liver_problem, sphere_case
 
-from irelab.field import FieldProblem, Grid
+from irelab.field import Grid
 from irelab.plan import PlanLimits, build_target
 from irelab.plan.evaluate import Evaluator, LayoutEvaluation
 from irelab.plan.layout import ProbeLayout, blocked_columns, crosses_keep_out, nearest_allowed
 from irelab.plan.optimiser import _coverage_check
 from irelab.plan.search import failure_clusters, shortfall
 from irelab.plan.voltages import _lowered, limit_voltages
-
-pytestmark = pytest.mark.filterwarnings("ignore::scipy.sparse.linalg.MatrixRankWarning")
 
 
 def _vessel_target(spacing_m: float = 1e-3):
@@ -28,7 +26,7 @@ def _vessel_target(spacing_m: float = 1e-3):
     labels = np.zeros(grid.shape, dtype=np.int8)
     labels[(x**2 + y**2 + z**2 <= 0.006**2) & full] = 1
     labels[((y + 0.010) ** 2 + z**2 <= 0.002**2) & full] = 2
-    problem = FieldProblem(grid, labels, (LIVER,) * 3, ("liver", "tumour", "blood"), ())
+    problem = liver_problem(grid, labels)
     return build_target(problem, margin_m=2e-3)
 
 
@@ -150,8 +148,7 @@ def test_moving_one_probe_re_solves_only_its_pairs() -> None:
     """Three probes, pairs 0-1 and 1-2... with probe 2 moved, pair 0-1 keeps its field (the
     evaluation is then not exact), pair 1-2 is solved again; a pure voltage change in the same
     geometry keeps the other pair and stays exact."""
-    problem_at = sphere_anatomy((24, 24, 16), 3.0)
-    problem = problem_at(2e-3)
+    problem = anatomy(sphere_case((24, 24, 16), 3.0), 2e-3)
     target = build_target(problem, margin_m=2e-3)
     evaluator = Evaluator(problem, target)
     layout = ProbeLayout(((-7e-3, -1e-3), (1e-3, -1e-3), (1e-3, 7e-3)), 0.01, (-0.005,),

@@ -6,12 +6,11 @@ import math
 
 import numpy as np
 import pytest
+from plan_cases import liver_problem
 
-from irelab.field import FieldProblem, Grid, SmoothStepConductivity
+from irelab.field import FieldProblem, Grid
 from irelab.plan import PlanLimits, build_target, dilate_mm
 from irelab.plan.layout import AXIAL_OVERHANG_M, axial_positions
-
-LIVER = SmoothStepConductivity(0.067, 0.241, 362e2, 637e2)  # Sel et al. 2005 liver
 
 
 def _anatomy(size_mm, spacing_mm, tumour) -> FieldProblem:
@@ -19,7 +18,7 @@ def _anatomy(size_mm, spacing_mm, tumour) -> FieldProblem:
     x, y, z = grid.centres_m()
     labels = np.zeros(grid.shape, dtype=np.int8)
     labels[tumour(x, y, z) & np.ones(grid.shape, dtype=bool)] = 1
-    return FieldProblem(grid, labels, (LIVER, LIVER), ("liver", "tumour"), ())
+    return liver_problem(grid, labels, 2)
 
 
 def test_margin_dilation_matches_the_analytic_sphere_volume() -> None:
@@ -49,7 +48,7 @@ def test_target_excludes_critical_structures_and_keep_out_surrounds_them() -> No
     labels[(x**2 + y**2 + z**2 <= 0.008**2)] = 1
     vessel = ((y - 0.01) ** 2 + z**2 <= 0.002**2) & np.ones(grid.shape, dtype=bool)
     labels[vessel] = 2
-    problem = FieldProblem(grid, labels, (LIVER,) * 3, ("liver", "tumour", "blood"), ())
+    problem = liver_problem(grid, labels)
     target = build_target(problem, margin_m=5e-3)
     assert not (target.target & vessel).any()
     assert target.target.sum() > 0

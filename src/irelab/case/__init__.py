@@ -1,15 +1,29 @@
-"""Case files: domain, anatomy (shapes or labelled images), tissues, probes and protocol."""
+"""Case files: domain, anatomy (shapes or labelled images), tissues, probes and protocol.
 
-from irelab.case.case import (
+:func:`load_case` / :func:`parse_case` read a case (a plan is a case) and :func:`write_case`
+writes one; they are the only reader and writer of the format (:mod:`irelab.case.io`).
+"""
+
+from irelab.case.io import (
+    case_text,
+    load_case,
+    load_tissues,
+    parse_case,
+    write_case,
+    write_tissue_file,
+)
+from irelab.case.model import (
     Case,
     Domain,
     Pair,
+    PairKey,
     Placement,
     Probe,
     Protocol,
-    load_case,
-    parse_case,
+    ReplanChange,
+    ReplanRecord,
 )
+from irelab.case.probes import conductor_mask, probe_conductors
 from irelab.case.tissues import TISSUE_PRESETS, Tissue
 
 __all__ = [
@@ -17,10 +31,19 @@ __all__ = [
     "Case",
     "Domain",
     "Pair",
+    "PairKey",
     "Placement",
     "Probe",
     "Protocol",
+    "ReplanChange",
+    "ReplanRecord",
     "Tissue",
+    "case_text",
+    "conductor_mask",
     "load_case",
+    "load_tissues",
     "parse_case",
+    "probe_conductors",
+    "write_case",
+    "write_tissue_file",
 ]

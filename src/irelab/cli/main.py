@@ -11,10 +11,23 @@ Each command lives in its own module under ``irelab.cli`` and attaches itself wi
 from __future__ import annotations
 
 import sys
+import traceback
 
 import typer
 
-from irelab.cli import deliver, demo, ecg, plan, registry, simulate
+from irelab.cli import (
+    calibrate,
+    case,
+    compare,
+    deliver,
+    demo,
+    ecg,
+    plan,
+    registry,
+    replan,
+    simulate,
+    validate,
+)
 from irelab.errors import InputError
 
 app = typer.Typer(
@@ -30,7 +43,8 @@ def _root() -> None:
     """Irreversible electroporation of liver metastases: simulate, plan, deliver, study."""
 
 
-for _module in (simulate, plan, ecg, deliver, registry, demo):
+for _module in (case, simulate, plan, replan, ecg, deliver, registry, demo, validate, compare,
+                calibrate):
     _module.register(app)
 
 
@@ -43,12 +57,21 @@ def version() -> None:
 
 
 def main() -> None:
-    """Run the app, turning bad input into one clear line on stderr and exit code 2."""
+    """Run the app: bad input is one clear line on stderr and exit code 2; anything unexpected
+    (a bug) prints its traceback and exits 3, never 1, which means "finished, goal not met"."""
     try:
         app()
     except InputError as exc:
         print(f"irelab: {exc}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:
+        print("irelab: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:  # the documented exit code of an internal error
+        traceback.print_exc()
+        print(f"irelab: internal error ({type(exc).__name__}: {exc}); please report it with "
+              "the traceback above", file=sys.stderr)
+        sys.exit(3)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Mapping
 from pathlib import Path
 
 import typer
@@ -28,27 +27,24 @@ def _parse_direction(text: str, source: str) -> tuple[float, float, float]:
     return values  # type: ignore[return-value]
 
 
-def run_plan(case, mapping: Mapping, source: str, *, margin_mm: float, spacing_mm: float,
+def run_plan(case, *, margin_mm: float, spacing_mm: float,
              direction: tuple[float, float, float], out: Path | None, as_json: bool) -> int:
     """Plan ``case``, print the result, write plan.yaml and plan.html under ``out``."""
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from irelab.case import write_case
     from irelab.plan import PlanOptions, plan_treatment
-    from irelab.plan.output import plan_json, plan_mapping
+    from irelab.plan.output import plan_json
 
+    source = case.source
     if not 0 <= margin_mm <= 30:
         raise InputError(source, "--margin-mm", "a margin between 0 and 30 mm", margin_mm)
     if not 0.25 <= spacing_mm <= 3:
         raise InputError(source, "--spacing-mm", "a grid spacing between 0.25 and 3 mm",
                          spacing_mm)
-    from irelab.plan.targets import DEFAULT_CRITICAL
-
-    marked = tuple(name for name, tissue in getattr(case, "tissues", {}).items()
-                   if getattr(tissue, "critical", False) and name not in DEFAULT_CRITICAL)
     options = PlanOptions(margin_m=margin_mm * 1e-3, direction=direction,
-                          fine_spacing_m=spacing_mm * 1e-3,
-                          critical_tissues=DEFAULT_CRITICAL + marked)
+                          fine_spacing_m=spacing_mm * 1e-3)
     console = Console(stderr=True)
     start = time.perf_counter()
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
@@ -59,24 +55,31 @@ def run_plan(case, mapping: Mapping, source: str, *, margin_mm: float, spacing_m
             progress.update(task, description=f"plan: {stage}", completed=fraction)
 
         try:
-            result = plan_treatment(lambda h: case.field_problem(spacing_mm=h * 1e3), options,
-                                    tell)
+            result = plan_treatment(case, options, tell)
         except ValueError as exc:
+            if isinstance(exc, InputError):
+                raise
             raise InputError(source, "anatomy", f"an anatomy that can be planned ({exc})") \
                 from exc
     runtime = time.perf_counter() - start
     data = plan_json(result, runtime)
     if out is not None:
-        import yaml
-
         from irelab.plan.report import write_report
 
         out.mkdir(parents=True, exist_ok=True)
-        plan_file = out / "plan.yaml"
-        plan_file.write_text(yaml.safe_dump(plan_mapping(mapping, result), sort_keys=False),
-                             encoding="utf-8")
-        write_report(result, out / "plan.html", str(mapping.get("name", source)), runtime)
+        plan_file = write_case(result.case, out / "plan.yaml")
+        write_report(result, out / "plan.html", case.name, runtime)
         console.print(f"wrote {plan_file} and {out / 'plan.html'}")
+        from irelab.imaging import write_plan_exports
+
+        exports = write_plan_exports(result.case, result.fine.lethal,
+                                     result.fine.max_e_V_per_m, out, margin_mm)
+        console.print(f"wrote {len(exports.files)} export files (volumes, trajectories"
+                      f"{', DICOM SEG' if any(f.suffix == '.dcm' for f in exports.files) else ''})")
+        for warning in exports.warnings:
+            console.print(f"[yellow]warning[/yellow]: {warning}")
+        data["trajectories"] = [t.to_json() for t in exports.trajectories]
+        data["labels"] = exports.legend
     if as_json:
         print(json.dumps(data))
     else:
@@ -115,16 +118,28 @@ def plan(
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON on stdout."),
     spacing_mm: float = typer.Option(1.0, "--spacing-mm",
                                      help="Confirmation grid spacing (mm)."),
-    direction: str = typer.Option("0,0,1", "--direction",
-                                  help="Insertion axis x,y,z (tip towards entry)."),
+    direction: str | None = typer.Option(
+        None, "--direction", help="Insertion axis x,y,z (tip towards entry); 0,0,1 for a case "
+        "of shapes when neither this nor --approach is given."),
+    approach: str | None = typer.Option(
+        None, "--approach", help="Insertion approach in the patient's frame: anterior, "
+        "posterior, right-lateral, left-lateral, cranial, caudal (join with +), a vector x,y,z "
+        "in LPS, or auto (the shallowest feasible from the body outline). Required for a case "
+        "made from images."),
 ) -> None:
     """Plan probes, pairs, voltages and pullbacks that cover tumour + margin within limits."""
-    from irelab.case import load_case
+    from rich.console import Console
 
-    source = str(case_file)
+    from irelab.case import load_case
+    from irelab.imaging import resolve_direction
+
     case = load_case(case_file)
-    code = run_plan(case, case.to_mapping(), source, margin_mm=margin_mm, spacing_mm=spacing_mm,
-                    direction=_parse_direction(direction, source), out=out, as_json=as_json)
+    given = None if direction is None else _parse_direction(direction, str(case_file))
+    resolved = resolve_direction(case, approach, given, margin_mm)
+    if resolved.note:
+        Console(stderr=True).print(f"[yellow]note[/yellow]: {resolved.note}")
+    code = run_plan(case, margin_mm=margin_mm, spacing_mm=spacing_mm,
+                    direction=resolved.direction, out=out, as_json=as_json)
     sys.exit(code)
 
 

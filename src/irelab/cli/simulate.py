@@ -1,8 +1,8 @@
 """The ``irelab simulate CASE.yaml [--out DIR] [--json] [--spacing-mm H]`` command.
 
-``--json`` prints the issue 2 contract on stdout (pairs, lethal, regions; extended with each
-pair's pullback position and final change, and the grid). ``--out`` writes |E| and the lethal
-mask as NIfTI, three slice PNGs and result.json. Progress goes to stderr.
+``--json`` prints the result on stdout (pairs, lethal, regions; extended with each pair's
+position and final change, the grid, and each tissue with its source). ``--out`` writes |E| and
+the lethal mask as NIfTI, three slice PNGs and result.json. Progress goes to stderr.
 Exit codes: 0 every pair converged, 1 a pair did not converge, 2 bad input.
 """
 
@@ -77,7 +77,10 @@ def _print_summary(data: dict, console=None) -> None:
         regions.add_row(name, f"{r['volume_cm3']:.3f}", f"{r['lethal_fraction']:.3f}")
     console.print(regions)
     for name, t in data["tissues"].items():
-        if "provisional" in t["source"]:
+        if not t["sourced"]:
+            console.print(f"[yellow]note[/yellow]: tissue {name} is UNSOURCED: the case file "
+                          "gives no source for its numbers")
+        elif "provisional" in t["source"]:
             console.print(f"[yellow]note[/yellow]: tissue {name} uses provisional parameters "
                           f"({t['source']})")
 

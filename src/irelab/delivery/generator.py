@@ -33,9 +33,10 @@ saturating rise; it is not fitted to data.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from irelab.case.model import PairKey
 from irelab.errors import InputError
 
 
@@ -90,16 +91,17 @@ class GeneratorStateMachine:
 class GeneratorConfig:
     """Limits and protocol constants of the simulated generator."""
 
-    max_voltage_V: float = 3000.0  # noqa: N815
-    """Highest pulse voltage (issue 3; the limit of the clinical IRE generator)."""
-    current_limit_A: float = 50.0  # noqa: N815
-    """A pulse whose current exceeds 50 A aborts the pair (issue 3; the clinical generator's
-    current limit)."""
+    max_voltage_V: float = 3000.0
+    """Highest pulse voltage (the limit of the clinical IRE generator, NanoKnife)."""
+    current_limit_A: float = 50.0
+    """A pulse whose current exceeds 50 A aborts the pair (the clinical generator's current
+    limit)."""
     test_pulses: int = 10
     """Test pulses per pair before treatment: the first 10 of the '10-90' protocol (Ruarus et
     al. 2018, see module docstring)."""
     train_pulses: int = 10
-    """Pulses per train, recharge between trains (issue 3: trains of 10)."""
+    """Pulses per train, recharge between trains (trains of 10, as the clinical generator
+    delivers them)."""
     recharge_s: float = 2.0
     """Pause between trains while the capacitors recharge. Design choice (no published figure
     found): two seconds, i.e. about two beats skipped as ``not_ready`` per train at 60/min."""
@@ -126,32 +128,51 @@ class GeneratorConfig:
 
 @dataclass(frozen=True)
 class PairProtocol:
-    """One electrode pair of the plan: ``anode`` -> ``cathode`` at ``voltage_V``."""
+    """One electrode pair of the plan at one placement: ``anode`` -> ``cathode`` at
+    ``voltage_V``; ``key`` says which pair of the case's protocol at which placement (a plan
+    built directly numbers its pairs in order, all at the first placement)."""
 
     anode: str
     cathode: str
-    voltage_V: float  # noqa: N815
-    predicted_current_A: float  # noqa: N815
-    position: int = 0
-    """Pullback position (0 = the first placement; see the case's ``pullback_steps_mm``)."""
+    voltage_V: float
+    predicted_current_A: float
+    key: PairKey | None = None
 
     @property
     def name(self) -> str:
-        """``ANODE-CATHODE`` (the name the log and the registry use), ``@k`` appended for the
-        k-th pullback position (k >= 2)."""
-        suffix = f"@{self.position + 1}" if self.position else ""
-        return f"{self.anode}-{self.cathode}{suffix}"
+        """``ANODE-CATHODE`` (what the log shows people)."""
+        return f"{self.anode}-{self.cathode}"
+
+    @property
+    def label(self) -> str:
+        """:attr:`name`, with ``@k`` (k from 1) at a placement after the first."""
+        placement = self.key.placement if self.key is not None else 0
+        return f"{self.name}@{placement + 1}" if placement else self.name
+
+    @property
+    def position(self) -> int:
+        """The placement (from 0)."""
+        return self.key.placement if self.key is not None else 0
 
 
 @dataclass(frozen=True)
 class DeliveryPlan:
-    """What to deliver: pairs, treatment pulses per pair, pulse width (from a case/plan file)."""
+    """What to deliver: pairs at their placements in delivery order, treatment pulses per pair,
+    pulse width (from a case or plan: :func:`irelab.delivery.delivery_plan`)."""
 
     name: str
     pairs: tuple[PairProtocol, ...]
     pulses: int
     pulse_width_us: float
     source: str = "<plan>"
+    moves: tuple[str, ...] = ()
+    """How the probe array gets to each placement, for people (one per placement; empty: not
+    described)."""
+
+    def __post_init__(self) -> None:
+        keyed = tuple(p if p.key is not None else replace(p, key=PairKey(i, 0))
+                      for i, p in enumerate(self.pairs))
+        object.__setattr__(self, "pairs", keyed)
 
     def validate(self, config: GeneratorConfig) -> None:
         """Raise InputError unless every pair can be given (before any pulse)."""
@@ -163,8 +184,8 @@ class DeliveryPlan:
         if not 0 < self.pulse_width_us <= 1000:
             raise InputError(self.source, "protocol.pulse_width_us", "0-1000 us",
                              self.pulse_width_us)
-        for i, pair in enumerate(self.pairs):
-            key = f"protocol.pairs[{i}]"
+        for pair in self.pairs:
+            key = f"protocol.pairs[{pair.key.pair}]"
             if not 0 < pair.voltage_V <= config.max_voltage_V:
                 raise InputError(self.source, f"{key}.voltage_V",
                                  f"a voltage in (0, {config.max_voltage_V:g}] V", pair.voltage_V)
@@ -179,21 +200,30 @@ class DeliveryPlan:
 class CurrentModel:
     """Pulse current of one pair: saturating rise from I_0 (module docstring)."""
 
-    initial_A: float  # noqa: N815
+    initial_A: float
     rise_fraction: float
     rise_pulses: float
 
     @property
-    def final_A(self) -> float:  # noqa: N802
+    def final_A(self) -> float:
         return self.initial_A * (1.0 + self.rise_fraction)
 
-    def current_A(self, n: int) -> float:  # noqa: N802
+    def current_A(self, n: int) -> float:
         """Current of the pair's n-th pulse (1-based)."""
         i_inf = self.final_A
         return i_inf - (i_inf - self.initial_A) * math.exp(-(n - 1) / self.rise_pulses)
 
 
-def suggested_voltage_V(pair: PairProtocol, model: CurrentModel,  # noqa: N802
+def current_rise_factor(config: GeneratorConfig, pulses: int) -> float:
+    """The largest pulse current of a pair over its first-pulse (predicted) current: the current
+    model at the pair's last pulse (``test_pulses + pulses``), where it is highest. The planner
+    keeps ``predicted current x this factor`` within the current limit, so that a plan it calls
+    feasible is not aborted by the generator."""
+    model = CurrentModel(1.0, config.current_rise_fraction, config.current_rise_pulses)
+    return model.current_A(config.test_pulses + pulses)
+
+
+def suggested_voltage_V(pair: PairProtocol, model: CurrentModel,
                         config: GeneratorConfig) -> float:
     """Voltage to suggest after a current abort: scaled so the final current stays under the
     limit with the margin, rounded down to 10 V."""

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import numpy as np
 
 from irelab.field.conductivity import ConductivityModel
 
-__all__ = ["Grid", "Electrode", "Insulator", "FieldProblem", "PairSolution"]
+__all__ = ["Grid", "Electrode", "Insulator", "FieldProblem", "Material", "PairSolution",
+           "TissueRole"]
 
 
 @dataclass(frozen=True)
@@ -88,25 +90,76 @@ class Insulator:
     radius_m: float
 
 
+class TissueRole(StrEnum):
+    """What a tissue is to a treatment: the target to ablate, a critical structure to spare, or
+    the background the probes pass through."""
+
+    TARGET = "target"
+    CRITICAL = "critical"
+    BACKGROUND = "background"
+
+
+@dataclass(frozen=True)
+class Material:
+    """One tissue label of a field problem: its conductivity model, lethal threshold and role.
+
+    ``kind`` names the tissue family whose other properties (thermal ones, for instance) apply:
+    the preset a case tissue was derived from, or its own name.
+    """
+
+    name: str
+    conductivity: ConductivityModel
+    lethal_threshold_V_per_m: float = float("inf")
+    role: TissueRole = TissueRole.BACKGROUND
+    kind: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.lethal_threshold_V_per_m > 0:
+            raise ValueError(f"{self.name}: the lethal threshold must be positive")
+        if not self.kind:
+            object.__setattr__(self, "kind", self.name)
+
+
 @dataclass(frozen=True, eq=False)
 class FieldProblem:
     """Everything the solver needs: grid, tissue of each voxel, electrodes and insulators.
 
-    ``labels[i, j, k]`` indexes ``tissues``; ``tissue_names`` gives each label a name.
+    ``labels[i, j, k]`` indexes ``materials``.
     """
 
     grid: Grid
     labels: np.ndarray
-    tissues: tuple[ConductivityModel, ...]
-    tissue_names: tuple[str, ...]
-    electrodes: tuple[Electrode, ...]
+    materials: tuple[Material, ...]
+    electrodes: tuple[Electrode, ...] = ()
     insulators: tuple[Insulator, ...] = ()
 
     def __post_init__(self) -> None:
         if self.labels.shape != self.grid.shape:
             raise ValueError(f"labels shape {self.labels.shape} != grid shape {self.grid.shape}")
-        if len(self.tissues) != len(self.tissue_names):
-            raise ValueError("tissues and tissue_names differ in length")
+        if not self.materials:
+            raise ValueError("a field problem needs at least one material")
+
+    @property
+    def tissues(self) -> tuple[ConductivityModel, ...]:
+        """The conductivity model of each label."""
+        return tuple(m.conductivity for m in self.materials)
+
+    @property
+    def tissue_names(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self.materials)
+
+    def labels_with(self, role: TissueRole) -> list[int]:
+        """The labels whose material has ``role``."""
+        return [k for k, m in enumerate(self.materials) if m.role == role]
+
+    def mask(self, role: TissueRole) -> np.ndarray:
+        """Voxels whose material has ``role``."""
+        return np.isin(self.labels, self.labels_with(role))
+
+    def lethal_threshold_V_per_m(self) -> np.ndarray:
+        """Each voxel's lethal threshold (its material's)."""
+        table = np.array([m.lethal_threshold_V_per_m for m in self.materials])
+        return table[self.labels]
 
     def electrode(self, name: str) -> Electrode:
         for e in self.electrodes:

@@ -26,6 +26,7 @@ from irelab.field.problem import FieldProblem, PairSolution
 from irelab.field.solver import FieldSolver, SolverOptions
 from irelab.plan.layout import ProbeLayout, track_mask
 from irelab.plan.targets import PlanTarget
+from irelab.simulation.lethal import lethal_zone
 
 __all__ = ["LayoutEvaluation", "Evaluator"]
 
@@ -122,6 +123,7 @@ class Evaluator:
         self.solves = 0
         self.solve_s = 0.0
         self.healthy_mask = ~target.target & ~target.tumour & ~target.critical_any
+        self._tracks: dict[tuple, np.ndarray] = {}
 
     @property
     def warm_starts(self) -> dict[tuple, PairSolution]:
@@ -129,10 +131,20 @@ class Evaluator:
         placement: pass it as ``warm`` to another evaluator on the same grid to share them."""
         return self._last
 
+    def track(self, layout: ProbeLayout) -> np.ndarray:
+        """The needle tracks of ``layout`` (cached by its geometry; the last few kept)."""
+        key = (layout.points_m, layout.exposed_m, layout.tips_m, layout.shifts_m)
+        track = self._tracks.pop(key, None)
+        if track is None:
+            while len(self._tracks) >= 8:
+                del self._tracks[next(iter(self._tracks))]
+            track = track_mask(layout, self.target)
+        self._tracks[key] = track
+        return track
+
     def _solver(self, layout: ProbeLayout, position: int) -> FieldSolver:
         key = (layout.points_m, layout.exposed_m, layout.tips_m[position],
-               layout.shift_m(position),
-               tuple(layout.probe_name(k, position) for k in range(layout.n_probes)))
+               layout.shift_m(position))
         solver = self._solvers.pop(key, None)
         if solver is None:
             while len(self._solvers) >= self.max_solvers:  # bound memory: forget the oldest
@@ -190,12 +202,9 @@ class Evaluator:
             steps = np.round(d).astype(int)
             if np.abs(d - steps).max() > 1e-6:
                 continue
-            names = [layout.probe_name(k, position) for k in range(layout.n_probes)]
-            olds = list(sol.electrode_potentials_V.values())
-            if len(olds) != len(names):
+            if len(sol.electrode_potentials_V) != layout.n_probes:
                 continue
-            return replace(sol, potential_V=translated(sol.potential_V, steps),
-                           electrode_potentials_V=dict(zip(names, olds, strict=True)))
+            return replace(sol, potential_V=translated(sol.potential_V, steps))
         return None
 
     def evaluate(self, layout: ProbeLayout,
@@ -212,7 +221,7 @@ class Evaluator:
         for position in range(layout.n_positions):
             row = []
             for p, ((anode, cathode), (i, j), v) in enumerate(zip(
-                    layout.pair_names(position), layout.pairs, layout.voltages_V, strict=True)):
+                    layout.pair_names(), layout.pairs, layout.voltages_V, strict=True)):
                 index = position * n_pairs + p
                 if index in keep:
                     q_old, p_old, i_old = keep[index]
@@ -239,8 +248,9 @@ class Evaluator:
                 if self.keep_fields:
                     fields.append(e)
             currents.append(tuple(row))
-        counted = self.target.target & ~track_mask(layout, self.target)
-        lethal = max_e >= self.target.lethal_threshold_V_per_m
+        track = self.track(layout)
+        counted = self.target.target & ~track
+        lethal = lethal_zone(max_e, self.target.lethal_threshold_V_per_m, track)
         cov, healthy = self.score_lethal(lethal, counted, max_e)
         return LayoutEvaluation(layout=layout, coverage=cov, healthy_m3=healthy,
                                 lethal=lethal, max_e_V_per_m=max_e, currents_A=tuple(currents),
@@ -255,7 +265,8 @@ class Evaluator:
         n = int(counted.sum())
         covered = lethal
         if max_e is not None and self.coverage_margin != 1.0:
-            covered = max_e >= self.target.lethal_threshold_V_per_m * self.coverage_margin
+            covered = lethal_zone(max_e, self.target.lethal_threshold_V_per_m,
+                                  factor=self.coverage_margin)
         coverage = float((covered & counted).sum() / n) if n else 1.0
         healthy = float((lethal & self.healthy_mask).sum() * self.target.grid.voxel_volume_m3)
         return coverage, healthy
@@ -274,7 +285,8 @@ class Evaluator:
         max_e = np.zeros(self.target.grid.shape)
         for f, e in zip(factors, ev.fields, strict=True):
             np.maximum(max_e, f * e, out=max_e)
-        lethal = max_e >= self.target.lethal_threshold_V_per_m
+        lethal = lethal_zone(max_e, self.target.lethal_threshold_V_per_m,
+                             self.track(ev.layout))
         cov, healthy = self.score_lethal(lethal, ev.counted, max_e)
         scale = (volts / np.asarray(ev.layout.voltages_V)) ** 1.15
         currents = tuple(tuple(c * s for c, s in zip(row, scale, strict=True))

@@ -19,6 +19,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from irelab.case.model import Placement, Probe
+from irelab.case.probes import conductor_mask, probe_conductors
 from irelab.field.problem import Electrode, FieldProblem, Insulator
 from irelab.plan.targets import PlanLimits, PlanTarget
 
@@ -110,45 +112,51 @@ class ProbeLayout:
     def with_voltages(self, voltages) -> ProbeLayout:
         return replace(self, voltages_V=tuple(float(v) for v in voltages))
 
-    def probe_name(self, k: int, position: int) -> str:
-        """Name of probe k at ``position`` in the solver's problem (the case file names the
-        probes P1..Pn and moves them by its placements)."""
-        base = f"P{k + 1}"
-        if self.n_positions == 1:
-            return base
-        if self.repositioned:
-            return f"{base}@{position + 1}"
-        shift_mm = (self.tips_m[position] - self.tips_m[0]) * 1e3
-        return f"{base}@{shift_mm:.0f}mm"
-
     def world_tip_m(self, target: PlanTarget, k: int, position: int) -> np.ndarray:
         a, b = self.points_at(position)[k]
         return a * target.e1 + b * target.e2 + self.tips_m[position] * target.axis
 
-    def electrodes(self, target: PlanTarget, position: int,
+    def probes(self, target: PlanTarget, limits: PlanLimits = PlanLimits()) -> tuple[Probe, ...]:
+        """The probes P1..Pn as a case holds them: tips at the first placement, in mm rounded
+        to 1 um (what the plan file says, so what is solved is what is written)."""
+        axis = tuple(float(c) for c in target.axis)
+        return tuple(Probe(name=f"P{k + 1}",
+                           tip_mm=tuple(_mm(c) for c in self.world_tip_m(target, k, 0)),
+                           direction=axis, diameter_mm=_mm(limits.probe_diameter_m),
+                           exposed_mm=_mm(self.exposed_m))
+                     for k in range(self.n_probes))
+
+    def placements(self, target: PlanTarget) -> tuple[Placement, ...]:
+        """Each placement relative to the first, as a case holds them: ``back_mm`` along the
+        insertion direction and ``shift_mm`` (a world vector), mm rounded to 1 um."""
+        first = np.asarray(self.shift_m(0))
+        out = []
+        for p in range(self.n_positions):
+            da, db = np.asarray(self.shift_m(p)) - first
+            shift = da * target.e1 + db * target.e2
+            out.append(Placement(_mm(self.tips_m[p] - self.tips_m[0]),
+                                 tuple(_mm(c) + 0.0 for c in shift)))
+        return tuple(out)
+
+    def conductors(self, target: PlanTarget, position: int,
                    limits: PlanLimits = PlanLimits()) -> tuple[tuple[Electrode, ...],
-                                                                tuple[Insulator, ...]]:
-        """Electrodes and insulated shafts of one pullback position on ``target``'s grid."""
-        r = limits.probe_diameter_m / 2
-        grid = target.grid
-        reach = float(np.linalg.norm(grid.upper_m - grid.lower_m)) + grid.spacing_m
-        els, ins = [], []
-        for k in range(self.n_probes):
-            tip = self.world_tip_m(target, k, position)
-            end = tip + self.exposed_m * target.axis
-            far = end + reach * target.axis
-            name = self.probe_name(k, position)
-            els.append(Electrode(name, tuple(tip), tuple(end), r))
-            ins.append(Insulator(f"{name}-shaft", tuple(end), tuple(far), r))
-        return tuple(els), tuple(ins)
+                                                              tuple[Insulator, ...]]:
+        """Electrodes and insulated shafts at ``position`` on ``target``'s grid (the case
+        layer's builder, on this layout's probes and placements)."""
+        return probe_conductors(self.probes(target, limits), self.placements(target)[position],
+                                target.grid)
 
     def problem(self, anatomy: FieldProblem, target: PlanTarget, position: int) -> FieldProblem:
-        els, ins = self.electrodes(target, position)
+        els, ins = self.conductors(target, position)
         return replace(anatomy, electrodes=els, insulators=ins)
 
-    def pair_names(self, position: int) -> list[tuple[str, str]]:
-        return [(self.probe_name(i, position), self.probe_name(j, position))
-                for i, j in self.pairs]
+    def pair_names(self) -> list[tuple[str, str]]:
+        """(anode, cathode) electrode names of each pair (the same at every placement)."""
+        return [(f"P{i + 1}", f"P{j + 1}") for i, j in self.pairs]
+
+
+def _mm(v: float) -> float:
+    return round(float(v) * 1e3, 3)
 
 
 def polygon(n: int, radius_m: float, rotation: float, centre: bool, origin: np.ndarray,
@@ -265,22 +273,8 @@ def track_mask(layout: ProbeLayout, target: PlanTarget,
     There is no tissue to ablate there (the conductor displaces it, and the field solver has no
     tissue unknown in such a voxel), so coverage is counted over the target minus the track.
     """
-    grid = target.grid
-    x, y, z = grid.centres_m()
-    pts = np.stack(np.broadcast_arrays(x, y, z), axis=-1)
-    r = limits.probe_diameter_m / 2
-    out = np.zeros(grid.shape, dtype=bool)
-    s = pts @ target.axis
-    plane = np.stack([pts @ target.e1, pts @ target.e2], axis=-1)
-    columns = {}
-    for position in range(layout.n_positions):  # the deepest tip of each column
-        for a, b in layout.points_at(position):
-            key = (float(a), float(b))
-            columns[key] = min(columns.get(key, np.inf), layout.tips_m[position])
-    for (a, b), tip in columns.items():
-        radial = np.hypot(plane[..., 0] - a, plane[..., 1] - b)
-        out |= (radial <= r) & (s >= tip)
-    return out
+    return conductor_mask(target.grid, layout.probes(target, limits),
+                          layout.placements(target))
 
 
 def blocked_columns(points_ab: np.ndarray, target: PlanTarget, tip_s: float) -> np.ndarray:
@@ -340,7 +334,7 @@ def proxy_field_per_volt(layout: ProbeLayout, ab: np.ndarray, radius_m: float) -
     Two parallel infinite cylinders of radius a with centre spacing 2c in a uniform medium:
     |E| = V b / (arccosh(c/a) r1 r2), b = sqrt(c^2 - a^2), r1, r2 the distances to the line
     charges at +-b (Smythe WR, Static and Dynamic Electricity, 3rd ed., 1968, sec. 4.13; the
-    same closed form issue 2 validates the solver against). Used only to rank layouts.
+    same closed form the solver's tests check it against). Used only to rank layouts.
     """
     out = np.empty((len(layout.pairs), len(ab)))
     for p, (i, j) in enumerate(layout.pairs):

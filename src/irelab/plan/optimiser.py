@@ -42,6 +42,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from irelab.case.model import Case
+from irelab.delivery.generator import GeneratorConfig, current_rise_factor
 from irelab.field.problem import FieldProblem
 from irelab.field.solver import SolverOptions
 from irelab.plan.evaluate import Evaluator, LayoutEvaluation
@@ -53,11 +55,12 @@ from irelab.plan.layout import (
     nearest_allowed,
     proxy_field_per_volt,
 )
+from irelab.plan.output import plan_case
 from irelab.plan.reposition import shift_candidates
 from irelab.plan.search import improve_positions, shortfall, valid_layout
-from irelab.plan.targets import DEFAULT_CRITICAL, PlanLimits, PlanTarget, build_target
+from irelab.plan.targets import PlanLimits, PlanTarget, build_target
 from irelab.plan.voltages import limit_voltages, lower_voltages, predicted_healthy
-from irelab.thermal.bioheat import ThermalResult, simulate_heating
+from irelab.thermal.bioheat import ThermalResult, simulate_heating, thermal_tissues
 from irelab.thermal.schedule import PulseSchedule
 
 __all__ = ["PlanOptions", "ConstraintCheck", "PlanTimings", "PlanResult", "plan_treatment"]
@@ -125,7 +128,6 @@ class PlanOptions:
     coarse_spacing_m: float = 2e-3
     fine_spacing_m: float = 1e-3
     limits: PlanLimits = field(default_factory=PlanLimits)
-    critical_tissues: tuple[str, ...] = DEFAULT_CRITICAL
     schedule: PulseSchedule = field(default_factory=PulseSchedule)
     screen_keep: int = 3
     refine: bool = True
@@ -168,6 +170,9 @@ class PlanResult:
     checks: tuple[ConstraintCheck, ...]
     timings: PlanTimings
     options: PlanOptions
+    case: Case
+    """The plan as a case: the input's anatomy and tissues with the planned probes and protocol
+    (what ``plan.yaml`` holds)."""
 
     @property
     def feasible(self) -> bool:
@@ -214,8 +219,10 @@ def _contrast(problem: FieldProblem, target: PlanTarget) -> np.ndarray:
     tumour: a sphere of conductivity s_t in a medium s_b carries the uniform interior field
     3 s_b / (s_t + 2 s_b) times the applied one (Maxwell's conducting-sphere solution, e.g.
     Jackson, Classical Electrodynamics, 3rd ed., sec. 4.4 with permittivities replaced by
-    conductivities). Conductivities at the irreversible threshold (``sigma1``) are used."""
-    sig = np.array([getattr(t, "sigma1_S_per_m", t.sigma0_S_per_m) for t in problem.tissues])
+    conductivities). Each tissue's conductivity at its lethal threshold is used."""
+    sig = np.array([float(m.conductivity.sigma(np.asarray(m.lethal_threshold_V_per_m)))
+                    if np.isfinite(m.lethal_threshold_V_per_m) else m.conductivity.sigma0_S_per_m
+                    for m in problem.materials])
     labels = problem.labels
     outside = labels[~target.tumour]
     if outside.size == 0 or not target.tumour.any():
@@ -328,16 +335,23 @@ def _budget_left(deadline: float | None) -> float:
     return math.inf if deadline is None else deadline - time.perf_counter()
 
 
-def plan_treatment(problem_at: Callable[[float], FieldProblem],
-                   options: PlanOptions | None = None,
+def plan_treatment(case: Case, options: PlanOptions | None = None,
                    progress: Callable[[str, float], None] | None = None) -> PlanResult:
-    """Plan probes, pairs, voltages and pullbacks for the anatomy ``problem_at(spacing_m)``.
+    """Plan probes, pairs, voltages and pullbacks for ``case``'s anatomy (its own probes and
+    protocol, if any, are ignored); the plan is ``result.case``.
 
-    ``problem_at`` returns the anatomy's :class:`FieldProblem` on a grid of the given spacing
-    (its electrodes are ignored). ``progress(stage, fraction)`` is told what is happening.
-    Raises ``ValueError`` when the anatomy has no tumour or no layout can be placed.
+    The target is the tissues whose role is ``target`` plus the margin; tissues whose role is
+    ``critical`` are spared. ``progress(stage, fraction)`` is told what is happening. Raises
+    ``ValueError`` when the anatomy has no target tissue or no layout can be placed.
     """
+    def problem_at(spacing_m: float) -> FieldProblem:
+        return case.field_problem(spacing_mm=spacing_m * 1e3, anatomy_only=True)
+
     opts = options or PlanOptions()
+    # the generator's current rises over a pair's pulses: limit the predicted current so that
+    # the last pulse stays within the current limit (the delivery simulator's own model)
+    rise = current_rise_factor(GeneratorConfig(), opts.schedule.pulses_per_pair)
+    opts = replace(opts, limits=replace(opts.limits, current_rise=rise))
     limits = opts.limits
     report = progress or (lambda stage, frac: None)
     t0 = time.perf_counter()
@@ -347,10 +361,11 @@ def plan_treatment(problem_at: Callable[[float], FieldProblem],
     coarse = problem_at(opts.coarse_spacing_m)
     # the search keeps an extra coarse half-voxel away from critical structures, so that the
     # fine grid's check (finer voxelisation) cannot find a crossing the coarse one missed
-    target_c = build_target(coarse, opts.margin_m, opts.direction, opts.critical_tissues,
+    target_c = build_target(coarse, opts.margin_m, opts.direction,
                             clearance_m=CLEARANCE_M + opts.coarse_spacing_m / 2)
     if not target_c.target.any():
-        raise ValueError("the anatomy has no tumour voxels to plan for")
+        raise ValueError("the anatomy has no voxels of a target tissue (role: target) to "
+                         "plan for")
     ab = target_c.in_plane(target_c.target_points_m())
     centroid = ab.mean(axis=0)
     r_target = float(np.max(np.linalg.norm(ab - centroid, axis=1)))
@@ -409,8 +424,7 @@ def plan_treatment(problem_at: Callable[[float], FieldProblem],
 
     report("fine grid: confirmation", 0.45)
     fine = problem_at(opts.fine_spacing_m)
-    target_f = build_target(fine, opts.margin_m, opts.direction, opts.critical_tissues,
-                            clearance_m=CLEARANCE_M)
+    target_f = build_target(fine, opts.margin_m, opts.direction, clearance_m=CLEARANCE_M)
     fine_eval = Evaluator(fine, target_f, SolverOptions(), keep_power=opts.thermal,
                           max_solvers=2, coverage_margin=FINE_SLACK)
     # trial moves are solved to a looser tolerance, starting from (and feeding) the same warm
@@ -471,16 +485,18 @@ def plan_treatment(problem_at: Callable[[float], FieldProblem],
         n_pairs = len(final.layout.pairs)
         thermal = simulate_heating(
             fine.grid, fine.labels, fine.tissue_names, final.power, opts.schedule,
+            tissues=thermal_tissues(fine.materials),
             position_starts=[p * n_pairs for p in range(1, final.layout.n_positions)])
     t_thermal = time.perf_counter()
-    checks = check_constraints(final, target_f, thermal, limits, opts.critical_tissues)
+    checks = check_constraints(final, target_f, thermal, limits)
     report("done", 1.0)
     timings = PlanTimings(search_s=t_search - t0, confirm_s=t_confirm - t_search,
                           thermal_s=t_thermal - t_confirm, total_s=t_thermal - t0,
                           coarse_solves=coarse_solves,
                           fine_solves=fine_eval.solves + fine_search.solves)
+    plan = plan_case(case, final, target_f, opts)
     return PlanResult(layout=final.layout, fine=final, target=target_f, thermal=thermal,
-                      checks=tuple(checks), timings=timings, options=opts)
+                      checks=tuple(checks), timings=timings, options=opts, case=plan)
 
 
 def _reposition(evaluator: Evaluator, ev: LayoutEvaluation, limits: PlanLimits,
@@ -532,22 +548,25 @@ def _reposition(evaluator: Evaluator, ev: LayoutEvaluation, limits: PlanLimits,
 
 
 def check_constraints(ev: LayoutEvaluation, target: PlanTarget, thermal: ThermalResult | None,
-                      limits: PlanLimits, critical: Sequence[str]) -> list[ConstraintCheck]:
-    """Every limit of issue 5, with the numbers that decide it."""
+                      limits: PlanLimits) -> list[ConstraintCheck]:
+    """Every limit of the plan (:class:`PlanLimits`, critical structures, thermal damage),
+    with the numbers that decide it."""
     lay = ev.layout
     checks = [_coverage_check(ev, target, limits)]
-    names = lay.pair_names(0)
     currents = ev.pair_currents_A()
-    for (a, c), v, i, d in zip(names, lay.voltages_V, currents, lay.spacings_m(), strict=True):
-        pair = f"{a.split('@')[0]}-{c.split('@')[0]}"
+    for (a, c), v, i, d in zip(lay.pair_names(), lay.voltages_V, currents, lay.spacings_m(),
+                               strict=True):
+        pair = f"{a}-{c}"
         ok_v = v <= limits.max_voltage_V + 1e-9
         checks.append(ConstraintCheck(f"voltage {pair}", ok_v,
                                       f"voltage {pair} {v:.0f} V "
                                       f"{'<=' if ok_v else '>'} {limits.max_voltage_V:.0f} V"))
-        ok_i = i <= limits.max_current_A
+        peak = i * limits.current_rise
+        ok_i = peak <= limits.max_current_A + 1e-9
         checks.append(ConstraintCheck(f"current {pair}", ok_i,
-                                      f"current {pair} {i:.1f} A "
-                                      f"{'<=' if ok_i else '>'} {limits.max_current_A:.0f} A"))
+                                      f"current {pair} {i:.1f} A, rising to {peak:.1f} A over "
+                                      f"the pulse train, {'<=' if ok_i else '>'} "
+                                      f"{limits.max_current_A:.0f} A"))
         ok_d = limits.min_spacing_m - 1e-9 <= d <= limits.max_spacing_m + 1e-9
         checks.append(ConstraintCheck(f"spacing {pair}", ok_d,
                                       f"spacing {pair} {d * 1e3:.1f} mm "
@@ -567,7 +586,7 @@ def check_constraints(ev: LayoutEvaluation, target: PlanTarget, thermal: Thermal
                                   "all pair solves converged" if ev.converged
                                   else "a pair solve did not converge"))
     if thermal is not None:
-        for name in critical:
+        for name in target.critical:
             region = thermal.regions.get(name)
             if region is None:
                 continue
@@ -609,7 +628,7 @@ def _coverage_check(ev: LayoutEvaluation, target: PlanTarget,
         need = volts * r ** (1 / 0.8)
         if volts >= limits.max_voltage_V - 1e-6:
             bound = f"at the {limits.max_voltage_V:.0f} V limit"
-        elif current >= 0.95 * limits.max_current_A:
+        elif current >= 0.95 * limits.initial_current_limit_A:
             bound = f"held there by the {limits.max_current_A:.0f} A current limit"
         else:
             bound = "below the limits"

@@ -1,4 +1,4 @@
-"""Built-in anatomical phantoms for planning, as case-file mappings (issue 2 format).
+"""Built-in anatomical phantoms for planning, as case-file mappings.
 
 Frame (both phantoms): x towards the patient's left, y posterior, z caudal. Probes enter
 subcostally below the liver and advance cranially, so their shafts run towards +z: the default

@@ -2,7 +2,7 @@
 
 Clinically, when the lethal zone of one placement leaves part of the target untreated, the
 electrodes are repositioned (pulled back, or moved) and the pairs are delivered again until the
-target is covered (issue 5). The planner does this when the best single placement still misses
+target is covered. The planner does this when the best single placement still misses
 target voxels with every pair at its limit: the array, unchanged (same probes, spacings and
 pairs), is placed again shifted in the plane normal to the insertion axis, and the pairs repeat
 there. The zone then is where the maximum of |E| over every pair at every placement reaches

@@ -97,12 +97,13 @@ def at_current_limit(evaluator: Evaluator, ev: LayoutEvaluation,
                      limits: PlanLimits) -> LayoutEvaluation:
     """``ev`` itself when every current is within the limit, else the prediction with the
     offending pairs turned down to 98 % of it (``Evaluator.predict``; needs ``ev.fields``)."""
-    if ev.max_current_A <= limits.max_current_A or not ev.fields:
+    cap = limits.initial_current_limit_A
+    if ev.max_current_A <= cap or not ev.fields:
         return ev
     volts = np.asarray(ev.layout.voltages_V, dtype=float)
     currents = ev.pair_currents_A()
-    over = currents > limits.max_current_A
-    volts[over] *= (0.98 * limits.max_current_A / currents[over]) ** (1 / CURRENT_EXPONENT)
+    over = currents > cap
+    volts[over] *= (0.98 * cap / currents[over]) ** (1 / CURRENT_EXPONENT)
     return evaluator.predict(ev, np.floor(volts / 10.0) * 10.0)
 
 

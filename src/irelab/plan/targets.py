@@ -1,11 +1,13 @@
 """What a plan must achieve and respect: the target, the critical structures and the limits.
 
-Target = tumour dilated by the margin, measured as a Euclidean distance with the voxel spacing
-(``scipy.ndimage.distance_transform_edt`` with ``sampling``; an iterated 6-neighbour structuring
-element would give a diamond, not a ball), minus the critical structures (a vessel lumen inside
-the margin is spared by IRE and is not something to ablate).
+Target = the tissues whose role is ``target`` (the tumour) dilated by the margin, measured as a
+Euclidean distance with the voxel spacing (``scipy.ndimage.distance_transform_edt`` with
+``sampling``; an iterated 6-neighbour structuring element would give a diamond, not a ball),
+minus the tissues whose role is ``critical`` (a vessel lumen inside the margin is spared by IRE
+and is not something to ablate). Roles and lethal thresholds come with the field problem's
+materials (:class:`~irelab.field.Material`), whatever the tissues are called.
 
-Limits (issue 5): per-pair voltage at most 3000 V (NanoKnife generator maximum), predicted
+Limits: per-pair voltage at most 3000 V (NanoKnife generator maximum), predicted
 current at most 50 A per pair (the generator's current limit), probe spacing 5-25 mm, exposed
 length 5-40 mm, 2-6 probes, probes parallel to one insertion direction whose shafts do not
 cross critical structures.
@@ -19,15 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from irelab.field.problem import FieldProblem, Grid
+from irelab.field.problem import FieldProblem, Grid, TissueRole
 
 __all__ = ["PlanLimits", "PlanTarget", "dilate_mm", "build_target"]
-
-DEFAULT_CRITICAL = ("blood", "bile")
-"""Tissue names that are critical structures by default (issue 5)."""
-
-TUMOUR_TISSUES = ("tumour",)
-"""Tissue names that make up the tumour (the case presets' name for colorectal metastasis)."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +40,15 @@ class PlanLimits:
     max_probes: int = 6
     probe_diameter_m: float = 1.1e-3
     """19 G NanoKnife monopolar probe (1.07 mm), rounded as in the case example."""
+    current_rise: float = 1.0
+    """Largest over first-pulse current of a pair during its pulse train: the planner sets it
+    from the delivery simulator's current model (:func:`irelab.delivery.current_rise_factor`),
+    so that the predicted current times this stays within ``max_current_A`` on every pulse."""
+
+    @property
+    def initial_current_limit_A(self) -> float:
+        """The largest predicted (first-pulse) current a pair may draw."""
+        return self.max_current_A / self.current_rise
 
 
 def dilate_mm(mask: np.ndarray, spacing_m: float, margin_m: float) -> np.ndarray:
@@ -114,18 +119,10 @@ def insertion_frame(direction: Sequence[float]) -> tuple[np.ndarray, np.ndarray,
     return u, e1, e2
 
 
-def _threshold(problem: FieldProblem) -> np.ndarray:
-    """Per-voxel lethal threshold: the local tissue's ``e_irr`` (V/m)."""
-    values = np.array([getattr(t, "e_irr_V_per_m", np.inf) for t in problem.tissues])
-    return values[problem.labels]
-
-
 def build_target(
     problem: FieldProblem,
     margin_m: float = 5e-3,
     direction: Sequence[float] = (0.0, 0.0, 1.0),
-    critical_tissues: Sequence[str] = DEFAULT_CRITICAL,
-    tumour_tissues: Sequence[str] = TUMOUR_TISSUES,
     clearance_m: float = 0.5e-3,
 ) -> PlanTarget:
     """Target and constraints of ``problem``'s anatomy (its electrodes are ignored).
@@ -134,16 +131,15 @@ def build_target(
     structure's surface: no probe axis may pass through them.
     """
     grid = problem.grid
-    names = list(problem.tissue_names)
     labels = problem.labels
-    tumour = np.isin(labels, [i for i, n in enumerate(names) if n in tumour_tissues])
-    critical = {n: labels == i for i, n in enumerate(names) if n in critical_tissues}
-    crit_any = np.zeros(grid.shape, dtype=bool)
-    for m in critical.values():
-        crit_any |= m
+    tumour = problem.mask(TissueRole.TARGET)
+    critical = {problem.materials[k].name: labels == k
+                for k in problem.labels_with(TissueRole.CRITICAL)}
+    crit_any = problem.mask(TissueRole.CRITICAL)
     target = dilate_mm(tumour, grid.spacing_m, margin_m) & ~crit_any
     keep_out = dilate_mm(crit_any, grid.spacing_m, PlanLimits().probe_diameter_m / 2 + clearance_m)
     u, e1, e2 = insertion_frame(direction)
     return PlanTarget(grid=grid, target=target, tumour=tumour, critical=critical,
-                      keep_out=keep_out, lethal_threshold_V_per_m=_threshold(problem),
+                      keep_out=keep_out,
+                      lethal_threshold_V_per_m=problem.lethal_threshold_V_per_m(),
                       axis=u, e1=e1, e2=e2)

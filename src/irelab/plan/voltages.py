@@ -24,6 +24,7 @@ import numpy as np
 from irelab.plan.evaluate import Evaluator, LayoutEvaluation
 from irelab.plan.search import CURRENT_EXPONENT, shortfall
 from irelab.plan.targets import PlanLimits
+from irelab.simulation.lethal import lethal_zone
 
 __all__ = ["FIELD_EXPONENT", "limit_voltages", "lower_voltages", "predicted_healthy"]
 
@@ -49,8 +50,9 @@ def limit_voltages(ev: LayoutEvaluation, limits: PlanLimits) -> np.ndarray | Non
     volts = np.full(len(ev.layout.pairs), limits.max_voltage_V)
     currents = ev.pair_currents_A() * (volts / np.asarray(ev.layout.voltages_V)) ** (
         CURRENT_EXPONENT)
-    over = currents > limits.max_current_A
-    volts[over] *= (0.98 * limits.max_current_A / currents[over]) ** (1 / CURRENT_EXPONENT)
+    cap = limits.initial_current_limit_A
+    over = currents > cap
+    volts[over] *= (0.98 * cap / currents[over]) ** (1 / CURRENT_EXPONENT)
     volts = np.floor(volts / VOLTAGE_STEP_V) * VOLTAGE_STEP_V
     if np.allclose(volts, ev.layout.voltages_V):
         return None
@@ -100,7 +102,8 @@ def predicted_healthy(evaluator: Evaluator, ev: LayoutEvaluation, safety: float)
     for f, e in zip(scale, ev.fields, strict=True):
         if f > 0:
             np.maximum(max_e, f * e, out=max_e)
-    lethal = max_e >= evaluator.target.lethal_threshold_V_per_m
+    lethal = lethal_zone(max_e, evaluator.target.lethal_threshold_V_per_m,
+                         evaluator.track(ev.layout))
     return evaluator.score_lethal(lethal, ev.counted)[1]
 
 

@@ -1,9 +1,10 @@
 """Simulate a case: every protocol pair at every pullback position, and the lethal zone.
 
 The lethal (IRE) zone is where the largest |E| over all pairs and positions reaches the local
-tissue's irreversible threshold ``e_irr`` (issue 2). Each position's probes form one
-:class:`~irelab.field.FieldProblem` whose :class:`~irelab.field.FieldSolver` is reused for all its
-pairs (the grid hierarchy and geometry are built once per position).
+tissue's irreversible threshold ``e_irr`` (:func:`irelab.simulation.lethal_zone`). Each
+position's probes form one :class:`~irelab.field.FieldProblem` whose
+:class:`~irelab.field.FieldSolver` is reused for all its pairs (the grid hierarchy and geometry
+are built once per position).
 
 Volumes count voxels (centres) on the simulation grid. Voxels inside a probe are conductor, not
 tissue: they are left out of the lethal zone and of the regions' lethal fractions, but counted in
@@ -17,10 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from irelab.case import Case, Tissue
+from irelab.case import Case, PairKey, Tissue
 from irelab.errors import InputError
 from irelab.field import FieldSolver, Grid, SolverOptions
-from irelab.field.geometry import cylinder_sdf
+from irelab.simulation.lethal import lethal_zone
 
 __all__ = ["PairResult", "RegionResult", "SimulationResult", "simulate_case"]
 
@@ -29,8 +30,9 @@ Progress = Callable[[str, float], None]
 
 @dataclass(frozen=True)
 class PairResult:
-    """One pair's solve at one pullback position."""
+    """One pair's solve at one placement (``key``)."""
 
+    key: PairKey
     anode: str
     cathode: str
     voltage_V: float
@@ -39,7 +41,10 @@ class PairResult:
     iterations: int
     final_change: float
     linear_iterations: int
-    position: int = 0
+
+    @property
+    def position(self) -> int:
+        return self.key.placement
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,9 @@ class SimulationResult:
         return all(p.converged for p in self.pairs)
 
     def to_json(self) -> dict:
-        """The ``irelab simulate --json`` contract (issue 2), with ``position`` added per pair."""
+        """The ``irelab simulate --json`` contract: pairs, lethal, regions (extended with each
+        pair's ``position``, the grid, the tissues with their lethal thresholds and sources and
+        ``labels``: the legend of labels.nii.gz, label value -> tissue)."""
         return {
             "pairs": [{"anode": p.anode, "cathode": p.cathode, "voltage_V": p.voltage_V,
                        "current_A": round(p.current_A, 4), "converged": p.converged,
@@ -102,21 +109,13 @@ class SimulationResult:
             "tissues": {name: {"sigma0_S_per_m": t.sigma0_S_per_m,
                                "sigma1_S_per_m": t.sigma1_S_per_m,
                                "e_rev_V_per_cm": t.e_rev_V_per_cm,
-                               "e_irr_V_per_cm": t.e_irr_V_per_cm, "source": t.source}
+                               "e_irr_V_per_cm": t.e_irr_V_per_cm,
+                               "lethal_threshold_V_per_cm": t.lethal_V_per_cm,
+                               "source": t.source,
+                               "sourced": t.sourced, "role": str(t.role)}
                         for name, t in self.tissues.items()},
+            "labels": {str(i): name for i, name in enumerate(self.tissue_names)},
         }
-
-
-def conductor_mask(case: Case, grid: Grid) -> np.ndarray:
-    """Voxel centres inside any probe's electrodes or shaft, at any pullback position."""
-    x, y, z = grid.centres_m()
-    points = np.stack(np.broadcast_arrays(x, y, z), axis=-1)
-    inside = np.zeros(grid.shape, dtype=bool)
-    for position in range(case.positions):
-        electrodes, insulators = case.conductors(grid, position)
-        for part in (*electrodes, *insulators):
-            inside |= cylinder_sdf(points, part.start_m, part.end_m, part.radius_m) < 0
-    return inside
 
 
 def simulate_case(case: Case, spacing_mm: float | None = None,
@@ -133,25 +132,24 @@ def simulate_case(case: Case, spacing_mm: float | None = None,
     results = []
     total = case.positions * len(case.protocol.pairs)
     done = 0
-    for position in range(case.positions):
-        problem = case.field_problem(spacing_mm, position)
-        solver = FieldSolver(problem, options)
-        for pair in case.protocol.pairs:
-            if progress is not None:
-                where = f" (position {position + 1})" if case.positions > 1 else ""
-                progress(f"{pair.anode}-{pair.cathode} {pair.voltage_V:g} V{where}",
-                         done / total)
-            sol = solver.solve_pair(pair.anode, pair.cathode, pair.voltage_V)
-            np.maximum(e_max, np.nan_to_num(sol.e_field_V_per_m), out=e_max)
-            results.append(PairResult(pair.anode, pair.cathode, pair.voltage_V, sol.current_A,
-                                      sol.converged, sol.iterations, sol.final_change,
-                                      sol.linear_iterations, position))
-            done += 1
+    solver = None
+    for key in case.protocol.keys():
+        if solver is None or key.pair == 0:
+            solver = FieldSolver(case.field_problem(spacing_mm, key.placement), options)
+        pair = case.protocol.pairs[key.pair]
+        if progress is not None:
+            progress(f"{key.label(case.protocol)} {pair.voltage_V:g} V", done / total)
+        sol = solver.solve_pair(pair.anode, pair.cathode, pair.voltage_V)
+        np.maximum(e_max, np.nan_to_num(sol.e_field_V_per_m), out=e_max)
+        results.append(PairResult(key, pair.anode, pair.cathode, pair.voltage_V, sol.current_A,
+                                  sol.converged, sol.iterations, sol.final_change,
+                                  sol.linear_iterations))
+        done += 1
     if progress is not None:
         progress("done", 1.0)
     labels = case.labels(grid)
-    conductor = conductor_mask(case, grid)
-    lethal = (e_max >= case.e_irr_V_per_m(grid)) & ~conductor
+    conductor = case.conductor_mask(grid)
+    lethal = lethal_zone(e_max, case.e_irr_V_per_m(grid), conductor)
     regions = {}
     for name, mask in case.region_masks(grid).items():
         tissue = mask & ~conductor

@@ -1,6 +1,12 @@
 """Bioheat (Pennes) with pulsed Joule heating and Arrhenius thermal damage."""
 
-from irelab.thermal.bioheat import RegionHeating, ThermalResult, joule_power, simulate_heating
+from irelab.thermal.bioheat import (
+    RegionHeating,
+    ThermalResult,
+    joule_power,
+    simulate_heating,
+    thermal_tissues,
+)
 from irelab.thermal.properties import (
     BODY_TEMPERATURE_C,
     LIVER_DAMAGE,
@@ -22,4 +28,5 @@ __all__ = [
     "ThermalTissue",
     "joule_power",
     "simulate_heating",
+    "thermal_tissues",
 ]

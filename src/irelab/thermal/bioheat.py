@@ -53,7 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from irelab.field.problem import Grid, PairSolution
+from irelab.field.problem import Grid, Material, PairSolution
 from irelab.thermal.properties import (
     BLOOD_DENSITY_KG_PER_M3,
     BLOOD_HEAT_CAPACITY_J_PER_KG_K,
@@ -112,6 +112,13 @@ class ThermalResult:
 def joule_power(solution: PairSolution) -> np.ndarray:
     """Volumetric Joule power during a pulse, ``sigma(E) |E|^2`` (W/m^3)."""
     return solution.sigma_S_per_m * solution.e_field_V_per_m**2
+
+
+def thermal_tissues(materials: Sequence[Material]) -> dict[str, ThermalTissue]:
+    """The thermal properties of each field-problem material, by name: those of its kind (the
+    preset it derives from, so a tissue ``like: tumour`` heats like a tumour), the liver's for a
+    kind :data:`THERMAL_TISSUES` does not list."""
+    return {m.name: THERMAL_TISSUES.get(m.kind, THERMAL_TISSUES["liver"]) for m in materials}
 
 
 def _tissue_arrays(labels: np.ndarray, names: Sequence[str],
