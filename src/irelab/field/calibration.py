@@ -13,6 +13,16 @@ local solve instead of his formula, whose equivalent radius ``0.208 h`` is small
 needle here and so does not apply. For other directions, ``alpha`` makes the sum of the cut
 cells' equations (their total flux) exact for ``psi``, with ``r = a + d`` and ``d`` the
 distance to the surface. ``alpha`` is clipped to ``[ALPHA_MIN, ALPHA_MAX]``.
+
+The electrode's ends (a free tip, or the junction with its insulated shaft) get a second
+factor ``beta`` on the links within a few spacings of the end plane: the discrete operator is
+solved in a window around the end with the axisymmetric reference potential of
+:mod:`irelab.field.axisymmetric` imposed around it, and ``beta`` makes the window's current
+equal the reference current over the same stretch of electrode (:func:`_end_correction`).
+
+The module is longer than most (about 600 lines): the side factor and the end correction of
+the tips and junctions share the local lattice windows, their caches and the root finding, and
+splitting them would expose those internals across modules.
 """
 
 from __future__ import annotations
