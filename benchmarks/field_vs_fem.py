@@ -22,9 +22,14 @@ the exact volume fraction of the tetrahedron above the threshold. irelab:
 :func:`irelab.field.lethal_volume_m3` (sub-voxel). Wall time and peak memory are measured per
 run in a fresh process (mesh generation and set-up included).
 
-Run (takes 20-40 min on 2 shared cores; ``--quick`` runs only the coarsest FEM level)::
+The FEM is the slow side: its coarsest level (P2) of the two-needle scene took 786 s wall at a
+1-minute load of 9-15 on 2 shared cores; the P3 level takes several times longer. ``--quick``
+runs only the coarsest FEM level (then the reference's own error, about 0.15 % for the
+two-needle scene, is part of the printed difference); ``--fem-results`` keeps finished FEM
+runs so that an interrupted benchmark resumes where it stopped. Run::
 
     .venv/bin/python benchmarks/field_vs_fem.py [--scenes two-needles,bipolar] [--quick]
+        [--fem-results fem.json]
 """
 
 from __future__ import annotations
