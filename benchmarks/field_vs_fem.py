@@ -23,7 +23,10 @@ the exact volume fraction of the tetrahedron above the threshold. irelab:
 run in a fresh process (mesh generation and set-up included).
 
 The FEM is the slow side: its coarsest level (P2) of the two-needle scene took 786 s wall at a
-1-minute load of 9-15 on 2 shared cores; the P3 level takes several times longer. ``--quick``
+1-minute load of 9-15 on 2 shared cores; the P3 level takes several times longer (bipolar
+probe: 333 s for P2, 1032 s for P3). The floating third needle is the slowest: its potential's
+unknown couples to every degree of freedom on that needle, and a Newton step took about 300 s
+at P2 instead of about 80 s. ``--quick``
 runs only the coarsest FEM level (then the reference's own error, about 0.15 % for the
 two-needle scene, is part of the printed difference); ``--fem-results`` keeps finished FEM
 runs so that an interrupted benchmark resumes where it stopped. Run::
