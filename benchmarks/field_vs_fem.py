@@ -26,7 +26,7 @@ The FEM is the slow side: its coarsest level (P2) of the two-needle scene took 7
 1-minute load of 9-15 on 2 shared cores; the P3 level takes several times longer (bipolar
 probe: 333 s for P2, 1032 s for P3). The floating third needle is the slowest: its potential's
 unknown couples to every degree of freedom on that needle, and a Newton step took about 300 s
-at P2 instead of about 80 s. ``--quick``
+at P2 instead of 40-95 s for two needles. ``--quick``
 runs only the coarsest FEM level (then the reference's own error, about 0.15 % for the
 two-needle scene, is part of the printed difference); ``--fem-results`` keeps finished FEM
 runs so that an interrupted benchmark resumes where it stopped. Run::
