@@ -4,7 +4,7 @@ several test folders have a conftest and ``from conftest import`` would pick the
 Two parallel cylinders (radius a, centres (+-c, 0), voltage V, conductivity sigma) in an infinite
 medium: the field equals that of two line sources +-I' at (-+b, 0), b = sqrt(c^2 - a^2),
 I' = pi sigma V / arccosh(c/a) per metre, so |E| = V b / (arccosh(c/a) r1 r2) (Smythe, Static
-and Dynamic Electricity, 3rd ed., Sec. 4.13, two parallel cylinders; the formula of issue 2).
+and Dynamic Electricity, 3rd ed., Sec. 4.13, two parallel cylinders).
 
 Our model box is finite with insulated walls. Its effect is removed with the method of images: a
 Neumann wall mirrors every source with the same sign, so a rectangle [-X, X] x [-Y, Y] repeats the
@@ -32,7 +32,7 @@ from irelab.field import (
 )
 
 MM = 1e-3
-C_HALF = 7.5 * MM  # half the centre spacing: the issue's needles are 15 mm apart
+C_HALF = 7.5 * MM  # half the centre spacing: the example case's needles are 15 mm apart
 RADIUS = 0.55 * MM  # 1.1 mm needle
 SIGMA = 0.2  # S/m, any value: the linear checks scale with it
 IMAGES = 25  # image cells in each direction; the sums change by < 1e-6 beyond this
@@ -172,3 +172,20 @@ class TwoCylinderReference:
         e = self.e_magnitude(xx, yy)
         outside = (np.hypot(xx + self.c, yy) > self.a) & (np.hypot(xx - self.c, yy) > self.a)
         return np.array([2 * np.sum(outside & (e > lv)) * step**2 for lv in levels])
+
+
+def convergence_problem(spacing_m: float, sigma: float = 0.2) -> FieldProblem:
+    """The convergence-order problem (the ``convergence`` scene of benchmarks/field_vs_fem.py):
+    a 24 x 20 x 24 mm box of a linear medium, two 1.1 mm needles at x = -4 and +4 mm with 8 mm
+    exposed (z = -4 to 4 mm) and insulated shafts through the top face. All its features lie
+    on voxel faces at 1, 0.5 and 0.25 mm, so the three grids see the same sub-voxel geometry."""
+    grid = Grid.centred((0.024, 0.020, 0.024), spacing_m)
+    top = grid.upper_m[2] + 5 * MM
+    electrodes, insulators = [], []
+    for name, x0 in (("A", -4 * MM), ("B", 4 * MM)):
+        electrodes.append(Electrode(name, (x0, 0.0, -4 * MM), (x0, 0.0, 4 * MM), RADIUS))
+        insulators.append(Insulator(f"{name}:shaft", (x0, 0.0, 4 * MM), (x0, 0.0, top),
+                                    RADIUS))
+    return FieldProblem(grid, np.zeros(grid.shape, dtype=np.int8),
+                        (Material("tissue", linear_tissue(sigma)),), tuple(electrodes),
+                        tuple(insulators))

@@ -120,7 +120,7 @@ def _lethal_area(solution, spacing_m: float, factor: int = 8) -> float:
 
 @pytest.mark.slow
 def test_nonlinear_result_changes_less_than_one_percent_when_grid_is_halved() -> None:
-    """Liver, 1500 V, the issue's needle pair (1.1 mm, 15 mm apart) through a thin 80 mm box:
+    """Liver, 1500 V, the example case's needle pair (1.1 mm, 15 mm apart) through a thin 80 mm box:
     current and lethal area (|E| >= e_irr) at 0.5 mm and 0.25 mm differ by < 1 % (measured:
     current 0.01 %, area 0.78 %; from 1 mm to 0.5 mm: 0.05 % and 0.38 %)."""
     results = []

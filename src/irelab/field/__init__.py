@@ -11,6 +11,7 @@ from irelab.field.problem import (
     TissueRole,
 )
 from irelab.field.solver import FieldSolver, SolverOptions, solve_pair
+from irelab.field.volume import lethal_volume_m3
 
 __all__ = [
     "MODELS",
@@ -25,5 +26,6 @@ __all__ = [
     "SmoothStepConductivity",
     "SolverOptions",
     "TissueRole",
+    "lethal_volume_m3",
     "solve_pair",
 ]

@@ -1,35 +1,33 @@
-"""Where electrodes and insulated shafts cut the voxel grid: sub-voxel cut-cell links.
+"""Where electrodes and insulated shafts cut the voxel grid: ray-cast cut-cell links.
 
 A needle of 1.1 mm is one or two voxels wide on the 0.5-1 mm grids the planner uses. Drawn as
 voxels (a staircase), its current misses the exact value by 5-12 % and the error jumps around
 with the spacing, because which voxel centres fall inside the needle changes discontinuously.
-We instead treat each conductor as an exact cylinder cutting the grid's edges:
+The same happens along the needle: if only the voxel layers whose centres lie within the exposed
+length are coupled to the electrode, the electrode's length is rounded to whole voxels, and the
+current of a 20 mm electrode jumps by +-1.5 % at 1 mm as the needle slides along its axis.
+We instead treat each conductor as an exact flat-ended cylinder cutting the faces of the grid:
 
-* A cell whose centre lies inside a cylinder is *inactive* (it is part of the conductor).
-* Every grid edge from an active cell centre ``x_c`` towards a neighbour ``x_c + h e`` that
-  crosses an electrode's surface (also when both ends lie outside, as happens when a needle
-  thinner than the spacing passes between two centres) becomes a *link* from the cell to the
-  electrode's potential, placed at the first crossing, a fraction ``theta`` of the edge away.
-  This is the symmetric Shortley-Weller (ghost-fluid) Dirichlet condition: a face conductance
-  ``sigma h^2 / (theta h)`` (Gibou F, Fedkiw R, Cheng L, Kang M. A second-order-accurate
+* A cell whose centre lies inside a conductor is *inactive* (it is part of the conductor).
+* The flux from an active cell towards a neighbour passes through the square face between them.
+  We cast ``RAYS_PER_SIDE**2`` parallel rays from the cell's cross-section (a regular grid of
+  points on the square through the cell centre) along the edge, one spacing long. A ray that
+  meets nothing keeps the face open; the fraction of such rays is the face's *aperture*. Rays
+  that first meet an electrode (its side or its exposed end cap) form a *link* from the cell
+  to that electrode: aperture ``f`` = their fraction, distance ``theta h`` = their mean
+  distance, conductance ``f h^2 / (theta h)`` per unit sigma, the symmetric Shortley-Weller
+  (ghost-fluid) Dirichlet condition (Gibou F, Fedkiw R, Cheng L, Kang M. A second-order-accurate
   symmetric discretization of the Poisson equation on irregular domains. J Comput Phys
-  176:205-227, 2002).
-* Near-field correction (a numerical well index). With a radius of 0.5-2 spacings the
-  discrete near field of the needle is not resolved, so the links of each electrode are scaled
-  by one factor ``alpha``. For an electrode parallel to a grid axis (the usual probe), ``alpha``
-  is computed numerically: in the voxel layer through its middle, the discrete operator is solved
-  with the exact infinite-cylinder potential ``psi = ln(r / a)`` imposed on a ring of cells
-  ``CALIBRATION_RADIUS`` spacings out, and ``alpha`` makes the discrete current equal the exact
-  ``2 pi`` per unit length. This is Peaceman's well-index idea (Peaceman D W. Interpretation of
-  well-block pressures in numerical reservoir simulation. SPE J 18(3):183-194, 1978) done by a
-  local solve instead of his formula, whose equivalent radius ``0.208 h`` is smaller than the
-  needle here and so does not apply. For other directions, ``alpha`` makes the sum of the cut
-  cells' equations (their total flux) exact for ``psi``, with ``r = a + d`` and ``d`` the
-  distance to the surface. ``alpha`` is clipped to ``[ALPHA_MIN, ALPHA_MAX]``. Measured on the
-  two-cylinder solution: current within 0.15 % of exact for 0.4-1 mm spacings and any needle
-  offset (tests/field/test_field_cylinders.py).
-* Edges crossing an insulator (shaft, bipolar gap) carry no current; cells whose centre is inside
-  an insulator are inactive.
+  176:205-227, 2002) applied per partial face, as in cut-cell (embedded boundary) finite
+  volumes, which weight each face by its open fraction. Rays that meet an insulator carry no
+  current. A ray that reaches an inactive neighbour unobstructed ends in the conductor holding
+  that neighbour's centre (a link of distance h, or nothing for an insulator).
+  Because the apertures vary continuously with the position of the needle, so do the current
+  and the field: the electrode's length, its end cap and the exposed/insulated junction are
+  resolved below the voxel size instead of being rounded to whole voxels.
+* Near-field correction (a numerical well index): :mod:`irelab.field.calibration` scales the
+  side links of each electrode so that the discrete operator carries the exact current of the
+  logarithmic near field of a cylinder, and corrects the links near its ends.
 
 Everything here is geometry: conductances are in units of length (multiply by sigma in S/m).
 """
@@ -37,7 +35,7 @@ Everything here is geometry: conductances are in units of length (multiply by si
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -45,15 +43,41 @@ from irelab.field.problem import Electrode, Grid, Insulator
 
 __all__: list[str] = []
 
-ALPHA_MIN = 0.25
-ALPHA_MAX = 4.0
-"""Bounds of the near-field correction factor (a safeguard; the validation cases calibrate
-to 0.97-1.06)."""
+RAYS_PER_SIDE = 6
+"""Rays per face side (36 per face). A design choice: with 6, the aperture of a face partly
+covered by a needle is resolved to a few per cent of the face, finer than the grid error."""
+
+_ON_SURFACE = 1e-9
+"""A cell centre this close to a conductor's surface (fraction of h) counts as inside it, so
+that round-off in the centres' coordinates cannot flip it (tips often sit on voxel centres)."""
 
 THETA_MIN = 1e-3
-CALIBRATION_RADIUS = 4
-"""Cross-section calibration: cells closer than this many spacings to the surface are solved."""
-_SEARCH_STEPS = 40  # golden-section and bisection steps along an edge: 2**-40 of h
+"""Shortest link distance (fraction of h): a ray starting on a conductor's surface."""
+
+_INTERIOR = -3  # owner code of a ray that starts inside a conductor
+_DIRECTIONS = tuple((axis, sign) for axis in range(3) for sign in (-1, 1))
+
+
+@dataclass(frozen=True)
+class Cylinder:
+    """A flat-ended cylinder ``start``-``end`` of ``radius`` (m): an electrode or an insulator.
+
+    ``index`` is the electrode's index in the problem, or -1 for an insulator.
+    """
+
+    start: np.ndarray
+    end: np.ndarray
+    radius: float
+    index: int
+
+    @property
+    def axis(self) -> np.ndarray:
+        v = self.end - self.start
+        return v / np.linalg.norm(v)
+
+    @property
+    def length(self) -> float:
+        return float(np.linalg.norm(self.end - self.start))
 
 
 def cylinder_sdf(points: np.ndarray, start, end, radius: float) -> np.ndarray:
@@ -73,68 +97,85 @@ def cylinder_sdf(points: np.ndarray, start, end, radius: float) -> np.ndarray:
     return outside + np.minimum(np.maximum(qx, qy), 0)
 
 
-def _first_crossing(sdf, x0: np.ndarray, step: np.ndarray) -> np.ndarray:
-    """Fraction in [0, 1] of the first zero of ``sdf(x0 + t step)``, NaN where there is none.
-
-    The signed distance of a convex body is convex along a line, so a golden-section search
-    finds the minimum and a bisection on ``[0, t_min]`` the first crossing.
-    """
-    lo = np.zeros(len(x0))
-    hi = np.ones(len(x0))
-    g = (np.sqrt(5) - 1) / 2
-    for _ in range(_SEARCH_STEPS):
-        a = hi - g * (hi - lo)
-        b = lo + g * (hi - lo)
-        fa = sdf(x0 + a[:, None] * step)
-        fb = sdf(x0 + b[:, None] * step)
-        left = fa < fb
-        hi = np.where(left, b, hi)
-        lo = np.where(left, lo, a)
-    t_min = (lo + hi) / 2
-    end = sdf(x0 + step)
-    t_min = np.where(end <= 0, 1.0, t_min)
-    crosses = sdf(x0 + t_min[:, None] * step) <= 0
-    lo = np.zeros(len(x0))
-    hi = t_min.copy()
-    for _ in range(_SEARCH_STEPS):
-        mid = (lo + hi) / 2
-        inside = sdf(x0 + mid[:, None] * step) <= 0
-        hi = np.where(inside, mid, hi)
-        lo = np.where(inside, lo, mid)
-    return np.where(crosses, hi, np.nan)
-
-
-_DIRECTIONS = tuple((axis, sign) for axis in range(3) for sign in (-1, 1))
+def ray_entry(origins: np.ndarray, direction: np.ndarray, cyl: Cylinder,
+              tol: float = 0.0) -> np.ndarray:
+    """Distance along the unit ``direction`` at which each ray enters ``cyl`` (0 if it starts
+    inside, +inf if it never does): the line-cylinder quadratic clipped by the two end planes.
+    Origins within ``tol`` of an end plane are moved onto it (and count as inside it), so that
+    round-off cannot decide whether a ray along an end plane meets the electrode."""
+    u = cyl.axis
+    w = origins - cyl.start
+    ws = w @ u
+    ws = np.where(np.abs(ws) <= tol, 0.0, ws)
+    ws = np.where(np.abs(ws - cyl.length) <= tol, cyl.length, ws)
+    ds = float(direction @ u)
+    w_perp = w - ws[:, None] * u
+    d_perp = direction - ds * u
+    a2 = float(d_perp @ d_perp)
+    b = w_perp @ d_perp
+    c = np.einsum("ij,ij->i", w_perp, w_perp) - cyl.radius**2
+    c = np.where(np.abs(c) <= 2 * tol * cyl.radius, 0.0, c)
+    # radial interval (t_lo, t_hi) where the line is inside the infinite cylinder
+    if a2 > 1e-24:
+        disc = b * b - a2 * c
+        root = np.sqrt(np.maximum(disc, 0.0))
+        r_lo = np.where(disc >= 0, (-b - root) / a2, np.inf)
+        r_hi = np.where(disc >= 0, (-b + root) / a2, -np.inf)
+    else:  # parallel to the axis: inside for all t or for none
+        r_lo = np.where(c <= 0, -np.inf, np.inf)
+        r_hi = np.where(c <= 0, np.inf, -np.inf)
+    # axial interval where 0 <= s <= L
+    if abs(ds) > 1e-12:
+        t0 = (0.0 - ws) / ds
+        t1 = (cyl.length - ws) / ds
+        s_lo, s_hi = np.minimum(t0, t1), np.maximum(t0, t1)
+    else:
+        inside = (ws >= 0) & (ws <= cyl.length)
+        s_lo = np.where(inside, -np.inf, np.inf)
+        s_hi = np.where(inside, np.inf, -np.inf)
+    lo = np.maximum(r_lo, s_lo)
+    hi = np.minimum(r_hi, s_hi)
+    hit = (lo <= hi) & (hi >= 0)
+    return np.where(hit, np.maximum(lo, 0.0), np.inf)
 
 
 @dataclass(frozen=True, eq=False)
 class CutGeometry:
     """Conductors on one grid.
 
-    ``active`` is the boolean mask of cells that carry tissue unknowns. ``open_faces[axis]`` marks
-    the interior faces between cells ``i`` and ``i + 1`` along ``axis`` that conduct (both cells
-    active, edge not cut by any conductor). Links: ``link_cell`` (flat cell index),
-    ``link_electrode`` (index into the problem's electrodes), ``link_weight`` (conductance per unit
-    sigma, m), ``link_theta`` (fraction of the edge from the cell centre to the surface) and
-    ``link_axis`` (the edge's grid axis) and ``link_sign`` (+1 or -1: its direction on that axis).
+    ``active`` is the boolean mask of cells that carry tissue unknowns; ``inside_electrode`` the
+    index of the electrode holding each cell centre (-1: none). ``apertures[axis]`` is the open
+    fraction (0-1) of each interior face between cells ``i`` and ``i + 1`` along ``axis`` (zero
+    unless both cells are active). Links: ``link_cell`` (flat cell index), ``link_electrode``
+    (index into the problem's electrodes), ``link_weight`` (conductance per unit sigma, m,
+    including the near-field correction), ``link_aperture`` (covered fraction of the face),
+    ``link_theta`` (mean distance to the surface as a fraction of the edge), ``link_axis`` (the
+    edge's grid axis), ``link_sign`` (+1 or -1: its direction on that axis) and ``link_point``
+    (the mean point where its rays meet the electrode, m).
     """
 
     grid: Grid
     active: np.ndarray
     inside_electrode: np.ndarray
-    open_faces: tuple[np.ndarray, np.ndarray, np.ndarray]
+    apertures: tuple[np.ndarray, np.ndarray, np.ndarray]
     link_cell: np.ndarray
     link_electrode: np.ndarray
     link_weight: np.ndarray
+    link_aperture: np.ndarray
     link_theta: np.ndarray
     link_axis: np.ndarray
     link_sign: np.ndarray
+    link_point: np.ndarray
+
+    @property
+    def open_faces(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return tuple(a > 0 for a in self.apertures)  # type: ignore[return-value]
 
 
-def _candidate_cells(grid: Grid, start, end, radius: float) -> np.ndarray:
+def _candidate_cells(grid: Grid, cyl: Cylinder) -> np.ndarray:
     """Flat indices of cells within one spacing of the cylinder's bounding box."""
-    lo = np.minimum(start, end) - radius - 1.01 * grid.spacing_m
-    hi = np.maximum(start, end) + radius + 1.01 * grid.spacing_m
+    lo = np.minimum(cyl.start, cyl.end) - cyl.radius - 1.01 * grid.spacing_m
+    hi = np.maximum(cyl.start, cyl.end) + cyl.radius + 1.01 * grid.spacing_m
     ranges = []
     for axis in range(3):
         x = grid.axis_m(axis)
@@ -145,273 +186,172 @@ def _candidate_cells(grid: Grid, start, end, radius: float) -> np.ndarray:
     return np.ravel_multi_index((ii.ravel(), jj.ravel(), kk.ravel()), grid.shape)
 
 
-def _centres(grid: Grid, flat: np.ndarray) -> np.ndarray:
+def centres(grid: Grid, flat: np.ndarray) -> np.ndarray:
+    """Centres (m) of the cells with flat indices ``flat``, shape ``(len(flat), 3)``."""
     idx = np.unravel_index(flat, grid.shape)
     return np.stack([grid.origin_m[a] + grid.spacing_m * idx[a] for a in range(3)], axis=-1)
 
 
+def conductor_cylinders(electrodes: Sequence[Electrode],
+                        insulators: Sequence[Insulator]) -> list[Cylinder]:
+    cyls = [Cylinder(np.asarray(e.start_m, float), np.asarray(e.end_m, float), e.radius_m, i)
+            for i, e in enumerate(electrodes)]
+    cyls += [Cylinder(np.asarray(s.start_m, float), np.asarray(s.end_m, float), s.radius_m, -1)
+             for s in insulators]
+    for c in cyls:
+        if c.length == 0:
+            raise ValueError("a cylinder needs distinct start and end points")
+    return cyls
+
+
+def _ray_offsets(axis: int, h: float) -> np.ndarray:
+    """Ray origins relative to the cell centre: a regular grid on the cell's cross-section."""
+    k = RAYS_PER_SIDE
+    t = (np.arange(k) + 0.5) / k - 0.5
+    a, b = np.meshgrid(t * h, t * h, indexing="ij")
+    out = np.zeros((k * k, 3))
+    plane = [ax for ax in range(3) if ax != axis]
+    out[:, plane[0]] = a.ravel()
+    out[:, plane[1]] = b.ravel()
+    return out
+
+
 def cut_geometry(
+    grid: Grid, electrodes: Sequence[Electrode], insulators: Sequence[Insulator] = (),
+    calibrate: bool = True,
+) -> CutGeometry:
+    """Cut the grid by the conductors: inactive cells, face apertures and electrode links, the
+    links scaled by the near-field corrections of :mod:`irelab.field.calibration` (only the
+    simplest one without ``calibrate``)."""
+    from irelab.field.calibration import near_field_factors
+
+    base = cut_cells(grid, electrodes, insulators)
+    factors = near_field_factors(base, electrodes, insulators, calibrate)
+    return replace(base, link_weight=base.link_weight * factors)
+
+
+def cut_cells(
     grid: Grid, electrodes: Sequence[Electrode], insulators: Sequence[Insulator] = ()
 ) -> CutGeometry:
-    """Cut the grid by the conductors: inactive cells, blocked faces and electrode links."""
+    """Inactive cells, face apertures and links (uncorrected Shortley-Weller conductances)."""
     h = grid.spacing_m
-    inactive = np.zeros(grid.size, dtype=bool)
-    inside_electrode = np.full(grid.size, -1, dtype=np.int64)
-    blocked = [np.zeros(grid.size, dtype=bool) for _ in range(6)]  # edge from cell along dir
-
-    conductors = [(e, True, i) for i, e in enumerate(electrodes)]
-    conductors += [(ins, False, -1) for ins in insulators]
-    edge_cells: list[np.ndarray] = []
-    edge_dirs: list[np.ndarray] = []
-    edge_theta: list[np.ndarray] = []
-    edge_elec: list[np.ndarray] = []
-    for cond, is_electrode, index in conductors:
-        flat = _candidate_cells(grid, np.asarray(cond.start_m), np.asarray(cond.end_m),
-                                cond.radius_m)
-        if len(flat) == 0:
-            continue
-
-        def sdf(p, c=cond):
-            return cylinder_sdf(p, c.start_m, c.end_m, c.radius_m)
-
-        x = _centres(grid, flat)
-        inside = sdf(x) <= 0
+    n = grid.size
+    shape = grid.shape
+    cyls = conductor_cylinders(electrodes, insulators)
+    inactive = np.zeros(n, dtype=bool)
+    holder = np.full(n, -2, dtype=np.int64)  # conductor index holding the centre (-2: none)
+    candidates = []
+    for ci, cyl in enumerate(cyls):
+        flat = _candidate_cells(grid, cyl)
+        sdf = cylinder_sdf(centres(grid, flat), cyl.start, cyl.end, cyl.radius)
+        inside = sdf <= _ON_SURFACE * h
         inactive[flat[inside]] = True
-        if is_electrode:
-            inside_electrode[flat[inside]] = index
-        for d, (axis, sign) in enumerate(_DIRECTIONS):
-            step = np.zeros(3)
-            step[axis] = sign * h
-            theta = _first_crossing(sdf, x, np.broadcast_to(step, x.shape))
-            hit = np.isfinite(theta)
-            blocked[d][flat[hit]] = True
-            if is_electrode:
-                sel = hit & ~inside
-                edge_cells.append(flat[sel])
-                edge_dirs.append(np.full(int(sel.sum()), d))
-                edge_theta.append(theta[sel])
-                edge_elec.append(np.full(int(sel.sum()), index))
+        holder[flat[inside]] = ci
+        candidates.append(flat)
+    cand = np.unique(np.concatenate(candidates)) if candidates else np.zeros(0, np.int64)
+    cand = cand[~inactive[cand]]
+    near = [np.flatnonzero(np.isin(cand, flat, assume_unique=True)) for flat in candidates]
+    idx = np.stack(np.unravel_index(cand, shape), axis=-1)
+    x = centres(grid, cand)
+    n_rays = RAYS_PER_SIDE**2
+
+    apertures = []
+    for axis in range(3):
+        a = np.ones(tuple(s - (1 if ax == axis else 0) for ax, s in enumerate(shape)),
+                    dtype=np.float32)  # resolved to 1/36 by the rays: single precision is ample
+        apertures.append(a)
+    link_rows: list[tuple] = []
+    for d, (axis, sign) in enumerate(_DIRECTIONS):
+        direction = np.zeros(3)
+        direction[axis] = sign
+        offsets = _ray_offsets(axis, h)
+        origins = (x[:, None, :] + offsets[None]).reshape(-1, 3)
+        best = np.full((len(cand), n_rays), np.inf)
+        owner = np.full((len(cand), n_rays), -1, dtype=np.int64)
+        for ci, cyl in enumerate(cyls):
+            rows = near[ci]
+            t = ray_entry(origins.reshape(-1, n_rays, 3)[rows].reshape(-1, 3), direction, cyl,
+                          _ON_SURFACE * h).reshape(-1, n_rays)
+            closer = t < best[rows]
+            best[rows] = np.where(closer, t, best[rows])
+            owner[rows] = np.where(closer, ci, owner[rows])
+        best = best.ravel()
+        owner = owner.ravel()
+        hit = best <= h
+        # a ray starting inside a conductor is part of the cell's section that is conductor,
+        # not a face: it neither conducts nor links
+        interior = best <= 0
+        best = best.reshape(-1, n_rays)
+        owner = np.where(hit, np.where(interior, _INTERIOR, owner), -1).reshape(-1, n_rays)
+        # neighbour: rays reaching an inactive neighbour end in its conductor at distance h
+        nb = idx.copy()
+        nb[:, axis] += sign
+        inside_grid = (nb[:, axis] >= 0) & (nb[:, axis] < shape[axis])
+        nb_flat = np.where(inside_grid, np.ravel_multi_index(
+            np.clip(nb, 0, np.array(shape) - 1).T, shape), 0)
+        nb_holder = np.where(inside_grid, holder[nb_flat], -2)
+        free_ray = owner == -1
+        to_holder = free_ray & (nb_holder >= 0)[:, None]
+        owner = np.where(to_holder, nb_holder[:, None], owner)
+        best = np.where(to_holder, h, best)
+        blocked_fraction = (owner != -1).mean(axis=1)
+        # face apertures (stored once per face, from the lower cell's + direction)
+        face = idx.copy()
+        if sign < 0:
+            face[:, axis] -= 1
+        ok = inside_grid
+        fidx = tuple(face[ok].T)
+        apertures[axis][fidx] = np.minimum(apertures[axis][fidx], 1.0 - blocked_fraction[ok])
+        # links: per (cell, electrode) among the rays that met an electrode first
+        for ci, cyl in enumerate(cyls):
+            if cyl.index < 0:
+                continue
+            mine = owner == ci
+            count = mine.sum(axis=1)
+            sel = count > 0
+            if not sel.any():
+                continue
+            mean_t = np.where(mine, best, 0.0).sum(axis=1)[sel] / count[sel]
+            mean_offset = (mine[sel].astype(float) @ offsets) / count[sel][:, None]
+            point = x[sel] + mean_offset + mean_t[:, None] * direction
+            link_rows.append((cand[sel], np.full(int(sel.sum()), cyl.index),
+                              count[sel] / n_rays, np.maximum(mean_t / h, THETA_MIN),
+                              np.full(int(sel.sum()), d), point))
 
     active = ~inactive
-    cells = np.concatenate(edge_cells) if edge_cells else np.zeros(0, dtype=np.int64)
-    dirs = np.concatenate(edge_dirs) if edge_dirs else np.zeros(0, dtype=np.int64)
-    theta = np.concatenate(edge_theta) if edge_theta else np.zeros(0)
-    elec = np.concatenate(edge_elec) if edge_elec else np.zeros(0, dtype=np.int64)
-    # keep links of active cells only, and per (cell, direction) the nearest electrode crossing
-    keep = active[cells]
-    cells, dirs, theta, elec = cells[keep], dirs[keep], theta[keep], elec[keep]
-    order = np.lexsort((theta, dirs, cells))
-    cells, dirs, theta, elec = cells[order], dirs[order], theta[order], elec[order]
-    first = np.ones(len(cells), dtype=bool)
-    first[1:] = (cells[1:] != cells[:-1]) | (dirs[1:] != dirs[:-1])
-    cells, dirs, theta, elec = cells[first], dirs[first], theta[first], elec[first]
-    theta = np.maximum(theta, THETA_MIN)
-
-    open_faces = []
-    shape = grid.shape
     act3 = active.reshape(shape)
     for axis in range(3):
         lo = [slice(None)] * 3
         hi = [slice(None)] * 3
         lo[axis] = slice(0, shape[axis] - 1)
         hi[axis] = slice(1, shape[axis])
-        plus = blocked[2 * axis + 1].reshape(shape)[tuple(lo)]
-        minus = blocked[2 * axis].reshape(shape)[tuple(hi)]
-        open_faces.append(act3[tuple(lo)] & act3[tuple(hi)] & ~plus & ~minus)
-
-    alpha = _log_correction(grid, electrodes, active, open_faces, cells, dirs, theta, elec)
-    for e_index, electrode in enumerate(electrodes):
-        local = _cross_section_calibration(grid, electrode, e_index, open_faces, cells, dirs,
-                                           theta, elec)
-        if local is not None:
-            alpha[elec == e_index] = local
-    weight = h / theta * alpha
+        apertures[axis] *= act3[tuple(lo)] & act3[tuple(hi)]
+    if link_rows:
+        cells, elec, aperture, theta, dirs, points = (
+            np.concatenate(c) for c in zip(*link_rows, strict=True))
+    else:
+        cells = elec = dirs = np.zeros(0, dtype=np.int64)
+        aperture = theta = np.zeros(0)
+        points = np.zeros((0, 3))
+    order = np.lexsort((elec, dirs, cells))
+    cells, elec, aperture, theta, dirs, points = (
+        v[order] for v in (cells, elec, aperture, theta, dirs, points))
+    index_of = np.array([c.index for c in cyls] + [-1])
+    inside_electrode = np.where(holder >= 0, index_of[np.maximum(holder, 0)], -1).astype(np.int32)
     return CutGeometry(
-        grid=grid,
-        active=active,
-        inside_electrode=inside_electrode,
-        open_faces=tuple(open_faces),  # type: ignore[arg-type]
-        link_cell=cells,
-        link_electrode=elec,
-        link_weight=weight,
-        link_theta=theta,
-        link_axis=dirs // 2,
-        link_sign=np.where(dirs % 2 == 1, 1.0, -1.0),
-    )
+        grid=grid, active=active, inside_electrode=inside_electrode,
+        apertures=tuple(apertures),  # type: ignore[arg-type]
+        link_cell=cells, link_electrode=elec, link_weight=h * aperture / theta,
+        link_aperture=aperture, link_theta=theta, link_axis=dirs // 2,
+        link_sign=np.where(dirs % 2 == 1, 1.0, -1.0), link_point=points)
 
 
-def _log_correction(grid, electrodes, active, open_faces, cells, dirs, theta, elec):
-    """Per-link factor alpha making each cut cell's equation exact for ``ln(r / a)``."""
-    if len(cells) == 0:
-        return np.ones(0)
+def sub_grid(grid: Grid, lower_m: np.ndarray, upper_m: np.ndarray) -> Grid:
+    """The grid of ``grid``'s lattice (same spacing and cell centres) covering the box
+    ``lower_m``-``upper_m``, which may reach beyond ``grid``."""
     h = grid.spacing_m
-    shape = grid.shape
-    # one calibration per (cell, electrode): group links
-    key = cells * (len(electrodes) + 1) + elec
-    groups, group_of = np.unique(key, return_inverse=True)
-    g_cell = groups // (len(electrodes) + 1)
-    g_elec = groups % (len(electrodes) + 1)
-    idx = np.stack(np.unravel_index(g_cell, shape), axis=-1)
-    centre = _centres(grid, g_cell)
-    psi_c = np.empty(len(groups))
-    regular = np.zeros(len(groups))
-    for e_index, electrode in enumerate(electrodes):
-        sel = g_elec == e_index
-        if not sel.any():
-            continue
-        a = electrode.radius_m
-
-        def psi(p, el=electrode, a=a):
-            d = np.maximum(cylinder_sdf(p, el.start_m, el.end_m, el.radius_m), 0)
-            return np.log((a + d) / a)
-
-        psi_c[sel] = psi(centre[sel])
-        for axis in range(3):
-            faces = open_faces[axis]
-            for sign in (-1, 1):
-                nb = idx[sel].copy()
-                nb[:, axis] += sign
-                valid = (nb[:, axis] >= 0) & (nb[:, axis] < shape[axis])
-                face_idx = nb[:, axis] if sign < 0 else idx[sel][:, axis]
-                face_idx = np.clip(face_idx, 0, shape[axis] - 2)
-                f = np.array(idx[sel])
-                f[:, axis] = face_idx
-                is_open = valid & faces[f[:, 0], f[:, 1], f[:, 2]] if shape[axis] > 1 else \
-                    np.zeros(int(sel.sum()), dtype=bool)
-                step = np.zeros(3)
-                step[axis] = sign * h
-                contrib = np.where(is_open, psi(centre[sel] + step) - psi_c[sel], 0.0)
-                regular[sel] += h * contrib
-    link_sum = np.bincount(group_of, weights=h / theta, minlength=len(groups)) * psi_c
-    n_e = len(electrodes) + 1
-    regular_e = np.bincount(g_elec, weights=regular, minlength=n_e)
-    link_e = np.bincount(g_elec, weights=link_sum, minlength=n_e)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        alpha = np.where(link_e > 0, regular_e / link_e, 1.0)
-    alpha = np.clip(np.nan_to_num(alpha, nan=1.0), ALPHA_MIN, ALPHA_MAX)
-    return alpha[g_elec][group_of]
-
-
-def _cross_section_calibration(grid, electrode, e_index, open_faces, cells, dirs, theta, elec):
-    """Numerical well index of a grid-aligned electrode: one factor for all its links.
-
-    In the voxel layer through the electrode's middle, solve the discrete operator (sigma = 1)
-    for the exact infinite-cylinder potential ``psi = ln(r / a)`` imposed on a ring of cells at
-    ``CALIBRATION_RADIUS`` spacings from the surface, the electrode at 0 and its links scaled by
-    ``alpha``. The exact current into the electrode is ``2 pi`` per unit length; ``alpha`` is
-    chosen so the discrete current matches it (the links are in series with the rest of the
-    discrete medium, so ``1/F`` is affine in ``1/alpha``: two solves and one check suffice).
-    This removes the discretisation error of the whole near field, not only of the cut cells.
-    Returns None when the electrode is not parallel to a grid axis or the layer is unusable.
-    """
-    import warnings
-
-    import scipy.sparse as sp
-    from scipy.sparse.linalg import MatrixRankWarning, spsolve
-
-    h = grid.spacing_m
-    a = electrode.radius_m
-    start = np.asarray(electrode.start_m, dtype=float)
-    end = np.asarray(electrode.end_m, dtype=float)
-    u = (end - start) / np.linalg.norm(end - start)
-    axis = int(np.argmax(np.abs(u)))
-    if abs(abs(u[axis]) - 1) > 1e-9:
-        return None
-    mid = (start + end) / 2
-    layer = int(round((mid[axis] - grid.origin_m[axis]) / h))
-    if not 0 <= layer < grid.shape[axis]:
-        return None
-    sel = (elec == e_index) & (dirs // 2 != axis)
-    cell_idx = np.stack(np.unravel_index(cells[sel], grid.shape), axis=-1)
-    in_layer = cell_idx[:, axis] == layer
-    if not in_layer.any():
-        return None
-    link_cells = cells[sel][in_layer]
-    link_g = h / theta[sel][in_layer]
-    # window of the layer around the electrode
-    plane = [ax for ax in range(3) if ax != axis]
-    reach = a + (CALIBRATION_RADIUS + 2) * h
-    ranges = []
-    for ax in plane:
-        x = grid.axis_m(ax)
-        ranges.append(np.flatnonzero(np.abs(x - mid[ax]) <= reach))
-    ii, jj = np.meshgrid(ranges[0], ranges[1], indexing="ij")
-    idx = np.zeros((ii.size, 3), dtype=np.int64)
-    idx[:, plane[0]] = ii.ravel()
-    idx[:, plane[1]] = jj.ravel()
-    idx[:, axis] = layer
-    flat = np.ravel_multi_index(idx.T, grid.shape)
-    centre = _centres(grid, flat)
-    centre[:, axis] = mid[axis]
-    d = cylinder_sdf(centre, start - 10 * reach * u, end + 10 * reach * u, a)  # infinite
-    psi = np.log((a + np.maximum(d, 0)) / a)
-    unknown = (d > 0) & (d < CALIBRATION_RADIUS * h)
-    number = np.full(grid.size, -1, dtype=np.int64)
-    number[flat[unknown]] = np.arange(int(unknown.sum()))
-    value = np.zeros(grid.size)
-    value[flat] = psi
-    known = np.zeros(grid.size, dtype=bool)
-    known[flat[~unknown & (d > 0)]] = True
-    n = int(unknown.sum())
-    rows, cols, vals = [], [], []
-    diag_faces = np.zeros(n)
-    rhs = np.zeros(n)
-    for ax in plane:
-        for sign in (-1, 1):
-            nb = idx[unknown].copy()
-            nb[:, ax] += sign
-            ok = (nb[:, ax] >= 0) & (nb[:, ax] < grid.shape[ax])
-            face = idx[unknown].copy()
-            if sign < 0:
-                face[:, ax] -= 1
-            ok &= (face[:, ax] >= 0) & (face[:, ax] < grid.shape[ax] - 1)
-            face = np.clip(face, 0, None)
-            faces = open_faces[ax]
-            fc = np.minimum(face, np.array(faces.shape) - 1)
-            ok &= faces[fc[:, 0], fc[:, 1], fc[:, 2]]
-            me = np.flatnonzero(ok)
-            nflat = np.ravel_multi_index(nb[ok].T, grid.shape)
-            diag_faces[me] += h
-            inner = number[nflat] >= 0
-            rows.append(me[inner])
-            cols.append(number[nflat[inner]])
-            vals.append(np.full(int(inner.sum()), -h))
-            outer = ~inner
-            rhs[me[outer]] += h * np.where(known[nflat[outer]], value[nflat[outer]], 0.0)
-    link_rows = number[link_cells]
-    if np.any(link_rows < 0):
-        return None
-    link_diag = np.bincount(link_rows, weights=link_g, minlength=n)
-    off = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                        shape=(n, n))
-
-    def flux(alpha: float) -> float:
-        diag = diag_faces + alpha * link_diag
-        diag[diag == 0] = 1.0  # a cell with every face closed (wedged against a shaft) and no
-        # link is decoupled from the rest: a unit row keeps the matrix regular, phi = 0 there
-        m = off + sp.diags(diag)
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", MatrixRankWarning)
-            try:
-                phi = spsolve(m.tocsc(), rhs)
-            except MatrixRankWarning:  # an isolated group of cells: no calibration
-                return float("nan")
-        return float(alpha * np.sum(link_g * phi[link_rows]))
-
-    target = 2 * np.pi * h
-    f1, f2 = flux(1.0), flux(2.0)
-    if not (f1 > 0 and f2 > f1):
-        return None
-    r_in = 2 * (1 / f1 - 1 / f2)
-    r_out = 1 / f1 - r_in
-    if 1 / target - r_out <= 0:
-        return None
-    alpha = r_in / (1 / target - r_out)
-    for _ in range(3):  # refine: secant on 1/F against 1/alpha
-        f = flux(alpha)
-        if not np.isfinite(f):
-            return None
-        if abs(f / target - 1) < 1e-4:
-            break
-        alpha *= (1 / f - r_out) / (1 / target - r_out) if 1 / f > r_out else 1.0
-    return float(np.clip(alpha, ALPHA_MIN, ALPHA_MAX))
+    origin = np.asarray(grid.origin_m)
+    i0 = np.floor((np.asarray(lower_m) - origin) / h).astype(int)
+    i1 = np.ceil((np.asarray(upper_m) - origin) / h).astype(int)
+    return Grid(shape=tuple(int(n) for n in i1 - i0 + 1), spacing_m=h,  # type: ignore[arg-type]
+                origin_m=tuple(float(o) for o in origin + i0 * h))  # type: ignore[arg-type]

@@ -1,68 +1,53 @@
 """Geometric multigrid on nested voxel grids: the preconditioner of the field solver.
 
-Why our own cycle and not pyamg end to end: on the 2-million-voxel example a pyamg
+Why our own cycle and not an algebraic one: on the 2-million-voxel example a pyamg
 smoothed-aggregation setup alone takes about 8 s on our 2-core machine (measured with
 ``pyamg.smoothed_aggregation_solver`` on the 160x160x80 7-point matrix), and the conductivity
 changes at every nonlinear step. The voxel grids nest exactly (a coarse cell is 2x2x2 fine cells),
 so each coarser level is simply the same finite-volume operator *rediscretised* on the coarser
 grid (:class:`~irelab.field.operators.FieldOperator`, with the cut-cell electrodes recomputed
-there and the conductivity averaged over the 8 children). Assembling it costs a few vectorised
-passes, so the whole hierarchy is refreshed at every nonlinear step for the price of one or two
-fine-grid matrix-vector products. Only the coarsest level (a few ten thousand cells) uses pyamg's
-smoothed aggregation (built at the first step of a solve and reused for its later steps), and
-pyamg's compiled Gauss-Seidel is the smoother.
+there and the conductivity averaged over the 8 children). Its face conductances cost one sweep,
+so the whole hierarchy is refreshed at every nonlinear step for less than one fine-grid operator
+application. The ray-cast cut cells keep a needle thinner than the spacing on the coarse grids
+(as partly open faces and links of small aperture), so coarsening continues down to
+``COARSEST_CELLS``, where a sparse LU factorisation (SuperLU through SciPy) solves exactly.
 
-Transfers are cell-centred trilinear prolongation ``P`` (weights 3/4, 1/4 per axis, Kronecker
-product of 1-D matrices) and restriction ``P^T``; electrode potentials map one to one. Forward
-Gauss-Seidel before and backward after the coarse correction make the V-cycle a symmetric
-positive definite operator, as conjugate gradients requires. ``P^T A_h P`` and the rediscretised
-``A_2h`` approximate the same energy, so no coarse scaling factor is needed.
+Smoother: red-black Gauss-Seidel in single precision (a preconditioner needs no more), floating
+electrodes relaxed after the cells; transfers: cell-centred trilinear prolongation ``P``
+(weights 3/4, 1/4 per axis) and restriction ``P^T``. Red then black before the coarse
+correction and black then red after it make the V-cycle a symmetric positive definite operator,
+as conjugate gradients requires. ``P^T A_h P`` and the rediscretised ``A_2h`` approximate the same
+energy, so no coarse scaling factor is needed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pyamg
 import scipy.sparse as sp
-from pyamg.relaxation.relaxation import gauss_seidel
-from scipy.sparse.linalg import LinearOperator
+from scipy.sparse.linalg import splu
 
+from irelab.field.kernels import ArrayKernels, transfer_maps
 from irelab.field.operators import FieldOperator
 from irelab.field.problem import FieldProblem, Grid
 
 __all__: list[str] = []
 
-COARSEST_CELLS = 40_000
-"""Stop coarsening below this many cells: pyamg builds its hierarchy there in a few 10 ms.
-(Coarsening further geometrically loses the needles: measured 5-7 instead of 2 CG iterations.)"""
+COARSEST_CELLS = 1_500
+"""Coarsen until a level has at most this many cells; it is factorised exactly (a few ms)."""
 
+DIRECT_CELLS = 8_000
+"""A coarsest level larger than this (a grid one voxel thick stops coarsening early) is solved
+approximately by algebraic multigrid (pyamg) instead of a sparse LU, whose fill grows fast."""
 
-MAX_COARSE_SPACING_RADII = 4.0
-"""No coarse grid wider than this many needle radii: a coarser one no longer sees the needles
-and its correction is useless (measured at 1.5 mm: 45 instead of ~20 CG iterations)."""
+CALIBRATED_SPACING_RADII = 4.0
+"""Coarse grids wider than this many needle radii only precondition (the solver starts no
+nonlinear iteration on them): their links get no window calibration (it would not fit)."""
 
-
-def _prolong_1d(n_fine: int, n_coarse: int) -> sp.csr_matrix:
-    i = np.arange(n_fine)
-    c = i // 2
-    other = np.where(i % 2 == 0, c - 1, c + 1)
-    ok = (other >= 0) & (other < n_coarse)
-    rows = np.concatenate([i, i[ok]])
-    cols = np.concatenate([c, other[ok]])
-    vals = np.concatenate([np.where(ok, 0.75, 1.0), np.full(int(ok.sum()), 0.25)])
-    return sp.csr_matrix((vals, (rows, cols)), shape=(n_fine, n_coarse))
-
-
-def _aggregate_1d(n_fine: int, n_coarse: int) -> sp.csr_matrix:
-    i = np.arange(n_fine)
-    return sp.csr_matrix((np.ones(n_fine), (i, i // 2)), shape=(n_fine, n_coarse))
-
-
-def _kron3(mats) -> sp.csr_matrix:
-    return sp.kron(sp.kron(mats[0], mats[1]), mats[2], format="csr")
+SMOOTHER_DTYPE = np.float32
+"""Precision of the V-cycle's arrays: halves its memory traffic; the outer iteration is float64."""
 
 
 def coarser_grid(grid: Grid) -> Grid:
@@ -72,53 +57,128 @@ def coarser_grid(grid: Grid) -> Grid:
     return Grid(shape=shape, spacing_m=2 * grid.spacing_m, origin_m=origin)  # type: ignore[arg-type]
 
 
-@dataclass(eq=False)
-class Level:
-    """One grid of the hierarchy; ``prolong`` and ``aggregate`` map from ``coarser`` to it,
-    ``restrict`` (``prolong`` transposed) back."""
-
-    op: FieldOperator
-    coarser: Level | None = None
-    prolong: sp.csr_matrix | None = None
-    restrict: sp.csr_matrix | None = None
-    aggregate: sp.csr_matrix | None = None
-    aggregate_count: np.ndarray | None = None
-
-
-def build_levels(problem: FieldProblem, coarsest_cells: int = COARSEST_CELLS) -> Level:
-    """The finest level of the hierarchy for ``problem`` (coarser levels linked from it)."""
+def build_levels(problem: FieldProblem, kernels: ArrayKernels,
+                 coarsest_cells: int = COARSEST_CELLS) -> list[FieldOperator]:
+    """The operators of the hierarchy for ``problem``, finest first."""
     op = FieldOperator(problem.grid, problem.labels, problem.tissues, problem.electrodes,
-                       problem.insulators)
-    top = Level(op)
-    level = top
+                       problem.insulators, kernels)
+    levels = [op]
     n_tissues = len(problem.tissues)
     radius = min((e.radius_m for e in problem.electrodes), default=np.inf)
-    while (level.op.grid.size > coarsest_cells and min(level.op.grid.shape) >= 2
-           and 2 * level.op.grid.spacing_m <= MAX_COARSE_SPACING_RADII * radius):
-        fine = level.op.grid
-        grid = coarser_grid(fine)
-        agg = _kron3([_aggregate_1d(nf, nc) for nf, nc in zip(fine.shape, grid.shape,
-                                                               strict=True)])
-        labels_f = level.op.labels.ravel()
-        counts = np.stack([agg.T @ (labels_f == k).astype(float) for k in range(n_tissues)])
-        labels_c = counts.argmax(axis=0).reshape(grid.shape)
-        coarse_op = FieldOperator(grid, labels_c, problem.tissues, problem.electrodes,
-                                  problem.insulators)
-        p_cells = _kron3([_prolong_1d(nf, nc) for nf, nc in zip(fine.shape, grid.shape,
-                                                                strict=True)])
-        m = len(problem.electrodes)
-        level.prolong = sp.block_diag([p_cells, sp.identity(m)], format="csr") if m else p_cells
-        level.restrict = level.prolong.T.tocsr()
-        level.aggregate = agg
-        level.aggregate_count = np.asarray(agg.sum(axis=0)).ravel()
-        level.coarser = Level(coarse_op)
-        level = level.coarser
-    return top
+    while op.grid.size > coarsest_cells and min(op.grid.shape) >= 2:
+        grid = coarser_grid(op.grid)
+        counts = np.stack([kernels.block_mean((op.labels == k).astype(float), grid.shape)
+                           for k in range(n_tissues)])
+        labels = counts.argmax(axis=0).astype(op.labels.dtype)
+        op = FieldOperator(grid, labels, problem.tissues, problem.electrodes,
+                           problem.insulators, kernels,
+                           calibrate=grid.spacing_m <= CALIBRATED_SPACING_RADII * radius)
+        levels.append(op)
+    return levels
+
+
+class _Stage:
+    """One level's operator at the current conductivity, in the smoother's precision."""
+
+    def __init__(self, op: FieldOperator, metric: Sequence[np.ndarray],
+                 driven: Mapping[int, float]) -> None:
+        self.op = op
+        k = op.kernels
+        dt = SMOOTHER_DTYPE
+        self.G = op.face_conductances(list(metric), [np.empty(op.shape, dt) for _ in range(3)])
+        diag = k.stencil_diag(self.G, np.empty(op.shape))
+        g_links = op.link_conductances(list(metric))
+        group = np.bincount(op.link_group, weights=g_links, minlength=len(op.group_cell))
+        np.add.at(diag.ravel(), op.group_cell, group)
+        floating = np.ones(op.n_electrodes + 1, dtype=bool)
+        floating[list(driven)] = False
+        floating[-1] = False
+        on = floating[op.group_electrode]
+        self.link_cell = op.group_cell[on]
+        self.link_electrode = op.group_electrode[on]
+        self.link_g = group[on]
+        self.floating = np.flatnonzero(floating[:-1])
+        self.electrode_diag = np.bincount(self.link_electrode, weights=self.link_g,
+                                          minlength=op.n_electrodes)
+        diag[~op.active] = 1.0
+        diag[diag <= 0] = 1.0
+        self.diag = diag.astype(dt)
+        self.kernels = k
+
+    def residual(self, x: np.ndarray, xe: np.ndarray, b: np.ndarray,
+                 be: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``b - A x`` for the cells and the floating electrodes."""
+        op = self.op
+        r = self.kernels.residual(self.G, self.diag, x, b, np.empty(op.shape, dtype=x.dtype))
+        if len(self.link_cell):
+            np.add.at(r.ravel(), self.link_cell, self.link_g * xe[self.link_electrode])
+        re = be - (self.electrode_diag * xe - np.bincount(
+            self.link_electrode, weights=self.link_g * x.ravel()[self.link_cell],
+            minlength=op.n_electrodes))
+        return r, re
+
+    def smooth(self, x, xe, b, be, colours) -> None:
+        """One red-black sweep over the cells; the floating electrodes before (post-smoothing)
+        or after (pre-smoothing) it, so that pre and post are each other's transposes."""
+        if colours == (1, 0):
+            self._electrodes(x, xe, be)
+        beff = b
+        if len(self.link_cell):
+            beff = b.copy()
+            np.add.at(beff.ravel(), self.link_cell, self.link_g * xe[self.link_electrode])
+        self.kernels.gauss_seidel(self.G, self.diag, x, beff, colours)
+        if colours == (0, 1):
+            self._electrodes(x, xe, be)
+
+    def _electrodes(self, x, xe, be) -> None:
+        if len(self.floating) == 0:
+            return
+        pull = np.bincount(self.link_electrode, weights=self.link_g * x.ravel()[self.link_cell],
+                           minlength=self.op.n_electrodes)
+        f = self.floating
+        xe[f] = (be[f] + pull[f]) / np.where(self.electrode_diag[f] > 0,
+                                             self.electrode_diag[f], 1.0)
+
+    def factorise(self):
+        """Sparse LU of this level's operator (cells and floating electrodes)."""
+        op = self.op
+        n = op.n_cells
+        flat = np.arange(n).reshape(op.shape)
+        rows, cols, vals = [], [], []
+        for axis in range(3):
+            lo, hi = [slice(None)] * 3, [slice(None)] * 3
+            lo[axis], hi[axis] = slice(0, -1), slice(1, None)
+            a, b = flat[tuple(lo)].ravel(), flat[tuple(hi)].ravel()
+            g = self.G[axis][tuple(lo)].ravel().astype(float)
+            keep = g != 0
+            rows += [a[keep], b[keep]]
+            cols += [b[keep], a[keep]]
+            vals += [-g[keep], -g[keep]]
+        m = len(self.floating)
+        index = np.full(op.n_electrodes, -1)
+        index[self.floating] = n + np.arange(m)
+        e_rows = index[self.link_electrode]
+        rows += [self.link_cell, e_rows, np.arange(n), n + np.arange(m)]
+        cols += [e_rows, self.link_cell, np.arange(n), n + np.arange(m)]
+        e_diag = self.electrode_diag[self.floating]
+        vals += [-self.link_g, -self.link_g, self.diag.ravel().astype(float),
+                 np.where(e_diag > 0, e_diag, 1.0)]
+        matrix = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows),
+                                                       np.concatenate(cols))),
+                               shape=(n + m, n + m))
+        if n <= DIRECT_CELLS:
+            return splu(matrix.tocsc()).solve, index
+        # a thin grid that cannot be coarsened further (one voxel layer): one V-cycle of
+        # pyamg's smoothed aggregation, a fixed linear operator as conjugate gradients needs
+        ml = pyamg.smoothed_aggregation_solver(
+            matrix, max_coarse=500, coarse_solver="splu", improve_candidates=None,
+            smooth=("jacobi", {"weighting": "local"}))  # no spectral estimates: fast set-up
+        return _amg_cycle(ml), index
 
 
 def _amg_cycle(ml):
-    """One V-cycle of a pyamg hierarchy as a function (pyamg's own preconditioner wrapper
-    computes residual norms at every call, which costs more than the cycle here)."""
+    """One V-cycle of a pyamg hierarchy as a function (pyamg's own wrapper computes residual
+    norms at every call, which costs more than the cycle here)."""
     levels = ml.levels
 
     def cycle(k: int, b: np.ndarray) -> np.ndarray:
@@ -135,48 +195,77 @@ def _amg_cycle(ml):
 
 
 class MultigridPreconditioner:
-    """A symmetric V-cycle for ``matrix``, the operator of ``level`` at conductivity ``sigma``.
+    """A symmetric V-cycle for the operator of ``levels[0]`` at the conductivity ``metric``.
 
-    ``sigma`` is one array per cell or one per axis, as for ``FieldOperator.assemble``; the coarse
-    levels get the 2x2x2 block averages. ``coarse`` reuses the coarsest level's pyamg cycle
-    of an earlier step (its hierarchy is then only approximately that of the current matrix, which
-    conjugate gradients tolerates); by default it is built here.
+    ``metric`` is one array per cell or one per axis (the diagonal of a conductivity tensor);
+    the coarse levels get the block means. Driven electrodes are fixed (their correction is 0).
     """
 
-    def __init__(self, level: Level, matrix: sp.csr_matrix, sigma,
-                 driven: Mapping[int, float], smoothing_steps: int = 1,
-                 coarse=None) -> None:
+    def __init__(self, levels: Sequence[FieldOperator], metric,
+                 driven: Mapping[int, float], smoothing_steps: int = 1) -> None:
         self.steps = smoothing_steps
-        self.matrices = [matrix]
-        self.prolongs, self.restricts = [], []
-        current = level
-        s = [sigma] * 3 if isinstance(sigma, np.ndarray) else list(sigma)
-        while current.coarser is not None:
-            s = [(current.aggregate.T @ si) / current.aggregate_count for si in s]
-            a, _ = current.coarser.op.assemble(s, driven)
-            self.matrices.append(a.copy())
-            self.prolongs.append(current.prolong)
-            self.restricts.append(current.restrict)
-            current = current.coarser
-        if coarse is None:
-            ml = pyamg.smoothed_aggregation_solver(
-                self.matrices[-1], max_coarse=500, coarse_solver="splu",
-                improve_candidates=None, smooth=("jacobi", {"weighting": "local"}))
-            coarse = _amg_cycle(ml)
-        self.coarse = coarse
-        n = matrix.shape[0]
-        self.operator = LinearOperator((n, n), matvec=self._apply, dtype=float)
+        m = [metric] * 3 if isinstance(metric, np.ndarray) else list(metric)
+        self.stages = []
+        self.kernels = levels[0].kernels
+        for k, op in enumerate(levels):
+            if k:
+                m = [self.kernels.block_mean(mi, op.shape) for mi in m]
+            self.stages.append(_Stage(op, m, driven))
+        self.maps = [transfer_maps(fine.shape, coarse.shape)
+                     for fine, coarse in zip(levels[:-1], levels[1:], strict=False)]
+        self.lu, self.lu_index = self.stages[-1].factorise()
 
-    def _cycle(self, k: int, b: np.ndarray) -> np.ndarray:
-        if k == len(self.matrices) - 1:
-            return self.coarse(b)
-        a = self.matrices[k]
+    def _cycle(self, k: int, b: np.ndarray, be: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        stage = self.stages[k]
+        if k == len(self.stages) - 1:
+            n = stage.op.n_cells
+            rhs = np.concatenate([b.ravel().astype(float), be[stage.floating]])
+            sol = self.lu(rhs)
+            x = sol[:n].reshape(stage.op.shape).astype(b.dtype)
+            x[~stage.op.active] = 0
+            xe = np.zeros_like(be)
+            xe[stage.floating] = sol[n:]
+            return x, xe
         x = np.zeros_like(b)
-        gauss_seidel(a, x, b, iterations=self.steps, sweep="forward")
-        r = b - a @ x
-        x += self.prolongs[k] @ self._cycle(k + 1, self.restricts[k] @ r)
-        gauss_seidel(a, x, b, iterations=self.steps, sweep="backward")
-        return x
+        xe = np.zeros_like(be)
+        for _ in range(self.steps):
+            stage.smooth(x, xe, b, be, (0, 1))
+        r, re = stage.residual(x, xe, b, be)
+        coarse = self.stages[k + 1].op
+        cx, cxe = self._cycle(k + 1, self.kernels.restrict(r, coarse.shape, self.maps[k]), re)
+        x += self.kernels.prolong(cx, stage.op.shape, self.maps[k])
+        x[~stage.op.active] = 0
+        xe += cxe
+        for _ in range(self.steps):
+            stage.smooth(x, xe, b, be, (1, 0))
+        return x, xe
 
-    def _apply(self, b: np.ndarray) -> np.ndarray:
-        return self._cycle(0, np.asarray(b, dtype=float).ravel())
+    def __call__(self, r: np.ndarray) -> np.ndarray:
+        op = self.stages[0].op
+        b = r[: op.n_cells].reshape(op.shape).astype(SMOOTHER_DTYPE)
+        be = np.asarray(r[op.n_cells:], dtype=float)
+        be_in = np.zeros(op.n_electrodes)
+        be_in[self.stages[0].floating] = be[self.stages[0].floating]
+        x, xe = self._cycle(0, b, be_in)
+        out = np.empty(op.size)
+        out[: op.n_cells] = x.ravel()
+        out[op.n_cells:] = xe
+        return out
+
+
+def smoothed_correction(op: FieldOperator, sigma: np.ndarray, driven: Mapping[int, float],
+                        residual: np.ndarray, sweeps: int) -> np.ndarray:
+    """``sweeps`` symmetric Gauss-Seidel sweeps on ``A(sigma) c = residual`` from ``c = 0``."""
+    stage = _Stage(op, [sigma] * 3, driven)
+    b = residual[: op.n_cells].reshape(op.shape).astype(SMOOTHER_DTYPE)
+    be = np.zeros(op.n_electrodes)
+    be[stage.floating] = residual[op.n_cells:][stage.floating]
+    x = np.zeros_like(b)
+    xe = np.zeros(op.n_electrodes)
+    for _ in range(sweeps):
+        stage.smooth(x, xe, b, be, (0, 1))
+        stage.smooth(x, xe, b, be, (1, 0))
+    out = np.empty(op.size)
+    out[: op.n_cells] = x.ravel()
+    out[op.n_cells:] = xe
+    return out

@@ -54,9 +54,14 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
-from pyamg.relaxation.relaxation import gauss_seidel
 
-from irelab.field.multigrid import Level, MultigridPreconditioner, build_levels
+from irelab.field.kernels import BACKENDS, select_kernels, transfer_maps
+from irelab.field.multigrid import (
+    CALIBRATED_SPACING_RADII,
+    MultigridPreconditioner,
+    build_levels,
+    smoothed_correction,
+)
 from irelab.field.operators import FieldOperator
 from irelab.field.problem import FieldProblem, PairSolution
 
@@ -64,11 +69,13 @@ __all__ = ["SolverOptions", "FieldSolver", "solve_pair"]
 
 log = logging.getLogger(__name__)
 
-PRESMOOTHING_SWEEPS = 3
-"""Symmetric Gauss-Seidel sweeps applied to a start prolonged from the coarser grid."""
-
 LINE_SEARCH_SLOPE = 0.1
 """Accept a step once |j'(t)| has fallen to this fraction of |j'(0)| (j' <= 0 kept)."""
+
+PRESMOOTHING_SWEEPS = 2
+"""Symmetric Gauss-Seidel sweeps applied to a start prolonged from the coarser grid: it is rough
+next to the needles, whose cut cells differ between the grids (measured on the two-needle
+example at 0.5 mm: one Newton step fewer)."""
 
 MAX_VOLTAGE_V = 10_000.0
 """Sanity bound on a pair's voltage; clinical generators deliver at most 3000 V (NanoKnife)."""
@@ -79,7 +86,7 @@ class SolverOptions:
     """Tolerances and strategy of :class:`FieldSolver` (defaults suit the planner and reports).
 
     nonlinear_rtol: relative nonlinear residual at which the iteration stops (see module doc).
-    max_iterations: Picard steps on the finest grid before giving up (``converged=False``).
+    max_iterations: Newton steps on the finest grid before giving up (``converged=False``).
     forcing: each step's CG stops at ``forcing`` times its initial residual (inexact steps);
         a linear medium is solved to ``nonlinear_rtol`` in one step instead.
     max_linear_iterations: CG iterations per step.
@@ -89,6 +96,8 @@ class SolverOptions:
     coarse_rtol: nonlinear tolerance of the coarse-grid solves that only provide the start.
     smoothing_steps: Gauss-Seidel sweeps before and after each coarse correction.
     record_energy: also compute the energy J after each step (costly; for tests).
+    backend: grid kernels: ``"auto"`` (numba if available, else NumPy), ``"numba"`` or
+        ``"numpy"`` (see :mod:`irelab.field.kernels`); all give the same solution to rounding.
     """
 
     nonlinear_rtol: float = 2e-3
@@ -101,6 +110,7 @@ class SolverOptions:
     coarse_rtol: float = 1e-2
     smoothing_steps: int = 1
     record_energy: bool = False
+    backend: str = "auto"
 
     def __post_init__(self) -> None:
         if not 0 < self.nonlinear_rtol < 1:
@@ -109,6 +119,11 @@ class SolverOptions:
             raise ValueError("iteration limits must be positive")
         if not 0 <= self.forcing < 1:
             raise ValueError("forcing must be in [0, 1)")
+        if self.smoothing_steps < 1:
+            raise ValueError("smoothing_steps must be at least 1")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"unknown backend {self.backend!r}: expected one of "
+                             f"{', '.join(BACKENDS)}")
 
 
 @dataclass(eq=False)
@@ -123,58 +138,54 @@ class _State:
 
 def _energy(op: FieldOperator, x: np.ndarray) -> float:
     """J = sum_c h^3 W_c(E_c), W(E) = E^2 int_0^1 sigma(nu u E) u du (16-point Gauss-Legendre)."""
-    e = np.sqrt(op.cell_products(x))
+    e = np.sqrt(op.e2_axes(x).sum(axis=0))
     nodes, weights = np.polynomial.legendre.leggauss(16)
     u = (nodes + 1) / 2
     w = weights / 2
     integral = sum(wi * ui * op.sigma(ui * e) for ui, wi in zip(u, w, strict=True))
-    return float(np.sum(op.grid.spacing_m**3 * e**2 * integral))
+    return float(np.sum(op.h3 * e**2 * integral))
 
 
-class _Hessian:
-    """Exact Hessian of the energy, matrix-free: ``A(sigma) v + A(beta) x`` on the free rows,
-    ``beta = (dsigma/dE / E) * sum_l w_l D_l(x) D_l(v) / h^3`` (the rank-one term of each cell)."""
-
-    def __init__(self, op: FieldOperator, sigma: np.ndarray, coef: np.ndarray, x: np.ndarray,
-                 free: np.ndarray) -> None:
-        self.op, self.coef, self.free = op, coef, free
-        self.conductances = op.conductances(sigma)
-        self.wx = op.weighted_jumps(x)
-
-    def __matmul__(self, v: np.ndarray) -> np.ndarray:
-        out = self.op.hessian_apply(self.conductances, self.coef, self.wx, v)
-        out[~self.free] = 0.0
-        return out
-
-
-def _dot(u: np.ndarray, v: np.ndarray) -> float:
-    """Inner product without BLAS threads (they spin on a loaded 2-core machine)."""
-    return float(np.add.reduce(u * v))
-
-
-def _pcg(a, rhs: np.ndarray, pre: MultigridPreconditioner, target_l1: float,
-         max_iterations: int) -> tuple[np.ndarray, int]:
+def _pcg(apply, rhs: np.ndarray, pre, target_l1: float, max_iterations: int,
+         kernels) -> tuple[np.ndarray, int]:
     """Preconditioned CG from zero, stopped when the residual's 1-norm (A) is below target."""
     x = np.zeros_like(rhs)
     r = rhs.copy()
     if np.abs(r).sum() <= target_l1:
         return x, 0
-    z = pre.operator @ r
+    z = pre(r)
     p = z.copy()
-    rz = _dot(r, z)
+    rz = kernels.dot(r, z)
     for k in range(1, max_iterations + 1):
-        ap = a @ p
-        step = rz / _dot(p, ap)
-        x += step * p
-        r -= step * ap
-        if np.abs(r).sum() <= target_l1:
+        ap = apply(p)
+        if kernels.cg_step(x, r, p, ap, rz / kernels.dot(p, ap)) <= target_l1:
             return x, k
-        z = pre.operator @ r
-        rz_new = _dot(r, z)
-        p *= rz_new / rz
-        p += z
+        z = pre(r)
+        rz_new = kernels.dot(r, z)
+        kernels.cg_direction(p, z, rz_new / rz)
         rz = rz_new
     return x, max_iterations
+
+
+def _filled(op: FieldOperator, x: np.ndarray) -> np.ndarray:
+    """The cell potentials of ``x`` with the conductors' cells filled in (an electrode's cells
+    at its potential, an insulator's with the mean of their active neighbours), so that
+    interpolating them to a finer grid does not drag the cells next to a needle towards 0."""
+    cells = op.cells(x).copy()
+    inside = op.geometry.inside_electrode.reshape(op.shape)
+    electrode = inside >= 0
+    cells[electrode] = x[op.n_cells + inside[electrode]]
+    hole = ~op.active & ~electrode
+    if hole.any():
+        known = (~hole).astype(float)
+        total = np.zeros(op.shape)
+        count = np.zeros(op.shape)
+        for axis in range(3):
+            for shift in (-1, 1):
+                total += np.roll(cells * known, shift, axis=axis)
+                count += np.roll(known, shift, axis=axis)
+        cells[hole] = np.where(count[hole] > 0, total[hole] / np.maximum(count[hole], 1), 0.0)
+    return cells
 
 
 class FieldSolver:
@@ -183,16 +194,14 @@ class FieldSolver:
     def __init__(self, problem: FieldProblem, options: SolverOptions | None = None) -> None:
         self.problem = problem
         self.options = options or SolverOptions()
-        self._levels: Level | None = None
+        self.kernels = select_kernels(self.options.backend)
+        self._levels: list[FieldOperator] | None = None
         self.last_linear_iterations = 0
-        # coarsest pyamg cycle per (level, driven pair): reused by later solves of that pair
-        # (voltage sweeps), only as a preconditioner, so an outdated one costs iterations only
-        self._coarse_cycles: dict[tuple[int, tuple[int, ...]], object] = {}
 
     @property
-    def levels(self) -> Level:
+    def levels(self) -> list[FieldOperator]:
         if self._levels is None:
-            self._levels = build_levels(self.problem)
+            self._levels = build_levels(self.problem, self.kernels)
         return self._levels
 
     def _electrode_index(self, name: str, role: str) -> int:
@@ -213,53 +222,64 @@ class FieldSolver:
         if not (np.isfinite(voltage) and 0 < voltage <= MAX_VOLTAGE_V):
             raise ValueError(f"voltage_V must be in (0, {MAX_VOLTAGE_V:g}] V, got {voltage_V!r}")
         driven = {ia: voltage, ic: 0.0}
-        top = self.levels
         x0 = None
         if initial is not None and initial.potential_V.shape == self.problem.grid.shape:
             x0 = np.concatenate([initial.potential_V.ravel(),
                                  [initial.electrode_potentials_V.get(e.name, 0.0)
                                   for e in self.problem.electrodes]])
             x0 = np.nan_to_num(x0)
-        state = self._solve_level(top, driven, x0, self.options.nonlinear_rtol,
-                                  self.options.max_iterations, sequencing=x0 is None)
+        state = self._solve_level(0, driven, x0, self.options.nonlinear_rtol,
+                                  self.options.max_iterations)
         self.last_linear_iterations = state.linear_iterations
-        return self._solution(top.op, state, anode, cathode, voltage, ia)
+        return self._solution(self.levels[0], state, anode, cathode, voltage, ia)
+
+    def _sequencing_level(self, k: int) -> bool:
+        """Whether level ``k`` is fine enough to provide a start for the level above it: a coarser
+        one renders the needles as sub-voxel slivers and its solution is a poor start."""
+        if not self.options.grid_sequencing or k >= len(self.levels):
+            return False
+        radius = min((e.radius_m for e in self.problem.electrodes), default=np.inf)
+        return self.levels[k].grid.spacing_m <= CALIBRATED_SPACING_RADII * radius
 
     # -- the nonlinear iteration on one level ---------------------------------------------
-    def _solve_level(self, level: Level, driven, x0, rtol, max_iterations,
-                     sequencing: bool) -> _State:
-        op = level.op
+    def _solve_level(self, k: int, driven, x0, rtol, max_iterations) -> _State:
+        op = self.levels[k]
         opts = self.options
         linear_iters = 0
+        prolonged = False
         if x0 is None:
-            if sequencing and opts.grid_sequencing and level.coarser is not None:
-                coarse = self._solve_level(level.coarser, driven, None, opts.coarse_rtol,
-                                           max_iterations, sequencing=True)
-                x0 = level.prolong @ coarse.x
+            x0 = op.new()
+            if self._sequencing_level(k + 1):
+                prolonged = True
+                coarse = self._solve_level(k + 1, driven, None, opts.coarse_rtol,
+                                           max_iterations)
+                coarse_op = self.levels[k + 1]
+                maps = transfer_maps(op.shape, coarse_op.shape)
+                op.cells(x0)[...] = op.kernels.prolong(_filled(coarse_op, coarse.x), op.shape,
+                                                       maps)
+                x0[op.n_cells:] = coarse.x[coarse_op.n_cells:]
                 linear_iters = coarse.linear_iterations
-            else:
-                x0 = np.zeros(op.size)
         x = np.array(x0, dtype=float)
-        x[: op.n_cells][~op.geometry.active] = 0.0
+        op.cells(x)[~op.active] = 0.0
         for e, v in driven.items():
             x[op.n_cells + e] = v
-        if sequencing and level.coarser is not None and opts.grid_sequencing:
-            # the prolonged start is rough next to the needles (different cut cells on the two
-            # grids): a few Gauss-Seidel sweeps at the start's conductivity smooth that out
-            a, b = op.assemble(op.sigma(np.sqrt(op.cell_products(x))), driven)
-            gauss_seidel(a, x, b, iterations=PRESMOOTHING_SWEEPS, sweep="symmetric")
+        free = op.free_mask(driven)
+        if prolonged:  # smooth the prolonged start at its own conductivity
+            sigma = op.sigma(np.sqrt(op.e2_axes(x).sum(axis=0)))
+            residual = -op.apply(sigma, x)
+            residual[~free] = 0.0
+            x += smoothed_correction(op, sigma, driven, residual, PRESMOOTHING_SWEEPS)
         state = _State(x=x, linear_iterations=linear_iters)
-        key = (id(level), tuple(sorted(driven)))
-        coarse = self._coarse_cycles.get(key)  # built at the first step, then reused
         linear = op.is_linear()
-        free = np.ones(op.size, dtype=bool)
-        free[: op.n_cells] = op.geometry.active
-        for e in driven:
-            free[op.n_cells + e] = False
+        levels = self.levels[k:]
         while True:
-            e2_axes = op.cell_products(state.x, by_axis=True)
+            e2_axes = op.e2_axes(state.x)
             e = np.sqrt(e2_axes.sum(axis=0))
-            sigma = op.sigma(e)
+            newton = opts.newton and not linear
+            if newton:
+                sigma, dsigma = op.sigma_and_derivative(e)
+            else:
+                sigma = op.sigma(e)
             g = -op.apply(sigma, state.x)  # minus the energy gradient, on the free rows
             g[~free] = 0.0
             scale = float(np.max(np.abs(op.link_currents(state.x, sigma)[list(driven)])))
@@ -274,24 +294,34 @@ class FieldSolver:
             if state.iterations >= max_iterations:
                 break
             metric = sigma
-            if opts.newton and not linear:
+            if newton:
                 with np.errstate(divide="ignore", invalid="ignore"):
-                    coef = np.where(e > 0, op.dsigma_dE(e) / e, 0.0)
-                metric = [sigma + coef * e2_axes[k] for k in range(3)]
-            a, _ = op.assemble(metric, driven)
-            system = a  # Picard: the matrix itself
-            if metric is not sigma:  # Newton: exact Hessian, preconditioned with the metric
-                system = _Hessian(op, sigma, coef, state.x, free)
+                    coef = np.where(e > 0, dsigma / e, 0.0)
+                metric = [sigma + coef * e2_axes[a] for a in range(3)]
+                g_links = op.link_conductances(sigma)
+                x_now = state.x
+
+                def system(v, sigma=sigma, coef=coef, g_links=g_links, x_now=x_now):
+                    out = op.hessian_apply(sigma, g_links, coef, x_now, v)
+                    out[~free] = 0.0
+                    return out
+            else:
+                faces = op.face_conductances(sigma)
+
+                def system(v, sigma=sigma, faces=faces):
+                    out = op.apply(sigma, v, faces)
+                    out[~free] = 0.0
+                    return out
             # linear: one step to the tolerance (with margin, the current itself moves)
             target = 0.1 * rtol * scale if linear else max(0.5 * rtol * scale,
                                                             opts.forcing * r0 * scale)
-            pre = MultigridPreconditioner(level, a, metric, driven, opts.smoothing_steps, coarse)
-            coarse = self._coarse_cycles[key] = pre.coarse
-            step, count = _pcg(system, g, pre, target, opts.max_linear_iterations)
+            pre = MultigridPreconditioner(levels, metric, driven, opts.smoothing_steps)
+            step, count = _pcg(system, g, pre, target, opts.max_linear_iterations, op.kernels)
             state.linear_iterations += count
             damped = opts.line_search and not linear  # linear: the step is the minimiser
             # j'(0) = grad J . step = -g . step (exact: sigma is that of the current state)
-            t = self._line_search(op, e * e, state.x, step, -_dot(g, step)) if damped else 1.0
+            t = (self._line_search(op, e * e, state.x, step, -op.kernels.dot(g, step))
+                 if damped else 1.0)
             state.x = state.x + t * step
             state.iterations += 1
             log.debug("level %s step %d: residual %.3e, CG %d, t %.3f", op.grid.shape,
@@ -303,14 +333,11 @@ class FieldSolver:
                      g0: float) -> float:
         """Step length along ``step`` for the convex energy; ``p0`` is ``|E(x)|^2`` and ``g0``
         the slope ``j'(0)``."""
-        jx = op.jumps(x)
-        p1 = op.cell_products(x, step, d1=jx)
-        p2 = op.cell_products(step)
-        vol = op.grid.spacing_m**3
+        p1 = op.cross(x, step)
+        p2 = op.cross(step, step)
 
         def slope(t: float) -> float:
-            e2 = p0 + 2 * t * p1 + t * t * p2
-            return float(vol * np.sum(op.sigma(np.sqrt(np.maximum(e2, 0))) * (p1 + t * p2)))
+            return op.slope(p0, p1, p2, t)
 
         if g0 >= 0:  # already at the minimum along this line (converged to round-off)
             return 1.0
@@ -333,7 +360,7 @@ class FieldSolver:
     # -- results --------------------------------------------------------------------------
     def _solution(self, op: FieldOperator, state: _State, anode, cathode, voltage,
                   ia: int) -> PairSolution:
-        e_energy = np.sqrt(op.cell_products(state.x))
+        e_energy = np.sqrt(op.e2_axes(state.x).sum(axis=0))
         sigma = op.sigma(e_energy)
         e = op.e_field_central(state.x)
         x = state.x
