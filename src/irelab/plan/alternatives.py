@@ -1,0 +1,88 @@
+"""Stage 3b, alternatives: one probe more, or the probes closer together, before giving up.
+
+When the confirmed and repositioned layout still misses the tumour or its margin, the planner
+does what a clinician would try next: a layout with more probes (the best screened one with
+more probes than the current), then one with the probes closer together (the best screened one
+with at least as many probes whose largest spacing is at most ``CLOSER`` of the current one's).
+Each is solved on the search grid at the limits (the best of ``PlanOptions.screen_keep``
+screened ones), improved by the local search, confirmed and repositioned like the first
+layout; the best outcome is kept (:func:`outcome_key`). At most ``PlanOptions.alternatives``
+of them, in that order; the journal says what each gave, so a plan declared infeasible shows
+what was tried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from irelab.plan.coarse import SearchResult, best_of, rank
+from irelab.plan.confirm import confirm
+from irelab.plan.context import PlanContext
+from irelab.plan.evaluate import LayoutEvaluation
+from irelab.plan.layout import ProbeLayout
+from irelab.plan.options import FINE_SLACK
+from irelab.plan.reposition import reposition
+from irelab.plan.screen import pick
+from irelab.plan.search import improve_positions, shortfall
+
+__all__ = ["alternatives", "outcome_key", "CLOSER"]
+
+CLOSER = 0.85
+"""A layout counts as "probes closer together" when its largest pair spacing is at most this
+fraction of the current one's (design choice: one polygon-radius step of the candidates, whose
+radii differ by 5-20 %, smaller)."""
+
+
+def outcome_key(ctx: PlanContext, ev: LayoutEvaluation) -> tuple:
+    """Rank of a confirmed plan, lower is better: meets tumour and margin; fewer tumour voxels
+    short; the larger minimal margin (up to the requested one); then the search rank."""
+    m = ctx.margin(ev)
+    achieved = -1e9 if m.achieved_mm is None else min(m.achieved_mm, m.requested_mm)
+    return (not m.acceptable, m.tumour_short, -round(achieved, 3),
+            rank(ctx.fine_eval, ev, FINE_SLACK))
+
+
+def _tries(plan: ProbeLayout, max_probes: int
+           ) -> list[tuple[str, Callable[[ProbeLayout], bool]]]:
+    n = plan.n_probes
+    widest = float(plan.spacings_m().max())
+    tries: list[tuple[str, Callable[[ProbeLayout], bool]]] = []
+    if n < max_probes:
+        tries.append((f"more probes than {n}", lambda lay: lay.n_probes > n))
+    tries.append((f"probes closer together (largest spacing <= {CLOSER * widest * 1e3:.1f} mm)",
+                  lambda lay: lay.n_probes >= n and lay.spacings_m().max() <= CLOSER * widest))
+    return tries
+
+
+def alternatives(ctx: PlanContext, found: SearchResult, plan: LayoutEvaluation
+                 ) -> LayoutEvaluation:
+    """The best of ``plan`` and the alternatives tried (module doc)."""
+    opts, journal = ctx.options, ctx.journal
+    thr = ctx.coarse_target.lethal_threshold_V_per_m
+    for label, accept in _tries(plan.layout, opts.limits.max_probes)[:opts.alternatives]:
+        if ctx.margin(plan).acceptable or journal.out_of_time():
+            break
+        stage = f"alternative ({label})"
+        layouts = pick(found.scored, opts.screen_keep, accept)
+        if not layouts:
+            journal.note(stage, "screen", "no candidate layout of this kind within the limits")
+            continue
+        best = best_of(ctx, layouts, stage, 0.76)
+        if best is None:
+            continue
+        if opts.refine:
+            best, trials = improve_positions(
+                ctx.coarse_eval, best, safety=opts.coarse_safety,
+                step_m=opts.search_spacing_m, place=found.place, limits=opts.limits,
+                max_trials=opts.coarse_trials, stop=journal.out_of_time)
+            journal.note(stage, f"local search ({trials} trials)",
+                         f"{shortfall(best, thr, opts.coarse_safety).uncovered} voxels short "
+                         "on the search grid")
+        candidate = reposition(ctx, confirm(ctx, best.layout, stage), stage)
+        kept = outcome_key(ctx, candidate) < outcome_key(ctx, plan)
+        journal.note(stage, f"{candidate.layout.label}, {candidate.layout.n_probes} probes, "
+                            f"{candidate.layout.n_positions} placement(s)",
+                     f"{ctx.describe(candidate)}: {'kept' if kept else 'not better, not kept'}")
+        if kept:
+            plan = candidate
+    return plan
