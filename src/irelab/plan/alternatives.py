@@ -3,7 +3,7 @@
 When the confirmed and repositioned layout still misses the tumour or its margin, the planner
 does what a clinician would try next: a layout with more probes (the best screened one with
 more probes than the current), then one with the probes closer together (the best screened one
-with at least as many probes whose largest spacing is at most ``CLOSER`` of the current one's).
+with at least as many probes standing at most ``CLOSER`` as far apart).
 Each is solved on the search grid at the limits (the best of ``PlanOptions.screen_keep``
 screened ones), improved by the local search, confirmed and repositioned like the first
 layout; the best outcome is kept (:func:`outcome_key`). At most ``PlanOptions.alternatives``
@@ -14,6 +14,8 @@ what was tried.
 from __future__ import annotations
 
 from collections.abc import Callable
+
+import numpy as np
 
 from irelab.plan.coarse import SearchResult, best_of, rank
 from irelab.plan.confirm import confirm
@@ -28,9 +30,9 @@ from irelab.plan.search import improve_positions, shortfall
 __all__ = ["alternatives", "outcome_key", "CLOSER"]
 
 CLOSER = 0.85
-"""A layout counts as "probes closer together" when its largest pair spacing is at most this
-fraction of the current one's (design choice: one polygon-radius step of the candidates, whose
-radii differ by 5-20 %, smaller)."""
+"""A layout counts as "probes closer together" when its probes' nearest-neighbour spacing
+(:func:`neighbour_spacing_m`) is at most this fraction of the current one's (design choice: one
+or two steps of the candidates' polygon radii, which differ by 5-20 %)."""
 
 
 def outcome_key(ctx: PlanContext, ev: LayoutEvaluation) -> tuple:
@@ -42,15 +44,26 @@ def outcome_key(ctx: PlanContext, ev: LayoutEvaluation) -> tuple:
             rank(ctx.fine_eval, ev, FINE_SLACK))
 
 
+def neighbour_spacing_m(layout: ProbeLayout) -> float:
+    """The largest distance from a probe to its nearest neighbour: how far apart the probes
+    stand (a hexagon's side, a pentagon-and-centre's radius)."""
+    pts = np.asarray(layout.points_m)
+    d = np.linalg.norm(pts[:, None] - pts[None], axis=-1)
+    d[np.diag_indices(len(pts))] = np.inf
+    return float(d.min(axis=1).max())
+
+
 def _tries(plan: ProbeLayout, max_probes: int
            ) -> list[tuple[str, Callable[[ProbeLayout], bool]]]:
     n = plan.n_probes
-    widest = float(plan.spacings_m().max())
+    apart = neighbour_spacing_m(plan)
     tries: list[tuple[str, Callable[[ProbeLayout], bool]]] = []
     if n < max_probes:
         tries.append((f"more probes than {n}", lambda lay: lay.n_probes > n))
-    tries.append((f"probes closer together (largest spacing <= {CLOSER * widest * 1e3:.1f} mm)",
-                  lambda lay: lay.n_probes >= n and lay.spacings_m().max() <= CLOSER * widest))
+    tries.append((f"probes closer together (neighbours at most {CLOSER * apart * 1e3:.1f} mm "
+                  f"apart, not {apart * 1e3:.1f})",
+                  lambda lay: (lay.n_probes >= n
+                               and neighbour_spacing_m(lay) <= CLOSER * apart + 1e-9)))
     return tries
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from irelab.plan.coarse import MAX_SHIFT_M, at_limits, rank
 from irelab.plan.context import PlanContext
 from irelab.plan.evaluate import LayoutEvaluation
-from irelab.plan.layout import ProbeLayout, nearest_allowed
+from irelab.plan.layout import ProbeLayout, nearest_allowed, off_centre_tips
 from irelab.plan.options import FINE_SLACK
 from irelab.plan.screen import snap_to_columns
 from irelab.plan.search import improve_positions, shortfall
@@ -40,6 +40,7 @@ def confirm(ctx: PlanContext, layout: ProbeLayout, stage: str = "confirm") -> La
     target = ctx.fine_target
     thr = target.lethal_threshold_V_per_m
     journal.progress(f"{stage}: every pair on the {opts.fine_spacing_m * 1e3:g} mm grid", 0.45)
+    layout = off_centre_tips(layout, target)
     final = at_limits(fine_eval, fine_eval.evaluate(layout), limits)
     gap = shortfall(final, thr, FINE_SLACK)
     margin = ctx.margin(final)

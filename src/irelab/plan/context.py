@@ -122,7 +122,9 @@ class PlanContext:
             return cached[1]
         target = self.fine_target
         report = measure_margin(ev.max_e_V_per_m, target.lethal_threshold_V_per_m, FINE_SLACK,
-                                target.tumour, self.fine_eval.track(ev.layout), target.critical,
+                                target.tumour, self.fine_eval.conductor(ev.layout,
+                                                                        ev.max_e_V_per_m),
+                                target.critical,
                                 target.grid, self.options.margin_m)
         while len(self._margins) >= 8:
             del self._margins[next(iter(self._margins))]

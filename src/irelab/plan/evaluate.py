@@ -146,6 +146,14 @@ class Evaluator:
         self._tracks[key] = track
         return track
 
+    def conductor(self, layout: ProbeLayout, max_e: np.ndarray) -> np.ndarray:
+        """Voxels that are not tissue: the needle tracks, and any voxel where no pair has any
+        field at all. The second are the solver's conductor cells that the track (voxel centres
+        strictly inside a probe) leaves out: a centre exactly on a probe's end (its tip, or the
+        end of its electrode) lies on the boundary, and the solver's cut cells count it as
+        inside; a voxel of tissue always carries some field."""
+        return self.track(layout) | (max_e == 0)
+
     def _geometry(self, layout: ProbeLayout, position: int) -> tuple:
         """The cache key of ``layout``'s geometry at ``position``, marked most recently used;
         the least recently used geometry beyond ``max_solvers`` is forgotten (by the pool's
@@ -288,7 +296,7 @@ class Evaluator:
                 if self.keep_fields:
                     fields.append(e)
             currents.append(tuple(row))
-        track = self.track(layout)
+        track = self.conductor(layout, max_e)
         counted = self.target.target & ~track
         lethal = lethal_zone(max_e, self.target.lethal_threshold_V_per_m, track)
         cov, healthy = self.score_lethal(lethal, counted, max_e)
@@ -326,7 +334,7 @@ class Evaluator:
         for f, e in zip(factors, ev.fields, strict=True):
             np.maximum(max_e, f * e, out=max_e)
         lethal = lethal_zone(max_e, self.target.lethal_threshold_V_per_m,
-                             self.track(ev.layout))
+                             self.conductor(ev.layout, ev.max_e_V_per_m))
         cov, healthy = self.score_lethal(lethal, ev.counted, max_e)
         scale = (volts / np.asarray(ev.layout.voltages_V)) ** 1.15
         currents = tuple(tuple(c * s for c, s in zip(row, scale, strict=True))

@@ -25,7 +25,7 @@ from irelab.errors import InputError
 from irelab.field.problem import Electrode, FieldProblem, Insulator
 from irelab.plan.targets import PlanLimits, PlanTarget
 
-__all__ = ["ProbeLayout", "VOLTS_PER_SPACING", "layout_of_case"]
+__all__ = ["ProbeLayout", "VOLTS_PER_SPACING", "layout_of_case", "off_centre_tips"]
 
 VOLTS_PER_SPACING = 1500.0 / 1e-2
 """Starting voltage per metre of probe spacing: the clinical rule of thumb of 1500 V per cm
@@ -265,6 +265,24 @@ def candidates(target: PlanTarget, limits: PlanLimits, centroid: np.ndarray,
                     continue
                 yield layout.with_voltages(np.minimum(VOLTS_PER_SPACING * sp,
                                                       limits.max_voltage_V))
+
+
+def off_centre_tips(layout: ProbeLayout, target: PlanTarget) -> ProbeLayout:
+    """``layout`` with every tip moved along the axis (by the same amount, less than half a
+    voxel) so that the first lies a quarter voxel past a voxel centre, when the axis is a grid
+    axis. Then no voxel centre lies on a probe's tip or on the end of its electrode (exposed
+    lengths and pullback steps are whole millimetres): there the needle track (centres strictly
+    inside a probe) and the solver's cut cells would disagree about what is tissue."""
+    axis = int(np.argmax(np.abs(target.axis)))
+    if abs(target.axis[axis]) < 1 - 1e-9:
+        return layout
+    sign = float(np.sign(target.axis[axis]))
+    h = target.grid.spacing_m
+    origin = sign * target.grid.origin_m[axis]  # a voxel centre, in axial coordinates
+    tip = layout.tips_m[0]
+    wanted = origin + (round((tip - origin) / h - 0.25) + 0.25) * h
+    delta = round((wanted - tip) * 1e6) / 1e6  # whole micrometres, as the plan file holds
+    return replace(layout, tips_m=tuple(t + delta for t in layout.tips_m))
 
 
 def track_mask(layout: ProbeLayout, target: PlanTarget,

@@ -113,7 +113,7 @@ def _finish(ctx: PlanContext, at_limits_ev: LayoutEvaluation, t0: float, t_searc
     margin = ctx.margin(plan)
     target = ctx.fine_target
     checks = check_constraints(plan, target, thermal, ctx.limits, margin,
-                               ctx.fine_eval.track(plan.layout))
+                               ctx.fine_eval.conductor(plan.layout, plan.max_e_V_per_m))
     ctx.journal.progress("done", 1.0)
     timings = PlanTimings(search_s=t_search - t0, confirm_s=t_confirm - t_search,
                           thermal_s=t_thermal - t_confirm, total_s=t_thermal - t0,

@@ -294,7 +294,7 @@ def shift_candidates(ev: LayoutEvaluation, target: PlanTarget, safety: float,
             target, tuple(np.subtract(nudge, layout.shift_m(q))))))
         steps = _voxel_steps(target, tuple(np.subtract(new, layout.shift_m(q))))
         np.maximum(field, translated(field_q, steps), out=field)
-        counted = tgt & ~track_mask(cand, target)
+        counted = tgt & ~track_mask(cand, target) & (field > 0)
         ratio = thr[counted] / np.maximum(field[counted], 1e-30)
         healthy = float(np.sum((field >= thr) & healthy_mask) * grid.voxel_volume_m3)
         out.append(ShiftCandidate(

@@ -112,7 +112,7 @@ def predicted_healthy(evaluator: Evaluator, ev: LayoutEvaluation, safety: float)
         if f > 0:
             np.maximum(max_e, f * e, out=max_e)
     lethal = lethal_zone(max_e, evaluator.target.lethal_threshold_V_per_m,
-                         evaluator.track(ev.layout))
+                         evaluator.conductor(ev.layout, ev.max_e_V_per_m))
     return evaluator.score_lethal(lethal, ev.counted)[1]
 
 
