@@ -75,7 +75,7 @@ class PlanOptions:
     max_extra_placements: int = 2
     placement_solves: int = 3
     alternatives: int = 2
-    thermal_repairs: int = 4
+    thermal_repairs: int = 6
     max_minutes: float | None = None
     workers: int = 2
 

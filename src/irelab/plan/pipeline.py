@@ -45,6 +45,7 @@ from irelab.plan.thermal import thermal_stage
 from irelab.plan.voltages import choose_voltages
 from irelab.plan.workers import SolverPool
 from irelab.thermal.bioheat import ThermalResult
+from irelab.thermal.schedule import PulseSchedule
 
 __all__ = ["PlanResult", "PlanTimings", "plan_treatment", "adjust_voltages"]
 
@@ -107,8 +108,9 @@ def _finish(ctx: PlanContext, at_limits_ev: LayoutEvaluation, t0: float, t_searc
     """Stages 4-6 on a confirmed layout at its limits, and the result."""
     plan = choose_voltages(ctx, at_limits_ev)
     t_confirm = time.perf_counter()
-    plan, thermal = thermal_stage(ctx, plan, at_limits_ev)
+    plan, thermal, schedule = thermal_stage(ctx, plan, at_limits_ev)
     t_thermal = time.perf_counter()
+    options = replace(ctx.options, schedule=schedule)
     ctx.journal.progress("constraints", 0.98)
     margin = ctx.margin(plan)
     target = ctx.fine_target
@@ -118,20 +120,28 @@ def _finish(ctx: PlanContext, at_limits_ev: LayoutEvaluation, t0: float, t_searc
     timings = PlanTimings(search_s=t_search - t0, confirm_s=t_confirm - t_search,
                           thermal_s=t_thermal - t_confirm, total_s=t_thermal - t0,
                           coarse_solves=ctx.search_solves, fine_solves=ctx.fine_solves)
-    case = described(plan_case(ctx.case, plan, target, ctx.options), _summary(margin, plan))
+    case = described(plan_case(ctx.case, plan, target, options),
+                     _summary(margin, plan, schedule, ctx.options.schedule))
     return PlanResult(layout=plan.layout, fine=plan, target=target, thermal=thermal,
-                      checks=tuple(checks), timings=timings, options=ctx.options, case=case,
+                      checks=tuple(checks), timings=timings, options=options, case=case,
                       margin=margin, tried=ctx.journal.steps, cut_short=ctx.journal.cut_short)
 
 
-def _summary(margin: MarginReport, plan: LayoutEvaluation) -> str:
-    """The plan file's description: what the plan achieves, with the requested margin."""
+def _summary(margin: MarginReport, plan: LayoutEvaluation, schedule: PulseSchedule,
+             usual: PulseSchedule) -> str:
+    """The plan file's description: what the plan achieves, with the requested margin, and the
+    pauses it needs when the thermal repair lengthened them (the case format has no key for
+    them)."""
     if margin.tumour_covered:
         achieved = f"minimal margin achieved {margin.achieved_mm:.1f} mm"
     else:
         achieved = f"tumour NOT covered ({margin.tumour_short} voxels short)"
-    return (f"irelab plan: margin requested {margin.requested_mm:g} mm, {achieved}; "
+    text = (f"irelab plan: margin requested {margin.requested_mm:g} mm, {achieved}; "
             f"{plan.layout.n_probes} probes, {plan.layout.n_positions} placement(s)")
+    if schedule != usual:
+        text += (f"; deliver with at least {schedule.train_pause_s:g} s between trains and "
+                 f"{schedule.pair_pause_s:g} s between pairs (thermal safety)")
+    return text
 
 
 def plan_treatment(case: Case, options: PlanOptions | None = None,
