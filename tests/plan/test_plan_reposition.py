@@ -215,7 +215,7 @@ def test_a_plan_files_probes_read_back_as_the_same_layout() -> None:
     """layout_of_case inverts what the planner writes: probes, exposed length, tips and shifts
     of every placement and the pairs come back (to the plan file's 1 um), so the voltage stage
     can take a plan's probes as fixed."""
-    from irelab.plan.layout import layout_of_case
+    from irelab.plan.output import layout_of_case
 
     base = sphere_case((30, 30, 30), 3.0)
     target = build_target(anatomy(base, 1e-3), margin_m=2e-3)

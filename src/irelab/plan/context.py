@@ -69,7 +69,8 @@ class PlanContext:
     @cached_property
     def coarse_eval(self) -> Evaluator:
         return Evaluator(self.coarse_problem, self.coarse_target,
-                         SolverOptions(nonlinear_rtol=SEARCH_RTOL), pool=self.pool)
+                         SolverOptions(nonlinear_rtol=SEARCH_RTOL), max_solvers=2,
+                         pool=self.pool)
 
     def release_search_grid(self) -> None:
         """Forget the search grid's solvers and solutions (memory), keeping the solve count."""

@@ -19,13 +19,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from irelab.case.model import Case, Placement, Probe
+from irelab.case.model import Placement, Probe
 from irelab.case.probes import conductor_mask, probe_conductors
-from irelab.errors import InputError
 from irelab.field.problem import Electrode, FieldProblem, Insulator
 from irelab.plan.targets import PlanLimits, PlanTarget
 
-__all__ = ["ProbeLayout", "VOLTS_PER_SPACING", "layout_of_case", "off_centre_tips"]
+__all__ = ["ProbeLayout", "VOLTS_PER_SPACING", "off_centre_tips"]
 
 VOLTS_PER_SPACING = 1500.0 / 1e-2
 """Starting voltage per metre of probe spacing: the clinical rule of thumb of 1500 V per cm
@@ -371,36 +370,3 @@ def proxy_field_per_volt(layout: ProbeLayout, ab: np.ndarray, radius_m: float) -
         out[p] = b / (math.acosh(c / radius_m) * np.maximum(r1 * r2, (radius_m / 2) ** 2))
     return out
 
-
-def layout_of_case(case: Case, target: PlanTarget) -> ProbeLayout:
-    """The layout of a case's probes, pairs and placements in ``target``'s frame (whose axis
-    must be the probes' direction): what the planner writes, read back. Raises
-    :class:`~irelab.errors.InputError` for probes a layout cannot hold."""
-    expected = ("monopolar probes named P1..Pn in order, all along the insertion direction, "
-                "of one exposed length and diameter, with their tips level, and a protocol")
-    probes = case.probes
-    if (case.protocol is None or not case.protocol.pairs or not probes
-            or [p.name for p in probes] != [f"P{k + 1}" for k in range(len(probes))]
-            or any(p.bipolar_mm is not None for p in probes)
-            or len({(p.exposed_mm, p.diameter_mm) for p in probes}) != 1):
-        raise InputError(case.source, "probes", expected)
-    axis = target.axis
-    tips = np.asarray([p.tip_mm for p in probes], dtype=float) * 1e-3
-    directions = np.asarray([p.direction for p in probes], dtype=float)
-    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
-    axial = tips @ axis
-    if np.abs(directions @ axis - 1).max() > 1e-6 or np.ptp(axial) > 1e-6:
-        raise InputError(case.source, "probes", expected)
-    points = tuple((float(a), float(b)) for a, b in target.in_plane(tips))
-    tip_s, shifts = [], []
-    for placement in case.protocol.placements:
-        shift = np.asarray(placement.shift_mm) * 1e-3
-        tip_s.append(float(axial[0] + placement.back_mm * 1e-3 + shift @ axis))
-        shifts.append((float(shift @ target.e1), float(shift @ target.e2)))
-    names = [p.name for p in probes]
-    pairs = tuple((names.index(pair.anode), names.index(pair.cathode))
-                  for pair in case.protocol.pairs)
-    return ProbeLayout(points, probes[0].exposed_mm * 1e-3, tuple(tip_s), pairs,
-                       tuple(pair.voltage_V for pair in case.protocol.pairs),
-                       label=f"the probes of {case.name}",
-                       shifts_m=tuple(shifts) if any(a or b for a, b in shifts) else ())

@@ -1,5 +1,6 @@
-"""A plan as a case (what ``plan.yaml`` holds, written by :func:`irelab.case.write_case`), as the
-``irelab plan --json`` object, and the clinical read-out both the report and ``--json`` share.
+"""A plan as a case (what ``plan.yaml`` holds, written by :func:`irelab.case.write_case`) and a
+case's probes as a layout again (:func:`layout_of_case`), the ``irelab plan --json`` object, and
+the clinical read-out both the report and ``--json`` share.
 
 The plan case is the input's anatomy and tissues with the planned probes (P1..Pn, at their first
 placement) and protocol, on the confirmation grid's spacing, so that ``irelab simulate
@@ -27,14 +28,17 @@ import numpy as np
 
 from irelab.case.model import Case, Pair, Probe, Protocol
 from irelab.delivery.generator import CurrentModel, GeneratorConfig
+from irelab.errors import InputError
 from irelab.plan.evaluate import LayoutEvaluation
+from irelab.plan.layout import ProbeLayout
 from irelab.plan.targets import PlanTarget
 
 if TYPE_CHECKING:
     from irelab.plan.options import PlanOptions
     from irelab.plan.pipeline import PlanResult
 
-__all__ = ["plan_case", "plan_json", "DeliveryStep", "delivery_steps", "insertion_depth_mm"]
+__all__ = ["plan_case", "layout_of_case", "plan_json", "DeliveryStep", "delivery_steps",
+           "insertion_depth_mm"]
 
 
 def plan_case(base: Case, ev: LayoutEvaluation, target: PlanTarget,
@@ -204,3 +208,37 @@ def plan_json(result: PlanResult, runtime_s: float) -> dict:
                       "confirmation": round(result.timings.confirm_s, 2),
                       "thermal": round(result.timings.thermal_s, 2)},
     }
+
+
+def layout_of_case(case: Case, target: PlanTarget) -> ProbeLayout:
+    """The layout of a case's probes, pairs and placements in ``target``'s frame (whose axis
+    must be the probes' direction): what the planner writes, read back. Raises
+    :class:`~irelab.errors.InputError` for probes a layout cannot hold."""
+    expected = ("monopolar probes named P1..Pn in order, all along the insertion direction, "
+                "of one exposed length and diameter, with their tips level, and a protocol")
+    probes = case.probes
+    if (case.protocol is None or not case.protocol.pairs or not probes
+            or [p.name for p in probes] != [f"P{k + 1}" for k in range(len(probes))]
+            or any(p.bipolar_mm is not None for p in probes)
+            or len({(p.exposed_mm, p.diameter_mm) for p in probes}) != 1):
+        raise InputError(case.source, "probes", expected)
+    axis = target.axis
+    tips = np.asarray([p.tip_mm for p in probes], dtype=float) * 1e-3
+    directions = np.asarray([p.direction for p in probes], dtype=float)
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    axial = tips @ axis
+    if np.abs(directions @ axis - 1).max() > 1e-6 or np.ptp(axial) > 1e-6:
+        raise InputError(case.source, "probes", expected)
+    points = tuple((float(a), float(b)) for a, b in target.in_plane(tips))
+    tip_s, shifts = [], []
+    for placement in case.protocol.placements:
+        shift = np.asarray(placement.shift_mm) * 1e-3
+        tip_s.append(float(axial[0] + placement.back_mm * 1e-3 + shift @ axis))
+        shifts.append((float(shift @ target.e1), float(shift @ target.e2)))
+    names = [p.name for p in probes]
+    pairs = tuple((names.index(pair.anode), names.index(pair.cathode))
+                  for pair in case.protocol.pairs)
+    return ProbeLayout(points, probes[0].exposed_mm * 1e-3, tuple(tip_s), pairs,
+                       tuple(pair.voltage_V for pair in case.protocol.pairs),
+                       label=f"the probes of {case.name}",
+                       shifts_m=tuple(shifts) if any(a or b for a, b in shifts) else ())

@@ -35,10 +35,10 @@ from irelab.plan.constraints import ConstraintCheck, check_constraints
 from irelab.plan.context import PlanContext, with_current_rise
 from irelab.plan.evaluate import LayoutEvaluation
 from irelab.plan.journal import Journal, Progress, Step
-from irelab.plan.layout import ProbeLayout, layout_of_case
+from irelab.plan.layout import ProbeLayout
 from irelab.plan.margin import MarginReport
 from irelab.plan.options import PlanOptions
-from irelab.plan.output import described, plan_case
+from irelab.plan.output import described, layout_of_case, plan_case
 from irelab.plan.reposition import reposition
 from irelab.plan.targets import PlanTarget
 from irelab.plan.thermal import thermal_stage
@@ -173,7 +173,7 @@ def _pool(options: PlanOptions) -> AbstractContextManager[SolverPool | None]:
 def adjust_voltages(case: Case, options: PlanOptions | None = None,
                     progress: Progress | None = None) -> PlanResult:
     """The voltage stage on its own, for a case whose probes are already placed (replanning):
-    the case's probes, pairs and placements are kept (:func:`irelab.plan.layout.layout_of_case`
+    the case's probes, pairs and placements are kept (:func:`irelab.plan.output.layout_of_case`
     says which cases qualify), every pair is solved at its limit on the confirmation grid and
     lowered as far as the coverage allows; thermal model, repairs and checks as for a full
     plan. The insertion direction is the probes' own."""

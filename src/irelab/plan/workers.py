@@ -50,9 +50,12 @@ class SolveJob:
 
 
 def worker_of(pair: tuple[int, int], workers: int) -> int:
-    """The worker that solves ``pair`` (probe indices), always the same one."""
+    """The worker that solves ``pair`` (probe indices), always the same one: ``(i + 2 j) mod
+    workers`` with ``i < j``, which alternates between two workers along a polygon's sides
+    (i, i + 1), its diagonals (i, i + 2) and its spokes to a centre probe (i, m), so the pairs
+    of a layout are shared about evenly."""
     i, j = sorted(pair)
-    return (7 * i + j) % workers
+    return (i + 2 * j) % workers
 
 
 def _serve(conn: Connection) -> None:
