@@ -40,14 +40,30 @@ def _case(name: str):
     return parse_case(case_mapping(spec), source=f"<planning set {name}>")
 
 
+class StageClock:
+    """Wall seconds per stage (the text before the first ':' of each progress message)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._stage: str | None = None
+        self._since = time.perf_counter()
+
+    def __call__(self, stage: str, fraction: float) -> None:
+        now = time.perf_counter()
+        if self._stage is not None:
+            self.seconds[self._stage] = self.seconds.get(self._stage, 0.0) + now - self._since
+        self._stage, self._since = stage.split(":")[0].split(" (")[0], now
+
+
 def run(name: str, options: PlanOptions) -> dict:
     """Plan one phantom and return its figures."""
     case = _case(name)
     load_before = os.getloadavg()[0]
     cpu0 = time.process_time()
     children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    clock = StageClock()
     t0 = time.perf_counter()
-    result = plan_treatment(case, options)
+    result = plan_treatment(case, options, clock)
     total = time.perf_counter() - t0
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (time.process_time() - cpu0 + children.ru_utime - children0.ru_utime
@@ -75,6 +91,7 @@ def run(name: str, options: PlanOptions) -> dict:
         "thermal_s": round(t.thermal_s, 1),
         "search_solves": t.coarse_solves,
         "confirmation_solves": t.fine_solves,
+        "stages_s": {k: round(v, 1) for k, v in clock.seconds.items()},
         "failures": result.failures,
         "load_1min_before": round(load_before, 2),
         "load_1min_after": round(os.getloadavg()[0], 2),
@@ -109,6 +126,8 @@ def main() -> None:
               f"{row['probes']} probes x {row['placements']} placements, "
               f"{row['max_current_A']} A; load {row['load_1min_before']:.1f} -> "
               f"{row['load_1min_after']:.1f}", flush=True)
+        print("    stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in row["stages_s"].items()),
+              flush=True)
         for failure in row["failures"]:
             print(f"    fails: {failure}", flush=True)
     in_set = [r["total_s"] for r in rows if r["phantom"] in SETS["set"]]
