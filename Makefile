@@ -28,8 +28,16 @@ postgres:
 lint: $(BIN)/irelab
 	$(BIN)/ruff check src tests benchmarks
 
-test: $(BIN)/irelab browser postgres
+# Starts the throw-away PostgreSQL if it is not running, and stops it again afterwards (also when
+# the tests fail or are interrupted); a server that was running before is left running.
+test: $(BIN)/irelab browser
 	$(BIN)/ruff check src tests benchmarks
+	@started=0; \
+	if ! bash scripts/postgres.sh status 2>/dev/null; then \
+	    if bash scripts/postgres.sh start; then started=1; \
+	    else echo "PostgreSQL not available here: its tests will be skipped"; fi; \
+	else bash scripts/postgres.sh start; fi; \
+	if [ $$started = 1 ]; then trap 'bash scripts/postgres.sh stop' EXIT INT TERM; fi; \
 	. scripts/postgres.env 2>/dev/null; $(BIN)/python -m pytest -q
 
 clean:

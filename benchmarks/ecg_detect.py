@@ -1,33 +1,48 @@
-"""Side-by-side R-wave detection on the eight MIT-BIH records in tests/data/mitdb.
+"""R-wave detection and ECG-gated delivery on the sixteen shared MIT-BIH records.
 
-Detectors:
+Tuning split (fixed halves): the detector's and the gate's parameters were chosen on the TUNING
+records 100, 101, 103, 105, 106, 119, 200, 232 (MLII, their second leads and noise-stressed
+copies); 104, 116, 201, 203, 208, 210, 222, 228 are HELD OUT and were not used to choose any
+value. Figures on the held-out half are the ones to quote.
 
-- ``irelab``: :class:`irelab.ecg.StreamingRDetector`, CAUSAL, fed in 100 ms chunks as a live
-  stream would be; latency = (sample at which the beat was reported - annotated R) in ms.
-- ``xqrs``: ``wfdb.processing.xqrs_detect(sig, fs, verbose=False)`` (wfdb 4.x), OFFLINE.
-- ``neurokit2``: ``nk.ecg_peaks(nk.ecg_clean(sig, sampling_rate=fs), sampling_rate=fs)``
-  with the default methods ("neurokit"), OFFLINE.
+Tables (one run):
 
-The offline detectors see the whole record (including the future), so detection latency is not
-defined for them: their latency columns read "n/a (offline)". For all three the R-position
-error (detected peak - annotated R, ms: median and 99th percentile of |error|) is reported.
+1. Per record and gross (tuning, held-out, all), side by side:
+   - ``irelab``: :class:`irelab.ecg.StreamingRDetector` on channel 0, CAUSAL, fed in 100 ms
+     chunks; latency = (sample at which the beat was reported - annotated R) in ms;
+   - ``irelab-2lead``: :class:`irelab.ecg.MultiLeadDetector` on both channels (rescue);
+   - ``xqrs``: ``wfdb.processing.xqrs_detect(sig, fs, verbose=False)`` (wfdb 4.x), OFFLINE;
+   - ``nk-default``: ``nk.ecg_peaks(nk.ecg_clean(sig, sampling_rate=fs), sampling_rate=fs)``
+     (NeuroKit2 0.2.x/0.3.x, method "neurokit"), OFFLINE;
+   - ``nk-pantompkins``: the same with ``method="pantompkins1985"`` in both calls, OFFLINE.
+   Scoring: ANSI/AAMI EC57 style, beat annotations only, 150 ms window, gross = TP/FP/FN summed;
+   the first 2 s (irelab's learning period) skipped for all. Speed: x real time on one core =
+   record duration / ``time.process_time`` of the detection.
+2. Noise stress (irelab.ecg.noise; nst calibration and protocol, synthetic noise spectra):
+   baseline wander, electrode motion and muscle noise at 24, 18, 12, 6 and 0 dB on records 103,
+   119 (tuning) and 116 (held out), scored on the noisy segments only; and the gate on the
+   electrode-motion copies: pulses inside noisy segments, pulses outside [R, R + 150 ms].
+3. Delivery on every record (channel 0, 20 pairs of 10 + 90 pulses so the run covers the
+   record): pulses, pulses outside [R, R + 150 ms] of the annotated beat before them, pulses
+   on or right after a ventricular beat (AAMI class V: V, E), pulses inside annotated
+   ventricular flutter/fibrillation or tachycardia episodes ('(VFL', '(VF', '(VT'), the
+   fraction of eligible beats (neither ventricular nor right after one) that got a pulse,
+   the time to deliver the 90 treatment pulses of one pair, and the skips by reason.
 
-Scoring: ANSI/AAMI EC57 style, beat annotations only, 150 ms match window, gross = TP/FP/FN
-summed over records; the first 2 s (the irelab detector's learning period) are skipped for
-every detector alike. CPU is ``time.process_time`` per hour of ECG (numbers on a shared, loaded
-machine are inflated). Run:
+Run (about 15 min of CPU):
 
-    .venv/bin/python benchmarks/ecg_detect.py [--json] [--records 100 105 ...] [--channel 1]
+    .venv/bin/python benchmarks/ecg_detect.py --data ../shared/data/ecg/mitdb [--json]
+    [--records 100 203 ...] [--no-accuracy] [--no-noise] [--no-delivery]
 
-``--channel 1`` runs all three on the records' second lead (V1, V2 or V5, read with
-``wfdb.rdrecord(..., channels=[1])``) against the same annotations: a lead none of the
-detectors' parameters were chosen on.
+The machine's load average is printed with the figures (a loaded machine inflates nothing but
+the CPU time, which ``process_time`` measures per process).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 import warnings
 from collections.abc import Callable
@@ -35,26 +50,55 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import wfdb
 
+from irelab.delivery import DeliveryPlan, PairProtocol, run_synchronised
 from irelab.ecg import (
     DetectorConfig,
+    MultiLeadDetector,
+    NoiseKind,
     Score,
     StreamingRDetector,
+    add_noise,
     latency_vs_reference_ms,
-    read_record,
     score_detections,
 )
+from irelab.ecg.noise import NSTDB_SNRS_DB
+from irelab.ecg.quality import QualityConfig
+from irelab.ecg.record import BEAT_SYMBOLS
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "mitdb"
-RECORDS = ("100", "101", "103", "105", "106", "119", "200", "232")
+TUNING = ("100", "101", "103", "105", "106", "119", "200", "232")
+HELD_OUT = ("104", "116", "201", "203", "208", "210", "222", "228")
+NOISE_RECORDS = ("103", "119", "116")
 SKIP_S = DetectorConfig().learning_s
 CHUNK_S = 0.1
+VENTRICULAR = ("V", "E")
+VF_RHYTHMS = ("(VFL", "(VF", "(VT")
+
+
+@dataclass(frozen=True)
+class Lead:
+    """One record: both channels in mV, reference beats and symbols, rhythm episodes."""
+
+    name: str
+    signals_mV: np.ndarray
+    fs_Hz: float
+    beats: np.ndarray
+    symbols: np.ndarray
+    episodes: tuple[tuple[int, int], ...]
+    """Annotated ventricular flutter/fibrillation/tachycardia episodes (start, stop) samples."""
+
+    @property
+    def duration_s(self) -> float:
+        return self.signals_mV.shape[0] / self.fs_Hz
 
 
 @dataclass(frozen=True)
 class Row:
     detector: str
     record: str
+    split: str
     tp: int
     fp: int
     fn: int
@@ -62,129 +106,282 @@ class Row:
     ppv_pct: float
     latency_median_ms: float | None
     latency_p99_ms: float | None
-    pos_error_median_ms: float
     pos_error_p99_abs_ms: float
-    cpu_s_per_hour: float
+    x_real_time: float
 
 
-def _irelab(signal: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray | None]:
-    detector = StreamingRDetector(fs)
+def load(data: Path, name: str) -> Lead:
+    rec = wfdb.rdrecord(str(data / name))
+    ann = wfdb.rdann(str(data / name), "atr")
+    keep = np.isin(ann.symbol, list(BEAT_SYMBOLS))
+    episodes, start = [], None
+    for sample, note in zip(ann.sample, ann.aux_note, strict=True):
+        note = note.strip("\x00").strip()
+        if not note.startswith("("):
+            continue
+        if start is not None:
+            episodes.append((start, int(sample)))
+            start = None
+        if note in VF_RHYTHMS:
+            start = int(sample)
+    if start is not None:
+        episodes.append((start, rec.sig_len))
+    return Lead(name, rec.p_signal, float(rec.fs), np.asarray(ann.sample)[keep],
+                np.asarray(ann.symbol)[keep], tuple(episodes))
+
+
+def _stream(detector: StreamingRDetector | MultiLeadDetector, x: np.ndarray,
+            fs: float) -> tuple[np.ndarray, np.ndarray]:
     step = max(1, round(CHUNK_S * fs))
     beats = []
-    for start in range(0, signal.size, step):
-        beats += detector.process(signal[start:start + step])
+    for start in range(0, x.shape[0], step):
+        beats += detector.process(x[start:start + step])
     beats += detector.flush()
     return (np.array([b.sample for b in beats], dtype=np.int64),
             np.array([b.detected_sample for b in beats], dtype=np.int64))
 
 
-def _xqrs(signal: np.ndarray, fs: float) -> tuple[np.ndarray, None]:
+def _irelab(lead: Lead, x: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    sig = np.ascontiguousarray(lead.signals_mV[:, 0] if x is None else x)
+    return _stream(StreamingRDetector(lead.fs_Hz), sig, lead.fs_Hz)
+
+
+def _irelab_2lead(lead: Lead, x: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    sig = lead.signals_mV[:, :2] if x is None else x
+    return _stream(MultiLeadDetector(lead.fs_Hz, 2), sig, lead.fs_Hz)
+
+
+def _xqrs(lead: Lead, x: np.ndarray | None = None) -> tuple[np.ndarray, None]:
     from wfdb import processing
 
-    return np.asarray(processing.xqrs_detect(signal, fs, verbose=False), dtype=np.int64), None
+    sig = lead.signals_mV[:, 0] if x is None else x
+    return np.asarray(processing.xqrs_detect(sig, lead.fs_Hz, verbose=False), np.int64), None
 
 
-def _neurokit(signal: np.ndarray, fs: float) -> tuple[np.ndarray, None]:
-    import neurokit2 as nk
+def _neurokit(method: str) -> Callable[..., tuple[np.ndarray, None]]:
+    def detect(lead: Lead, x: np.ndarray | None = None) -> tuple[np.ndarray, None]:
+        import neurokit2 as nk
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cleaned = nk.ecg_clean(signal, sampling_rate=fs)
-        _, info = nk.ecg_peaks(cleaned, sampling_rate=fs)
-    return np.asarray(info["ECG_R_Peaks"], dtype=np.int64), None
+        sig = lead.signals_mV[:, 0] if x is None else x
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cleaned = nk.ecg_clean(sig, sampling_rate=lead.fs_Hz, method=method)
+            _, info = nk.ecg_peaks(cleaned, sampling_rate=lead.fs_Hz, method=method)
+        return np.asarray(info["ECG_R_Peaks"], dtype=np.int64), None
+    return detect
 
 
-DETECTORS: dict[str, Callable[[np.ndarray, float], tuple[np.ndarray, np.ndarray | None]]] = {
+DETECTORS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray | None]]] = {
     "irelab": _irelab,
+    "irelab-2lead": _irelab_2lead,
     "xqrs": _xqrs,
-    "neurokit2": _neurokit,
+    "nk-default": _neurokit("neurokit"),
+    "nk-pantompkins": _neurokit("pantompkins1985"),
 }
+"""Noise stress uses single-lead detectors only (the noise is added to channel 0)."""
 
 
-def _row(name: str, record: str, score: Score, lat: np.ndarray | None, fs: float,
-         cpu_s: float, hours: float) -> Row:
-    err = (score.matched_detected - score.matched_reference) * 1e3 / fs
-    return Row(
-        detector=name, record=record, tp=score.tp, fp=score.fp, fn=score.fn,
-        se_pct=100 * score.se, ppv_pct=100 * score.ppv,
-        latency_median_ms=None if lat is None else float(np.median(lat)),
-        latency_p99_ms=None if lat is None else float(np.percentile(lat, 99)),
-        pos_error_median_ms=float(np.median(err)),
-        pos_error_p99_abs_ms=float(np.percentile(np.abs(err), 99)),
-        cpu_s_per_hour=cpu_s / hours,
-    )
+def _row(detector: str, record: str, split: str, score: Score, lat: np.ndarray | None,
+         fs: float, cpu_s: float, duration_s: float) -> Row:
+    err = np.abs(score.matched_detected - score.matched_reference) * 1e3 / fs
+    return Row(detector, record, split, score.tp, score.fp, score.fn, 100 * score.se,
+               100 * score.ppv,
+               None if lat is None or lat.size == 0 else float(np.median(lat)),
+               None if lat is None or lat.size == 0 else float(np.percentile(lat, 99)),
+               float(np.percentile(err, 99)) if err.size else float("nan"),
+               duration_s / max(cpu_s, 1e-9))
 
 
-def _signal(rec_name: str, channel: int) -> tuple[np.ndarray, float, np.ndarray, float]:
-    """(signal in mV, fs, reference beat samples, duration in s) of one record and lead."""
-    rec = read_record(DATA / rec_name)
-    signal = rec.signal_mV
-    if channel:
-        import wfdb
-
-        signal = wfdb.rdrecord(str(DATA / rec_name), channels=[channel]).p_signal[:, 0]
-    return signal, rec.fs_Hz, rec.annotations.beats_only().samples, rec.duration_s
-
-
-def run(records: tuple[str, ...], channel: int = 0) -> list[Row]:
+def accuracy(leads: dict[str, Lead]) -> list[Row]:
     rows: list[Row] = []
-    for name, detect in DETECTORS.items():
-        scores, lats, errs_fs, cpu_total, hours_total = [], [], [], 0.0, 0.0
-        for rec_name in records:
-            signal, fs, reference, duration_s = _signal(rec_name, channel)
+    for det, detect in DETECTORS.items():
+        per: dict[str, tuple[Score, np.ndarray | None, float, float]] = {}
+        for name, lead in leads.items():
             t0 = time.process_time()
-            samples, reported = detect(signal, fs)
+            samples, reported = detect(lead)
             cpu = time.process_time() - t0
-            hours = duration_s / 3600.0
-            score = score_detections(reference, samples, fs, skip_s=SKIP_S)
-            lat = None if reported is None else latency_vs_reference_ms(score, reported, fs)
-            rows.append(_row(name, rec_name, score, lat, fs, cpu, hours))
-            scores.append(score)
-            lats.append(lat)
-            errs_fs.append(fs)
-            cpu_total += cpu
-            hours_total += hours
-        gross = Score.gross(scores)
-        fs = errs_fs[0]  # all MIT-BIH records are 360 Hz
-        lat_all = None if lats[0] is None else np.concatenate(lats)
-        rows.append(_row(name, "gross", gross, lat_all, fs, cpu_total, hours_total))
+            score = score_detections(lead.beats, samples, lead.fs_Hz, skip_s=SKIP_S)
+            lat = None if reported is None else latency_vs_reference_ms(score, reported,
+                                                                        lead.fs_Hz)
+            split = "tuning" if name in TUNING else "held-out"
+            rows.append(_row(det, name, split, score, lat, lead.fs_Hz, cpu, lead.duration_s))
+            per[name] = (score, lat, cpu, lead.duration_s)
+        for label, names in (("GROSS tuning", TUNING), ("GROSS held-out", HELD_OUT),
+                             ("GROSS all", TUNING + HELD_OUT)):
+            chosen = [per[n] for n in names if n in per]
+            if not chosen:
+                continue
+            gross = Score.gross(c[0] for c in chosen)
+            lat = None if chosen[0][1] is None else np.concatenate([c[1] for c in chosen])
+            rows.append(_row(det, label, label.split()[1], gross, lat, 360.0,
+                             sum(c[2] for c in chosen), sum(c[3] for c in chosen)))
     return rows
 
 
-def _fmt(value: float | None, offline: str = "n/a (offline)") -> str:
-    return offline if value is None else f"{value:.1f}"
+@dataclass(frozen=True)
+class NoiseRow:
+    detector: str
+    kind: str
+    snr_dB: float
+    tp: int
+    fp: int
+    fn: int
+    se_pct: float
+    ppv_pct: float
 
 
-def print_table(rows: list[Row], channel: int = 0) -> None:
-    head = (f"{'detector':<10} {'record':<6} {'TP':>6} {'FP':>5} {'FN':>5} {'Se %':>7} "
-            f"{'+P %':>7} {'lat med ms':>14} {'lat p99 ms':>14} {'pos err med':>11} "
-            f"{'|pos err| p99':>13} {'CPU s/h':>8}")
+def noise_stress(leads: dict[str, Lead]) -> list[NoiseRow]:
+    rows = []
+    names = [n for n in NOISE_RECORDS if n in leads]
+    stressed = {(kind, snr, n): add_noise(leads[n].signals_mV[:, 0], leads[n].beats,
+                                          leads[n].fs_Hz, kind, snr, seed=i)
+                for kind in NoiseKind for snr in NSTDB_SNRS_DB
+                for i, n in enumerate(names)}
+    for det, detect in DETECTORS.items():
+        if det == "irelab-2lead":
+            continue
+        for kind in NoiseKind:
+            for snr in NSTDB_SNRS_DB:
+                scores = []
+                for n in names:
+                    lead, st = leads[n], stressed[(kind, snr, n)]
+                    found, _ = detect(lead, st.signal_mV)
+                    ref = lead.beats[st.noisy[lead.beats]]
+                    found = found[(found >= 0) & (found < st.noisy.size)]
+                    scores.append(score_detections(ref, found[st.noisy[found]], lead.fs_Hz))
+                g = Score.gross(scores)
+                rows.append(NoiseRow(det, str(kind), snr, g.tp, g.fp, g.fn, 100 * g.se,
+                                     100 * g.ppv))
+    return rows
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    record: str
+    split: str
+    condition: str
+    pulses: int
+    outside_window: int
+    on_ventricular: int
+    after_ventricular: int
+    in_vf_vt_episode: int
+    in_noisy_segment: int | None
+    eligible_used_pct: float
+    t90_s: float | None
+    skips: dict[str, int]
+
+
+_LONG_PLAN = DeliveryPlan("long", tuple(PairProtocol(f"P{i}", f"P{i + 1}", 1500.0, 30.0)
+                                        for i in range(1, 21)), 90, 90.0, "long.yaml")
+_ONE_PAIR = DeliveryPlan("one", (PairProtocol("P1", "P2", 1500.0, 30.0),), 90, 90.0, "one.yaml")
+_RAILS = QualityConfig(rails_mV=(-5.12, 5.115))  # MIT-BIH: 200 adu/mV, 11 bit, zero 1024
+
+
+def delivery(lead: Lead, x: np.ndarray | None = None, condition: str = "clean",
+             noisy: np.ndarray | None = None) -> DeliveryRow:
+    sig = lead.signals_mV[:, 0] if x is None else x
+    result = run_synchronised(_LONG_PLAN, sig, lead.fs_Hz, quality=_RAILS)
+    t = np.array([e.t_ms for e in result.events if e.event == "pulse"]) / 1e3
+    r_s = lead.beats / lead.fs_Hz
+    k = np.searchsorted(r_s, t, side="right") - 1
+    offset_ms = (t - r_s[np.maximum(k, 0)]) * 1e3
+    outside = int(np.sum((k < 0) | (offset_ms < 0) | (offset_ms + 0.09 > 150.0)))
+    sym = lead.symbols
+    on_v = int(np.isin(sym[np.maximum(k, 0)], VENTRICULAR).sum())
+    after_v = int(np.isin(sym[np.maximum(k - 1, 0)], VENTRICULAR).sum())
+    at = np.round(t * lead.fs_Hz).astype(np.int64)
+    in_episode = int(sum(np.sum((at >= a) & (at < b)) for a, b in lead.episodes))
+    ventricular = np.isin(sym, VENTRICULAR)
+    eligible = ~ventricular & ~np.concatenate(([False], ventricular[:-1]))
+    end = at.max() if at.size else 0
+    covered = int(np.sum(eligible & (lead.beats <= end))) if at.size else int(eligible.sum())
+    one = run_synchronised(_ONE_PAIR, sig, lead.fs_Hz, quality=_RAILS)
+    treatment = [e.t_ms for e in one.events if e.event == "pulse" and e.phase == "treatment"]
+    return DeliveryRow(
+        lead.name, "tuning" if lead.name in TUNING else "held-out", condition, int(t.size),
+        outside, on_v, after_v, in_episode,
+        None if noisy is None else int(np.sum(noisy[np.minimum(at, noisy.size - 1)])),
+        100.0 * t.size / max(covered, 1),
+        treatment[89] / 1e3 if len(treatment) >= 90 else None,
+        dict(sorted(result.summary.skips_by_reason.items())))
+
+
+def _f(v: float | None, fmt: str = ".1f") -> str:
+    return "n/a" if v is None else format(v, fmt)
+
+
+def _print_accuracy(rows: list[Row]) -> None:
+    head = (f"{'detector':<15} {'record':<15} {'split':<9} {'TP':>6} {'FP':>5} {'FN':>5} "
+            f"{'Se %':>7} {'+P %':>7} {'lat med':>8} {'lat p99':>8} {'|pos| p99':>9} "
+            f"{'x RT':>8}")
+    print("1. Accuracy (ms; irelab latency = report time - annotated R; offline peers n/a)")
     print(head)
     print("-" * len(head))
     for r in rows:
-        label = r.detector if r.detector == "irelab" else f"{r.detector}*"
-        print(f"{label:<10} {r.record:<6} {r.tp:>6} {r.fp:>5} {r.fn:>5} {r.se_pct:>7.2f} "
-              f"{r.ppv_pct:>7.2f} {_fmt(r.latency_median_ms):>14} {_fmt(r.latency_p99_ms):>14} "
-              f"{r.pos_error_median_ms:>11.1f} {r.pos_error_p99_abs_ms:>13.1f} "
-              f"{r.cpu_s_per_hour:>8.2f}")
-    print("\n* OFFLINE detectors (they see the whole record): no detection latency; irelab is "
-          "causal and streaming (100 ms chunks).\nLatency = reporting time - annotated R; "
-          f"first {SKIP_S:g} s skipped for all; 150 ms EC57 window; CPU on a shared machine; "
-          f"lead: channel {channel} ({'MLII' if channel == 0 else 'second lead'}).")
+        print(f"{r.detector:<15} {r.record:<15} {r.split:<9} {r.tp:>6} {r.fp:>5} {r.fn:>5} "
+              f"{r.se_pct:>7.2f} {r.ppv_pct:>7.2f} {_f(r.latency_median_ms):>8} "
+              f"{_f(r.latency_p99_ms):>8} {r.pos_error_p99_abs_ms:>9.1f} "
+              f"{r.x_real_time:>8.0f}")
+
+
+def print_tables(rows: list[Row], noise: list[NoiseRow], deliveries: list[DeliveryRow],
+                 load: tuple[float, float, float]) -> None:
+    if rows:
+        _print_accuracy(rows)
+    if noise:
+        print(f"\n2. Noise stress on {', '.join(NOISE_RECORDS)} (noisy segments only)")
+        print(f"{'detector':<15} {'noise':<17} {'SNR dB':>6} {'TP':>6} {'FP':>5} {'FN':>5} "
+              f"{'Se %':>7} {'+P %':>7}")
+        for n in noise:
+            print(f"{n.detector:<15} {n.kind:<17} {n.snr_dB:>6.0f} {n.tp:>6} {n.fp:>5} "
+                  f"{n.fn:>5} {n.se_pct:>7.2f} {n.ppv_pct:>7.2f}")
+    if deliveries:
+        print("\n3. Delivery (20 pairs x 100 pulses; t90: 90 treatment pulses of one pair)")
+        print(f"{'record':<7} {'split':<9} {'condition':<12} {'pulses':>6} {'outside':>7} "
+              f"{'onV':>4} {'afterV':>6} {'inVF/VT':>7} {'inNoise':>7} {'used %':>7} "
+              f"{'t90 s':>7}  skips")
+        for d in deliveries:
+            print(f"{d.record:<7} {d.split:<9} {d.condition:<12} {d.pulses:>6} "
+                  f"{d.outside_window:>7} {d.on_ventricular:>4} {d.after_ventricular:>6} "
+                  f"{d.in_vf_vt_episode:>7} {_f(d.in_noisy_segment, 'd'):>7} "
+                  f"{d.eligible_used_pct:>7.1f} {_f(d.t90_s):>7}  {d.skips}")
+    print(f"\nload average (1, 5, 15 min): {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
+          "x RT = record duration / CPU time of one process")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true", help="print JSON rows only")
-    parser.add_argument("--records", nargs="+", default=list(RECORDS))
-    parser.add_argument("--channel", type=int, default=0, choices=(0, 1),
-                        help="lead: 0 = MLII (default), 1 = the second lead")
+    parser.add_argument("--data", type=Path, default=DATA, help="folder of the WFDB records")
+    parser.add_argument("--records", nargs="+", default=list(TUNING + HELD_OUT))
+    parser.add_argument("--json", action="store_true", help="print JSON only")
+    parser.add_argument("--no-accuracy", action="store_true")
+    parser.add_argument("--no-noise", action="store_true")
+    parser.add_argument("--no-delivery", action="store_true")
     args = parser.parse_args()
-    rows = run(tuple(args.records), args.channel)
+    names = [n for n in args.records if (args.data / f"{n}.hea").is_file()]
+    missing = sorted(set(args.records) - set(names))
+    leads = {n: load(args.data, n) for n in names}
+    rows = [] if args.no_accuracy else accuracy(leads)
+    noise = [] if args.no_noise else noise_stress(leads)
+    deliveries: list[DeliveryRow] = []
+    if not args.no_delivery:
+        deliveries = [delivery(lead) for lead in leads.values()]
+        for n in [n for n in NOISE_RECORDS if n in leads]:
+            lead = leads[n]
+            for snr in NSTDB_SNRS_DB:
+                st = add_noise(lead.signals_mV[:, 0], lead.beats, lead.fs_Hz,
+                               NoiseKind.ELECTRODE_MOTION, snr, seed=1)
+                deliveries.append(delivery(lead, st.signal_mV, f"em {snr:g} dB", st.noisy))
+    load_avg = os.getloadavg()
     if args.json:
-        print(json.dumps([asdict(r) for r in rows], indent=1))
-    else:
-        print_table(rows, args.channel)
+        print(json.dumps({"rows": [asdict(r) for r in rows],
+                          "noise": [asdict(n) for n in noise],
+                          "delivery": [asdict(d) for d in deliveries],
+                          "missing_records": missing, "load_average": load_avg}, indent=1))
+        return
+    if missing:
+        print(f"records not found in {args.data}: {' '.join(missing)}\n")
+    print_tables(rows, noise, deliveries, load_avg)
 
 
 if __name__ == "__main__":

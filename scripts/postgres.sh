@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # Starts a throw-away PostgreSQL server on 127.0.0.1:55432 for the registry tests, installing
 # Debian's postgresql package first if needed, and writes scripts/postgres.env with its URL.
-# `postgres.sh stop` stops it. Exits non-zero when this machine cannot run one.
+# `postgres.sh stop` stops it; `postgres.sh status` exits 0 when it is running. Exits non-zero
+# when this machine cannot run one. IRELAB_PGPORT and IRELAB_PGDATA choose another port/folder.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 data="${IRELAB_PGDATA:-/tmp/irelab-pgdata}"
 port="${IRELAB_PGPORT:-55432}"
 envfile="$here/postgres.env"
-rm -f "$envfile"
 
 bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+
+if [ "${1:-start}" = status ]; then
+    b="$(bindir)"; [ -n "$b" ] || exit 1
+    runuser -u postgres -- "$b/pg_ctl" -D "$data" status >/dev/null 2>&1
+    exit $?
+fi
+rm -f "$envfile"
 
 if [ "${1:-start}" = stop ]; then
     b="$(bindir)"; [ -n "$b" ] && runuser -u postgres -- "$b/pg_ctl" -D "$data" stop -m fast || true

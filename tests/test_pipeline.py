@@ -20,12 +20,27 @@ from irelab.delivery import read_delivery_log
 ROD = """\
 name: rod
 description: a tumour rod 50 mm long; with a 3 mm margin it outgrows one placement of 40 mm
-  electrodes, so the plan pulls the probes back once
+  electrodes, so the plan pulls the probes back once (Sel 2005 tissues pinned; the pipeline,
+  not the tissue model, is under test)
 domain: {size_mm: [24, 24, 72], spacing_mm: 1.0}
 anatomy:
   background: liver
   regions:
     - {tissue: tumour, cylinder: {start_mm: [0, 0, -25], end_mm: [0, 0, 25], radius_mm: 3}}
+tissues:
+  liver: {like: liver-sel2005}
+  tumour: {like: tumour-sel2005}
+"""
+
+
+CHECKLIST = """\
+armed_at: 2026-01-12T10:00:00
+items:
+  general_anaesthesia: {confirmed_by: Dr A, time: 2026-01-12T09:20:00}
+  neuromuscular_block: {confirmed_by: Dr A, time: 2026-01-12T09:40:00, tof_count: 0}
+  ecg_synchroniser: {confirmed_by: N, time: 2026-01-12T09:45:00}
+  probe_positions: {confirmed_by: Dr R, time: 2026-01-12T09:55:00}
+  exposed_lengths: {confirmed_by: Dr R, time: 2026-01-12T09:56:00}
 """
 
 
@@ -49,8 +64,10 @@ def test_plan_deliver_import_report(tmp_path) -> None:
     plan = load_case(tmp_path / "plan" / "plan.yaml")
     assert plan.positions == 2
 
+    (tmp_path / "checklist.yaml").write_text(CHECKLIST, encoding="utf-8")
     delivered = json.loads(_irelab("deliver", "plan/plan.yaml", "--hr", "70", "--log",
-                                   "log.jsonl", "--json", env=env, cwd=tmp_path).stdout)
+                                   "log.jsonl", "--checklist", "checklist.yaml", "--json",
+                                   env=env, cwd=tmp_path).stdout)
     assert delivered["outcome"] == "complete"
     log = read_delivery_log(tmp_path / "log.jsonl").summary()
     assert {(p.key.pair, p.key.placement) for p in log.pairs} == {

@@ -7,7 +7,11 @@ in the web or plotting stacks):
 - ``irelab.case``: case files, tissues and anatomy on a voxel grid; ``irelab.simulation`` runs them.
 - ``irelab.thermal`` and ``irelab.plan``: bioheat, thermal damage and the treatment planner.
 - ``irelab.ecg`` and ``irelab.delivery``: R-wave detection, gating and the generator simulator.
+- ``irelab.procedure``: the probes as placed and the re-plan for them.
 - ``irelab.registry`` and ``irelab.outcomes``: the research registry and its outcome analysis.
+- ``irelab.imaging``: patient CT and segmentations in, plans out in the scanner's frame.
+- ``irelab.validation``: predictions against published and achieved ablation zones, and site
+  calibration of the lethal threshold.
 
 Every public name of a subpackage is also reachable from the root, e.g. ``irelab.Grid``.
 """
@@ -28,8 +32,11 @@ SUBPACKAGES: tuple[str, ...] = (
     "plan",
     "ecg",
     "delivery",
+    "procedure",
     "outcomes",
     "registry",
+    "imaging",
+    "validation",
 )
 
 

@@ -35,9 +35,14 @@ def test_every_preset_cites_its_source_and_is_a_valid_model() -> None:
         model = tissue.conductivity()
         e = np.array([0.0, tissue.e_irr_V_per_m * 2])
         assert model.sigma(e) == pytest.approx([tissue.sigma0_S_per_m, tissue.sigma1_S_per_m])
-    liver = TISSUE_PRESETS["liver"]  # Sel et al. 2005 (rabbit liver)
-    assert (liver.sigma0_S_per_m, liver.sigma1_S_per_m, liver.e_rev_V_per_cm,
-            liver.e_irr_V_per_cm) == (0.067, 0.241, 362, 637)
+    sel = TISSUE_PRESETS["liver-sel2005"]  # Sel et al. 2005 (rabbit liver), the former default
+    assert (sel.sigma0_S_per_m, sel.sigma1_S_per_m, sel.e_rev_V_per_cm,
+            sel.e_irr_V_per_cm, sel.lethal_V_per_cm) == (0.067, 0.241, 362, 637, 637)
+    assert sel.kind == "liver"  # the thermal model's liver properties apply
+    # in vivo liver: Sarreshtehdari et al. 2024 (human, 3 kHz); tumour 0.41 S/m (same study)
+    assert TISSUE_PRESETS["liver"].sigma0_S_per_m == 0.13
+    assert TISSUE_PRESETS["tumour"].sigma0_S_per_m == 0.41
+    assert TISSUE_PRESETS["liver"].lethal_V_per_cm < TISSUE_PRESETS["liver"].e_irr_V_per_cm
 
 
 def test_tissue_overrides_new_tissues_and_like() -> None:
@@ -48,7 +53,7 @@ def test_tissue_overrides_new_tissues_and_like() -> None:
                 "e_irr_V_per_cm": 200, "source": "phantom recipe measured at 1 kHz"},
     }))
     assert case.tissues["liver"].sigma0_S_per_m == 0.1
-    assert case.tissues["liver"].sigma1_S_per_m == 0.241
+    assert case.tissues["liver"].sigma1_S_per_m == TISSUE_PRESETS["liver"].sigma1_S_per_m
     assert "overridden" in case.tissues["liver"].source
     assert case.tissues["necrosis"].critical and case.tissues["necrosis"].sigma0_S_per_m == 0.3
     assert case.tissues["gel"].e_irr_V_per_cm == 200

@@ -1,11 +1,12 @@
 """Shared fixtures of the delivery tests: the MIT-BIH records (tests/data/mitdb, ODC-By 1.0, see
-its README) and a two-pair plan."""
+its README), a two-pair plan and a complete pre-arm checklist record."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import yaml
 
 from irelab.delivery import DeliveryPlan, PairProtocol
 
@@ -43,4 +44,31 @@ protocol:
 def plan_file(tmp_path: Path) -> Path:
     path = tmp_path / "plan.yaml"
     path.write_text(PLAN_YAML, encoding="utf-8")
+    return path
+
+
+CHECKLIST_YAML = """\
+armed_at: 2026-12-01T09:30:00
+items:
+  general_anaesthesia: {confirmed_by: Dr A. Anaesthetist, time: 2026-12-01T09:05:00}
+  neuromuscular_block: {confirmed_by: Dr A. Anaesthetist, time: 2026-12-01T09:20:00,
+                        tof_count: 0}
+  ecg_synchroniser: {confirmed_by: N. Nurse, time: 2026-12-01T09:22:00}
+  probe_positions: {confirmed_by: Dr R. Radiologist, time: 2026-12-01T09:26:00,
+                    note: CT after placement}
+  exposed_lengths: {confirmed_by: Dr R. Radiologist, time: 2026-12-01T09:27:00}
+"""
+
+
+@pytest.fixture()
+def checklist_mapping() -> dict:
+    """The content of :data:`CHECKLIST_YAML` (a fresh copy per test)."""
+    return yaml.safe_load(CHECKLIST_YAML)
+
+
+@pytest.fixture()
+def checklist_file(tmp_path: Path) -> Path:
+    """Every pre-arm item confirmed before arming, no count entered during delivery."""
+    path = tmp_path / "checklist.yaml"
+    path.write_text(CHECKLIST_YAML, encoding="utf-8")
     return path

@@ -1,6 +1,7 @@
 """`irelab deliver`: the --json summary, the log file, the synthetic rhythm, the refusal without
 synchronisation, truncated ECG (exit 1) and bad input (InputError, exit 2 via the entry point)
-before anything is written."""
+before anything is written. Every run passes a complete pre-arm checklist (its refusals are
+tested in test_delivery_checklist.py)."""
 
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ from irelab.errors import InputError
 runner = CliRunner()
 
 
-def test_deliver_record_json_and_log(plan_file: Path, mitdb: Path, tmp_path: Path) -> None:
+def test_deliver_record_json_and_log(plan_file: Path, mitdb: Path, tmp_path: Path,
+                                     checklist_file: Path) -> None:
     log = tmp_path / "out.jsonl"
     result = runner.invoke(app, ["deliver", str(plan_file), "--ecg", str(mitdb / "100"),
-                                 "--log", str(log), "--json"])
+                                 "--log", str(log), "--json", "--checklist", str(checklist_file)])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["outcome"] == "complete" and out["final_state"] == "complete"
@@ -33,14 +35,16 @@ def test_deliver_record_json_and_log(plan_file: Path, mitdb: Path, tmp_path: Pat
         0, 0, 90, 10)
 
 
-def test_deliver_table(plan_file: Path, mitdb: Path) -> None:
-    result = runner.invoke(app, ["deliver", str(plan_file), "--ecg", str(mitdb / "100")])
+def test_deliver_table(plan_file: Path, mitdb: Path, checklist_file: Path) -> None:
+    result = runner.invoke(app, ["deliver", str(plan_file), "--ecg", str(mitdb / "100"),
+                                 "--checklist", str(checklist_file)])
     assert result.exit_code == 0, result.output
     assert "P1-P2" in result.stdout and "Beats skipped" in result.stdout
 
 
-def test_deliver_synthetic_rhythm(plan_file: Path) -> None:
-    result = runner.invoke(app, ["deliver", str(plan_file), "--hr", "72", "--json"])
+def test_deliver_synthetic_rhythm(plan_file: Path, checklist_file: Path) -> None:
+    result = runner.invoke(app, ["deliver", str(plan_file), "--hr", "72", "--json",
+                                 "--checklist", str(checklist_file)])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["summary"]["pulses_per_pair"] == {"P1-P2": 90}
@@ -55,23 +59,26 @@ def test_refuses_without_synchronisation(plan_file: Path, tmp_path: Path) -> Non
     assert not log.exists()
 
 
-def test_forced_unsynchronised_logs_every_pulse(plan_file: Path, tmp_path: Path) -> None:
+def test_forced_unsynchronised_logs_every_pulse(plan_file: Path, tmp_path: Path,
+                                                checklist_file: Path) -> None:
     log = tmp_path / "unsync.jsonl"
     result = runner.invoke(app, ["deliver", str(plan_file), "--force-unsynchronised",
-                                 "--log", str(log), "--json"])
+                                 "--log", str(log), "--json", "--checklist", str(checklist_file)])
     assert result.exit_code == 0, result.output
     pulses = [e for e in read_delivery_log(log).events if e.event == "pulse"]
     assert len(pulses) == 100 and all(p.synchronised is False for p in pulses)
 
 
-def test_truncated_ecg_exits_1(plan_file: Path, mitdb: Path, tmp_path: Path) -> None:
+def test_truncated_ecg_exits_1(plan_file: Path, mitdb: Path, tmp_path: Path,
+                               checklist_file: Path) -> None:
     """60 s of record 100 as CSV: about 60 beats cannot carry 100 pulses plus recharges."""
     rec = read_record(mitdb / "100")
     path = tmp_path / "short.csv"
     path.write_text("# fs_Hz: 360\necg_mV\n"
                     + "\n".join(f"{v:.3f}" for v in rec.signal_mV[: 60 * 360]) + "\n",
                     encoding="utf-8")
-    result = runner.invoke(app, ["deliver", str(plan_file), "--ecg", str(path), "--json"])
+    result = runner.invoke(app, ["deliver", str(plan_file), "--ecg", str(path), "--json",
+                                 "--checklist", str(checklist_file)])
     assert result.exit_code == 1
     out = json.loads(result.stdout)
     assert out["outcome"] == "truncated"
@@ -83,17 +90,21 @@ def test_truncated_ecg_exits_1(plan_file: Path, mitdb: Path, tmp_path: Path) -> 
     ["--ecg", "X", "--hr", "70"],
     ["--hr", "500"],
 ])
-def test_bad_input_before_writing(plan_file: Path, tmp_path: Path, args: list[str]) -> None:
+def test_bad_input_before_writing(plan_file: Path, tmp_path: Path, args: list[str],
+                                  checklist_file: Path) -> None:
     log = tmp_path / "bad.jsonl"
-    result = runner.invoke(app, ["deliver", str(plan_file), *args, "--log", str(log)])
+    result = runner.invoke(app, ["deliver", str(plan_file), *args, "--log", str(log),
+                                 "--checklist", str(checklist_file)])
     assert isinstance(result.exception, InputError)
     assert not log.exists()
 
 
-def test_voltage_above_limit_refused(plan_file: Path, tmp_path: Path) -> None:
+def test_voltage_above_limit_refused(plan_file: Path, tmp_path: Path,
+                                     checklist_file: Path) -> None:
     bad = tmp_path / "hot.yaml"
     bad.write_text(plan_file.read_text().replace("voltage_V: 1500", "voltage_V: 3500"),
                    encoding="utf-8")
-    result = runner.invoke(app, ["deliver", str(bad), "--hr", "70"])
+    result = runner.invoke(app, ["deliver", str(bad), "--hr", "70", "--checklist",
+                                 str(checklist_file)])
     assert isinstance(result.exception, InputError)
     assert "protocol.pairs[0].voltage_V" in str(result.exception)

@@ -55,18 +55,20 @@ def test_latency_boundary(latency: int, allowed: bool) -> None:
 
 @pytest.mark.parametrize(("rr", "allowed"), [(400, True), (399, False)])
 def test_rate_boundary(rr: int, allowed: bool) -> None:
-    """RR exactly 400 ms (150/min) is allowed, 399 ms is tachycardia. The guard learned 450 ms
-    so that the 20 % deviation rule is not what decides (400 is 11 % off 450)."""
-    gate, r = learned_gate(rr=450)
+    """RR exactly 400 ms (150/min) is allowed, 399 ms is tachycardia. The guard learned 440 ms
+    so that the prematurity rule (10 %) is not what decides (400 and 399 are 9.1 and 9.3 %
+    early)."""
+    gate, r = learned_gate(rr=440)
     d = gate.decide(beat(r + rr))
     assert d.allowed is allowed
     assert allowed or d.reason == SkipReason.RATE
 
 
 @pytest.mark.parametrize(("rr", "allowed"),
-                         [(1200, True), (1201, False), (800, True), (799, False)])
+                         [(1200, True), (1201, False), (900, True), (899, False)])
 def test_deviation_boundary(rr: int, allowed: bool) -> None:
-    """Median 1000 ms: exactly 20 % off (800 or 1200 ms) is allowed, one ms more is not."""
+    """Median 1000 ms: exactly 20 % late (1200 ms) or 10 % early (900 ms, the prematurity
+    limit) is allowed, one ms more is not."""
     gate, r = learned_gate(rr=1000)
     d = gate.decide(beat(r + rr))
     assert d.median_rr_ms == 1000.0
@@ -81,6 +83,40 @@ def test_safe_window_boundary(window_end: float, allowed: bool) -> None:
     d = gate.decide(beat(r + 1000))
     assert d.allowed is allowed
     assert allowed or d.reason == SkipReason.WINDOW
+
+
+@pytest.mark.parametrize(("gap_ms", "held"), [(2000, True), (2001, False)])
+def test_fibrillation_alarm_boundary(gap_ms: int, held: bool) -> None:
+    """A flutter/fibrillation alarm sample exactly recovery_ms (2000 ms) before R holds with
+    reason 'fibrillation' and resets the rhythm; 2001 ms before does not hold, but the guard,
+    reset by the alarm's first hold, must then re-learn."""
+    gate, r = learned_gate()
+    r += 1000
+    d = gate.decide(beat(r), last_fibrillation_sample=r - gap_ms)
+    if held:
+        assert d.reason == SkipReason.FIBRILLATION
+        assert gate.learning_count == 0
+    else:
+        assert d.allowed
+
+
+@pytest.mark.parametrize(("ratio", "allowed"), [(0.08, True), (0.0801, False)])
+def test_noise_ratio_boundary(ratio: float, allowed: bool) -> None:
+    """The detector's NPK/SPK exactly at max_noise_ratio (0.08) is allowed; above it the beat
+    is skipped for noise and the rhythm must be re-learned."""
+    gate, r = learned_gate()
+    d = gate.decide(Beat(r + 1000, r + 1000 + LATENCY_MS, FS, noise_ratio=ratio))
+    assert d.allowed is allowed
+    if not allowed:
+        assert d.reason == SkipReason.NOISE and gate.learning_count == 0
+
+
+def test_fibrillation_outranks_quality_and_rhythm() -> None:
+    """During an alarm the reason is 'fibrillation' even when the signal was also bad and the
+    RR irregular: the log says why first."""
+    gate, r = learned_gate()
+    d = gate.decide(beat(r + 300), last_bad_sample=r, last_fibrillation_sample=r + 250)
+    assert d.reason == SkipReason.FIBRILLATION
 
 
 def test_ectopic_beat_and_compensatory_pause_are_skipped() -> None:

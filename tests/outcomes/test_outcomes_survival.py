@@ -75,7 +75,7 @@ def _exponential_cohort(n: int, seed: int) -> TimeToEvent:
     return TimeToEvent(np.minimum(event, censor), event <= censor, np.arange(n))
 
 
-def _width(marks, i: int = 1) -> float:  # noqa: ANN001
+def _width(marks, i: int = 1) -> float:
     return marks[i].high - marks[i].low
 
 
@@ -143,7 +143,7 @@ def test_aalen_johansen_is_fitted_without_timeline(monkeypatch: pytest.MonkeyPat
     calls: list[dict] = []
     original = AalenJohansenFitter.fit
 
-    def spy(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def spy(self, *args, **kwargs):
         calls.append(kwargs)
         return original(self, *args, **kwargs)
 

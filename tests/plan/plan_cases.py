@@ -16,7 +16,8 @@ LIVER = SmoothStepConductivity(0.067, 0.241, 362e2, 637e2)
 SEL_LIVER = {"sigma0_S_per_m": 0.067, "sigma1_S_per_m": 0.241, "e_rev_V_per_cm": 362,
              "e_irr_V_per_cm": 637,
              "source": "Sel D et al., IEEE Trans Biomed Eng 52(5):816-827, 2005 (liver)"}
-"""A tumour with the liver's numbers: the planner's geometry alone decides (no contrast)."""
+"""A tumour with the liver's numbers: the planner's geometry alone decides (no contrast). The
+cases pin the liver to the same model (``liver-sel2005``), whatever the default preset is."""
 
 
 def sphere_case(size_mm: tuple[float, float, float], radius_mm: float,
@@ -34,7 +35,7 @@ def sphere_case(size_mm: tuple[float, float, float], radius_mm: float,
         "name": name,
         "domain": {"size_mm": list(size_mm), "spacing_mm": 1.0},
         "anatomy": {"background": "liver", "regions": regions},
-        "tissues": {"tumour": tumour or SEL_LIVER},
+        "tissues": {"liver": {"like": "liver-sel2005"}, "tumour": tumour or SEL_LIVER},
     }, source=name)
 
 
@@ -48,7 +49,7 @@ def rod_case(size_mm: tuple[float, float, float], radius_mm: float,
         "anatomy": {"background": "liver", "regions": [{"tissue": "tumour", "cylinder": {
             "start_mm": [0, 0, -length_mm / 2], "end_mm": [0, 0, length_mm / 2],
             "radius_mm": radius_mm}}]},
-        "tissues": {"tumour": SEL_LIVER},
+        "tissues": {"liver": {"like": "liver-sel2005"}, "tumour": SEL_LIVER},
     }, source="rod")
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import shutil
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -133,3 +135,54 @@ def course(client: TestClient) -> dict[str, int]:
         "ae": ae,
         "followup": followup,
     }
+
+
+# --- real servers (uvicorn subprocesses) on SQLite and PostgreSQL, shared by a whole session ---
+POSTGRES_ENV = "IRELAB_TEST_POSTGRES_URL"
+
+
+@pytest.fixture(scope="session")
+def postgres_base() -> str:
+    """The URL of the throw-away PostgreSQL server (skip without one, fail under CI)."""
+    import os
+
+    base = os.environ.get(POSTGRES_ENV)
+    if not base:
+        if os.environ.get("CI"):
+            pytest.fail(f"{POSTGRES_ENV} is not set under CI: run `make postgres`")
+        pytest.skip(f"{POSTGRES_ENV} not set (run `bash scripts/postgres.sh start`)")
+    return base
+
+
+@dataclass(frozen=True)
+class Live:
+    """A running server (``url``), its database (``db``) and, on PostgreSQL, a second server
+    process on the same database (``other``; None on SQLite)."""
+
+    backend: str
+    url: str
+    db: str
+    other: str | None
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """The registry served by uvicorn subprocesses, once per session and backend."""
+    from live_server import LiveServer, postgres_database, seed
+
+    folder = tmp_path_factory.mktemp(f"live-{request.param}")
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            db = f"sqlite:///{folder / 'registry.sqlite'}"
+        else:
+            base = request.getfixturevalue("postgres_base")
+            db = stack.enter_context(postgres_database(base))
+        seed(db)
+        servers = [LiveServer(db, folder / "reports").start()]
+        stack.callback(servers[0].stop)
+        if request.param == "postgres":
+            servers.append(LiveServer(db, folder / "reports").start())
+            stack.callback(servers[1].stop)
+        yield Live(
+            request.param, servers[0].url, db, servers[1].url if len(servers) > 1 else None
+        )

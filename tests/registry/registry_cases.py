@@ -55,7 +55,7 @@ def csrf_of(html: str) -> str:
     return match.group(1)
 
 
-def login_page(client, username: str, password: str = PASSWORD):  # noqa: ANN001, ANN201
+def login_page(client, username: str, password: str = PASSWORD):
     """Log in through the login form like a browser: GET the form, POST it with its token."""
     token = csrf_of(client.get("/login").text)
     return client.post(
@@ -65,7 +65,7 @@ def login_page(client, username: str, password: str = PASSWORD):  # noqa: ANN001
     )
 
 
-def set_cookie_header(response, name: str) -> str:  # noqa: ANN001 - an httpx.Response
+def set_cookie_header(response, name: str) -> str:
     """The ``Set-Cookie`` header of ``response`` that sets cookie ``name``."""
     headers = [h for h in response.headers.get_list("set-cookie") if h.startswith(f"{name}=")]
     assert len(headers) == 1, response.headers.get_list("set-cookie")

@@ -44,12 +44,12 @@ def _hmac_token(key: str, purpose: str, bound_to: str) -> str:
     return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
 
 
-def _assert_refused(response) -> None:  # noqa: ANN001
+def _assert_refused(response) -> None:
     assert response.status_code == 403, response.text
     assert "CSRF" in response.text and "nothing was saved" in response.text
 
 
-def _forged_tokens(client) -> dict[str, str | None]:  # noqa: ANN001
+def _forged_tokens(client) -> dict[str, str | None]:
     """Tokens an attacker might send instead of the right one (None: no field at all)."""
     cookie = client.cookies[SESSION_COOKIE]
     return {

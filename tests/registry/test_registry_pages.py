@@ -115,7 +115,9 @@ def test_report_page_embeds_the_outcome_report(client, course) -> None:
 def test_report_is_rewritten_only_after_a_data_change(client, course, tmp_path) -> None:
     _login(client, "dm")
     client.get("/report")
-    index = tmp_path / "reports" / "dm" / "index.html"
+    (folder,) = (tmp_path / "reports").iterdir()  # one folder per account, named by its id
+    assert folder.name.startswith("user-")
+    index = folder / "index.html"
     first = index.stat().st_mtime_ns
     index.write_text("cached")  # a rewrite would replace this
     client.get("/report")

@@ -77,7 +77,7 @@ def test_investigator_loads_only_their_site(seeded) -> None:
 def test_store_refuses_impossible_dates_and_stores_nothing(db_url, snapshot) -> None:
     data = synthetic_cohort(n_patients=3, seed=SEED)
     bad = data.followups.copy()
-    bad.loc[bad.index[0], "date"] = pd.Timestamp("1990-01-01")
+    bad.loc[bad.index[0], "date"] = pd.Timestamp("2014-01-01")  # before the first procedure
     data = type(data)(**{**data.__dict__, "followups": bad})
     registry = Registry.open(db_url, upgrade=False)
     before = snapshot()

@@ -27,16 +27,16 @@ SECOND = dt.timedelta(seconds=1)
 WINDOW_S = int(LOGIN_FAILURE_WINDOW.total_seconds())
 
 
-def _api_login(client, username: str, password: str):  # noqa: ANN001, ANN202
+def _api_login(client, username: str, password: str):
     return client.post("/api/auth/token", data={"username": username, "password": password})
 
 
-def _fail(client, username: str = "inv_a", times: int = MAX_LOGIN_FAILURES) -> None:  # noqa: ANN001
+def _fail(client, username: str = "inv_a", times: int = MAX_LOGIN_FAILURES) -> None:
     for _ in range(times):
         assert _api_login(client, username, WRONG).status_code == 401
 
 
-def _audit(db_path, username: str) -> list[tuple[str, dict | None]]:  # noqa: ANN001
+def _audit(db_path, username: str) -> list[tuple[str, dict | None]]:
     with sqlite3.connect(db_path) as connection:
         rows = connection.execute(
             "SELECT action, after FROM audit_log WHERE username = ? ORDER BY id", (username,)

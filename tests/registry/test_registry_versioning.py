@@ -133,8 +133,9 @@ def test_audit_trail_cannot_be_altered(client, course, db_url) -> None:
 
 
 def test_two_threads_updating_the_same_row_one_wins_one_conflicts(db_url, course) -> None:
-    """Both threads read version 1 before either writes (a barrier); exactly one update lands,
-    the other is refused with Conflict, and the stored age is the winner's."""
+    """Both threads read version 1 before either writes (a barrier); their writing transactions
+    then queue (BEGIN IMMEDIATE on SQLite) and exactly one update lands: the other sends the
+    stale version and is refused with Conflict, and the stored age is the winner's."""
     import threading
 
     from irelab.registry import schemas, service
@@ -147,16 +148,17 @@ def test_two_threads_updating_the_same_row_one_wins_one_conflicts(db_url, course
     def edit(age: int) -> None:
         actor = Actor("dm", "data_manager", None)
         resource = service.RESOURCES["patients"]
+        with registry.sessions() as reading:
+            read = service.get_visible(reading, actor, Patient, course["patient"]).version
+        barrier.wait()
         try:
             with registry.session("dm") as session:
-                service.get_visible(session, actor, Patient, course["patient"])
-                barrier.wait()
                 service.update(
                     session,
                     actor,
                     resource,
                     course["patient"],
-                    schemas.PatientUpdate(version=1, age_years=age),
+                    schemas.PatientUpdate(version=read, age_years=age),
                 )
             outcome[age] = "ok"
         except service.Conflict:

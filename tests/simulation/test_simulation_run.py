@@ -42,12 +42,14 @@ def test_json_has_the_documented_keys(result) -> None:
 
 
 def test_lethal_zone_is_max_field_at_or_above_the_local_threshold(result) -> None:
-    """Recomputed independently: a fresh solver, the tissue table's e_irr per voxel."""
+    """Recomputed independently: a fresh solver, the tissue table's lethal threshold per
+    voxel."""
     case = parse_case(two_needles())
     problem = case.field_problem()
     sol = FieldSolver(problem).solve_pair("P1", "P2", 1500)
-    e_irr = np.array([case.tissues[n].e_irr_V_per_cm * 100 for n in problem.tissue_names])
-    lethal = (sol.e_field_V_per_m >= e_irr[problem.labels]) & ~result.conductor
+    lethal_V_per_m = np.array([case.tissues[n].lethal_V_per_cm * 100
+                               for n in problem.tissue_names])
+    lethal = (sol.e_field_V_per_m >= lethal_V_per_m[problem.labels]) & ~result.conductor
     assert np.array_equal(lethal, result.lethal)
     assert result.lethal_volume_cm3 == pytest.approx(lethal.sum() * 1e-3)
     assert result.pairs[0].current_A == pytest.approx(sol.current_A, rel=1e-9)
@@ -66,8 +68,9 @@ def test_reversing_polarity_gives_the_same_current_and_zone() -> None:
 
 
 def test_linear_medium_current_is_proportional_to_voltage() -> None:
-    """sigma0 = sigma1 gives a linear medium: I(2V) = 2 I(V)."""
-    linear = {"liver": {"sigma1_S_per_m": 0.067}, "tumour": {"sigma1_S_per_m": 0.134}}
+    """sigma0 = sigma1 gives a linear medium: I(2V) = 2 I(V) (Sel 2005 presets pinned)."""
+    linear = {"liver": {"like": "liver-sel2005", "sigma1_S_per_m": 0.067},
+              "tumour": {"like": "tumour-sel2005", "sigma1_S_per_m": 0.134}}
     currents = []
     for volts in (700, 1400):
         mapping = two_needles(tissues=linear)
@@ -118,8 +121,11 @@ def test_command_writes_nifti_figures_and_json(tmp_path) -> None:
     e = nib.load(out / "e_field_V_per_cm.nii.gz")
     lethal = nib.load(out / "lethal.nii.gz")
     assert e.shape == lethal.shape == (40, 40, 30)
-    assert np.allclose(e.affine[:3, :3], np.eye(3))  # 1 mm voxels
-    assert np.allclose(e.affine[:3, 3], [-19.5, -19.5, -14.5])
+    # 1 mm voxels; NIfTI is RAS, the case frame LPS: x and y flip sign
+    assert np.allclose(e.affine[:3, :3], np.diag([-1.0, -1.0, 1.0]))
+    assert np.allclose(e.affine[:3, 3], [19.5, 19.5, -14.5])
+    assert data["labels"] == {"0": "liver", "1": "tumour", "2": "blood"}
+    assert (out / "labels.ctbl").read_text().splitlines()[3].startswith("1 tumour ")
     volume = np.asarray(lethal.dataobj).sum() * 1e-3
     assert volume == pytest.approx(data["lethal"]["volume_cm3"], abs=1e-3)
     for plane in ("axial", "coronal", "sagittal"):

@@ -4,8 +4,25 @@
 writes one; they are the only reader and writer of the format (:mod:`irelab.case.io`).
 """
 
-from irelab.case.io import case_text, load_case, parse_case, write_case
-from irelab.case.model import Case, Domain, Pair, PairKey, Placement, Probe, Protocol
+from irelab.case.io import (
+    case_text,
+    load_case,
+    load_tissues,
+    parse_case,
+    write_case,
+    write_tissue_file,
+)
+from irelab.case.model import (
+    Case,
+    Domain,
+    Pair,
+    PairKey,
+    Placement,
+    Probe,
+    Protocol,
+    ReplanChange,
+    ReplanRecord,
+)
 from irelab.case.probes import conductor_mask, probe_conductors
 from irelab.case.tissues import TISSUE_PRESETS, Tissue
 
@@ -18,11 +35,15 @@ __all__ = [
     "Placement",
     "Probe",
     "Protocol",
+    "ReplanChange",
+    "ReplanRecord",
     "Tissue",
     "case_text",
     "conductor_mask",
     "load_case",
+    "load_tissues",
     "parse_case",
     "probe_conductors",
     "write_case",
+    "write_tissue_file",
 ]

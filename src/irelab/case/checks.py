@@ -8,6 +8,7 @@ expected.
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 
@@ -25,6 +26,17 @@ def check_domain(domain: Domain, source: str) -> None:
     if voxels > MAX_VOXELS:
         raise InputError(source, "domain.spacing_mm", f"a grid of at most {MAX_VOXELS:,} voxels",
                          f"{voxels:,} voxels")
+
+
+def check_imaging(case: Case, source: str) -> None:
+    """An image-based case's label volume exists (it is read with the regions' images)."""
+    if case.imaging is None:
+        return
+    path = Path(case.imaging.labels)
+    if not path.is_absolute():
+        path = case.base_dir / path
+    if not path.is_file():
+        raise InputError(source, "imaging.labels", "an existing label volume file", str(path))
 
 
 def exit_distance_mm(point: np.ndarray, u: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> float:

@@ -24,35 +24,57 @@ import numpy as np
 import yaml
 
 from irelab.case import checks
-from irelab.case.model import Case, Domain, Pair, Placement, Probe, Protocol
-from irelab.case.schema import CaseSpec, TissueSpec, validate_case_mapping
+from irelab.case.model import (
+    Case,
+    Domain,
+    Pair,
+    Placement,
+    Probe,
+    Protocol,
+    ReplanChange,
+    ReplanRecord,
+)
+from irelab.case.schema import (
+    CaseSpec,
+    ReplanSpec,
+    TissueSpec,
+    validate_case_mapping,
+    validate_tissue_file_mapping,
+)
 from irelab.case.tissues import TISSUE_PRESETS, Tissue
 from irelab.errors import InputError
 from irelab.field.problem import TissueRole
 
-__all__ = ["load_case", "parse_case", "case_mapping", "case_text", "write_case"]
+__all__ = ["load_case", "parse_case", "case_mapping", "case_text", "write_case", "load_tissues",
+           "write_tissue_file"]
 
 NUMBERS = ("sigma0_S_per_m", "sigma1_S_per_m", "e_rev_V_per_cm", "e_irr_V_per_cm")
+"""The four numbers a new tissue must give (the lethal threshold is optional)."""
+CHANGES = (*NUMBERS, "lethal_threshold_V_per_cm")
+"""The numbers whose override is noted in the tissue's source."""
 
 
-def load_case(path: str | Path) -> Case:
-    """Read and validate a YAML case file."""
-    path = Path(path)
+def _read_yaml(path: Path, what: str) -> object:
     source = str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise InputError(source, "", "a readable case file", exc.strerror) from None
+        raise InputError(source, "", f"a readable {what}", exc.strerror) from None
     except UnicodeDecodeError:
         raise InputError(source, "", "a UTF-8 text file") from None
     try:
-        mapping = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else ""
         raise InputError(source, where, "valid YAML", getattr(exc, "problem", str(exc))) \
             from None
-    return parse_case(mapping, source=source, base_dir=path.parent)
+
+
+def load_case(path: str | Path) -> Case:
+    """Read and validate a YAML case file."""
+    path = Path(path)
+    return parse_case(_read_yaml(path, "case file"), source=str(path), base_dir=path.parent)
 
 
 def parse_case(mapping: object, source: str = "<case>", base_dir: Path | None = None) -> Case:
@@ -63,9 +85,11 @@ def parse_case(mapping: object, source: str = "<case>", base_dir: Path | None = 
                     tuple(spec.domain.center_mm))
     checks.check_domain(domain, source)
     case = Case(name=spec.name, domain=domain, background=spec.anatomy.background,
-                regions=tuple(spec.anatomy.regions), tissues=_tissues(spec, source),
+                regions=tuple(spec.anatomy.regions), tissues=_tissues(spec, source, base_dir),
                 probes=tuple(_probe(p) for p in spec.probes), protocol=_protocol(spec, source),
-                source=source, base_dir=base_dir, description=spec.description)
+                source=source, base_dir=base_dir, description=spec.description,
+                replan=_replan(spec.replan), imaging=spec.imaging)
+    checks.check_imaging(case, source)
     checks.check_probes(case, source)
     checks.check_pairs(case, source)
     if any(region.image is not None for region in case.regions):
@@ -73,18 +97,31 @@ def parse_case(mapping: object, source: str = "<case>", base_dir: Path | None = 
     return case
 
 
-def _tissues(spec: CaseSpec, source: str) -> dict[str, Tissue]:
+def _tissue_file(path: Path, source: str, key: str) -> dict[str, TissueSpec]:
+    if not path.is_file():
+        raise InputError(source, key, "an existing tissue file (YAML with tissues:)", str(path))
+    return validate_tissue_file_mapping(_read_yaml(path, "tissue file"), str(path)).tissues
+
+
+def _tissues(spec: CaseSpec, source: str, base_dir: Path) -> dict[str, Tissue]:
     used = [spec.anatomy.background] + [r.tissue for r in spec.anatomy.regions]
     known = dict(TISSUE_PRESETS)
+    defined: list[str] = []
+    for i, include in enumerate(spec.include):
+        path = Path(include) if Path(include).is_absolute() else base_dir / include
+        for name, entry in _tissue_file(path, source, f"include[{i}]").items():
+            known[name] = _tissue(name, entry, known, str(path))
+            defined.append(name)
     for name, entry in spec.tissues.items():
         known[name] = _tissue(name, entry, known, source)
+        defined.append(name)
     for i, name in enumerate(used):
         if name not in known:
             key = "anatomy.background" if i == 0 else f"anatomy.regions[{i - 1}].tissue"
             raise InputError(source, key, f"a preset tissue ({', '.join(TISSUE_PRESETS)}) or one "
                              "defined under tissues:", name)
     return {name: known[name] for name in dict.fromkeys(used)} | {
-        name: known[name] for name in spec.tissues}
+        name: known[name] for name in dict.fromkeys(defined)}
 
 
 def _role(entry: TissueSpec, base: Tissue | None) -> TissueRole:
@@ -112,7 +149,7 @@ def _tissue(name: str, entry: TissueSpec, known: Mapping[str, Tissue], source: s
                 raise InputError(source, f"{key}.{missing[0]}", "all of "
                                  f"{', '.join(NUMBERS)} for a new tissue (or like: <preset>)")
             return Tissue(name=name, source=values.pop("source", None), **values)
-        changed = set(values) & set(NUMBERS)
+        changed = set(values) & set(CHANGES)
         if changed and "source" not in values and base.source:
             values["source"] = (f"{base.source}; overridden in {source}: "
                                 f"{', '.join(sorted(changed))}")
@@ -154,6 +191,14 @@ def _protocol(spec: CaseSpec, source: str) -> Protocol | None:
                     pullbacks=bool(p.pullback_steps_mm))
 
 
+def _replan(spec: ReplanSpec | None) -> ReplanRecord | None:
+    if spec is None:
+        return None
+    return ReplanRecord(spec.from_plan, spec.measured,
+                        tuple(ReplanChange(c.kind, c.subject, c.detail) for c in spec.changes),
+                        spec.coverage_planned, spec.coverage_as_placed, spec.coverage)
+
+
 # --- the writer ---------------------------------------------------------------------------------
 def _plain(value: Any) -> Any:
     """Python scalars and lists for YAML: tuples as lists, numpy scalars as Python numbers,
@@ -175,6 +220,8 @@ def _tissue_mapping(tissue: Tissue) -> dict:
     if tissue.kind != tissue.name:
         out["like"] = tissue.kind
     out |= {n: getattr(tissue, n) for n in NUMBERS}
+    if tissue.lethal_threshold_V_per_cm is not None:
+        out["lethal_threshold_V_per_cm"] = tissue.lethal_threshold_V_per_cm
     out["model"] = tissue.model
     out["role"] = str(tissue.role)
     if tissue.source:
@@ -226,15 +273,36 @@ def case_mapping(case: Case) -> dict:
     for region in case.regions:
         entry = region.model_dump(mode="json", exclude_none=True)
         image = entry.get("image")
-        if image is not None and not Path(image["path"]).is_absolute():
-            image["path"] = str((case.base_dir / image["path"]).resolve())
+        if image is not None:
+            image["path"] = _absolute(case.base_dir, image["path"])
         regions.append(entry)
     out["anatomy"] = {"background": case.background, "regions": regions}
+    if case.imaging is not None:
+        imaging = case.imaging.model_dump(mode="json", exclude_none=True)
+        imaging["ct"]["path"] = _absolute(case.base_dir, imaging["ct"]["path"])
+        imaging["labels"] = _absolute(case.base_dir, imaging["labels"])
+        out["imaging"] = imaging
     out["tissues"] = {name: _tissue_mapping(t) for name, t in case.tissues.items()}
     out["probes"] = [_probe_mapping(p) for p in case.probes]
     if case.protocol is not None:
         out["protocol"] = _protocol_mapping(case.protocol)
+    if case.replan is not None:
+        out["replan"] = _replan_mapping(case.replan)
     return _plain(out)
+
+
+def _replan_mapping(record: ReplanRecord) -> dict:
+    out: dict[str, Any] = {"from": record.from_plan, "measured": record.measured}
+    for key in ("coverage_planned", "coverage_as_placed", "coverage"):
+        if getattr(record, key) is not None:
+            out[key] = getattr(record, key)
+    out["changes"] = [{"kind": c.kind, "subject": c.subject, "detail": c.detail}
+                      for c in record.changes]
+    return out
+
+
+def _absolute(base_dir: Path, path: str) -> str:
+    return path if Path(path).is_absolute() else str((base_dir / path).resolve())
 
 
 def case_text(case: Case) -> str:
@@ -248,5 +316,34 @@ def write_case(case: Case, path: str | Path) -> Path:
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
     partial.write_text(case_text(case), encoding="utf-8")
+    partial.replace(path)
+    return path
+
+
+# --- tissue files (``include:``) ----------------------------------------------------------------
+def load_tissues(path: str | Path) -> dict[str, Tissue]:
+    """The tissues of a tissue file, resolved against the presets (what a case that includes
+    it gets before its own ``tissues:``)."""
+    path = Path(path)
+    known = dict(TISSUE_PRESETS)
+    out = {}
+    for name, entry in _tissue_file(path, str(path), "").items():
+        out[name] = known[name] = _tissue(name, entry, known, str(path))
+    return out
+
+
+def write_tissue_file(tissues: Mapping[str, Tissue], path: str | Path,
+                      description: str | None = None) -> Path:
+    """Write ``tissues`` as a tissue file a case can ``include:`` (each tissue in full, as a
+    plan writes it), replacing the file only once it is complete."""
+    path = Path(path)
+    out: dict[str, Any] = {}
+    if description:
+        out["description"] = description
+    out["tissues"] = {name: _tissue_mapping(t) for name, t in tissues.items()}
+    text = yaml.safe_dump(_plain(out), sort_keys=False, allow_unicode=True, width=100,
+                          default_flow_style=None)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
     partial.replace(path)
     return path

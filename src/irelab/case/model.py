@@ -22,12 +22,13 @@ import numpy as np
 
 from irelab.case.anatomy import region_mask
 from irelab.case.probes import conductor_mask, probe_conductors
-from irelab.case.schema import RegionSpec
+from irelab.case.schema import ImagingSpec, RegionSpec
 from irelab.case.tissues import Tissue
 from irelab.errors import InputError
 from irelab.field.problem import Electrode, FieldProblem, Grid, Insulator, TissueRole
 
-__all__ = ["Case", "Domain", "Probe", "Pair", "PairKey", "Placement", "Protocol", "MAX_VOXELS"]
+__all__ = ["Case", "Domain", "Probe", "Pair", "PairKey", "Placement", "Protocol", "ReplanChange",
+           "ReplanRecord", "MAX_VOXELS"]
 
 MM = 1e-3
 MAX_VOXELS = 40_000_000
@@ -176,6 +177,31 @@ class Protocol:
                 yield PairKey(pair, placement)
 
 
+@dataclass(frozen=True)
+class ReplanChange:
+    """One change of a re-plan: ``kind`` is ``voltage`` (a pair's voltage changed), ``pair`` (a
+    pair added) or ``reposition`` (a probe to re-insert along its planned track); ``subject``
+    names the pair (``ANODE-CATHODE``) or the probe; ``detail`` is a sentence for people."""
+
+    kind: str
+    subject: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class ReplanRecord:
+    """Where a re-planned plan came from: the plan (``from_plan``), the measured probe file,
+    the target coverage (0-1) planned, with the probes as placed at the planned voltages, and
+    re-planned, and the changes made (the case key ``replan``)."""
+
+    from_plan: str
+    measured: str
+    changes: tuple[ReplanChange, ...] = ()
+    coverage_planned: float | None = None
+    coverage_as_placed: float | None = None
+    coverage: float | None = None
+
+
 @dataclass(frozen=True, eq=False)
 class Case:
     """A validated case. Build it with :func:`irelab.case.load_case` or
@@ -193,6 +219,10 @@ class Case:
     source: str
     base_dir: Path
     description: str | None = None
+    replan: ReplanRecord | None = None
+    """Set on a plan re-planned for the probes as placed (``irelab replan``)."""
+    imaging: ImagingSpec | None = None
+    """The CT and structures of a case made from images (None for a case of shapes)."""
     _labels: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -271,14 +301,16 @@ class Case:
 
     def e_irr_V_per_m(self, grid: Grid) -> np.ndarray:
         """The lethal threshold of every voxel's tissue."""
-        table = np.array([self.tissues[n].e_irr_V_per_m for n in self.tissue_names])
+        table = np.array([self.tissues[n].lethal_threshold_V_per_m for n in self.tissue_names])
         return table[self.labels(grid)]
 
     def with_plan(self, probes: tuple[Probe, ...], protocol: Protocol, *,
-                  name: str | None = None, spacing_mm: float | None = None) -> Case:
+                  name: str | None = None, spacing_mm: float | None = None,
+                  replan: ReplanRecord | None = None) -> Case:
         """This case's anatomy and tissues with other probes and protocol (a plan), validated
         exactly as a file with that content would be (it is written and read back through
-        :mod:`irelab.case.io`, so a plan is always a readable case)."""
+        :mod:`irelab.case.io`, so a plan is always a readable case). ``replan`` records where a
+        re-planned plan came from (a plan made from this case keeps no earlier record)."""
         from dataclasses import replace
 
         from irelab.case.io import case_mapping, parse_case
@@ -286,5 +318,5 @@ class Case:
         domain = self.domain if spacing_mm is None else replace(self.domain,
                                                                 spacing_mm=spacing_mm)
         draft = replace(self, probes=tuple(probes), protocol=protocol, domain=domain,
-                        name=name or self.name, _labels={})
+                        name=name or self.name, replan=replan, _labels={})
         return parse_case(case_mapping(draft), source=self.source, base_dir=self.base_dir)

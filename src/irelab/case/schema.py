@@ -108,6 +108,9 @@ class TissueSpec(_Strict):
     sigma1_S_per_m: Annotated[float, Field(gt=0)] | None = None
     e_rev_V_per_cm: Annotated[float, Field(ge=0)] | None = None
     e_irr_V_per_cm: Annotated[float, Field(gt=0)] | None = None
+    lethal_threshold_V_per_cm: Annotated[float, Field(gt=0)] | None = None
+    """Extension: the field at which the tissue dies (V/cm); ``e_irr_V_per_cm`` when not given
+    (and when a file changes ``e_irr_V_per_cm`` without it)."""
     model: str | None = None
     critical: bool | None = None
     """Extension: the planner keeps heat and probe shafts away from critical tissues (the same
@@ -199,14 +202,104 @@ class ProtocolSpec(_Strict):
         return self
 
 
+class ReplanChangeSpec(_Strict):
+    """Extension: one change a re-plan made: ``kind`` voltage (a pair's voltage), pair (a pair
+    added) or reposition (a probe to be re-inserted along its planned track); ``subject`` names
+    the pair (``ANODE-CATHODE``) or probe; ``detail`` says what and why, for people."""
+
+    kind: Literal["voltage", "pair", "reposition"]
+    subject: Annotated[str, Field(min_length=1)]
+    detail: Annotated[str, Field(min_length=1)]
+
+
+Fraction = Annotated[float, Field(ge=0, le=1)]
+
+
+class ReplanSpec(_Strict):
+    """Extension: a plan re-planned for the probes as placed (``irelab replan``): the plan it
+    came from, the file of measured probe positions or spacings, the target coverage (0-1)
+    planned, with the probes as placed at the planned voltages and as re-planned, and the
+    changes."""
+
+    from_plan: str = Field(alias="from", min_length=1)
+    measured: Annotated[str, Field(min_length=1)]
+    coverage_planned: Fraction | None = None
+    coverage_as_placed: Fraction | None = None
+    coverage: Fraction | None = None
+    changes: list[ReplanChangeSpec] = []
+
+
+class CtReferenceSpec(_Strict):
+    """Extension: the CT scan a case was made from (what its DICOM exports reference)."""
+
+    path: str
+    """The DICOM series directory (or the volume file) as it was read."""
+    series_instance_uid: str | None = None
+    study_instance_uid: str | None = None
+    frame_of_reference_uid: str | None = None
+
+
+class StructureSpec(_Strict):
+    """Extension: one structure of ``imaging.labels`` (its legend entry)."""
+
+    name: Annotated[str, Field(min_length=1)]
+    """The segment's name in the segmentation it came from."""
+    label: Annotated[int, Field(ge=1)]
+    role: Literal["tissue", "obstacle", "body"]
+    """A tissue the field solver models, an obstacle a needle path must not cross (ribs,
+    bowel...), or the body outline (skin)."""
+    tissue: str | None = None
+    """The case tissue (``role: tissue``)."""
+    code: str | None = None
+    """Its SNOMED CT concept, when the segmentation or the matching gave one."""
+    source: str | None = None
+    """The segmentation file it came from."""
+
+
+class ImagingSpec(_Strict):
+    """Extension: the images a case was made from (``irelab case from-images``): the CT, and a
+    label volume on the CT's lattice holding every structure, tissues and obstacles alike (the
+    tissues are also ``anatomy.regions`` images of the same file)."""
+
+    ct: CtReferenceSpec
+    labels: str
+    structures: list[StructureSpec] = []
+
+    @model_validator(mode="after")
+    def _distinct(self) -> ImagingSpec:
+        labels = [s.label for s in self.structures]
+        if len(set(labels)) != len(labels):
+            raise ValueError("each structure has its own label")
+        for s in self.structures:
+            if (s.role == "tissue") != (s.tissue is not None):
+                raise ValueError(f"structure {s.name}: a tissue name exactly when role is "
+                                 "tissue")
+        return self
+
+
+class TissueFileSpec(_Strict):
+    """Extension: a tissue file (e.g. a site calibration written by ``irelab calibrate``) that
+    a case names under ``include:``."""
+
+    description: str | None = None
+    tissues: dict[str, TissueSpec]
+
+
 class CaseSpec(_Strict):
     name: Annotated[str, Field(min_length=1)]
     description: str | None = None
+    include: list[Annotated[str, Field(min_length=1)]] = []
+    """Extension: tissue files (paths relative to the case file) whose ``tissues:`` apply before
+    the case's own, in order."""
     domain: DomainSpec
     anatomy: AnatomySpec = AnatomySpec()
     tissues: dict[str, TissueSpec] = {}
     probes: list[ProbeSpec] = []
     protocol: ProtocolSpec | None = None
+    replan: ReplanSpec | None = None
+    """Extension: where a re-planned plan came from (written by ``irelab replan``)."""
+    imaging: ImagingSpec | None = None
+    """Extension: the CT and segmentations an image-based case was made from."""
 
 
 def _key(loc: tuple) -> str:
@@ -230,9 +323,9 @@ def _unwrap(annotation):
     return annotation
 
 
-def _model_at(loc: tuple) -> type[BaseModel] | None:
+def _model_at(loc: tuple, root: type[BaseModel]) -> type[BaseModel] | None:
     """The model that owns the key at ``loc`` (to list the allowed keys)."""
-    current: object = CaseSpec
+    current: object = root
     for part in loc:
         current = _unwrap(current)
         if isinstance(current, type) and issubclass(current, BaseModel):
@@ -253,12 +346,13 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
-def _expected(error: dict) -> str:
+def _expected(error: dict, root: type[BaseModel]) -> str:
     kind = error["type"]
     ctx = error.get("ctx") or {}
     if kind == "extra_forbidden":
-        owner = _model_at(tuple(error["loc"][:-1]))
-        allowed = ", ".join(owner.model_fields) if owner else "the documented keys"
+        owner = _model_at(tuple(error["loc"][:-1]), root)
+        allowed = ", ".join(f.alias or n for n, f in owner.model_fields.items()) if owner \
+            else "the documented keys"
         return f"a known key (one of: {allowed})"
     if kind == "missing":
         return "this required key"
@@ -277,16 +371,27 @@ def validate_case_mapping(mapping: object, source: str) -> CaseSpec:
     if not isinstance(mapping, Mapping):
         raise InputError(source, "", "a YAML mapping with name, domain, anatomy, probes, protocol",
                          type(mapping).__name__)
+    return _validate(CaseSpec, mapping, source)
+
+
+def validate_tissue_file_mapping(mapping: object, source: str) -> TissueFileSpec:
+    """The validated tissue file, or one :class:`InputError` naming the first bad key."""
+    if not isinstance(mapping, Mapping):
+        raise InputError(source, "", "a YAML mapping with tissues: (and optionally description:)",
+                         type(mapping).__name__)
+    return _validate(TissueFileSpec, mapping, source)
+
+
+def _validate(root: type[BaseModel], mapping: Mapping, source: str):
     try:
-        return CaseSpec.model_validate(dict(mapping))
+        return root.model_validate(dict(mapping))
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
         loc = tuple(error["loc"])
         got = None if error["type"] in ("missing", "extra_forbidden") else error.get("input")
         if isinstance(got, Mapping | list):
             got = None
-        expected = _expected(error)
+        expected = _expected(error, root)
         if loc and isinstance(loc[-1], int) and error["type"] in ("missing", "too_long"):
             loc, expected, got = loc[:-1], "three numbers [x, y, z]", None  # a short vector
         raise InputError(source, _key(loc), expected, got) from None
-

@@ -15,7 +15,19 @@ import traceback
 
 import typer
 
-from irelab.cli import deliver, demo, ecg, plan, registry, simulate
+from irelab.cli import (
+    calibrate,
+    case,
+    compare,
+    deliver,
+    demo,
+    ecg,
+    plan,
+    registry,
+    replan,
+    simulate,
+    validate,
+)
 from irelab.errors import InputError
 
 app = typer.Typer(
@@ -31,7 +43,8 @@ def _root() -> None:
     """Irreversible electroporation of liver metastases: simulate, plan, deliver, study."""
 
 
-for _module in (simulate, plan, ecg, deliver, registry, demo):
+for _module in (case, simulate, plan, replan, ecg, deliver, registry, demo, validate, compare,
+                calibrate):
     _module.register(app)
 
 

@@ -109,6 +109,16 @@ def run_plan(case, *, margin_mm: float, spacing_mm: float,
         plan_file = write_case(result.case, out / "plan.yaml")
         report_file = write_report(result, out / "plan.html", source, runtime)
         console.print(f"wrote {plan_file} and {report_file}")
+        from irelab.imaging import write_plan_exports
+
+        exports = write_plan_exports(result.case, result.fine.lethal,
+                                     result.fine.max_e_V_per_m, out, margin_mm)
+        console.print(f"wrote {len(exports.files)} export files (volumes, trajectories"
+                      f"{', DICOM SEG' if any(f.suffix == '.dcm' for f in exports.files) else ''})")
+        for warning in exports.warnings:
+            console.print(f"[yellow]warning[/yellow]: {warning}")
+        data["trajectories"] = [t.to_json() for t in exports.trajectories]
+        data["labels"] = exports.legend
     if as_json:
         print(json.dumps(data))
     else:
@@ -178,19 +188,32 @@ def plan(
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON on stdout."),
     spacing_mm: float = typer.Option(1.0, "--spacing-mm",
                                      help="Confirmation grid spacing (mm)."),
-    direction: str = typer.Option("0,0,1", "--direction",
-                                  help="Insertion axis x,y,z (tip towards entry)."),
+    direction: str | None = typer.Option(
+        None, "--direction", help="Insertion axis x,y,z (tip towards entry); 0,0,1 for a case "
+        "of shapes when neither this nor --approach is given."),
+    approach: str | None = typer.Option(
+        None, "--approach", help="Insertion approach in the patient's frame: anterior, "
+        "posterior, right-lateral, left-lateral, cranial, caudal (join with +), a vector x,y,z "
+        "in LPS, or auto (the shallowest feasible from the body outline). Required for a case "
+        "made from images."),
     max_minutes: float | None = typer.Option(
         None, "--max-minutes", help="Stop the search after this many minutes (the plan then "
         "depends on the machine's speed and exits 1); default: no clock, reproducible."),
 ) -> None:
     """Plan probes, pairs, voltages and placements that cover tumour + margin within limits."""
+    from rich.console import Console
+
     from irelab.case import load_case
+    from irelab.imaging import resolve_direction
 
     case = load_case(case_file)
+    given = None if direction is None else _parse_direction(direction, str(case_file))
+    resolved = resolve_direction(case, approach, given, margin_mm)
+    if resolved.note:
+        Console(stderr=True).print(f"[yellow]note[/yellow]: {resolved.note}")
     code = run_plan(case, margin_mm=margin_mm, spacing_mm=spacing_mm,
-                    direction=_parse_direction(direction, str(case_file)), out=out,
-                    as_json=as_json, max_minutes=max_minutes)
+                    direction=resolved.direction, out=out, as_json=as_json,
+                    max_minutes=max_minutes)
     sys.exit(code)
 
 

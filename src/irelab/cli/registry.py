@@ -49,13 +49,13 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(2)
 
 
-def _open(database_url: str | None):  # noqa: ANN202
+def _open(database_url: str | None):
     from irelab.registry.database import Registry
 
     return Registry.open(database_url)
 
 
-def _actor(session, username: str):  # noqa: ANN001, ANN202
+def _actor(session, username: str):
     from irelab.registry.study import resolve_actor
 
     return resolve_actor(session, username)
@@ -138,17 +138,57 @@ def serve(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     database_url: DatabaseUrl = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="worker processes; more than 1 wants PostgreSQL (one database for all)",
+        ),
+    ] = 1,
+    report_dir: Annotated[
+        Path | None,
+        typer.Option(help="folder of the web study reports (default: a new temporary folder)"),
+    ] = None,
+    dev: Annotated[
+        bool, typer.Option("--dev", help="development mode: /docs without logging in")
+    ] = False,
 ) -> None:
-    """Run the web service and pages (uvicorn); upgrades the schema on start.
+    """Run the web service and pages (uvicorn); upgrades the schema once on start.
 
-    Set IRELAB_REGISTRY_SECRET to keep tokens valid across restarts.
+    Set IRELAB_REGISTRY_SECRET to keep tokens valid across restarts; with --workers N a secret
+    is drawn once for all workers when none is set. Login throttle and logouts live in the
+    database, so they hold across workers.
     """
+    import os
+    import secrets
+    import tempfile
+
     import uvicorn
 
-    from irelab.registry.app import create_app
+    from irelab.registry import app as registry_app_module
+    from irelab.registry.database import URL_ENV
+    from irelab.registry.database import database_url as resolve
 
-    _err(f"irelab registry on http://{host}:{port}/ (Ctrl-C stops)")
-    uvicorn.run(create_app(database_url), host=host, port=port, log_level="info")
+    url = resolve(database_url)
+    _open(url).close()  # migrate once, before any worker starts
+    os.environ[URL_ENV] = url
+    os.environ.setdefault(registry_app_module.SECRET_ENV, secrets.token_urlsafe(32))
+    folder = report_dir or Path(tempfile.mkdtemp(prefix="irelab-reports-"))
+    os.environ[registry_app_module.REPORT_DIR_ENV] = str(folder)
+    os.environ[registry_app_module.PRODUCTION_ENV] = "0" if dev else "1"
+    os.environ[registry_app_module.UPGRADE_ENV] = "0"
+    if workers > 1 and url.startswith("sqlite"):
+        _err("irelab registry: several workers on SQLite queue every write; use PostgreSQL")
+    _err(f"irelab registry on http://{host}:{port}/ with {workers} worker(s) (Ctrl-C stops)")
+    uvicorn.run(
+        "irelab.registry.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+    )
 
 
 @registry_app.command("import")
@@ -170,13 +210,13 @@ def import_csv(
     from irelab.registry.service import RegistryError
 
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        data = path.read_bytes()  # decoded by the import, which reports bytes that are not UTF-8
     except OSError as exc:
         raise InputError(str(path), "", "a readable CSV file", str(exc)) from exc
     registry = _open(database_url)
     try:
         with registry.session(user) as session:
-            count = import_table(session, _actor(session, user), table, text, str(path))
+            count = import_table(session, _actor(session, user), table, data, str(path))
     except RegistryError as exc:
         _fail(exc)
     finally:

@@ -165,6 +165,9 @@ class DeliveryPlan:
     pulses: int
     pulse_width_us: float
     source: str = "<plan>"
+    moves: tuple[str, ...] = ()
+    """How the probe array gets to each placement, for people (one per placement; empty: not
+    described)."""
 
     def __post_init__(self) -> None:
         keyed = tuple(p if p.key is not None else replace(p, key=PairKey(i, 0))

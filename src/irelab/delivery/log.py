@@ -2,15 +2,29 @@
 
 Every line carries the same keys (null where not applicable) so that a reader never guesses:
 
-- ``t_ms``: ms from the start of the stream; ``event``: the record kind (:class:`EventType`:
-  ``beat``, ``pulse``, ``skip``, ``state``, ``abort``, ``quality``);
+- ``t_ms``: ms from the start of the stream (the generator arms at 0); ``event``: the record
+  kind (:class:`EventType`: ``beat``, ``pulse``, ``skip``, ``state``, ``abort``, ``quality``,
+  and for the procedure around the pulses ``check``, ``tof``, ``pause``, ``replan``,
+  ``reposition``);
 - ``pair_index`` and ``placement``: which pair of the plan's ``protocol.pairs`` (from 0) at which
   placement of the probe array (from 0; see :class:`irelab.case.PairKey`), and ``pair``:
   ``ANODE-CATHODE`` for people (programs use the two numbers);
 - ``voltage_V``, ``current_A``, ``energy_J`` (V x I x pulse width), ``beat_sample`` (estimated
   R-peak sample), ``reason`` (skip reason, quality reason, or why a state changed / the run
   stopped), ``phase`` (``test`` or ``treatment`` for pulses), ``synchronised`` (pulses),
-  ``state`` (the new state, for ``state`` events) and ``detail`` (a sentence).
+  ``state`` (the new state, for ``state`` events) and ``detail`` (a sentence);
+- ``item`` (a pre-arm check, :class:`irelab.delivery.CheckItem`), ``confirmed_by`` and
+  ``confirmed_at`` (who confirmed it or entered a count, and the wall-clock time, ISO 8601),
+  ``tof_count`` (a train-of-four count, 0-4).
+
+The procedure events: ``check``, one per pre-arm item confirmed, at t = 0 (``item``,
+``confirmed_by``, ``confirmed_at``; the block with its ``tof_count``); ``tof``, a
+train-of-four count entered during delivery; ``pause``, the generator paused, ``reason``
+``neuromuscular_block`` (a count above 0) or the quality flag's reason; ``replan``, one per
+change of a plan re-planned for the probes as placed (``reason``: voltage, pair or
+reposition; ``pair`` names the pair or probe; ``voltage_V`` a pair's new voltage) at t = 0;
+``reposition``, the probe array moved to its next placement (``pair_index`` and
+``placement``: the first pair there).
 
 :class:`EventLog` writes it (each line with one ``write``, flushed, so a crash leaves only
 whole lines); :func:`read_delivery_log` reads it back into the same typed events and refuses
@@ -24,12 +38,14 @@ import json
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
 
 from irelab.case.model import PairKey
+from irelab.delivery.checklist import MAX_TOF, CheckItem
 from irelab.errors import InputError
 
 __all__ = ["DeliveryEvent", "DeliveryLog", "DeliverySummary", "EventLog", "EventType",
@@ -45,6 +61,16 @@ class EventType(StrEnum):
     STATE = "state"
     ABORT = "abort"
     QUALITY = "quality"
+    CHECK = "check"
+    """A pre-arm check confirmed."""
+    TOF = "tof"
+    """A train-of-four count entered during delivery."""
+    PAUSE = "pause"
+    """The generator paused (why: ``reason``)."""
+    REPLAN = "replan"
+    """A change of the plan for the probes as placed."""
+    REPOSITION = "reposition"
+    """The probe array moved to its next placement."""
 
 
 PHASES = ("test", "treatment")
@@ -68,6 +94,11 @@ class DeliveryEvent:
     detail: str | None = None
     key: PairKey | None = None
     """The pair and placement (written as ``pair_index`` and ``placement``)."""
+    item: str | None = None
+    confirmed_by: str | None = None
+    confirmed_at: str | None = None
+    """Wall-clock time, ISO 8601."""
+    tof_count: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object of this event (the log-line contract)."""
@@ -114,6 +145,8 @@ class DeliverySummary:
     unsynchronised_pulses: int = 0
     pairs: tuple[PairDelivery, ...] = field(default_factory=tuple)
     """Per pair and placement, in delivery order."""
+    pauses_by_reason: dict[str, int] = field(default_factory=dict)
+    """Times the generator paused, by reason (``pause`` events)."""
 
     @property
     def synchronised(self) -> bool:
@@ -137,6 +170,7 @@ class DeliverySummary:
 def summarise_events(events: Iterable[DeliveryEvent]) -> DeliverySummary:
     """Recount a summary from the events of a run (or of a log read back)."""
     skips: Counter[str] = Counter()
+    pauses: Counter[str] = Counter()
     beats = unsync = 0
     energy = 0.0
     last_ms = 0.0
@@ -148,6 +182,8 @@ def summarise_events(events: Iterable[DeliveryEvent]) -> DeliverySummary:
             beats += 1
         elif event.event == EventType.SKIP:
             skips[str(event.reason)] += 1
+        elif event.event == EventType.PAUSE:
+            pauses[str(event.reason)] += 1
         elif event.event == EventType.ABORT:
             aborts.append(str(event.reason))
             if event.key is not None and event.key in per_pair:
@@ -167,7 +203,7 @@ def summarise_events(events: Iterable[DeliveryEvent]) -> DeliverySummary:
         test_pulses_per_pair={p.label: p.test_pulses for p in pairs if p.test_pulses},
         skips_by_reason=dict(skips), beats=beats, total_energy_J=energy,
         procedure_time_s=last_ms / 1e3, aborts=tuple(aborts), unsynchronised_pulses=unsync,
-        pairs=pairs)
+        pairs=pairs, pauses_by_reason=dict(pauses))
 
 
 class EventLog:
@@ -178,6 +214,8 @@ class EventLog:
         self.events: list[DeliveryEvent] = []
 
     def emit(self, event: DeliveryEvent) -> None:
+        # kept as written (t_ms to 1 us), so the summary equals one recounted from the file
+        event = replace(event, t_ms=round(event.t_ms, 3))
         self.events.append(event)
         if self._stream is not None:
             self._stream.write(json.dumps(event.to_json(), allow_nan=False) + "\n")
@@ -263,6 +301,7 @@ def _event(raw: Mapping[str, Any], source: str, where: str) -> DeliveryEvent:
     beat = raw.get("beat_sample")
     if beat is not None:
         beat = _index(source, f"{where}.beat_sample", beat, required=True)
+    item, confirmed_by, confirmed_at, tof_count = _procedure_keys(raw, kind, source, where)
     return DeliveryEvent(
         t_ms=t_ms, event=kind, pair=_text(source, f"{where}.pair", raw.get("pair")),
         voltage_V=_number(source, f"{where}.voltage_V", raw.get("voltage_V"), required=pulse),
@@ -272,7 +311,37 @@ def _event(raw: Mapping[str, Any], source: str, where: str) -> DeliveryEvent:
         phase=phase, synchronised=synchronised,
         state=_text(source, f"{where}.state", raw.get("state")),
         detail=_text(source, f"{where}.detail", raw.get("detail")),
-        key=None if pair_index is None else PairKey(pair_index, placement))
+        key=None if pair_index is None else PairKey(pair_index, placement),
+        item=item, confirmed_by=confirmed_by, confirmed_at=confirmed_at, tof_count=tof_count)
+
+
+def _procedure_keys(raw: Mapping[str, Any], kind: EventType, source: str, where: str
+                    ) -> tuple[str | None, str | None, str | None, int | None]:
+    """``item``, ``confirmed_by``, ``confirmed_at`` and ``tof_count``, checked; a ``check``
+    needs the first three, a ``tof`` event the last three."""
+    item = _text(source, f"{where}.item", raw.get("item"))
+    if item is not None and item not in set(CheckItem):
+        raise InputError(source, f"{where}.item", "a check item (" + ", ".join(CheckItem) + ")",
+                         item)
+    by = _text(source, f"{where}.confirmed_by", raw.get("confirmed_by"))
+    at = _text(source, f"{where}.confirmed_at", raw.get("confirmed_at"))
+    if at is not None:
+        try:
+            datetime.fromisoformat(at)
+        except ValueError:
+            raise InputError(source, f"{where}.confirmed_at", "an ISO 8601 time", at) from None
+    count = raw.get("tof_count")
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int)
+                              or not 0 <= count <= MAX_TOF):
+        raise InputError(source, f"{where}.tof_count", f"a train-of-four count 0-{MAX_TOF}",
+                         count)
+    needed = {EventType.CHECK: (("item", item), ("confirmed_by", by), ("confirmed_at", at)),
+              EventType.TOF: (("tof_count", count), ("confirmed_by", by),
+                              ("confirmed_at", at))}.get(kind, ())
+    for key, value in needed:
+        if value is None:
+            raise InputError(source, f"{where}.{key}", f"a value for a {kind} event")
+    return item, by, at, count
 
 
 def read_delivery_log(path: str | Path) -> DeliveryLog:

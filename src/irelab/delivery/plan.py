@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from irelab.case import Case, PairKey, load_case
+from irelab.case import Case, PairKey, Placement, load_case
 from irelab.delivery.generator import DeliveryPlan, GeneratorConfig, PairProtocol
 from irelab.errors import InputError
 
@@ -47,9 +47,28 @@ def delivery_plan(case: Case, spacing_mm: float | None = None,
     pairs = tuple(PairProtocol(protocol.pairs[key.pair].anode, protocol.pairs[key.pair].cathode,
                                protocol.pairs[key.pair].voltage_V, currents[key], key)
                   for key in keys)
-    plan = DeliveryPlan(case.name, pairs, protocol.pulses, protocol.pulse_width_us, case.source)
+    plan = DeliveryPlan(case.name, pairs, protocol.pulses, protocol.pulse_width_us, case.source,
+                        moves=_placement_moves(protocol.placements))
     plan.validate(config)
     return plan
+
+
+def _placement_moves(placements: tuple[Placement, ...]) -> tuple[str, ...]:
+    """How the probe array gets from each placement to the next, for people (the first: as
+    placed)."""
+    moves = ["probes as placed"]
+    for before, after in zip(placements[:-1], placements[1:], strict=True):
+        back = after.back_mm - before.back_mm
+        shift = [round(b - a, 3) + 0.0 for a, b in zip(before.shift_mm, after.shift_mm,
+                                                        strict=True)]
+        parts = []
+        if back:
+            parts.append(f"pulled back {back:g} mm along the probes" if back > 0 else
+                         f"advanced {-back:g} mm along the probes")
+        if any(shift):
+            parts.append("moved sideways by [" + ", ".join(f"{c:g}" for c in shift) + "] mm")
+        moves.append(" and ".join(parts) or "probes in place")
+    return tuple(moves)
 
 
 def load_delivery_plan(path: str | Path, spacing_mm: float | None = None,

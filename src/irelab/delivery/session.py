@@ -11,16 +11,25 @@ then; the generator's recharge pause ends at a time, not at a beat.
 
 Without ECG (:func:`run_unsynchronised`) the run refuses unless forced, and then logs every pulse
 with ``synchronised: false``.
+
+With a pre-arm :class:`~irelab.delivery.Checklist` the generator arms only when
+:func:`~irelab.delivery.arming_refusal` finds nothing missing (each confirmation is logged as a
+``check`` event); the train-of-four counts entered during delivery are applied in time order
+before the next pulse or pause: a count above 0 pauses the generator (a ``pause`` event,
+reason ``neuromuscular_block``) and only a later count of 0 lets it resume. Without a
+checklist (bench runs of the gate; ``irelab deliver`` always has one) nothing is checked.
+Moving to the next placement of the probe array is logged as a ``reposition`` event.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 import numpy as np
 
+from irelab.delivery.checklist import BLOCK_LOST, Checklist, TofEntry, arming_refusal
 from irelab.delivery.gate import GateConfig, GateDecision, PulseGate, SkipReason
 from irelab.delivery.generator import (
     CurrentModel,
@@ -34,6 +43,7 @@ from irelab.delivery.generator import (
 from irelab.delivery.log import DeliveryEvent, DeliverySummary, EventLog, EventType
 from irelab.delivery.morphology import MorphologyConfig, MorphologyGuard
 from irelab.ecg import Beat, StreamingRDetector
+from irelab.ecg.fibrillation import FibrillationConfig, FibrillationDetector
 from irelab.ecg.quality import QualityConfig, QualityFlag, SignalQualityMonitor
 from irelab.errors import InputError
 
@@ -64,9 +74,15 @@ class _Run:
     """The generator walking through the plan; pulses are requested at times in seconds."""
 
     def __init__(self, plan: DeliveryPlan, config: GeneratorConfig, log: EventLog,
-                 synchronised: bool) -> None:
+                 synchronised: bool, checklist: Checklist | None = None) -> None:
         plan.validate(config)
+        if checklist is not None and (refusal := arming_refusal(checklist)) is not None:
+            raise refusal
         self.plan, self.config, self.log, self.synchronised = plan, config, log, synchronised
+        self.checklist = checklist
+        self.counts = list(checklist.tof) if checklist is not None else []  # not yet entered
+        self.block_lost: TofEntry | None = None  # the count that paused delivery
+        self.resume_note: str | None = None
         self.machine = GeneratorStateMachine()
         self.pair_index = 0
         self.pulse_in_pair = 0  # pulses delivered to the current pair (test + treatment)
@@ -94,7 +110,15 @@ class _Run:
         return self.config.test_pulses + self.plan.pulses
 
     def start(self, t_s: float) -> None:
-        self.go(GeneratorState.ARMED, t_s, "plan checked; armed")
+        for c in self.checklist.confirmations if self.checklist is not None else ():
+            tof = "" if c.tof_count is None else f", train-of-four count {c.tof_count}"
+            self.log.emit(DeliveryEvent(
+                t_s * 1e3, EventType.CHECK, item=str(c.item), confirmed_by=c.confirmed_by,
+                confirmed_at=c.time.isoformat(), tof_count=c.tof_count,
+                detail=f"{c.item.label} confirmed by {c.confirmed_by}{tof}"
+                       + (f" ({c.note})" if c.note else "")))
+        self.go(GeneratorState.ARMED, t_s, "pre-arm checks confirmed; plan checked; armed"
+                if self.checklist is not None else "plan checked; armed")
         self._charge(t_s, "pair start")
 
     def _charge(self, t_s: float, reason: str) -> None:
@@ -107,16 +131,53 @@ class _Run:
 
     # -- events ------------------------------------------------------------------------------
     def pause(self, flag: QualityFlag, t_s: float) -> None:
+        self.enter_counts(t_s)
         if self.machine.state != GeneratorState.PAUSED:
             self.held_for = []
         self.held_for.append(flag)
         if self.machine.can(GeneratorState.PAUSED):
+            self.log.emit(DeliveryEvent(t_s * 1e3, EventType.PAUSE, reason=str(flag.reason),
+                                        detail=flag.detail, **_pair_fields(_current_pair(self))))
             self.go(GeneratorState.PAUSED, t_s, f"quality: {flag.reason}")
+
+    def enter_counts(self, t_s: float) -> None:
+        """Apply the train-of-four counts entered up to ``t_s``, in time order: a count above 0
+        pauses the generator; it stays paused until a count of 0 (module docstring)."""
+        while self.counts and self.counts[0].at_s <= t_s and not self.done:
+            entry = self.counts.pop(0)
+            t = entry.at_s
+            self.log.emit(DeliveryEvent(
+                t * 1e3, EventType.TOF, tof_count=entry.count, confirmed_by=entry.entered_by,
+                confirmed_at=entry.time.isoformat(),
+                detail=f"train-of-four count {entry.count} entered by {entry.entered_by}"))
+            if entry.count > 0 and self.block_lost is None:
+                self.block_lost = entry
+                text = (f"neuromuscular block lost: train-of-four count {entry.count} entered "
+                        f"by {entry.entered_by}")
+                self.log.emit(DeliveryEvent(t * 1e3, EventType.PAUSE,
+                                            reason=BLOCK_LOST, detail=text,
+                                            **_pair_fields(_current_pair(self))))
+                if self.machine.can(GeneratorState.PAUSED):
+                    self.go(GeneratorState.PAUSED, t, text)
+            elif entry.count == 0 and self.block_lost is not None:
+                self.block_lost = None
+                self.resume_note = (f"neuromuscular block restored (train-of-four count 0 "
+                                    f"entered by {entry.entered_by})")
+
+    @property
+    def stalled(self) -> bool:
+        """Paused for a lost block with no count of 0 still to come."""
+        return self.block_lost is not None and not any(e.count == 0 for e in self.counts)
 
     def try_pulse(self, t_s: float, beat_sample: int | None) -> SkipReason | None:
         """Fire one pulse at ``t_s`` if the generator can; otherwise the skip reason."""
+        self.enter_counts(t_s)
+        if self.block_lost is not None:
+            return SkipReason.NOT_READY
         if self.machine.state == GeneratorState.PAUSED:
-            self._charge(t_s, "signal recovered, rhythm re-learned: resume")
+            note, self.resume_note = self.resume_note, None
+            self._charge(t_s, f"{note}: resume" if note else
+                         "signal recovered, rhythm re-learned: resume")
         self._advance(t_s)
         if self.machine.state != GeneratorState.DELIVERING:
             return SkipReason.NOT_READY
@@ -163,15 +224,28 @@ class _Run:
             return
         if not from_armed:
             self.go(GeneratorState.ARMED, t_s, "pair complete")
+        placement = self.pair.position
+        if placement != self.plan.pairs[self.pair_index - 1].position:
+            moves = self.plan.moves
+            self.log.emit(DeliveryEvent(
+                t_s * 1e3, EventType.REPOSITION, reason="next placement", **_pair_fields(self.pair),
+                detail=f"placement {placement + 1}"
+                       + (f": {moves[placement]}" if placement < len(moves) else "")))
         self._charge(t_s, "pair start")
 
     def finish(self, t_s: float, stream_reason: str) -> tuple[DeliveryOutcome, str]:
+        self.enter_counts(t_s)
         if self.done:
             if self.aborted_pairs:
                 return DeliveryOutcome.PAIRS_ABORTED, "; ".join(self.aborted_pairs)
             return DeliveryOutcome.COMPLETE, "all pulses delivered"
         reason = stream_reason
-        if self.held_for and self.machine.state == GeneratorState.PAUSED:
+        if self.block_lost is not None:
+            lost = self.block_lost
+            reason += (f" while delivery was paused: neuromuscular block lost (train-of-four "
+                       f"count {lost.count} entered at {lost.at_s:.1f} s by {lost.entered_by}) "
+                       "and no count of 0 entered since")
+        elif self.held_for and self.machine.state == GeneratorState.PAUSED:
             reason += " while delivery was held for " + "; ".join(
                 f"{flag.reason}: {flag.detail}" for flag in self.held_for)
         self.log.emit(DeliveryEvent(t_s * 1e3, EventType.ABORT, reason="truncated",
@@ -189,39 +263,56 @@ def run_synchronised(plan: DeliveryPlan, signal_mV: np.ndarray, fs_Hz: float,  #
                      generator: GeneratorConfig | None = None,
                      quality: QualityConfig | None = None,
                      morphology: MorphologyConfig | None = None,
-                     log: EventLog | None = None) -> DeliveryResult:
+                     fibrillation: FibrillationConfig | None = None,
+                     log: EventLog | None = None,
+                     checklist: Checklist | None = None) -> DeliveryResult:
     """Deliver ``plan`` synchronised to the ECG ``signal_mV``, streamed in ``chunk_samples``.
 
+    ``signal_mV``: one lead, shape (n,), or several, shape (n, leads). The first lead feeds the
+    R detector, the quality monitor and the flutter/fibrillation alarm; the QRS morphology
+    guard compares every lead (a beat must look like the template in each).
+
     Stops as soon as the protocol is complete; if the ECG ends first the run is ``truncated``.
+    With ``checklist``, arming is refused (InputError naming the item) unless every pre-arm
+    check is confirmed, and its train-of-four counts pause and resume delivery.
+    A ventricular flutter/fibrillation alarm pauses delivery like a quality flag (logged as a
+    ``quality`` event with reason ``ventricular_fibrillation`` and its measurements), and the
+    gate skips the beats around it with reason ``fibrillation``.
     """
     if chunk_samples < 1:
         raise ValueError("chunk_samples must be >= 1")
     log = log or EventLog()
     generator = generator or GeneratorConfig()
-    run = _Run(plan, generator, log, synchronised=True)
+    run = _Run(plan, generator, log, synchronised=True, checklist=checklist)
     pulse_gate = PulseGate(gate, pulse_duration_s=plan.pulse_width_us * 1e-6)
     monitor = SignalQualityMonitor(fs_Hz, quality)
     detector = StreamingRDetector(fs_Hz)
     shape = MorphologyGuard(fs_Hz, morphology)
+    rhythm = FibrillationDetector(fs_Hz, fibrillation)
     run.start(0.0)
     signal = np.asarray(signal_mV, dtype=float)
+    if signal.ndim not in (1, 2) or signal.shape[0] == 0:
+        raise InputError("run_synchronised", "signal_mV", "shape (n,) or (n, leads)",
+                         signal.shape)
+    n = signal.shape[0]
     pending: list[Beat] = []
-    for start in range(0, signal.size, chunk_samples):
-        chunk = signal[start:start + chunk_samples]
-        shape.feed(chunk, start)
-        flags = monitor.process(chunk)
+    for start in range(0, n, chunk_samples):
+        leads = signal[start:start + chunk_samples]
+        chunk = leads if leads.ndim == 1 else leads[:, 0]
+        shape.feed(leads, start)
+        flags = monitor.process(chunk) + rhythm.process(chunk)
         beats = detector.process(chunk)
-        if start + chunk.size == signal.size:
+        if start + chunk.size == n:
             beats += detector.flush()
         pending += [_decision_beat(b, shape.reach) for b in beats]
         ready = [b for b in pending if b.detected_sample < start + chunk.size]
         pending = pending[len(ready):]
-        _handle(run, pulse_gate, monitor, shape, log, flags, ready, fs_Hz)
+        _handle(run, pulse_gate, (monitor, rhythm), shape, log, flags, ready, fs_Hz)
         shape.trim(start + chunk.size)
         if run.done:
             break
     end_flags = monitor.end_of_stream(complete=run.done)
-    t_end = signal.size / fs_Hz
+    t_end = n / fs_Hz
     for flag in end_flags:
         _log_flag(log, flag, fs_Hz)
     outcome, reason = run.finish(t_end, end_flags[0].detail if end_flags else "")
@@ -231,8 +322,7 @@ def run_synchronised(plan: DeliveryPlan, signal_mV: np.ndarray, fs_Hz: float,  #
 def _decision_beat(beat: Beat, reach: int) -> Beat:
     """The beat as the gate sees it: decided once the morphology window is complete, i.e. at
     max(detection, R + reach); ``detected_sample`` becomes that decision sample."""
-    return Beat(beat.sample, max(beat.detected_sample, beat.sample + reach), beat.fs_Hz,
-                beat.searchback)
+    return replace(beat, detected_sample=max(beat.detected_sample, beat.sample + reach))
 
 
 def _log_flag(log: EventLog, flag: QualityFlag, fs_Hz: float) -> None:  # noqa: N803
@@ -240,9 +330,11 @@ def _log_flag(log: EventLog, flag: QualityFlag, fs_Hz: float) -> None:  # noqa: 
                            detail=flag.detail))
 
 
-def _handle(run: _Run, gate: PulseGate, monitor: SignalQualityMonitor,  # noqa: PLR0913
+def _handle(run: _Run, gate: PulseGate,  # noqa: PLR0913
+            watch: tuple[SignalQualityMonitor, FibrillationDetector],
             shape: MorphologyGuard, log: EventLog, flags: Iterable[QualityFlag],
             beats: Iterable[Beat], fs_Hz: float) -> None:  # noqa: N803
+    monitor, rhythm = watch
     items: list[tuple[int, int, QualityFlag | Beat]] = [(f.sample, 0, f) for f in flags]
     items += [(b.detected_sample, 1, b) for b in beats]
     for _, _, item in sorted(items, key=lambda x: (x[0], x[1])):
@@ -261,7 +353,8 @@ def _handle(run: _Run, gate: PulseGate, monitor: SignalQualityMonitor,  # noqa: 
         # no template yet (None) only while learning: the gate needs learn_beats to pulse
         similarity = shape.similarity(beat.sample, beat.detected_sample)
         decision: GateDecision = gate.decide(
-            beat, monitor.last_bad_sample(beat.detected_sample), similarity)
+            beat, monitor.last_bad_sample(beat.detected_sample), similarity,
+            rhythm.last_alarm_sample(beat.detected_sample))
         reason = decision.reason
         if reason == SkipReason.LEARNING and gate.learning_count <= 1:
             shape.reset()  # learning (re)started: the template restarts with this beat
@@ -289,20 +382,22 @@ def _pair_fields(pair: PairProtocol | None) -> dict:
 
 def run_unsynchronised(plan: DeliveryPlan, *, force: bool = False,
                        generator: GeneratorConfig | None = None,
-                       log: EventLog | None = None) -> DeliveryResult:
+                       log: EventLog | None = None,
+                       checklist: Checklist | None = None) -> DeliveryResult:
     """Deliver without ECG, one pulse every ``unsynchronised_interval_s``: refused unless
-    ``force`` (then every pulse is logged ``synchronised: false``)."""
+    ``force`` (then every pulse is logged ``synchronised: false``). ``checklist`` as for
+    :func:`run_synchronised`; a lost block with no later count of 0 ends the run."""
     if not force:
         raise InputError("command line", "--ecg", "an ECG record or --hr BPM for synchronised "
                          "delivery (or --force-unsynchronised to accept the arrhythmia risk)")
     log = log or EventLog()
     generator = generator or GeneratorConfig()
-    run = _Run(plan, generator, log, synchronised=False)
+    run = _Run(plan, generator, log, synchronised=False, checklist=checklist)
     run.start(0.0)
     t = 0.0
-    while not run.done:
+    while not run.done and not run.stalled:
         t += generator.unsynchronised_interval_s
-        if run.try_pulse(t, None) is not None:  # recharging: the next slot comes
+        if run.try_pulse(t, None) is not None:  # recharging or paused: the next slot comes
             continue
-    outcome, reason = run.finish(t, "")
+    outcome, reason = run.finish(t, "stopped")
     return _result(run, log, outcome, reason)

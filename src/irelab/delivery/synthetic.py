@@ -55,3 +55,37 @@ def synthetic_ecg(heart_rate_bpm: float, duration_s: float, fs_Hz: float = 360.0
     signal += 0.02 * rng.standard_normal(n)
     r = np.round(r_times * fs_Hz).astype(np.int64)
     return SyntheticEcg(signal, float(fs_Hz), r[r < n])
+
+
+_VFL_RATE_HZ = 4.5
+"""Ventricular flutter: a regular sine-like wave at about 250-300 /min with no separate QRS,
+ST or T (textbook description, e.g. Goldberger AL, *Clinical Electrocardiography*, 8th ed.,
+Elsevier 2013, ch. 16); 4.5 Hz = 270 /min. Design value within that range."""
+_VF_BAND_HZ = (3.0, 8.0)
+"""Ventricular fibrillation: irregular undulations without QRS complexes, their dominant
+frequency in humans mostly within 3-8 Hz (second-hand: frequency analyses of out-of-hospital
+VF report median frequencies around 4-6 Hz); the band is our design value."""
+
+
+def synthetic_ventricular_fibrillation(duration_s: float, fs_Hz: float = 360.0,  # noqa: N803
+                                       flutter: bool = False, amplitude_mV: float = 1.0,
+                                       seed: int = 0) -> np.ndarray:
+    """A synthetic ventricular flutter (``flutter=True``: a 270 /min sine wave, its amplitude
+    and rate slowly modulated by +-15 % and +-5 %) or fibrillation (Gaussian noise limited to
+    3-8 Hz) of ``duration_s``, peak amplitude about ``amplitude_mV``, seeded; plus 0.02 mV of
+    white noise as :func:`synthetic_ecg`."""
+    rng = np.random.default_rng(seed)
+    n = int(round(duration_s * fs_Hz))
+    t = np.arange(n) / fs_Hz
+    if flutter:
+        rate = _VFL_RATE_HZ * (1 + 0.05 * np.sin(2 * np.pi * 0.2 * t + rng.uniform(0, 6.3)))
+        phase = 2 * np.pi * np.cumsum(rate) / fs_Hz
+        envelope = 1 + 0.15 * np.sin(2 * np.pi * 0.3 * t + rng.uniform(0, 6.3))
+        x = amplitude_mV * envelope * np.sin(phase) / 1.15
+    else:
+        f = np.fft.rfftfreq(n, 1.0 / fs_Hz)
+        spectrum = rng.standard_normal(f.size) + 1j * rng.standard_normal(f.size)
+        spectrum[(f < _VF_BAND_HZ[0]) | (f > _VF_BAND_HZ[1])] = 0.0
+        x = np.fft.irfft(spectrum, n)
+        x *= amplitude_mV / (3.0 * x.std())
+    return x + 0.02 * rng.standard_normal(n)

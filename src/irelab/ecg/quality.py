@@ -39,6 +39,9 @@ class QualityReason(StrEnum):
     FLAT_LINE = "flat_line"
     GAP = "gap"
     TRUNCATED = "truncated"
+    VENTRICULAR_FIBRILLATION = "ventricular_fibrillation"
+    """Raised by :class:`irelab.ecg.fibrillation.FibrillationDetector`, not by this monitor:
+    ventricular flutter/fibrillation suspected, no R wave to synchronise to."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,11 @@ class QualityConfig:
             raise ValueError("rails_mV must be (low, high) with low < high")
 
 
+_SIGNAL_REASONS = (QualityReason.NON_FINITE, QualityReason.SATURATION,
+                   QualityReason.IMPLAUSIBLE_AMPLITUDE, QualityReason.FLAT_LINE)
+"""The reasons this monitor raises sample by sample."""
+
+
 class SignalQualityMonitor:
     """Causal, chunk-invariant quality flags over one ECG stream sampled at ``fs_Hz``."""
 
@@ -97,7 +105,7 @@ class SignalQualityMonitor:
         self.config = config or QualityConfig()
         self._window = max(2, int(round(self.config.flat_ms * 1e-3 * self.fs_Hz)))
         self._buffer = np.empty(0)  # last window-1 samples (non-finite as 0), for the flat test
-        self._previous = {reason: False for reason in QualityReason}
+        self._previous = {reason: False for reason in _SIGNAL_REASONS}
         self._seen = 0
         self._run_starts: list[int] = []
         self._run_stops: list[int] = []  # inclusive

@@ -6,7 +6,7 @@ intervals (:mod:`irelab.outcomes.proportions`). CTCAE: Common Terminology Criter
 Events v5.0 (NCI, 2017), grades 1-5. CIRSE: Filippiadis DK et al., Cardiovasc Intervent Radiol
 2017;40:1141-1146, grades 1-6 (6 = death).
 
-:data:`IRE_HARMS` groups CTCAE terms into the harms the issue lists for IRE of liver metastases
+:data:`IRE_HARMS` groups CTCAE terms into the harms reported for IRE of liver metastases
 (arrhythmia, pneumothorax, portal vein thrombosis, transient ALT/bilirubin rises, post-ablation
 syndrome). CTCAE has no "post-ablation syndrome" term; we count its flu-like components (fever,
 fatigue, myalgia, nausea, vomiting). The grouping is ours, not a published mapping.
@@ -65,7 +65,7 @@ class AdverseEventRates:
     serious: Proportion
 
 
-def _rate(ae, mask, total: int) -> Proportion:  # noqa: ANN001 - pandas objects
+def _rate(ae, mask, total: int) -> Proportion:
     return proportion(ae.loc[mask, "procedure_id"].nunique(), total)
 
 

@@ -75,7 +75,7 @@ class OutcomeReport:
     endpoints: Endpoints
 
 
-def _median(values) -> float | None:  # noqa: ANN001
+def _median(values) -> float | None:
     values = np.asarray(values, dtype=float)
     return float(np.median(values)) if values.size else None
 
@@ -117,7 +117,7 @@ def _cohort(data: StudyData, ends: Endpoints) -> CohortSummary:
     )
 
 
-def _efficacy(tum) -> Efficacy:  # noqa: ANN001
+def _efficacy(tum) -> Efficacy:
     followed = tum[tum["has_followup"]]
     at_risk = tum[tum["complete_documented"]]
     return Efficacy(

@@ -2,7 +2,9 @@
 
 :class:`StudyData` is the contract between the registry (which loads it from the database) and
 the outcome analysis (which never touches the database). Columns, types and allowed values are
-listed in :data:`SCHEMA`; :meth:`StudyData.validate` checks them, plus identifier uniqueness and
+listed in :data:`SCHEMA`, whose value columns are the registry's declared variables
+(:mod:`irelab.outcomes.variables`: the same ranges as the registry's API, CSV import and data
+dictionary); :meth:`StudyData.validate` checks them, plus identifier uniqueness and
 the references between frames, and raises :class:`irelab.errors.InputError` naming the frame,
 row and column of the first problem. Vocabulary follows the image-guided tumour ablation
 reporting standard (Ahmed M et al., Radiology 2014;273:241-260) for follow-up findings, CTCAE
@@ -18,6 +20,8 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from irelab.errors import InputError
+from irelab.outcomes import variables
+from irelab.outcomes.variables import EARLIEST_DATE, TABLES, Kind, latest_date
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,6 +51,8 @@ class _Column:
         if self.allowed is not None:
             return "one of " + ", ".join(repr(a) for a in self.allowed)
         text = self.kind.value
+        if self.kind in (_Kind.DATE, _Kind.OPTIONAL_DATE):
+            return f"{text} from {EARLIEST_DATE} to {latest_date()}"
         if self.low is not None and self.high is not None:
             text += f" in [{self.low:g}, {self.high:g}]"
         elif self.low is not None:
@@ -57,75 +63,95 @@ class _Column:
 #: Follow-up imaging findings, named as in Ahmed et al. 2014 (complete ablation, residual
 #: unablated tumour, local tumour progression) plus remote disease (new intrahepatic,
 #: extrahepatic) that counts for progression-free survival.
-FINDINGS = (
-    "complete_ablation",
-    "residual_unablated_tumour",
-    "local_tumour_progression",
-    "new_intrahepatic",
-    "extrahepatic",
-)
+FINDINGS = variables.FINDINGS
 
-#: frame name -> column name -> what it must hold.
+_KINDS = {
+    (Kind.INT, True): _Kind.INT,
+    (Kind.FLOAT, True): _Kind.FLOAT,
+    (Kind.FLOAT, False): _Kind.OPTIONAL_FLOAT,
+    (Kind.BOOL, True): _Kind.BOOL,
+    (Kind.DATE, True): _Kind.DATE,
+    (Kind.DATE, False): _Kind.OPTIONAL_DATE,
+}
+
+
+def _declared(table: str, *names: str) -> dict[str, _Column]:
+    """The checks of the registry's declared variables ``names`` of ``table``."""
+    out = {}
+    for name in names:
+        v = TABLES[table][name]
+        kind = _KINDS.get((v.kind, v.required), _Kind.TEXT)
+        out[name] = _Column(kind, v.choices or None, v.low, v.high)
+    return out
+
+
+_ID = _Column(_Kind.TEXT)
+#: frame name -> column name -> what it must hold. Identifiers are the frames' own (strings);
+#: every value column is checked as the registry declares it (irelab.outcomes.variables).
 SCHEMA: dict[str, dict[str, _Column]] = {
     "patients": {
-        "study_id": _Column(_Kind.TEXT),
-        "site": _Column(_Kind.TEXT),
-        "sex": _Column(_Kind.TEXT, ("F", "M")),
-        "age_years": _Column(_Kind.INT, low=0, high=120),
-        "inclusion_date": _Column(_Kind.DATE),
-        "vital_status": _Column(_Kind.TEXT, ("alive", "dead", "lost")),
-        "last_contact_date": _Column(_Kind.DATE),
-        "death_date": _Column(_Kind.OPTIONAL_DATE),
+        "study_id": _ID,
+        "site": _ID,
+        **_declared(
+            "patients",
+            "sex",
+            "age_years",
+            "inclusion_date",
+            "vital_status",
+            "last_contact_date",
+            "death_date",
+        ),
     },
     "tumours": {
-        "tumour_id": _Column(_Kind.TEXT),
-        "study_id": _Column(_Kind.TEXT),
-        "origin": _Column(_Kind.TEXT),
-        "size_mm": _Column(_Kind.FLOAT, low=0, high=500),
-        "segment": _Column(_Kind.INT, low=1, high=8),
-        "distance_vessel_mm": _Column(_Kind.OPTIONAL_FLOAT, low=0, high=500),
-        "distance_bile_duct_mm": _Column(_Kind.OPTIONAL_FLOAT, low=0, high=500),
+        "tumour_id": _ID,
+        "study_id": _ID,
+        **_declared(
+            "tumours", "origin", "size_mm", "segment", "distance_vessel_mm", "distance_bile_duct_mm"
+        ),
     },
     "procedures": {
-        "procedure_id": _Column(_Kind.TEXT),
-        "study_id": _Column(_Kind.TEXT),
-        "date": _Column(_Kind.DATE),
-        "approach": _Column(_Kind.TEXT, ("percutaneous", "open", "laparoscopic")),
-        "general_anaesthesia": _Column(_Kind.BOOL),
-        "neuromuscular_block": _Column(_Kind.BOOL),
-        "cardiac_sync": _Column(_Kind.BOOL),
-        "n_probes": _Column(_Kind.INT, low=1, high=12),
-        "n_pairs": _Column(_Kind.INT, low=1, high=66),
-        "pulses": _Column(_Kind.INT, low=1, high=100000),
-        "max_voltage_V": _Column(_Kind.OPTIONAL_FLOAT, low=0, high=5000),
-        "max_current_A": _Column(_Kind.OPTIONAL_FLOAT, low=0, high=100),
+        "procedure_id": _ID,
+        "study_id": _ID,
+        **_declared(
+            "procedures",
+            "date",
+            "approach",
+            "general_anaesthesia",
+            "neuromuscular_block",
+            "cardiac_sync",
+            "n_probes",
+            "n_pairs",
+            "pulses",
+            "max_voltage_V",
+            "max_current_A",
+        ),
     },
     "treatments": {
-        "procedure_id": _Column(_Kind.TEXT),
-        "tumour_id": _Column(_Kind.TEXT),
-        "session": _Column(_Kind.INT, low=1, high=20),
-        "technical_success": _Column(_Kind.BOOL),
+        "procedure_id": _ID,
+        "tumour_id": _ID,
+        **_declared("treatments", "session", "technical_success"),
     },
     "adverse_events": {
-        "ae_id": _Column(_Kind.TEXT),
-        "procedure_id": _Column(_Kind.TEXT),
-        "study_id": _Column(_Kind.TEXT),
-        "term": _Column(_Kind.TEXT),
-        "ctcae_version": _Column(_Kind.TEXT, ("5.0",)),
-        "ctcae_grade": _Column(_Kind.INT, (1, 2, 3, 4, 5)),
-        "cirse_grade": _Column(_Kind.INT, (1, 2, 3, 4, 5, 6)),
-        "onset_day": _Column(_Kind.INT, low=0, high=3650),
-        "serious": _Column(_Kind.BOOL),
-        "relation": _Column(_Kind.TEXT, ("related", "possibly", "unrelated")),
-        "outcome": _Column(_Kind.TEXT, ("resolved", "ongoing", "fatal")),
+        "ae_id": _ID,
+        "procedure_id": _ID,
+        "study_id": _ID,
+        **_declared(
+            "adverse_events",
+            "term",
+            "ctcae_version",
+            "ctcae_grade",
+            "cirse_grade",
+            "onset_day",
+            "serious",
+            "relation",
+            "outcome",
+        ),
     },
     "followups": {
-        "followup_id": _Column(_Kind.TEXT),
-        "study_id": _Column(_Kind.TEXT),
+        "followup_id": _ID,
+        "study_id": _ID,
         "tumour_id": _Column(_Kind.OPTIONAL_TEXT),
-        "date": _Column(_Kind.DATE),
-        "modality": _Column(_Kind.TEXT, ("CT", "MRI", "PET-CT", "US")),
-        "finding": _Column(_Kind.TEXT, FINDINGS),
+        **_declared("followups", "date", "modality", "finding"),
     },
 }
 
@@ -192,8 +218,11 @@ def _check_value(column: _Column, value: object) -> bool:
         )
     elif kind is _Kind.BOOL:
         ok = isinstance(value, bool | np.bool_)
-    else:  # dates
+    else:  # dates, within the registry's study range
         ok = isinstance(value, dt.date | pd.Timestamp | np.datetime64)
+        if ok:
+            day = pd.Timestamp(value).date()
+            return EARLIEST_DATE <= day <= latest_date()
     if not ok:
         return False
     if column.allowed is not None:

@@ -7,6 +7,8 @@ liver metastases", 2013) allows IRE only with special arrangements for research.
 section (2.1-2.2, retrieved) says general anaesthesia with a neuromuscular blocking agent is
 essential and that cardiac synchronisation is used to minimise the risk of arrhythmia.
 
+The rows live in the package data files ``irelab/outcomes/datasets/evidence_counts.csv`` and
+``evidence_estimates.csv`` (with a ``citation`` column), read by :mod:`irelab.outcomes.datasets`.
 Every row carries a :class:`Provenance`:
 
 - ``ABSTRACT`` (verified): read from the series' own abstract, counts exactly as the abstract
@@ -15,7 +17,7 @@ Every row carries a :class:`Provenance`:
   of colorectal liver metastases (arrhythmia), Eller A et al. 2015 (bleeding, any complication,
   patients treated without local recurrence). The 2014 and 2015 series post-date IPG445, so they
   are not among the series the guidance cites; they are published context.
-- ``AS_QUOTED`` (not verified): the figures issue 4 quotes from the IPG445 overview: arrhythmia
+- ``AS_QUOTED`` (not verified): figures quoted second-hand from the IPG445 overview: arrhythmia
   7/28 procedures, pneumothorax 7/50 (no unit given), local recurrence 3/54 tumours, and
   recurrence-free survival 95 % at 6 and 60 % at 12 months. They are taken as quoted; the
   guidance's efficacy/safety sections and its overview could not be retrieved here, so the
@@ -55,6 +57,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from irelab.outcomes.datasets import load_evidence_counts, load_evidence_estimates
 from irelab.outcomes.pooling import PooledEstimate, pool
 from irelab.outcomes.proportions import Proportion, proportion
 
@@ -82,7 +85,7 @@ class Provenance(Enum):
 
     ABSTRACT = "read from the series' own abstract"
     AS_QUOTED = (
-        "NICE IPG445 (2013) overview, as quoted in issue 4; the individual series was not "
+        "NICE IPG445 (2013) overview, as quoted second-hand; the individual series was not "
         "identified/verified here"
     )
 
@@ -148,160 +151,62 @@ class EvidenceEstimate:
         return self.provenance.verified
 
 
-_THOMSON = (
-    "Thomson KR et al. Investigation of the safety of irreversible electroporation in humans. "
-    "J Vasc Interv Radiol 2011;22:611-621 (PubMed 21439847), abstract"
-)
-_JVIR_2014 = (
-    "Percutaneous IRE of colorectal liver metastases, J Vasc Interv Radiol 2014 "
-    "(PubMed 24861662), abstract"
-)
-_ELLER = (
-    "Eller A et al. Local control of perivascular malignant liver lesions using percutaneous "
-    "irreversible electroporation: initial experiences. Cardiovasc Intervent Radiol 2015 "
-    "(doi 10.1007/s00270-014-0898-x), abstract"
-)
-#: Source text of every as-quoted row.
+#: Source text of every as-quoted row (its ``citation`` in the data file).
 IPG445_AS_QUOTED = Provenance.AS_QUOTED.value
 #: Series label of the as-quoted rows (the series itself is not identified).
 IPG445_SERIES = "IPG445 overview (series not identified)"
-
-#: The built-in evidence table of counts (see the module docstring for each row's provenance).
-EVIDENCE: tuple[EvidenceRow, ...] = (
-    EvidenceRow(
-        "Thomson 2011",
-        2011,
-        Outcome.ARRHYTHMIA,
-        6,
-        38,
-        "patients",
-        _THOMSON,
-        "38 patients, 69 tumours of liver, kidney or lung; 4 transient ventricular "
-        "arrhythmias before ECG synchronisation, 2 further arrhythmias after",
-    ),
-    EvidenceRow(
-        "Thomson 2011",
-        2011,
-        Outcome.ARRHYTHMIA_UNSYNCHRONISED,
-        4,
-        8,
-        "patients",
-        _THOMSON,
-        "denominator derived: 38 patients minus the 30 treated with ECG synchronisation",
-    ),
-    EvidenceRow(
-        "Thomson 2011",
-        2011,
-        Outcome.ARRHYTHMIA_SYNCHRONISED,
-        2,
-        30,
-        "patients",
-        _THOMSON,
-        "supraventricular tachycardia and atrial fibrillation",
-    ),
-    EvidenceRow(
-        "JVIR 2014 (PMID 24861662)",
-        2014,
-        Outcome.ARRHYTHMIA,
-        1,
-        36,
-        "procedures",
-        _JVIR_2014,
-        "29 patients, 58 colorectal liver metastases, 36 IRE sessions",
-    ),
-    EvidenceRow(
-        IPG445_SERIES,
-        None,
-        Outcome.ARRHYTHMIA,
-        7,
-        28,
-        "procedures",
-        IPG445_AS_QUOTED,
-        "'arrhythmia 7/28 procedures'",
-        Provenance.AS_QUOTED,
-    ),
-    EvidenceRow(
-        IPG445_SERIES,
-        None,
-        Outcome.PNEUMOTHORAX,
-        7,
-        50,
-        "as quoted (unit not stated)",
-        IPG445_AS_QUOTED,
-        "'pneumothorax 7/50'; whether 50 counts patients or procedures is not stated",
-        Provenance.AS_QUOTED,
-    ),
-    EvidenceRow(
-        "Eller 2015",
-        2015,
-        Outcome.ANY_COMPLICATION,
-        4,
-        14,
-        "patients",
-        _ELLER,
-        "14 patients, 18 perivascular malignant liver lesions",
-    ),
-    EvidenceRow(
-        "Eller 2015",
-        2015,
-        Outcome.BLEEDING,
-        4,
-        14,
-        "patients",
-        _ELLER,
-        "abdominal bleeding (1 laparotomy, 1 conservative) and 2 haemothoraces",
-    ),
-    EvidenceRow(
-        IPG445_SERIES,
-        None,
-        Outcome.LOCAL_RECURRENCE,
-        3,
-        54,
-        "tumours",
-        IPG445_AS_QUOTED,
-        "'local recurrence 3/54 tumours'; follow-up time not known",
-        Provenance.AS_QUOTED,
-    ),
-    EvidenceRow(
-        "Eller 2015",
-        2015,
-        Outcome.NO_LOCAL_RECURRENCE,
-        10,
-        14,
-        "patients",
-        _ELLER,
-        "successfully treated, no local recurrence at mean follow-up 388 days",
-    ),
-)
-
 #: Recurrence-free survival as quoted from the IPG445 overview (time-point estimates).
 RECURRENCE_FREE_SURVIVAL = "Recurrence-free survival"
 
-#: The built-in table of published time-point estimates (not pooled).
-ESTIMATES: tuple[EvidenceEstimate, ...] = (
-    EvidenceEstimate(
-        IPG445_SERIES,
-        RECURRENCE_FREE_SURVIVAL,
-        6.0,
-        0.95,
-        None,
-        "not stated",
-        IPG445_AS_QUOTED,
-        "'recurrence-free survival 95 % at 6 months'; local or any recurrence not stated",
-        Provenance.AS_QUOTED,
-    ),
-    EvidenceEstimate(
-        IPG445_SERIES,
-        RECURRENCE_FREE_SURVIVAL,
-        12.0,
-        0.60,
-        None,
-        "not stated",
-        IPG445_AS_QUOTED,
-        "'recurrence-free survival 60 % at 12 months'; local or any recurrence not stated",
-        Provenance.AS_QUOTED,
-    ),
-)
+
+def _int(text: str | None) -> int | None:
+    return None if text is None else int(text)
+
+
+def _text(text: str | None) -> str:
+    return text or ""
+
+
+def evidence_rows() -> tuple[EvidenceRow, ...]:
+    """The published counts of ``irelab/outcomes/datasets/evidence_counts.csv``."""
+    return tuple(
+        EvidenceRow(
+            _text(r["series"]),
+            _int(r["year"]),
+            Outcome[_text(r["outcome"])],
+            int(_text(r["events"])),
+            int(_text(r["total"])),
+            _text(r["unit"]),
+            _text(r["citation"]),
+            _text(r["note"]),
+            Provenance[_text(r["provenance"])],
+        )
+        for r in load_evidence_counts()
+    )
+
+
+def evidence_estimates() -> tuple[EvidenceEstimate, ...]:
+    """The published estimates of ``irelab/outcomes/datasets/evidence_estimates.csv``."""
+    return tuple(
+        EvidenceEstimate(
+            _text(r["series"]),
+            _text(r["outcome"]),
+            float(_text(r["time_months"])),
+            float(_text(r["estimate"])),
+            _int(r["n"]),
+            _text(r["unit"]),
+            _text(r["citation"]),
+            _text(r["note"]),
+            Provenance[_text(r["provenance"])],
+        )
+        for r in load_evidence_estimates()
+    )
+
+
+#: The evidence table of counts (see the module docstring for each row's provenance).
+EVIDENCE: tuple[EvidenceRow, ...] = evidence_rows()
+#: The table of published time-point estimates (not pooled).
+ESTIMATES: tuple[EvidenceEstimate, ...] = evidence_estimates()
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ _XTICKS = (0, 6, 12, 18, 24, 36, 48, 60)
 _DPI = 110
 
 
-def _pyplot():  # noqa: ANN202
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")

@@ -4,7 +4,8 @@ Each subgroup gets the per-tumour LTP-free Kaplan-Meier (lifelines), the primary
 technique efficacy (Wilson intervals), and each grouping a log-rank test across its groups
 (lifelines ``multivariate_logrank_test``). The log-rank test treats tumours as independent; with
 several tumours per patient its p-value is approximate (stated in the report). Size bands are
-the issue's (<= 3, 3-5, > 5 cm); cardiac synchronisation is that of the tumour's first session.
+the analysis plan's (<= 3, 3-5, > 5 cm; a design choice); cardiac synchronisation is that of
+the tumour's first session.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from irelab.outcomes.survival import SurvivalEstimate, TimeToEvent, kaplan_meier
 if TYPE_CHECKING:
     import pandas as pd
 
-#: Upper edges of the size bands, mm (the issue: <= 3, 3-5, > 5 cm).
+#: Upper edges of the size bands, mm (<= 3, 3-5, > 5 cm; design choice of the analysis plan).
 SIZE_EDGES_MM = (30.0, 50.0)
 SIZE_LABELS = ("<= 30 mm", "30-50 mm", "> 50 mm")
 
@@ -73,7 +74,7 @@ def _group(label: str, tumours: pd.DataFrame) -> SubgroupResult:
     )
 
 
-def _compare(name: str, tumours: pd.DataFrame, labels: pd.Series, order) -> SubgroupComparison:  # noqa: ANN001
+def _compare(name: str, tumours: pd.DataFrame, labels: pd.Series, order) -> SubgroupComparison:
     from lifelines.statistics import multivariate_logrank_test
 
     groups = tuple(_group(str(lab), tumours[labels == lab]) for lab in order)

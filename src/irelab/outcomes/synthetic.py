@@ -48,13 +48,13 @@ class CohortParameters:
     accrual_days: int = 4 * 365
     study_end: dt.date = dt.date(2021, 6, 30)
     tumour_count_weights: tuple[float, float, float] = (0.5, 0.3, 0.2)
-    #: median tumour size; the issue asks for sizes log-normal around 25 mm.
+    #: median tumour size: sizes are log-normal around 25 mm (design choice of the demo cohort).
     size_median_mm: float = 25.0
     size_log_sd: float = 0.45
     percutaneous: float = 0.85
     open_surgery: float = 0.10
     neuromuscular_block: float = 0.98
-    #: share of procedures with ECG-synchronised pulse delivery (the issue: about 90 %).
+    #: share of procedures with ECG-synchronised pulse delivery (design choice: about 90 %).
     cardiac_sync: float = 0.9
     technical_success: float = 0.97
     #: residual unablated tumour at first imaging, at 25 mm and per extra 10 mm (odds ratio).
@@ -62,7 +62,7 @@ class CohortParameters:
     residual_odds_per_10mm: float = 1.8
     repeat_success: float = 0.7
     #: LTP hazard per month at 25 mm, hazard ratio per extra 10 mm ("LTP hazard increasing
-    #: with size", the issue); gives roughly 20-25 % LTP at one year.
+    #: with size", a design choice of the demo cohort); gives roughly 20-25 % LTP at one year.
     ltp_hazard_per_month: float = 0.018
     ltp_hr_per_10mm: float = 1.6
     #: variance of the patient-level gamma frailty shared by a patient's tumours.

@@ -24,6 +24,12 @@ allows as a ceiling.
   ``login-lockout`` when a failure brings the username to the limit (with the time it lifts), and
   ``login-refused`` for each attempt turned away while locked. Each records the client address.
 - Times come from an injectable clock (``create_app(clock=...)``) so tests need no sleeps.
+- Every attempt that is not refused runs exactly one bcrypt check of the accounts' cost: against
+  the user's hash, or against a dummy hash when the username is unknown or retired
+  (:func:`irelab.registry.security.dummy_password_check`), so the time of the answer does not
+  tell whether an account exists. Such attempts are throttled alike too.
+- An account waiting for a second admin's approval (:mod:`irelab.registry.accounts`) cannot log
+  in: with the right password it is told so (:class:`AccountPending`, HTTP 403).
 """
 
 from __future__ import annotations
@@ -36,9 +42,14 @@ from sqlalchemy.orm import Session
 
 from irelab.registry.audit import record_event
 from irelab.registry.models import AuditEntry, User
-from irelab.registry.security import AuthError, check_password
+from irelab.registry.security import (
+    BCRYPT_ROUNDS,
+    AuthError,
+    check_password,
+    dummy_password_check,
+)
 
-#: Failed logins of one username that lock it (OWASP "lockout threshold"; brief of issue 4).
+#: Failed logins of one username that lock it (OWASP "lockout threshold").
 MAX_LOGIN_FAILURES = 5
 #: Window over which failures are counted, and so the longest a lockout lasts (OWASP
 #: "observation window" = "lockout duration"): long enough that guessing is slow (at most
@@ -59,6 +70,10 @@ class LoginLocked(Exception):
             f"too many failed logins for this username: try again after "
             f"{until:%Y-%m-%d %H:%M} UTC ({self.retry_after_s} s)"
         )
+
+
+class AccountPending(Exception):
+    """The right password of an account that a second admin has not approved yet (HTTP 403)."""
 
 
 def utc_now() -> dt.datetime:
@@ -99,13 +114,16 @@ def authenticate(
     *,
     now: dt.datetime | None = None,
     client: str | None = None,
+    rounds: int = BCRYPT_ROUNDS,
 ) -> User:
     """The active user with these credentials.
 
     Raises :class:`LoginLocked` (429) while ``username`` is locked, without checking the
-    password, and :class:`~irelab.registry.security.AuthError` (401) for a wrong username or
-    password; either way the audit rows are committed on their own, so they are kept although the
-    request fails, and the message does not say whether the username exists.
+    password, :class:`~irelab.registry.security.AuthError` (401) for a wrong username or
+    password, :class:`AccountPending` (403) for an account not yet approved; ``rounds`` is the
+    bcrypt cost of the dummy check for unknown usernames (that of the accounts). Either way the
+    audit rows are committed on their own, so they are kept although the request fails, and the
+    message does not say whether the username exists.
     """
     now = now or utc_now()
     key = username[:USERNAME_MAX_CHARS]
@@ -119,6 +137,8 @@ def authenticate(
     user = session.scalars(
         select(User).where(User.username == username, User.retired_at.is_(None))
     ).first()
+    if user is None:
+        dummy_password_check(rounds)
     if user is None or not check_password(password, user.password_hash):
         session.rollback()
         record_event(
@@ -136,4 +156,8 @@ def authenticate(
             record_event(session, "login-lockout", key, table_name="users", after=after, at=now)
         session.commit()
         raise AuthError("wrong username or password")
+    if user.approved_at is None:
+        raise AccountPending(
+            "this account waits for a second admin's approval before it can log in"
+        )
     return user

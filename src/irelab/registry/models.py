@@ -28,6 +28,12 @@ Adverse Events v5.0, 2017) and the CIRSE complication grade 1-6 (Filippiadis DK,
 Pellerin O et al. "Cirse Quality Assurance Document and Standards for Classification of
 Complications: The Cirse Classification System", Cardiovasc Intervent Radiol 2017;40:1141-1146).
 
+The clinical tables' columns, ranges and meanings are declared once in
+:mod:`irelab.outcomes.variables`; :func:`declared_columns` turns a declared table into the mixin of
+ORM columns (types, NULL-ability, foreign keys, indexes, CHECK and UNIQUE constraints) that its
+model inherits, so the model cannot drift from the API schemas, CSV files, data dictionary and
+outcome checks that derive from the same declaration.
+
 Every clinical row carries ``version`` (optimistic locking through SQLAlchemy's
 ``version_id_col``: an UPDATE only matches the version that was read), who created and last
 changed it and when, and ``retired_at/retired_by/retire_reason``: records are retired, never
@@ -42,8 +48,11 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
+    Date,
     DateTime,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -52,24 +61,14 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
+from sqlalchemy.types import TypeEngine
+
+from irelab.outcomes.variables import TABLES, Kind, Variable
 
 ROLES: tuple[str, ...] = ("investigator", "data_manager", "monitor", "admin")
-SEXES: tuple[str, ...] = ("F", "M")
-VITAL_STATUSES: tuple[str, ...] = ("alive", "dead", "lost")
-APPROACHES: tuple[str, ...] = ("percutaneous", "open", "laparoscopic")
-MODALITIES: tuple[str, ...] = ("CT", "MRI", "PET-CT", "US")
-#: Per-tumour (or patient-level) imaging findings, Ahmed et al. 2014 (module docstring).
-FINDINGS: tuple[str, ...] = (
-    "complete_ablation",
-    "residual_unablated_tumour",
-    "local_tumour_progression",
-    "new_intrahepatic",
-    "extrahepatic",
-)
-RELATIONS: tuple[str, ...] = ("related", "possibly", "unrelated")
-AE_OUTCOMES: tuple[str, ...] = ("resolved", "ongoing", "fatal")
 #: Non-data actions: a wrong username or password, the failure that locked a username, an attempt
-#: refused while locked (see :mod:`irelab.registry.login`), and a data export.
+#: refused while locked (see :mod:`irelab.registry.login`), a data export, a logout and the
+#: approval of an account by a second admin.
 AUDIT_ACTIONS: tuple[str, ...] = (
     "create",
     "update",
@@ -89,6 +88,46 @@ class Base(DeclarativeBase):
     """Declarative base of every registry table."""
 
 
+def _sql_type(variable: Variable) -> TypeEngine:
+    kind = variable.kind
+    if kind is Kind.FREE_TEXT:
+        return Text()
+    if kind in (Kind.TEXT, Kind.CODE, Kind.CHOICE):
+        return String(variable.width)
+    if kind in (Kind.INT, Kind.REFERENCE):
+        return Integer()
+    return {Kind.FLOAT: Double(), Kind.BOOL: Boolean(), Kind.DATE: Date()}[kind]
+
+
+def _column(variable: Variable) -> Any:
+    args: list[Any] = [_sql_type(variable)]
+    if variable.references is not None:
+        args.append(ForeignKey(f"{variable.references}.id"))
+    default = {} if variable.default is None else {"default": variable.default}
+    return mapped_column(
+        *args,
+        nullable=not variable.required,
+        index=variable.index,
+        unique=variable.unique or None,
+        **default,
+    )
+
+
+def declared_columns(table: str) -> type:
+    """A mixin with the ORM columns and constraints of declared ``table`` (module docstring)."""
+    spec = TABLES[table]
+    namespace: dict[str, Any] = {
+        v.name: declared_attr(lambda cls, v=v: _column(v)) for v in spec.variables
+    }
+    constraints = [
+        CheckConstraint(f"{v.name} BETWEEN {v.low:g} AND {v.high:g}", name=v.check)
+        for v in spec.variables
+        if v.check is not None
+    ] + [UniqueConstraint(*columns, name=name) for name, columns in spec.unique]
+    namespace["__table_args__"] = tuple(constraints)
+    return type(f"{table.title().replace('_', '')}Columns", (), namespace)
+
+
 class Tracked:
     """Columns shared by every audited, versioned, retire-only table."""
 
@@ -103,7 +142,7 @@ class Tracked:
     retire_reason: Mapped[str | None] = mapped_column(Text)
 
     @declared_attr.directive
-    def __mapper_args__(cls) -> dict[str, Any]:  # noqa: N805 - SQLAlchemy's classmethod idiom
+    def __mapper_args__(cls) -> dict[str, Any]:
         return {"version_id_col": cls.version}
 
 
@@ -116,7 +155,11 @@ class Site(Tracked, Base):
 
 
 class User(Tracked, Base):
-    """A registry user; ``password_hash`` is a bcrypt hash and never leaves the database."""
+    """A registry user; ``password_hash`` is a bcrypt hash and never leaves the database.
+
+    An account with a clinical role that an admin created stays *pending* (``approved_at`` None,
+    cannot log in) until a second admin approves it (:mod:`irelab.registry.accounts`).
+    """
 
     __tablename__ = "users"
     __table_args__ = (CheckConstraint(f"role IN {ROLES}", name="ck_users_role"),)
@@ -124,10 +167,12 @@ class User(Tracked, Base):
     password_hash: Mapped[str] = mapped_column(String(128))
     role: Mapped[str] = mapped_column(String(16))
     site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))
+    approved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    approved_by: Mapped[str | None] = mapped_column(String(64))
     site: Mapped[Site | None] = relationship()
 
 
-class Patient(Tracked, Base):
+class Patient(declared_columns("patients"), Tracked, Base):
     """A patient under a pseudonymous study ID (no names, no birth date).
 
     ``date_shift_days`` is drawn at random when the patient is created and added to every date of
@@ -135,120 +180,52 @@ class Patient(Tracked, Base):
     """
 
     __tablename__ = "patients"
-    study_id: Mapped[str] = mapped_column(String(64), unique=True)
-    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
-    sex: Mapped[str] = mapped_column(String(1))
-    age_years: Mapped[int] = mapped_column(Integer)
-    inclusion_date: Mapped[dt.date]
-    vital_status: Mapped[str] = mapped_column(String(8), default="alive")
-    last_contact_date: Mapped[dt.date]
-    death_date: Mapped[dt.date | None]
-    date_shift_days: Mapped[int] = mapped_column(Integer)
-    notes: Mapped[str | None] = mapped_column(Text)
     site: Mapped[Site] = relationship()
 
 
-class Tumour(Tracked, Base):
+class Tumour(declared_columns("tumours"), Tracked, Base):
     """A treated liver tumour (metastasis) with its size and its distances to vessels and ducts."""
 
     __tablename__ = "tumours"
-    __table_args__ = (CheckConstraint("segment BETWEEN 1 AND 8", name="ck_tumours_segment"),)
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
-    origin: Mapped[str] = mapped_column(String(64))
-    size_mm: Mapped[float]
-    segment: Mapped[int] = mapped_column(Integer)
-    distance_vessel_mm: Mapped[float | None]
-    distance_bile_duct_mm: Mapped[float | None]
-    notes: Mapped[str | None] = mapped_column(Text)
     patient: Mapped[Patient] = relationship()
 
 
-class Procedure(Tracked, Base):
+class Procedure(declared_columns("procedures"), Tracked, Base):
     """One IRE session: approach, anaesthesia, synchronisation and the delivered dose summary."""
 
     __tablename__ = "procedures"
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
-    date: Mapped[dt.date]
-    approach: Mapped[str] = mapped_column(String(16))
-    general_anaesthesia: Mapped[bool]
-    neuromuscular_block: Mapped[bool]
-    cardiac_sync: Mapped[bool]
-    n_probes: Mapped[int] = mapped_column(Integer)
-    n_pairs: Mapped[int] = mapped_column(Integer)
-    pulses: Mapped[int] = mapped_column(Integer)
-    max_voltage_V: Mapped[float | None]  # noqa: N815 - unit in the name (STYLE.md)
-    max_current_A: Mapped[float | None]  # noqa: N815
-    notes: Mapped[str | None] = mapped_column(Text)
     patient: Mapped[Patient] = relationship()
     pairs: Mapped[list[ProcedurePair]] = relationship(back_populates="procedure")
 
 
-class ProcedurePair(Tracked, Base):
-    """One electrode pair of a procedure at one placement: planned voltage and current,
-    delivered pulses."""
+class ProcedurePair(declared_columns("procedure_pairs"), Tracked, Base):
+    """One electrode pair of a procedure at one placement of the probe array: planned voltage
+    and current, delivered pulses. A plan may repeat its pairs at several placements
+    (pullbacks and sideways moves); ``placement`` is the 0-based index of the placement."""
 
     __tablename__ = "procedure_pairs"
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
-    procedure_id: Mapped[int] = mapped_column(ForeignKey("procedures.id"), index=True)
-    anode: Mapped[str] = mapped_column(String(32))
-    cathode: Mapped[str] = mapped_column(String(32))
-    placement: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    """Which placement of the probe array (from 0: pullbacks and sideways moves repeat the
-    plan's pairs)."""
-    voltage_V: Mapped[float]  # noqa: N815
-    predicted_current_A: Mapped[float | None]  # noqa: N815
-    delivered_pulses: Mapped[int | None] = mapped_column(Integer)
-    max_current_A: Mapped[float | None]  # noqa: N815
-    energy_J: Mapped[float | None]  # noqa: N815
     procedure: Mapped[Procedure] = relationship(back_populates="pairs")
 
 
-class Treatment(Tracked, Base):
+class Treatment(declared_columns("treatments"), Tracked, Base):
     """A tumour treated in a procedure; ``session`` 1 is the first ablation, 2+ repeat ablation.
 
     ``technical_success`` as defined by Ahmed et al. 2014 (module docstring).
     """
 
     __tablename__ = "treatments"
-    __table_args__ = (UniqueConstraint("procedure_id", "tumour_id", name="uq_treatments"),)
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
-    procedure_id: Mapped[int] = mapped_column(ForeignKey("procedures.id"), index=True)
-    tumour_id: Mapped[int] = mapped_column(ForeignKey("tumours.id"), index=True)
-    session: Mapped[int] = mapped_column(Integer, default=1)
-    technical_success: Mapped[bool]
 
 
-class AdverseEvent(Tracked, Base):
+class AdverseEvent(declared_columns("adverse_events"), Tracked, Base):
     """An adverse event of a procedure: CTCAE v5.0 term and grade, CIRSE grade 1-6."""
 
     __tablename__ = "adverse_events"
-    __table_args__ = (
-        CheckConstraint("ctcae_grade BETWEEN 1 AND 5", name="ck_ae_ctcae_grade"),
-        CheckConstraint("cirse_grade BETWEEN 1 AND 6", name="ck_ae_cirse_grade"),
-    )
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
-    procedure_id: Mapped[int] = mapped_column(ForeignKey("procedures.id"), index=True)
-    term: Mapped[str] = mapped_column(String(128))
-    ctcae_version: Mapped[str] = mapped_column(String(8), default="5.0")
-    ctcae_grade: Mapped[int] = mapped_column(Integer)
-    cirse_grade: Mapped[int] = mapped_column(Integer)
-    onset_day: Mapped[int] = mapped_column(Integer)
-    serious: Mapped[bool]
-    relation: Mapped[str] = mapped_column(String(16))
-    outcome: Mapped[str] = mapped_column(String(16))
-    notes: Mapped[str | None] = mapped_column(Text)
 
 
-class FollowUp(Tracked, Base):
+class FollowUp(declared_columns("followups"), Tracked, Base):
     """A follow-up imaging study and its finding for one tumour, or for the patient (no tumour)."""
 
     __tablename__ = "followups"
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
-    tumour_id: Mapped[int | None] = mapped_column(ForeignKey("tumours.id"), index=True)
-    date: Mapped[dt.date]
-    modality: Mapped[str] = mapped_column(String(8))
-    finding: Mapped[str] = mapped_column(String(32))
-    notes: Mapped[str | None] = mapped_column(Text)
 
 
 class AuditEntry(Base):
@@ -260,8 +237,12 @@ class AuditEntry(Base):
     """
 
     __tablename__ = "audit_log"
-    #: the login throttle counts a username's recent failures (:mod:`irelab.registry.login`)
-    __table_args__ = (Index("ix_audit_log_username_action_at", "username", "action", "at"),)
+    #: the login throttle counts a username's recent failures (:mod:`irelab.registry.login`);
+    #: the audit page of a record filters by table and record
+    __table_args__ = (
+        Index("ix_audit_log_username_action_at", "username", "action", "at"),
+        Index("ix_audit_log_table_record", "table_name", "record_id"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
     username: Mapped[str] = mapped_column(String(64))
@@ -270,6 +251,20 @@ class AuditEntry(Base):
     record_id: Mapped[int | None] = mapped_column(Integer)
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class RevokedToken(Base):
+    """A session token ended before its expiry (logout): its ``jti`` is refused until then.
+
+    Kept in the database, so a logout holds in every worker; rows past ``expires_at`` are of no
+    further use and are removed at the next logout.
+    """
+
+    __tablename__ = "revoked_tokens"
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    revoked_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 #: Clinical tables, in the order their rows can be created (parents first).

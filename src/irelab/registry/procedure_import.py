@@ -8,6 +8,14 @@ placement (:class:`irelab.case.PairKey`) becomes its own record. The log gives w
 delivered to each: treatment pulses, peak current and energy, and whether every pulse was
 ECG-synchronised. A log whose pulses name a pair or placement the plan does not have is refused
 with an error naming the log's line.
+
+The log is also the procedure record (:func:`irelab.delivery.procedure_record`): general
+anaesthesia and neuromuscular block are what its pre-arm checks confirmed (not the registry's
+defaults), synchronisation what its pulses were, and the deviations (a re-plan for the probes as
+placed, pauses for a lost block or ECG quality, aborted pairs, pairs not given every pulse, an
+early end) go into the procedure's notes as readable sentences after the checks. Only a log
+without any pre-arm check (written before checks were logged) leaves anaesthesia and block to
+the registry defaults, and the notes say so.
 """
 
 from __future__ import annotations
@@ -19,7 +27,13 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from irelab.case import Case, PairKey, load_case
-from irelab.delivery import DeliveryLog, EventType, read_delivery_log
+from irelab.delivery import (
+    CheckItem,
+    DeliveryLog,
+    EventType,
+    procedure_record,
+    read_delivery_log,
+)
 from irelab.errors import InputError
 from irelab.registry import schemas as s
 from irelab.registry import service
@@ -45,6 +59,10 @@ class PairRecord:
     energy_J: float | None = None
 
 
+_NOTES_MAX = 4000
+"""The registry's free-text limit (``FreeText`` in :mod:`irelab.registry.schemas`)."""
+
+
 @dataclass(frozen=True)
 class ProcedureSummary:
     """The procedure fields a plan (and log) determine."""
@@ -58,6 +76,25 @@ class ProcedureSummary:
     aborted: bool
     pairs: tuple[PairRecord, ...]
     """Every pair at every placement, in delivery order."""
+    general_anaesthesia: bool | None = None
+    """Confirmed by the log's pre-arm checks (None: no log, or a log without checks)."""
+    neuromuscular_block: bool | None = None
+    """Confirmed before arming with a train-of-four count of 0 (None as above)."""
+    checks: tuple[str, ...] = ()
+    """Each pre-arm check as logged, a sentence each."""
+    deviations: tuple[str, ...] = ()
+    """Each departure from the plan, a sentence each."""
+
+    @property
+    def notes(self) -> str | None:
+        """The procedure's notes: the checks, then the deviations (None without a log)."""
+        if not self.checks and not self.deviations:
+            return None
+        text = "Pre-arm checks: " + ("; ".join(self.checks) if self.checks else "none logged")
+        text += ". Deviations: " + ("; ".join(self.deviations) if self.deviations else "none")
+        text += "."
+        return text if len(text) <= _NOTES_MAX else text[:_NOTES_MAX - 1] + "\u2026"
+
 
 
 def _check_log(case: Case, log: DeliveryLog) -> None:
@@ -107,14 +144,25 @@ def summarise_delivery(plan: str | Path | Case,
             pair.current_at(key.placement), got.pulses if got else 0,
             got.max_current_A if got else None, got.energy_J if got else 0.0))
     summary = log.summary()
+    record = procedure_record(log.events)
     peaks = [r.max_current_A for r in records if r.max_current_A is not None]
     volts = [r.voltage_V for r in records if r.delivered_pulses]
+    short = [f"{r.anode}-{r.cathode} at placement {r.key.placement + 1}: {r.delivered_pulses} "
+             f"of {protocol.pulses} treatment pulses" for r in records
+             if r.delivered_pulses < protocol.pulses]
     return ProcedureSummary(
         n_probes=len(case.probes), n_pairs=len(protocol.pairs),
         pulses=sum(r.delivered_pulses for r in records),
         max_voltage_V=max(volts, default=max(p.voltage_V for p in protocol.pairs)),
         max_current_A=max(peaks) if peaks else None, cardiac_sync=summary.synchronised,
-        aborted=bool(summary.aborts), pairs=tuple(records))
+        aborted=bool(summary.aborts), pairs=tuple(records),
+        general_anaesthesia=record.general_anaesthesia,
+        neuromuscular_block=record.neuromuscular_block,
+        checks=tuple(f"{CheckItem(c.item).label} confirmed by {c.confirmed_by} at "
+                     f"{c.confirmed_at}" + ("" if c.tof_count is None else
+                                            f" (train-of-four count {c.tof_count})")
+                     for c in record.checks),
+        deviations=record.deviations + tuple(short))
 
 
 def import_procedure(
@@ -125,28 +173,30 @@ def import_procedure(
     patient_id: int,
     date: Any,
     approach: str = "percutaneous",
-    general_anaesthesia: bool = True,
-    neuromuscular_block: bool = True,
+    general_anaesthesia: bool | None = None,
+    neuromuscular_block: bool | None = None,
     cardiac_sync: bool | None = None,
     notes: str | None = None,
 ) -> Procedure:
     """Add a procedure and its electrode pairs at every placement from ``summary`` (audited;
-    flushed)."""
+    flushed). Anaesthesia, block, synchronisation and notes not given come from the summary
+    (the delivery log); anaesthesia and block fall back to the registry default (yes) only when
+    the log has no pre-arm checks."""
     if summary.pulses < 1:
         raise service.Invalid("pulses: the delivery log has no delivered pulse", "pulses")
     payload = s.ProcedureCreate(
         patient_id=patient_id,
         date=date,
         approach=approach,
-        general_anaesthesia=general_anaesthesia,
-        neuromuscular_block=neuromuscular_block,
+        general_anaesthesia=_first(general_anaesthesia, summary.general_anaesthesia, True),
+        neuromuscular_block=_first(neuromuscular_block, summary.neuromuscular_block, True),
         cardiac_sync=cardiac_sync if cardiac_sync is not None else bool(summary.cardiac_sync),
         n_probes=summary.n_probes,
         n_pairs=summary.n_pairs,
         pulses=summary.pulses,
         max_voltage_V=summary.max_voltage_V,
         max_current_A=summary.max_current_A,
-        notes=notes,
+        notes=notes if notes is not None else summary.notes,
     )
     procedure = service.create(session, actor, service.RESOURCES["procedures"], payload)
     for pair in summary.pairs:
@@ -166,3 +216,8 @@ def import_procedure(
         )
     session.flush()
     return procedure
+
+
+def _first(*values: bool | None) -> bool:
+    """The first value that is not None."""
+    return next(v for v in values if v is not None)

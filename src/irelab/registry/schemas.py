@@ -1,54 +1,163 @@
-"""Pydantic schemas of the registry API: separate Create / Read / Update models per resource.
+"""Pydantic schemas of the registry API, generated from the declared tables
+(:mod:`irelab.outcomes.variables`): Create / Update / Read / pseudonymised Read per resource.
 
 Create models carry what a person types; Update models carry only what may change, every field
-optional, plus the ``version`` that was read (optimistic locking: a stale version is refused with
-HTTP 409). Read models add identity, version and provenance. Cross-record date checks (a
-follow-up before the procedure, ...) need the database and live in :mod:`irelab.registry.timeline`.
+optional (leaving a required field out keeps it; setting it to null is refused), plus the
+``version`` that was read (optimistic locking: a stale version is refused with HTTP 409). Read
+models add identity, version and provenance; the pseudonymised Read models of monitors leave out
+free text, usernames and record-keeping times (dates are shifted by the service). Cross-record
+date checks (a follow-up before the procedure, ...) need the database and live in
+:mod:`irelab.registry.timeline`.
+
+Every text is checked to be valid Unicode without control characters (a lone surrogate cannot be
+stored in UTF-8), every number finite, every record id within the database's integer range, every
+date within the declared study range; numbers and dates outside their range are refused before
+anything touches the database.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+import unicodedata
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    create_model,
+    model_validator,
+)
 
+from irelab.outcomes.variables import (
+    EARLIEST_DATE,
+    FREE_TEXT_MAX_CHARS,
+    MAX_RECORD_ID,
+    TABLES,
+    Kind,
+    Privacy,
+    Variable,
+    latest_date,
+)
 from irelab.registry.terms import CTCAE_TERMS, CTCAE_VERSION
 
-Sex = Literal["F", "M"]
-VitalStatus = Literal["alive", "dead", "lost"]
-Approach = Literal["percutaneous", "open", "laparoscopic"]
-Modality = Literal["CT", "MRI", "PET-CT", "US"]
-Finding = Literal[
-    "complete_ablation",
-    "residual_unablated_tumour",
-    "local_tumour_progression",
-    "new_intrahepatic",
-    "extrahepatic",
-]
-Relation = Literal["related", "possibly", "unrelated"]
-AeOutcome = Literal["resolved", "ongoing", "fatal"]
 Role = Literal["investigator", "data_manager", "monitor", "admin"]
-#: Study IDs are codes, never names: letters, digits, '-' and '_' only.
-StudyId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
-FreeText = Annotated[str | None, Field(default=None, max_length=4000)]
-Millimetres = Annotated[float, Field(ge=0, le=500)]
+#: Record ids: 1 .. PostgreSQL's integer maximum (larger ones cannot exist, and would overflow).
+RecordId = Annotated[int, Field(ge=1, le=MAX_RECORD_ID)]
+#: Usernames: a letter or digit first, then letters, digits and _ . @ - (no '.', '..' or '/').
+USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"
+#: bcrypt hashes at most 72 bytes of a password (bcrypt's limit; UTF-8 bytes, not characters).
+PASSWORD_MAX_BYTES = 72
+PASSWORD_MIN_CHARS = 8
+_LINE_BREAKS = frozenset("\n\r\t")
+
+
+def _clean(text: str, *, multiline: bool) -> str:
+    """``text`` if it is storable Unicode without control characters, else ValueError."""
+    for char in text:
+        if 0xD800 <= ord(char) <= 0xDFFF:
+            raise ValueError("text must be valid Unicode (it holds a lone surrogate)")
+        if unicodedata.category(char) == "Cc" and not (multiline and char in _LINE_BREAKS):
+            raise ValueError("text must not hold control characters")
+    return text
+
+
+def _line(text: str) -> str:
+    return _clean(text, multiline=False)
+
+
+def _multiline(text: str) -> str:
+    return _clean(text, multiline=True)
+
+
+def _in_study_range(value: dt.date) -> dt.date:
+    latest = latest_date()
+    if not EARLIEST_DATE <= value <= latest:
+        raise ValueError(f"a date from {EARLIEST_DATE} to {latest}")
+    return value
+
+
+def _password_bytes(password: str) -> str:
+    if len(password.encode("utf-8", "surrogatepass")) > PASSWORD_MAX_BYTES:
+        raise ValueError(f"a password of at most {PASSWORD_MAX_BYTES} bytes in UTF-8")
+    return password
 
 
 def _known_term(term: str) -> str:
     if term not in CTCAE_TERMS:
         raise ValueError(
-            f"a CTCAE v{CTCAE_VERSION} term from the registry's list "
-            f"(irelab.registry.terms), got {term!r}"
+            f"a CTCAE v{CTCAE_VERSION} term from the registry's list (irelab.registry.terms)"
         )
     return term
 
 
-CtcaeTerm = Annotated[str, AfterValidator(_known_term)]
+StudyDate = Annotated[dt.date, AfterValidator(_in_study_range)]
+ShortText = Annotated[str, AfterValidator(_line)]
+FreeText = Annotated[
+    str | None, Field(default=None, max_length=FREE_TEXT_MAX_CHARS), AfterValidator(_multiline)
+]
+
+
+def field_type(variable: Variable) -> Any:
+    """The pydantic type of a value of ``variable`` (without None)."""
+    kind = variable.kind
+    if kind is Kind.CHOICE:
+        return Literal[variable.choices]  # type: ignore[valid-type]
+    if kind is Kind.REFERENCE:
+        return RecordId
+    if kind is Kind.BOOL:
+        return bool
+    if kind is Kind.DATE:
+        return StudyDate
+    if kind in (Kind.INT, Kind.FLOAT):
+        return Annotated[
+            int if kind is Kind.INT else float,
+            Field(ge=variable.low, le=variable.high, allow_inf_nan=False),
+        ]
+    if kind is Kind.FREE_TEXT:
+        return Annotated[
+            str, StringConstraints(max_length=FREE_TEXT_MAX_CHARS), AfterValidator(_multiline)
+        ]
+    text = Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=variable.width, pattern=variable.pattern),
+        AfterValidator(_line),
+    ]
+    if variable.name == "term":
+        return Annotated[text, AfterValidator(_known_term)]
+    return text
+
+
+def _read_type(variable: Variable) -> Any:
+    """The type of a stored value (no range checks: reading never fails on older rows)."""
+    base = {
+        Kind.INT: int,
+        Kind.REFERENCE: int,
+        Kind.FLOAT: float,
+        Kind.BOOL: bool,
+        Kind.DATE: dt.date,
+    }.get(variable.kind, str)
+    return base if variable.required else base | None
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class _Update(_Strict):
+    """Base of Update models: ``version`` and no null for a required field."""
+
+    version: Annotated[int, Field(ge=1, le=MAX_RECORD_ID)]
+    _required: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> _Update:
+        for name in sorted(self.model_fields_set & self._required):
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} may be left out but not set to empty (null)")
+        return self
 
 
 class _ReadBase(BaseModel):
@@ -64,17 +173,81 @@ class _ReadBase(BaseModel):
     retire_reason: str | None = None
 
 
+class _PseudonymisedReadBase(BaseModel):
+    """What a monitor sees of a record: no usernames, no record-keeping times, no free text."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    version: int
+    retired: bool
+
+
+def _model_name(table: str, suffix: str) -> str:
+    singular = {"patients": "Patient", "followups": "FollowUp", "adverse_events": "AdverseEvent"}
+    return singular.get(table, table[:-1].title().replace("_", "")) + suffix
+
+
+def create_schema(table: str, **extra: Any) -> type[BaseModel]:
+    """The Create model of declared ``table``: the entered variables, plus ``extra`` fields."""
+    fields: dict[str, Any] = {}
+    for v in TABLES[table].variables:
+        if not v.entered:
+            continue
+        kind = field_type(v)
+        if v.default is not None:
+            fields[v.name] = (kind, v.default)
+        elif v.required:
+            fields[v.name] = (kind, ...)
+        else:
+            fields[v.name] = (kind | None, None)
+    fields.update(extra)
+    return create_model(_model_name(table, "Create"), __base__=_Strict, **fields)
+
+
+def update_schema(table: str) -> type[BaseModel]:
+    """The Update model of declared ``table``: every editable variable, optional."""
+    editable = [v for v in TABLES[table].variables if v.entered and v.editable]
+    fields = {v.name: (field_type(v) | None, None) for v in editable}
+    model = create_model(_model_name(table, "Update"), __base__=_Update, **fields)
+    model._required = frozenset(v.name for v in editable if v.required)
+    return model
+
+
+def read_schema(table: str) -> type[BaseModel]:
+    """The Read model of declared ``table`` (every column but the hidden ones)."""
+    fields = {
+        v.name: (_read_type(v), ...)
+        for v in TABLES[table].variables
+        if v.privacy is not Privacy.HIDDEN
+    }
+    return create_model(_model_name(table, "Read"), __base__=_ReadBase, **fields)
+
+
+def pseudonymised_read_schema(table: str) -> type[BaseModel]:
+    """The Read model a monitor gets: free text and hidden columns left out."""
+    fields = {
+        v.name: (_read_type(v), ...)
+        for v in TABLES[table].variables
+        if v.privacy not in (Privacy.HIDDEN, Privacy.WITHHOLD)
+    }
+    return create_model(
+        _model_name(table, "PseudonymisedRead"), __base__=_PseudonymisedReadBase, **fields
+    )
+
+
 class RetireRequest(_Strict):
     """Retire a record: the version read and why (records are retired, never deleted)."""
 
-    version: int
-    reason: str = Field(min_length=1, max_length=4000)
+    version: Annotated[int, Field(ge=1, le=MAX_RECORD_ID)]
+    reason: Annotated[
+        str, StringConstraints(min_length=1, max_length=4000), AfterValidator(_multiline)
+    ]
 
 
 # --- sites and users ---------------------------------------------------------------------------
 class SiteCreate(_Strict):
-    code: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
-    name: str = Field(min_length=1, max_length=200)
+    code: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_line)]
 
 
 class SiteRead(_ReadBase):
@@ -82,218 +255,70 @@ class SiteRead(_ReadBase):
     name: str
 
 
+Username = Annotated[str, StringConstraints(pattern=USERNAME_PATTERN)]
+Password = Annotated[
+    str,
+    StringConstraints(min_length=PASSWORD_MIN_CHARS),
+    AfterValidator(_password_bytes),
+    AfterValidator(_line),
+]
+
+
 class UserCreate(_Strict):
-    username: str = Field(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")
-    password: str = Field(min_length=8, max_length=72)
+    username: Username
+    password: Password
     role: Role
-    site: str | None = None
+    site: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,32}$")] | None = None
 
 
 class UserRead(_ReadBase):
     username: str
     role: Role
     site_id: int | None = None
+    approved_at: dt.datetime | None = None
+    approved_by: str | None = None
 
 
-# --- patients -----------------------------------------------------------------------------------
-class PatientCreate(_Strict):
-    study_id: StudyId
-    site: str | None = Field(None, description="site code; investigators get their own site")
-    sex: Sex
-    age_years: int = Field(ge=18, le=110)
-    inclusion_date: dt.date
-    vital_status: VitalStatus = "alive"
-    last_contact_date: dt.date
-    death_date: dt.date | None = None
-    notes: FreeText = None
+class ApproveRequest(_Strict):
+    """Approve a pending account: the version read."""
+
+    version: Annotated[int, Field(ge=1, le=MAX_RECORD_ID)]
 
 
-class PatientUpdate(_Strict):
-    version: int
-    sex: Sex | None = None
-    age_years: int | None = Field(None, ge=18, le=110)
-    inclusion_date: dt.date | None = None
-    vital_status: VitalStatus | None = None
-    last_contact_date: dt.date | None = None
-    death_date: dt.date | None = None
-    notes: FreeText = None
+# --- clinical resources, generated from the declaration -----------------------------------------
+SiteCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
 
+PatientCreate = create_schema(
+    "patients",
+    site=(
+        SiteCode | None,
+        Field(None, description="site code; investigators get their own site"),
+    ),
+)
+PatientUpdate = update_schema("patients")
+PatientRead = read_schema("patients")
 
-class PatientRead(_ReadBase):
-    study_id: str
-    site_id: int
-    sex: Sex
-    age_years: int
-    inclusion_date: dt.date
-    vital_status: VitalStatus
-    last_contact_date: dt.date
-    death_date: dt.date | None
-    notes: str | None
+TumourCreate = create_schema("tumours")
+TumourUpdate = update_schema("tumours")
+TumourRead = read_schema("tumours")
 
+ProcedureCreate = create_schema("procedures")
+ProcedureUpdate = update_schema("procedures")
+ProcedureRead = read_schema("procedures")
 
-# --- tumours ------------------------------------------------------------------------------------
-class TumourCreate(_Strict):
-    patient_id: int
-    origin: str = Field(min_length=1, max_length=64)
-    size_mm: Millimetres
-    segment: int = Field(ge=1, le=8)
-    distance_vessel_mm: Millimetres | None = None
-    distance_bile_duct_mm: Millimetres | None = None
-    notes: FreeText = None
+TreatmentCreate = create_schema("treatments")
+TreatmentUpdate = update_schema("treatments")
+TreatmentRead = read_schema("treatments")
 
+AdverseEventCreate = create_schema("adverse_events")
+AdverseEventUpdate = update_schema("adverse_events")
+AdverseEventRead = read_schema("adverse_events")
 
-class TumourUpdate(_Strict):
-    version: int
-    origin: str | None = Field(None, min_length=1, max_length=64)
-    size_mm: Millimetres | None = None
-    segment: int | None = Field(None, ge=1, le=8)
-    distance_vessel_mm: Millimetres | None = None
-    distance_bile_duct_mm: Millimetres | None = None
-    notes: FreeText = None
+FollowUpCreate = create_schema("followups")
+FollowUpUpdate = update_schema("followups")
+FollowUpRead = read_schema("followups")
 
-
-class TumourRead(_ReadBase):
-    patient_id: int
-    origin: str
-    size_mm: float
-    segment: int
-    distance_vessel_mm: float | None
-    distance_bile_duct_mm: float | None
-    notes: str | None
-
-
-# --- procedures and treatments ------------------------------------------------------------------
-class ProcedureCreate(_Strict):
-    patient_id: int
-    date: dt.date
-    approach: Approach
-    general_anaesthesia: bool = True
-    neuromuscular_block: bool = True
-    cardiac_sync: bool = True
-    n_probes: int = Field(ge=1, le=12)
-    n_pairs: int = Field(ge=1, le=66)
-    pulses: int = Field(ge=1, le=10000)
-    max_voltage_V: float | None = Field(None, ge=0, le=3000)  # noqa: N815
-    max_current_A: float | None = Field(None, ge=0, le=100)  # noqa: N815
-    notes: FreeText = None
-
-
-class ProcedureUpdate(_Strict):
-    version: int
-    date: dt.date | None = None
-    approach: Approach | None = None
-    general_anaesthesia: bool | None = None
-    neuromuscular_block: bool | None = None
-    cardiac_sync: bool | None = None
-    n_probes: int | None = Field(None, ge=1, le=12)
-    n_pairs: int | None = Field(None, ge=1, le=66)
-    pulses: int | None = Field(None, ge=1, le=10000)
-    max_voltage_V: float | None = Field(None, ge=0, le=3000)  # noqa: N815
-    max_current_A: float | None = Field(None, ge=0, le=100)  # noqa: N815
-    notes: FreeText = None
-
-
-class ProcedureRead(_ReadBase):
-    patient_id: int
-    date: dt.date
-    approach: Approach
-    general_anaesthesia: bool
-    neuromuscular_block: bool
-    cardiac_sync: bool
-    n_probes: int
-    n_pairs: int
-    pulses: int
-    max_voltage_V: float | None  # noqa: N815
-    max_current_A: float | None  # noqa: N815
-    notes: str | None
-
-
-class TreatmentCreate(_Strict):
-    procedure_id: int
-    tumour_id: int
-    session: int = Field(1, ge=1, le=20)
-    technical_success: bool
-
-
-class TreatmentUpdate(_Strict):
-    version: int
-    session: int | None = Field(None, ge=1, le=20)
-    technical_success: bool | None = None
-
-
-class TreatmentRead(_ReadBase):
-    patient_id: int
-    procedure_id: int
-    tumour_id: int
-    session: int
-    technical_success: bool
-
-
-# --- adverse events -----------------------------------------------------------------------------
-class AdverseEventCreate(_Strict):
-    procedure_id: int
-    term: CtcaeTerm
-    ctcae_version: Literal["5.0"] = CTCAE_VERSION
-    ctcae_grade: int = Field(ge=1, le=5)
-    cirse_grade: int = Field(ge=1, le=6)
-    onset_day: int = Field(ge=0, le=3650)
-    serious: bool
-    relation: Relation
-    outcome: AeOutcome
-    notes: FreeText = None
-
-
-class AdverseEventUpdate(_Strict):
-    version: int
-    term: CtcaeTerm | None = None
-    ctcae_grade: int | None = Field(None, ge=1, le=5)
-    cirse_grade: int | None = Field(None, ge=1, le=6)
-    onset_day: int | None = Field(None, ge=0, le=3650)
-    serious: bool | None = None
-    relation: Relation | None = None
-    outcome: AeOutcome | None = None
-    notes: FreeText = None
-
-
-class AdverseEventRead(_ReadBase):
-    patient_id: int
-    procedure_id: int
-    term: str
-    ctcae_version: str
-    ctcae_grade: int
-    cirse_grade: int
-    onset_day: int
-    serious: bool
-    relation: Relation
-    outcome: AeOutcome
-    notes: str | None
-
-
-# --- follow-up imaging --------------------------------------------------------------------------
-class FollowUpCreate(_Strict):
-    patient_id: int
-    tumour_id: int | None = None
-    date: dt.date
-    modality: Modality
-    finding: Finding
-    notes: FreeText = None
-
-
-class FollowUpUpdate(_Strict):
-    version: int
-    date: dt.date | None = None
-    modality: Modality | None = None
-    finding: Finding | None = None
-    notes: FreeText = None
-
-
-class FollowUpRead(_ReadBase):
-    patient_id: int
-    tumour_id: int | None
-    date: dt.date
-    modality: Modality
-    finding: Finding
-    notes: str | None
+ProcedurePairRead = read_schema("procedure_pairs")
 
 
 class AuditRead(BaseModel):

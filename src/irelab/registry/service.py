@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from irelab.outcomes.variables import TABLES, Privacy
 from irelab.registry import schemas as s
 from irelab.registry.models import (
     AdverseEvent,
@@ -39,7 +40,12 @@ from irelab.registry.timeline import check_patient
 
 #: Range of the per-patient date shift in days (both signs), drawn with `secrets`.
 DATE_SHIFT_DAYS = (30, 365)
-_TIMESTAMPS = ("created_at", "updated_at", "retired_at")
+#: Rows per page of a list when the client does not ask (design choice: a screenful).
+DEFAULT_PAGE_SIZE = 50
+#: Largest page a client may ask for (bounds the work and the reply of one request).
+MAX_PAGE_SIZE = 500
+#: What a monitor sees instead of a primary-tumour text outside the declared vocabulary.
+OTHER = "other"
 
 
 class RegistryError(Exception):
@@ -68,6 +74,19 @@ class Conflict(RegistryError):
 class Invalid(RegistryError):
     status = 422
 
+    def __init__(
+        self, message: str, field: str | None = None, *, problems: tuple = ()
+    ) -> None:
+        super().__init__(message, field)
+        #: every (field, message) found, when there were several
+        self.problems: tuple[tuple[str, str], ...] = tuple(problems) or ((field or "", message),)
+
+
+class Busy(RegistryError):
+    """The database stayed locked by other writers for longer than the busy timeout."""
+
+    status = 503
+
 
 @dataclass(frozen=True)
 class Resource:
@@ -79,8 +98,7 @@ class Resource:
     update: type[BaseModel]
     read: type[BaseModel]
     parents: Callable[[Session, Actor, dict[str, Any]], dict[str, Any]]
-    date_fields: tuple[str, ...] = ()
-    text_fields: tuple[str, ...] = ("notes",)
+    pseudonymised_read: type[BaseModel]
 
     @property
     def table(self) -> str:
@@ -178,72 +196,109 @@ def _treatment_parents(session: Session, actor: Actor, values: dict[str, Any]) -
     return values
 
 
+def _resource(name: str, model: type[Tracked], schemas: tuple, parents: Callable) -> Resource:
+    create, update, read = schemas
+    return Resource(
+        name, model, create, update, read, parents, s.pseudonymised_read_schema(name)
+    )
+
+
 RESOURCES: dict[str, Resource] = {
     r.name: r
     for r in (
-        Resource(
+        _resource(
             "patients",
             Patient,
-            s.PatientCreate,
-            s.PatientUpdate,
-            s.PatientRead,
+            (s.PatientCreate, s.PatientUpdate, s.PatientRead),
             _patient_parents,
-            ("inclusion_date", "last_contact_date", "death_date"),
         ),
-        Resource("tumours", Tumour, s.TumourCreate, s.TumourUpdate, s.TumourRead, _by_patient),
-        Resource(
+        _resource("tumours", Tumour, (s.TumourCreate, s.TumourUpdate, s.TumourRead), _by_patient),
+        _resource(
             "procedures",
             Procedure,
-            s.ProcedureCreate,
-            s.ProcedureUpdate,
-            s.ProcedureRead,
+            (s.ProcedureCreate, s.ProcedureUpdate, s.ProcedureRead),
             _by_patient,
-            ("date",),
         ),
-        Resource(
+        _resource(
             "treatments",
             Treatment,
-            s.TreatmentCreate,
-            s.TreatmentUpdate,
-            s.TreatmentRead,
+            (s.TreatmentCreate, s.TreatmentUpdate, s.TreatmentRead),
             _treatment_parents,
-            (),
-            (),
         ),
-        Resource(
+        _resource(
             "adverse_events",
             AdverseEvent,
-            s.AdverseEventCreate,
-            s.AdverseEventUpdate,
-            s.AdverseEventRead,
+            (s.AdverseEventCreate, s.AdverseEventUpdate, s.AdverseEventRead),
             _by_procedure,
         ),
-        Resource(
+        _resource(
             "followups",
             FollowUp,
-            s.FollowUpCreate,
-            s.FollowUpUpdate,
-            s.FollowUpRead,
+            (s.FollowUpCreate, s.FollowUpUpdate, s.FollowUpRead),
             _followup_parents,
-            ("date",),
         ),
     )
 }
 
 
-# --- reading -------------------------------------------------------------------------------------
+# --- reading ---------------------------------------------------------------------------------
+def shift_date(value: dt.date | None, days: int) -> dt.date | None:
+    """``value`` moved by ``days`` whole days (None stays None, and so does a date the shift
+    would carry outside the calendar: stored dates are range-checked, so that is only old data)."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    try:
+        return value + dt.timedelta(days=days)
+    except OverflowError:
+        return None
+
+
+def pseudonymised_value(variable_name: str, table: str, value: Any, shift_days: int) -> Any:
+    """What a monitor sees of ``value`` of declared ``table.variable_name``."""
+    variable = TABLES[table][variable_name]
+    if variable.privacy is Privacy.SHIFT:
+        return shift_date(value, shift_days)
+    if variable.privacy is Privacy.VOCABULARY:
+        return value if value is None or value in variable.vocabulary else OTHER
+    if variable.privacy in (Privacy.WITHHOLD, Privacy.HIDDEN):
+        return None
+    return value
+
+
 def to_read(session: Session, actor: Actor, resource: Resource, row: Tracked) -> BaseModel:
-    """The Read model of ``row``; pseudonymised (no free text, dates shifted) for monitors."""
-    read = resource.read.model_validate(row)
+    """The Read model of ``row``; for monitors the pseudonymised one (whole dates shifted by the
+    patient's offset, free text, usernames and record-keeping times left out)."""
     if not actor.pseudonymised:
-        return read
+        return resource.read.model_validate(row)
     patient = row if isinstance(row, Patient) else session.get(Patient, row.patient_id)
-    shift = dt.timedelta(days=patient.date_shift_days)
-    changes: dict[str, Any] = {name: None for name in (*resource.text_fields, "retire_reason")}
-    for name in (*resource.date_fields, *_TIMESTAMPS):
-        value = getattr(read, name)
-        changes[name] = None if value is None else value + shift
-    return read.model_copy(update=changes)
+    values: dict[str, Any] = {"id": row.id, "version": row.version}
+    values["retired"] = row.retired_at is not None
+    for name in resource.pseudonymised_read.model_fields:
+        if name in TABLES[resource.name]:
+            values[name] = pseudonymised_value(
+                name, resource.name, getattr(row, name), patient.date_shift_days
+            )
+    return resource.pseudonymised_read.model_validate(values)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list: its rows and the cursor of the next page (None on the last)."""
+
+    rows: list[Any]
+    next_after: int | None
+
+
+def page_of(session: Session, query: Select, id_column: Any, after: int | None, limit: int) -> Page:
+    """Keyset pagination: rows of ``query`` with ``id_column`` > ``after``, ``limit`` at most."""
+    if after is not None:
+        query = query.where(id_column > after)
+    rows = list(session.scalars(query.order_by(None).order_by(id_column).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(rows, rows[-1].id if more and rows else None)
 
 
 def list_rows(
@@ -252,14 +307,36 @@ def list_rows(
     resource: Resource,
     *,
     include_retired: bool = False,
+    after: int | None = None,
+    limit: int | None = None,
     **filters: int | None,
 ) -> list[Tracked]:
-    """Visible rows of ``resource``, optionally filtered by parent ids (``patient_id=...``)."""
+    """Visible rows of ``resource``, optionally filtered by parent ids (``patient_id=...``);
+    all of them, or with ``limit`` one page after id ``after``."""
+    return list_page(
+        session, actor, resource, include_retired=include_retired, after=after,
+        limit=limit, **filters,
+    ).rows
+
+
+def list_page(
+    session: Session,
+    actor: Actor,
+    resource: Resource,
+    *,
+    include_retired: bool = False,
+    after: int | None = None,
+    limit: int | None = None,
+    **filters: int | None,
+) -> Page:
+    """One page of :func:`list_rows` (every row when ``limit`` is None)."""
     query = visible(actor, resource.model, include_retired)
     for name, value in filters.items():
         if value is not None:
             query = query.where(getattr(resource.model, name) == value)
-    return list(session.scalars(query))
+    if limit is None:
+        return Page(list(session.scalars(query)), None)
+    return page_of(session, query, resource.model.id, after, limit)
 
 
 # --- writing -------------------------------------------------------------------------------------
@@ -267,9 +344,12 @@ def _check_dates(session: Session, resource: Resource, patient_id: int) -> None:
     problems = check_patient(session, patient_id)
     if problems:
         mine = [p for p in problems if resource.table in p.fields] or problems
-        problem = mine[0]
-        field = problem.fields.get(resource.table) or next(iter(problem.fields.values()))
-        raise Invalid(f"{field}: {problem.message}", field)
+        found = [
+            (p.fields.get(resource.table) or next(iter(p.fields.values())), p.message)
+            for p in mine
+        ]
+        field, message = found[0]
+        raise Invalid(f"{field}: {message}", field, problems=found)
 
 
 def _flush(session: Session) -> None:
@@ -280,15 +360,16 @@ def _flush(session: Session) -> None:
             "this record was changed by someone else since you read it: reload and retry"
         ) from exc
     except IntegrityError as exc:
-        raise Conflict(f"conflicts with a stored record: {exc.orig}") from exc
+        # the database's own message names tables and constraints: it is not shown to users
+        raise Conflict(
+            "this change conflicts with a stored record (a duplicate or a missing reference)"
+        ) from exc
     except OperationalError as exc:
-        # SQLite: another transaction is writing the database at this moment (it refuses the
-        # second writer rather than deadlock); nothing of this request was stored.
+        # SQLite: other writers held the database for longer than the busy timeout
+        # (irelab.registry.database); nothing of this request was stored.
         if "locked" not in str(exc.orig):
             raise
-        raise Conflict(
-            "the registry is being changed by someone else at this moment: reload and retry"
-        ) from exc
+        raise Busy("the registry is busy: nothing was stored, try again") from exc
 
 
 def create(session: Session, actor: Actor, resource: Resource, payload: BaseModel) -> Tracked:

@@ -44,7 +44,7 @@ def resolve_actor(session: Session, user: Actor | str) -> Actor:
     return Actor(row.username, row.role, row.site_id)
 
 
-def _frame(rows: list[dict[str, Any]], columns: list[str], dates: tuple[str, ...] = ()):  # noqa: ANN202
+def _frame(rows: list[dict[str, Any]], columns: list[str], dates: tuple[str, ...] = ()):
     import pandas as pd
 
     frame = pd.DataFrame(rows, columns=columns)
@@ -53,7 +53,7 @@ def _frame(rows: list[dict[str, Any]], columns: list[str], dates: tuple[str, ...
     return frame
 
 
-def load_study_data(session: Session, user: Actor | str):  # noqa: ANN201 - StudyData, lazy import
+def load_study_data(session: Session, user: Actor | str):
     """The live records ``user`` may see as an ``irelab.outcomes.StudyData``."""
     from irelab.outcomes import StudyData
 
@@ -68,7 +68,7 @@ def load_study_data(session: Session, user: Actor | str):  # noqa: ANN201 - Stud
     def day(value: dt.date | None, patient_id: int) -> dt.date | None:
         return None if value is None else value + shift[patient_id]
 
-    def live(model):  # noqa: ANN001, ANN202
+    def live(model):
         return [r for r in session.scalars(service.visible(actor, model)) if r.patient_id in study]
 
     procedures = live(Procedure)
@@ -232,7 +232,7 @@ def _date(value: Any) -> dt.date | None:
     return pd.Timestamp(value).date()
 
 
-def _records(frame) -> list[dict[str, Any]]:  # noqa: ANN001
+def _records(frame) -> list[dict[str, Any]]:
     return frame.to_dict("records")
 
 

@@ -26,7 +26,7 @@ class Problem:
     fields: dict[str, str] = field(default_factory=dict)
 
 
-def _live(model, patient_id: int, session: Session) -> list:  # noqa: ANN001
+def _live(model, patient_id: int, session: Session) -> list:
     return list(
         session.scalars(
             select(model).where(model.patient_id == patient_id, model.retired_at.is_(None))

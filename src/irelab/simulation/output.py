@@ -1,8 +1,12 @@
 """Writing a simulation: |E| and the lethal mask as NIfTI, slice figures as PNG, the JSON.
 
-NIfTI (nibabel): the affine maps voxel indices to the case frame in mm (diagonal spacing, the
-grid origin as translation); the case frame's axes are written as they are, without an
-RAS/LPS flip. |E| is stored in V/cm (the unit thresholds are quoted in), float32.
+NIfTI (nibabel): the case frame is the patient's LPS (DICOM's and ITK's, in mm), but NIfTI
+affines map voxel indices to RAS, so the writer flips x and y, here and only here
+(:func:`nifti_affine`): a volume then overlays the CT it came from in 3D Slicer and ITK-SNAP,
+which read NIfTI as RAS. Both the sform and the qform carry the affine (code 1, scanner
+coordinates). |E| is stored in V/cm (the unit thresholds are quoted in), float32. A label
+volume carries its legend twice: in result.json (``labels``: value -> tissue) and as a 3D
+Slicer colour table beside it (``labels.ctbl``).
 
 Figures (matplotlib, Agg backend, imported only here): three orthogonal slices through the
 centre of the lethal zone (or of the domain if there is none), |E| in colour with isolines at
@@ -12,10 +16,12 @@ fixed field strengths, the lethal contour, and the outlines of every anatomy reg
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from irelab.field.problem import Grid
 from irelab.simulation.run import SimulationResult
 
 __all__ = ["write_outputs"]
@@ -27,29 +33,49 @@ PLANES = {"axial": 2, "coronal": 1, "sagittal": 0}
 """Slice name -> the axis held fixed (x left-right, y front-back, z along the body axis)."""
 
 
-def _affine(result: SimulationResult) -> np.ndarray:
-    h = result.grid.spacing_m * 1e3
-    affine = np.diag([h, h, h, 1.0])
-    affine[:3, 3] = np.asarray(result.grid.origin_m) * 1e3
-    return affine
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+"""Patient LPS to NIfTI's RAS: x and y change sign."""
+
+
+def nifti_affine(grid: Grid) -> np.ndarray:
+    """The RAS affine of ``grid`` (voxel index -> RAS mm) for a NIfTI header."""
+    h = grid.spacing_m * 1e3
+    lps = np.diag([h, h, h, 1.0])
+    lps[:3, 3] = np.asarray(grid.origin_m) * 1e3
+    return LPS_TO_RAS @ lps
+
+
+def write_volume(path: Path, data: np.ndarray, grid: Grid, dtype=np.float32) -> Path:
+    """Write one volume on ``grid`` (indexed ``[i, j, k]`` along LPS x, y, z) as NIfTI."""
+    import nibabel as nib
+
+    affine = nifti_affine(grid)
+    image = nib.Nifti1Image(np.asarray(data, dtype=dtype), affine)
+    image.set_sform(affine, code=1)
+    image.set_qform(affine, code=1)
+    image.header.set_xyzt_units("mm")
+    nib.save(image, path)
+    return path
+
+
+def write_label_volume(path: Path, labels: np.ndarray, grid: Grid,
+                       names: Sequence[str]) -> list[Path]:
+    """A label volume (value ``i`` is ``names[i]``) and its colour table (``.ctbl``) beside it."""
+    from irelab.imaging.colours import LegendEntry, colour_of, write_colour_table
+
+    write_volume(path, labels, grid, np.uint8)
+    table = path.with_name(path.name.removesuffix(".gz").removesuffix(".nii") + ".ctbl")
+    write_colour_table(table, [LegendEntry(i, name, colour_of(name, i))
+                               for i, name in enumerate(names)])
+    return [path, table]
 
 
 def write_nifti(result: SimulationResult, out: Path) -> list[Path]:
-    import nibabel as nib
-
-    affine = _affine(result)
-    files = []
-    for name, data, dtype in (
-        ("e_field_V_per_cm.nii.gz", result.e_max_V_per_m / 100.0, np.float32),
-        ("lethal.nii.gz", result.lethal, np.uint8),
-        ("labels.nii.gz", result.labels, np.uint8),
-    ):
-        image = nib.Nifti1Image(np.asarray(data, dtype=dtype), affine)
-        image.header.set_xyzt_units("mm")
-        path = out / name
-        nib.save(image, path)
-        files.append(path)
-    return files
+    return [write_volume(out / "e_field_V_per_cm.nii.gz", result.e_max_V_per_m / 100.0,
+                         result.grid),
+            write_volume(out / "lethal.nii.gz", result.lethal, result.grid, np.uint8),
+            *write_label_volume(out / "labels.nii.gz", result.labels, result.grid,
+                                result.tissue_names)]
 
 
 def _centre_index(result: SimulationResult) -> tuple[int, int, int]:

@@ -93,7 +93,8 @@ class SimulationResult:
 
     def to_json(self) -> dict:
         """The ``irelab simulate --json`` contract: pairs, lethal, regions (extended with each
-        pair's ``position``, the grid and the tissues with their sources)."""
+        pair's ``position``, the grid, the tissues with their lethal thresholds and sources and
+        ``labels``: the legend of labels.nii.gz, label value -> tissue)."""
         return {
             "pairs": [{"anode": p.anode, "cathode": p.cathode, "voltage_V": p.voltage_V,
                        "current_A": round(p.current_A, 4), "converged": p.converged,
@@ -108,9 +109,12 @@ class SimulationResult:
             "tissues": {name: {"sigma0_S_per_m": t.sigma0_S_per_m,
                                "sigma1_S_per_m": t.sigma1_S_per_m,
                                "e_rev_V_per_cm": t.e_rev_V_per_cm,
-                               "e_irr_V_per_cm": t.e_irr_V_per_cm, "source": t.source,
+                               "e_irr_V_per_cm": t.e_irr_V_per_cm,
+                               "lethal_threshold_V_per_cm": t.lethal_V_per_cm,
+                               "source": t.source,
                                "sourced": t.sourced, "role": str(t.role)}
                         for name, t in self.tissues.items()},
+            "labels": {str(i): name for i, name in enumerate(self.tissue_names)},
         }
 
 

@@ -1,7 +1,8 @@
 """The study report: ``irelab.outcomes.write_report`` on the records the user may see.
 
-The report is written to the app's report folder (one subfolder per user) and its files are
-served from there; ``/api/report/summary`` gives the registry counts as JSON.
+The report is written to the app's report folder (one subfolder per user, named by the
+account's record number, never by the username, so no username can point outside the folder) and
+its files are served from there; ``/api/report/summary`` gives the registry counts as JSON.
 """
 
 from __future__ import annotations
@@ -16,9 +17,17 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from irelab.registry.deps import api_actor, get_session
-from irelab.registry.models import AuditEntry
+from irelab.registry.models import (
+    AdverseEvent,
+    AuditEntry,
+    FollowUp,
+    Patient,
+    Procedure,
+    Treatment,
+    Tumour,
+)
 from irelab.registry.security import Actor
-from irelab.registry.service import NotFound
+from irelab.registry.service import NotFound, require_reader, visible
 from irelab.registry.study import load_study_data
 
 router = APIRouter(prefix="/api/report", tags=["report"])
@@ -31,7 +40,9 @@ def report_folder(request: Request, actor: Actor) -> Path:
     if base is None:
         base = Path(tempfile.mkdtemp(prefix="irelab-report-"))
         request.app.state.report_dir = base
-    folder = Path(base) / actor.username
+    if actor.user_id is None:
+        raise NotFound("reports are kept for registry accounts only")
+    folder = Path(base) / f"user-{int(actor.user_id)}"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -62,18 +73,19 @@ def write_study_report(session: Session, actor: Actor, folder: Path) -> Path:
 def summary(
     actor: Actor = Depends(api_actor), session: Session = Depends(get_session)
 ) -> dict[str, int]:
-    """Number of live records per table that this user may see."""
-
-    data = load_study_data(session, actor)
+    """Number of live records per table that this user may see (counted in the database)."""
+    require_reader(actor)
     return {
-        name: len(getattr(data, name))
-        for name in (
-            "patients",
-            "tumours",
-            "procedures",
-            "treatments",
-            "adverse_events",
-            "followups",
+        name: session.scalar(
+            select(func.count()).select_from(visible(actor, model).order_by(None).subquery())
+        )
+        for name, model in (
+            ("patients", Patient),
+            ("tumours", Tumour),
+            ("procedures", Procedure),
+            ("treatments", Treatment),
+            ("adverse_events", AdverseEvent),
+            ("followups", FollowUp),
         )
     }
 

@@ -1,0 +1,60 @@
+"""The streaming detector on held-out MIT-BIH records (104, 203, 208 in tests/data/mitdb): no
+value of the detector was chosen on them (the tuning half is 100, 101, 103, 105, 106, 119, 200,
+232). The floors pin the measured figures so that a change tuned on the other half cannot make
+them worse unnoticed; the targets (Se and +P >= 99.5 %) are NOT met on 203 and only partly on
+the others: see benchmarks/ecg_detect.py for all eight held-out records and the peers.
+
+Scoring as in test_ecg_detector.py (EC57, 150 ms, beats only, first 2 s skipped)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from irelab.ecg import (
+    DetectorConfig,
+    EcgRecord,
+    Score,
+    detect_beats,
+    latency_vs_reference_ms,
+    read_record,
+    score_detections,
+)
+
+HELD_OUT = {"104": (0.997, 0.994), "203": (0.957, 0.993), "208": (0.992, 0.998)}
+"""Se and +P floors per record; measured 99.78/99.46 (104, paced, lead V5), 95.80/99.34 (203,
+multiform ventricular beats, atrial flutter/fibrillation, noise), 99.29/99.86 % (208, 992
+ventricular and 373 fusion beats); the floors are about 0.1 point below."""
+LATENCY_MEDIAN_MS = 40.0
+LATENCY_P99_MS = 120.0
+"""Target 40 ms median (measured 22.2 ms over the three); the 99th percentile target of 100 ms
+is not met on these records (measured 113.9 ms: wide ventricular beats of 203 and 208), so the
+limit pins the measurement with 6 ms to spare. Gross over the three: Se 98.15 %, +P 99.56 %
+(8003 / 35 / 151)."""
+
+
+@pytest.fixture(scope="module")
+def held_out(mitdb_dir: Path) -> dict[str, EcgRecord]:
+    return {name: read_record(mitdb_dir / name) for name in HELD_OUT}
+
+
+@pytest.mark.slow
+def test_held_out_accuracy_and_latency(held_out: dict[str, EcgRecord]) -> None:
+    skip = DetectorConfig().learning_s
+    scores, lats = [], []
+    for name, rec in held_out.items():
+        beats = detect_beats(rec.signal_mV, rec.fs_Hz)
+        score = score_detections(rec.annotations.beats_only().samples,
+                                 [b.sample for b in beats], rec.fs_Hz, skip_s=skip)
+        se, ppv = HELD_OUT[name]
+        assert score.se >= se and score.ppv >= ppv, (name, score.tp, score.fp, score.fn)
+        scores.append(score)
+        lats.append(latency_vs_reference_ms(score, [b.detected_sample for b in beats],
+                                            rec.fs_Hz))
+    latency = np.concatenate(lats)
+    assert np.median(latency) <= LATENCY_MEDIAN_MS
+    assert np.percentile(latency, 99) <= LATENCY_P99_MS
+    gross = Score.gross(scores)
+    assert gross.tp + gross.fn > 8000

@@ -1,0 +1,168 @@
+"""A whole procedure through the real command line, one process per command: plan a small
+tumour; the probe of the first pair lands 2.5 mm further out and tilted 3 degrees (the CT after
+placement, as a CSV); `irelab replan` raises that pair and restores the planned coverage (twice,
+byte-identical); `irelab deliver` refuses to arm without the pre-arm checklist or with an item
+missing, then delivers the re-planned plan with the checklist while a train-of-four count of 1
+entered mid-way pauses the generator until a count of 0; the registry imports the procedure
+with anaesthesia, block and synchronisation from the log and its deviations in the notes."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from irelab.case import load_case
+from irelab.delivery import EventType, read_delivery_log
+
+TUMOUR = """\
+name: small
+description: a 4 mm tumour; with a 3 mm margin four probes around it
+domain: {size_mm: [32, 32, 32], spacing_mm: 1.0}
+anatomy:
+  background: liver
+  regions:
+    - {tissue: tumour, sphere: {center_mm: [0, 0, 0], radius_mm: 4}}
+"""
+ITEMS = """\
+armed_at: 2026-01-12T10:00:00
+items:
+  general_anaesthesia: {confirmed_by: Dr A, time: 2026-01-12T09:20:00}
+  neuromuscular_block: {confirmed_by: Dr A, time: 2026-01-12T09:40:00, tof_count: 0}
+  ecg_synchroniser: {confirmed_by: N, time: 2026-01-12T09:45:00}
+  probe_positions: {confirmed_by: Dr R, time: 2026-01-12T09:55:00, note: CT after placement}
+  exposed_lengths: {confirmed_by: Dr R, time: 2026-01-12T09:56:00}
+"""
+TOF = """\
+train_of_four:
+  - {time: 2026-01-12T10:01:00, count: 1, entered_by: Dr A}
+  - {time: 2026-01-12T10:01:40, count: 0, entered_by: Dr A}
+"""
+LOST_S, RESTORED_S = 60.0, 100.0
+OFF_MM, TILT_DEG = 2.5, 3.0
+
+
+def _irelab(*args: str, env: dict, cwd: Path, code: int = 0) -> subprocess.CompletedProcess:
+    run = subprocess.run([sys.executable, "-m", "irelab.cli.main", *args], cwd=cwd, env=env,
+                         stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                         encoding="utf-8", timeout=600)
+    assert run.returncode == code, f"{args[0]}: {run.returncode}\n{run.stdout}\n{run.stderr}"
+    return run
+
+
+def _measured(plan_file: Path, out: Path) -> str:
+    """The CT after placement: the first pair's anode 2.5 mm further from its cathode and tilted
+    3 degrees outwards, every other probe as planned. Returns the moved probe's name."""
+    plan = load_case(plan_file)
+    pair = plan.protocol.pairs[0]
+    probes = {p.name: p for p in plan.probes}
+    moved, partner = probes[pair.anode], probes[pair.cathode]
+    axis = np.asarray(moved.direction)
+    away = np.asarray(moved.tip_mm) - np.asarray(partner.tip_mm)
+    away -= (away @ axis) * axis
+    away /= np.linalg.norm(away)
+    tilt = math.radians(TILT_DEG)
+    rows = ["name,tip_x_mm,tip_y_mm,tip_z_mm,direction_x,direction_y,direction_z"]
+    for p in plan.probes:
+        tip, u = np.asarray(p.tip_mm), np.asarray(p.direction)
+        if p.name == moved.name:
+            tip = tip + OFF_MM * away
+            u = math.cos(tilt) * u + math.sin(tilt) * away
+        rows.append(",".join([p.name, *(f"{c:.6f}" for c in (*tip, *u))]))
+    out.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return moved.name
+
+
+@pytest.mark.slow
+def test_plan_replan_deliver_and_record(tmp_path) -> None:
+    db = tmp_path / "registry.sqlite"
+    env = os.environ | {"IRELAB_REGISTRY_URL": f"sqlite:///{db}",
+                        "IRELAB_NEW_PASSWORD": "procedure password 1", "PYTHONUTF8": "1"}
+    (tmp_path / "tumour.yaml").write_text(TUMOUR, encoding="utf-8")
+    planned = json.loads(_irelab("plan", "tumour.yaml", "--margin-mm", "3", "--spacing-mm",
+                                 "1.5", "--out", "plan", "--json", env=env,
+                                 cwd=tmp_path).stdout)
+    assert planned["feasible"]
+    moved = _measured(tmp_path / "plan" / "plan.yaml", tmp_path / "ct.csv")
+
+    replans = [json.loads(_irelab("replan", "plan/plan.yaml", "--measured", "ct.csv",
+                                  "--margin-mm", "3", "--out", out, "--json", env=env,
+                                  cwd=tmp_path).stdout) for out in ("replanned", "again")]
+    assert (tmp_path / "replanned" / "plan.yaml").read_bytes() == \
+        (tmp_path / "again" / "plan.yaml").read_bytes()
+    report = replans[0]
+    coverage = report["coverage"]
+    assert coverage["as_placed"] < coverage["planned"] <= coverage["replanned"]
+    assert report["covered"] and report["coverage_lost"] > 0
+    (probe,) = [p for p in report["probes"] if p["lateral_mm"] > 0]
+    assert probe["name"] == moved and probe["lateral_mm"] == pytest.approx(OFF_MM, abs=1e-3)
+    assert probe["angle_deg"] == pytest.approx(TILT_DEG, abs=1e-3)
+    raised = [p for p in report["pairs"] if p["voltage_V_planned"] is not None
+              and p["voltage_V"] > p["voltage_V_planned"]]
+    added = [p for p in report["pairs"] if p["voltage_V_planned"] is None]
+    assert raised or added
+    assert all(moved in (p["anode"], p["cathode"]) for p in raised)
+    assert all(p["voltage_V"] <= 3000 for p in report["pairs"])
+
+    # arming is refused without the checklist, or with an item missing, before any log
+    no_list = _irelab("deliver", "replanned/plan.yaml", "--hr", "70", "--log", "never.jsonl",
+                      env=env, cwd=tmp_path, code=2)
+    assert "--checklist" in no_list.stderr
+    (tmp_path / "partial.yaml").write_text(ITEMS.replace(
+        "  ecg_synchroniser: {confirmed_by: N, time: 2026-01-12T09:45:00}\n", ""),
+        encoding="utf-8")
+    partial = _irelab("deliver", "replanned/plan.yaml", "--hr", "70", "--checklist",
+                      "partial.yaml", "--log", "never.jsonl", env=env, cwd=tmp_path, code=2)
+    assert "items.ecg_synchroniser" in partial.stderr and not (tmp_path / "never.jsonl").exists()
+
+    (tmp_path / "checklist.yaml").write_text(ITEMS + TOF, encoding="utf-8")
+    delivered = json.loads(_irelab("deliver", "replanned/plan.yaml", "--hr", "70",
+                                   "--checklist", "checklist.yaml", "--log", "log.jsonl",
+                                   "--json", env=env, cwd=tmp_path).stdout)
+    assert delivered["outcome"] == "complete"
+    log = read_delivery_log(tmp_path / "log.jsonl")
+    pulses = [e.t_ms / 1e3 for e in log.events if e.event == EventType.PULSE]
+    assert not [t for t in pulses if LOST_S <= t < RESTORED_S]
+    assert any(t < LOST_S for t in pulses) and any(t > RESTORED_S for t in pulses)
+    (pause,) = delivered["record"]["pauses"]
+    assert pause["reason"] == "neuromuscular_block" and pause["t_s"] == LOST_S
+    assert pause["resumed_s"] >= RESTORED_S
+    replanned = load_case(tmp_path / "replanned" / "plan.yaml")
+    volts = {p.name: p.voltage_V for p in replanned.protocol.pairs}
+    assert {e.pair: e.voltage_V for e in log.events if e.event == EventType.PULSE} == volts
+    assert [e.reason for e in log.events if e.event == EventType.REPLAN] == [
+        c["kind"] for c in report["changes"]]
+    compared = delivered["delivered_vs_planned"]
+    assert all(c["pulses"] == c["pulses_planned"] for c in compared)
+
+    _irelab("registry", "init-db", env=env, cwd=tmp_path)
+    _irelab("registry", "create-site", "A", "Site A", env=env, cwd=tmp_path)
+    _irelab("registry", "create-user", "inv", "--role", "investigator", "--site", "A",
+            env=env, cwd=tmp_path)
+    (tmp_path / "patients.csv").write_text(
+        "study_id,site,sex,age_years,inclusion_date,last_contact_date\n"
+        "PRO-1,A,M,64,2026-01-05,2026-06-01\n", encoding="utf-8")
+    _irelab("registry", "import", "patients", "patients.csv", "--user", "inv", env=env,
+            cwd=tmp_path)
+    imported = json.loads(_irelab(
+        "registry", "import-procedure", "--plan", "replanned/plan.yaml", "--log", "log.jsonl",
+        "--study-id", "PRO-1", "--date", "2026-01-12", "--user", "inv", "--json",
+        env=env, cwd=tmp_path).stdout)
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        row = conn.execute(sa.text(
+            "SELECT general_anaesthesia, neuromuscular_block, cardiac_sync, max_voltage_V, notes "
+            "FROM procedures WHERE id = :p"), {"p": imported["procedure_id"]}).one()
+    engine.dispose()
+    assert (row.general_anaesthesia, row.neuromuscular_block, row.cardiac_sync) == (1, 1, 1)
+    assert row.max_voltage_V == max(volts.values())
+    assert "neuromuscular block confirmed by Dr A" in row.notes
+    assert "re-planned: " in row.notes and report["changes"][0]["detail"] in row.notes
+    assert "neuromuscular block lost: train-of-four count 1" in row.notes
