@@ -1,9 +1,10 @@
 """Every phantom of the planning test set planned, then checked by the real commands: the plan
 is made on a 2 mm grid with a smaller search budget (test time; ``benchmarks/plan.py`` plans them
 at 1 mm with the full budget) and written as plan.yaml; ``irelab simulate plan.yaml`` confirms
-that the tumour is covered and ``irelab deliver plan.yaml --hr 70`` delivers every pulse without
-a current abort. A phantom the planner calls infeasible must show which constraint fails, with
-numbers, and that repositioning and the alternative layouts were tried.
+that the tumour is covered and ``irelab deliver plan.yaml --hr 70 --checklist FILE`` (every
+pre-arm item confirmed) delivers every pulse without a current abort. A phantom the planner
+calls infeasible must show which constraint fails, with numbers, and that repositioning and the
+alternative layouts were tried.
 """
 
 from __future__ import annotations
@@ -25,6 +26,17 @@ FOLDER = Path(__file__).resolve().parents[2] / "examples" / "planning-set"
 OPTIONS = PlanOptions(fine_spacing_m=2e-3, screen_keep=2, coarse_trials=8, fine_trials=4)
 """The test's budget: the default margin (5 mm), limits and pulse schedule; 2 mm grid."""
 
+CHECKLIST = """\
+armed_at: 2026-12-01T09:30:00
+items:
+  general_anaesthesia: {confirmed_by: A, time: 2026-12-01T09:05:00}
+  neuromuscular_block: {confirmed_by: A, time: 2026-12-01T09:20:00, tof_count: 0}
+  ecg_synchroniser: {confirmed_by: B, time: 2026-12-01T09:22:00}
+  probe_positions: {confirmed_by: C, time: 2026-12-01T09:26:00}
+  exposed_lengths: {confirmed_by: C, time: 2026-12-01T09:27:00}
+"""
+"""Every pre-arm item confirmed before arming (the format of ``irelab.delivery.checklist``)."""
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("spec", PLANNING_SET, ids=lambda s: s.name)
@@ -45,6 +57,9 @@ def test_each_phantom_plans_simulates_and_delivers(spec, tmp_path) -> None:
     assert simulated.exit_code == 0, simulated.output
     assert json.loads(simulated.stdout)["regions"]["tumour"]["lethal_fraction"] == 1.0
 
-    delivered = runner.invoke(app, ["deliver", str(plan_file), "--hr", "70", "--json"])
+    checklist = tmp_path / "checklist.yaml"
+    checklist.write_text(CHECKLIST, encoding="utf-8")
+    delivered = runner.invoke(app, ["deliver", str(plan_file), "--hr", "70", "--checklist",
+                                    str(checklist), "--json"])
     assert delivered.exit_code == 0, delivered.output
     assert json.loads(delivered.stdout)["outcome"] == "complete"
