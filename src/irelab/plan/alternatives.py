@@ -1,9 +1,14 @@
-"""Stage 3b, alternatives: one probe more, or the probes closer together, before giving up.
+"""Stage 3b, alternatives: one probe more, shorter electrodes, or the probes closer together,
+before giving up.
 
 When the confirmed and repositioned layout still misses the tumour or its margin, the planner
 does what a clinician would try next: a layout with more probes (the best screened one with
-more probes than the current), then one with the probes closer together (the best screened one
-with at least as many probes standing at most ``CLOSER`` as far apart).
+more probes than the current); when the current limit holds a pair below the voltage limit,
+the same probes with shorter electrodes and one pullback position more (a pair's current
+grows with the exposed length, so a shorter one may take a higher voltage:
+:func:`irelab.plan.layout.axial_positions` with ``extra=1``); then one with the probes closer
+together (the best screened one with at least as many probes standing at most ``CLOSER`` as
+far apart).
 Each is solved on the search grid at the limits (the best of ``PlanOptions.screen_keep``
 screened ones), improved by the local search, confirmed and repositioned like the first
 layout; the best outcome is kept (:func:`outcome_key`). At most ``PlanOptions.alternatives``
@@ -14,6 +19,7 @@ what was tried.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
@@ -21,13 +27,14 @@ from irelab.plan.coarse import SearchResult, best_of, rank
 from irelab.plan.confirm import confirm
 from irelab.plan.context import PlanContext
 from irelab.plan.evaluate import LayoutEvaluation
-from irelab.plan.layout import ProbeLayout
+from irelab.plan.layout import ProbeLayout, axial_positions
 from irelab.plan.options import FINE_SLACK
 from irelab.plan.reposition import reposition
 from irelab.plan.screen import pick
 from irelab.plan.search import improve_positions, shortfall
+from irelab.plan.targets import PlanLimits
 
-__all__ = ["alternatives", "outcome_key", "CLOSER"]
+__all__ = ["alternatives", "outcome_key", "current_limited", "shorter_electrodes", "CLOSER"]
 
 CLOSER = 0.85
 """A layout counts as "probes closer together" when its probes' nearest-neighbour spacing
@@ -53,13 +60,43 @@ def neighbour_spacing_m(layout: ProbeLayout) -> float:
     return float(d.min(axis=1).max())
 
 
-def _tries(plan: ProbeLayout, max_probes: int
-           ) -> list[tuple[str, Callable[[ProbeLayout], bool]]]:
-    n = plan.n_probes
-    apart = neighbour_spacing_m(plan)
-    tries: list[tuple[str, Callable[[ProbeLayout], bool]]] = []
-    if n < max_probes:
+SHORTER = "shorter electrodes"
+"""The label of the alternative that keeps the probes and adds a pullback position."""
+
+
+def current_limited(ev: LayoutEvaluation, limits: PlanLimits) -> bool:
+    """Whether the current limit holds some pair below the voltage limit."""
+    volts = np.asarray(ev.layout.voltages_V)
+    near = ev.pair_currents_A() >= 0.95 * limits.initial_current_limit_A
+    return bool(np.any(near & (volts < limits.max_voltage_V)))
+
+
+def shorter_electrodes(ctx: PlanContext, layout: ProbeLayout) -> ProbeLayout | None:
+    """``layout``'s probes and pairs, at every pair's voltage limit, with the pullback
+    positions of one more position than the fewest (no sideways placement); None when the
+    exposed length would not get shorter."""
+    target, limits = ctx.coarse_target, ctx.limits
+    exposed, tips = axial_positions(target, limits, extra=1)
+    if exposed >= layout.exposed_m - 1e-9:
+        return None
+    return replace(layout, exposed_m=exposed, tips_m=tips, shifts_m=(),
+                   voltages_V=(limits.max_voltage_V,) * len(layout.pairs),
+                   label=f"{layout.label.split(' (')[0]} ({exposed * 1e3:.0f} mm x {len(tips)})")
+
+
+def _tries(ctx: PlanContext, plan: LayoutEvaluation
+           ) -> list[tuple[str, Callable[[ProbeLayout], bool] | None]]:
+    """What to try, in order: (label, which screened layouts qualify), None for the shorter
+    electrodes (built from the plan's own probes)."""
+    layout, limits = plan.layout, ctx.limits
+    n = layout.n_probes
+    apart = neighbour_spacing_m(layout)
+    tries: list[tuple[str, Callable[[ProbeLayout], bool] | None]] = []
+    if n < limits.max_probes:
         tries.append((f"more probes than {n}", lambda lay: lay.n_probes > n))
+    if current_limited(plan, limits):
+        tries.append((f"{SHORTER} than {layout.exposed_m * 1e3:.0f} mm, one more pullback "
+                      "(the current limit holds a pair below the voltage limit)", None))
     tries.append((f"probes closer together (neighbours at most {CLOSER * apart * 1e3:.1f} mm "
                   f"apart, not {apart * 1e3:.1f})",
                   lambda lay: (lay.n_probes >= n
@@ -72,11 +109,15 @@ def alternatives(ctx: PlanContext, found: SearchResult, plan: LayoutEvaluation
     """The best of ``plan`` and the alternatives tried (module doc)."""
     opts, journal = ctx.options, ctx.journal
     thr = ctx.coarse_target.lethal_threshold_V_per_m
-    for label, accept in _tries(plan.layout, opts.limits.max_probes)[:opts.alternatives]:
+    for label, accept in _tries(ctx, plan)[:opts.alternatives]:
         if ctx.margin(plan).acceptable or journal.out_of_time():
             break
         stage = f"alternative ({label})"
-        layouts = pick(found.scored, opts.screen_keep, accept)
+        if accept is None:
+            shorter = shorter_electrodes(ctx, plan.layout)
+            layouts = [] if shorter is None else [shorter]
+        else:
+            layouts = pick(found.scored, opts.screen_keep, accept)
         if not layouts:
             journal.note(stage, "screen", "no candidate layout of this kind within the limits")
             continue

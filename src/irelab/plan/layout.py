@@ -183,8 +183,11 @@ def polygon(n: int, radius_m: float, rotation: float, centre: bool, origin: np.n
     return pts, pairs
 
 
-def axial_positions(target: PlanTarget, limits: PlanLimits) -> tuple[float, tuple[float, ...]]:
-    """Exposed length and tip positions (deepest first).
+def axial_positions(target: PlanTarget, limits: PlanLimits, extra: int = 0
+                    ) -> tuple[float, tuple[float, ...]]:
+    """Exposed length and tip positions (deepest first); ``extra`` pullback positions more than
+    the fewest (shorter electrodes, each pair drawing less current), as far as the minimum
+    exposed length allows.
 
     The number of positions: one if the target's axial extent minus the assumed overhang at both
     ends fits the longest exposed length, else the fewest pullback positions that do. The zone's
@@ -198,7 +201,7 @@ def axial_positions(target: PlanTarget, limits: PlanLimits) -> tuple[float, tupl
     s_lo, s_hi = target.axial_extent_m()
     extent = s_hi - s_lo
     need = extent - 2 * AXIAL_OVERHANG_M
-    n_pos = max(1, math.ceil(need / limits.max_exposed_m - 1e-9))
+    n_pos = max(1, math.ceil(need / limits.max_exposed_m - 1e-9)) + max(0, extra)
     wanted = (extent + (n_pos - 1) * PULLBACK_OVERLAP_M) / n_pos
     exposed = min(max(wanted, limits.min_exposed_m), limits.max_exposed_m)
     exposed = math.ceil(exposed * 1e3 - 1e-6) / 1e3  # whole mm, as typed on the generator

@@ -48,9 +48,10 @@ class PlanOptions:
     grid; ``coarse_trials`` and ``fine_trials`` moves of the local search on each grid;
     ``max_extra_placements`` sideways placements of the array that repositioning may add
     (0 turns it off), ``placement_solves`` candidate placements solved per added placement;
-    ``alternatives`` other layouts (one probe more, probes closer together) confirmed when the
-    best one still misses the tumour or its margin; ``thermal_repairs`` repaired protocols
-    simulated when the thermal model finds damage in a critical structure.
+    ``alternatives`` other layouts (one probe more, shorter electrodes with one pullback more,
+    probes closer together) confirmed when the best one still misses the tumour or its margin;
+    ``thermal_repairs`` repaired protocols simulated when the thermal model finds damage in a
+    critical structure.
 
     ``max_minutes``: an explicit wall-clock limit (None: none). A plan it cuts short depends on
     the machine's speed and says so (``PlanResult.cut_short``).
@@ -74,7 +75,7 @@ class PlanOptions:
     thermal: bool = True
     max_extra_placements: int = 2
     placement_solves: int = 3
-    alternatives: int = 2
+    alternatives: int = 3
     thermal_repairs: int = 6
     max_minutes: float | None = None
     workers: int = 2
