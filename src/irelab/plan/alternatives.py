@@ -4,9 +4,9 @@ before giving up.
 When the confirmed and repositioned layout still misses the tumour or its margin, the planner
 does what a clinician would try next: a layout with more probes (the best screened one with
 more probes than the current); when the current limit holds a pair below the voltage limit,
-the same probes with shorter electrodes and one pullback position more (a pair's current
+the same probes with shorter electrodes and more pullback positions (a pair's current
 grows with the exposed length, so a shorter one may take a higher voltage:
-:func:`irelab.plan.layout.axial_positions` with ``extra=1``); then one with the probes closer
+:func:`shorter_electrodes`); then one with the probes closer
 together (the best screened one with at least as many probes standing at most ``CLOSER`` as
 far apart).
 Each is solved on the search grid at the limits (the best of ``PlanOptions.screen_keep``
@@ -31,7 +31,7 @@ from irelab.plan.layout import ProbeLayout, axial_positions
 from irelab.plan.options import FINE_SLACK
 from irelab.plan.reposition import reposition
 from irelab.plan.screen import pick
-from irelab.plan.search import improve_positions, shortfall
+from irelab.plan.search import CURRENT_EXPONENT, improve_positions, shortfall
 from irelab.plan.targets import PlanLimits
 
 __all__ = ["alternatives", "outcome_key", "current_limited", "shorter_electrodes", "CLOSER"]
@@ -71,12 +71,24 @@ def current_limited(ev: LayoutEvaluation, limits: PlanLimits) -> bool:
     return bool(np.any(near & (volts < limits.max_voltage_V)))
 
 
-def shorter_electrodes(ctx: PlanContext, layout: ProbeLayout) -> ProbeLayout | None:
-    """``layout``'s probes and pairs, at every pair's voltage limit, with the pullback
-    positions of one more position than the fewest (no sideways placement); None when the
-    exposed length would not get shorter."""
-    target, limits = ctx.coarse_target, ctx.limits
-    exposed, tips = axial_positions(target, limits, extra=1)
+MAX_EXTRA_PULLBACKS = 2
+"""At most this many pullback positions more than the fewest (design choice: each is another
+full pulse protocol, so another ten minutes or so of delivery)."""
+
+
+def shorter_electrodes(ctx: PlanContext, ev: LayoutEvaluation) -> ProbeLayout | None:
+    """``ev``'s probes and pairs, at every pair's voltage limit, with the fewest more pullback
+    positions whose exposed length lets the most current-limited pair reach the voltage limit
+    (a pair's current taken as proportional to the exposed length and to
+    ``V ** CURRENT_EXPONENT``; at most ``MAX_EXTRA_PULLBACKS``); no sideways placement. None
+    when the exposed length would not get shorter."""
+    target, limits, layout = ctx.coarse_target, ctx.limits, ev.layout
+    lowest = min(layout.voltages_V) / limits.max_voltage_V
+    wanted = layout.exposed_m * lowest ** CURRENT_EXPONENT
+    for extra in range(1, MAX_EXTRA_PULLBACKS + 1):
+        exposed, tips = axial_positions(target, limits, extra=extra)
+        if exposed <= wanted + 1e-9:
+            break
     if exposed >= layout.exposed_m - 1e-9:
         return None
     return replace(layout, exposed_m=exposed, tips_m=tips, shifts_m=(),
@@ -95,7 +107,7 @@ def _tries(ctx: PlanContext, plan: LayoutEvaluation
     if n < limits.max_probes:
         tries.append((f"more probes than {n}", lambda lay: lay.n_probes > n))
     if current_limited(plan, limits):
-        tries.append((f"{SHORTER} than {layout.exposed_m * 1e3:.0f} mm, one more pullback "
+        tries.append((f"{SHORTER} than {layout.exposed_m * 1e3:.0f} mm, more pullbacks "
                       "(the current limit holds a pair below the voltage limit)", None))
     tries.append((f"probes closer together (neighbours at most {CLOSER * apart * 1e3:.1f} mm "
                   f"apart, not {apart * 1e3:.1f})",
@@ -114,7 +126,7 @@ def alternatives(ctx: PlanContext, found: SearchResult, plan: LayoutEvaluation
             break
         stage = f"alternative ({label})"
         if accept is None:
-            shorter = shorter_electrodes(ctx, plan.layout)
+            shorter = shorter_electrodes(ctx, plan)
             layouts = [] if shorter is None else [shorter]
         else:
             layouts = pick(found.scored, opts.screen_keep, accept)

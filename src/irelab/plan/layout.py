@@ -196,13 +196,20 @@ def axial_positions(target: PlanTarget, limits: PlanLimits, extra: int = 0
     55 mm phantom), so it is not relied upon when the limits allow more: one position gets an
     electrode as long as the target (at most the maximum), and with pullbacks consecutive
     positions overlap by ``PULLBACK_OVERLAP_M`` (less only where the maximum length forces it)
-    and together span the target; the step is a whole millimetre.
+    and together span the target; the step is a whole millimetre. With ``extra`` positions the
+    overlap is the same fraction of the (shorter) electrode as ``PULLBACK_OVERLAP_M`` of the
+    longest (design choice: the junction was measured only with 40 mm electrodes; the field
+    solve of the plan checks it).
     """
     s_lo, s_hi = target.axial_extent_m()
     extent = s_hi - s_lo
     need = extent - 2 * AXIAL_OVERHANG_M
     n_pos = max(1, math.ceil(need / limits.max_exposed_m - 1e-9)) + max(0, extra)
-    wanted = (extent + (n_pos - 1) * PULLBACK_OVERLAP_M) / n_pos
+    if extra > 0:  # overlap in proportion to the shorter electrodes
+        ratio = PULLBACK_OVERLAP_M / limits.max_exposed_m
+        wanted = extent / (n_pos - (n_pos - 1) * ratio)
+    else:
+        wanted = (extent + (n_pos - 1) * PULLBACK_OVERLAP_M) / n_pos
     exposed = min(max(wanted, limits.min_exposed_m), limits.max_exposed_m)
     exposed = math.ceil(exposed * 1e3 - 1e-6) / 1e3  # whole mm, as typed on the generator
     exposed = min(exposed, limits.max_exposed_m)
