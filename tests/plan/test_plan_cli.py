@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -60,3 +63,69 @@ def test_plan_command_writes_a_case_that_reproduces_its_coverage(tmp_path) -> No
     assert recomputed == pytest.approx(data["coverage"], abs=1e-6)
     assert data["coverage"] == 1.0
     assert run.exit_code == 0
+
+
+def _case_file(tmp_path, regions, name="case") -> str:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({"name": name,
+                                    "domain": {"size_mm": [30, 30, 26], "spacing_mm": 1.0},
+                                    "anatomy": {"background": "liver", "regions": regions}}))
+    return str(path)
+
+
+TINY = [{"tissue": "tumour", "sphere": {"center_mm": [0, 0, 0], "radius_mm": 3}}]
+
+
+def test_a_case_without_a_tumour_is_bad_input_exit_2(tmp_path) -> None:
+    """No tissue with the target role: the case is not a planning case (exit 2, one line)."""
+    liver_only = _case_file(tmp_path, [{"tissue": "blood", "cylinder": {
+        "start_mm": [-15, 8, 0], "end_mm": [15, 8, 0], "radius_mm": 1.5}}])
+    run = subprocess.run([sys.executable, "-m", "irelab.cli.main", "plan", liver_only],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2, run.stderr
+    assert "role" in run.stderr and "target" in run.stderr
+
+
+def test_a_target_no_probe_can_reach_exits_1_with_the_reason(tmp_path) -> None:
+    """A vessel slab over the whole tumour: every probe shaft (along +z) would cross it, so
+    no layout exists; the command says why and exits 1 (a valid case whose goal is not met)."""
+    walled = _case_file(tmp_path, [*TINY, {"tissue": "blood", "box": {
+        "min_mm": [-15, -15, 6], "max_mm": [15, 15, 9]}}])
+    run = subprocess.run([sys.executable, "-m", "irelab.cli.main", "plan", walled],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1, run.stderr
+    assert "cannot be reached" in run.stderr and "critical structure" in run.stderr
+
+
+@pytest.mark.slow
+def test_progress_lines_json_contract_and_a_wall_clock_cut(tmp_path) -> None:
+    """Through the command line (stderr is not a terminal): the requested margin is printed,
+    progress comes as lines with stage, percentage and elapsed time; --json carries the
+    documented keys plus the work budget and the steps tried. With --max-minutes so short
+    that it passes at the first check, the plan is still written, says it was cut short, and
+    the command exits 1."""
+    case = _case_file(tmp_path, TINY)
+    run = subprocess.run([sys.executable, "-m", "irelab.cli.main", "plan", case, "--json",
+                          "--margin-mm", "3", "--out", str(tmp_path / "out")],
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr
+    assert "3 mm margin requested" in run.stderr
+    stages = [line for line in run.stderr.splitlines() if line.startswith("plan: ")]
+    assert any(line.startswith("plan: search") for line in stages)
+    assert all(re.search(r" +\d+ %  \d+:\d\d$", line) for line in stages)
+    data = json.loads(run.stdout)
+    assert {"feasible", "coverage", "healthy_volume_cm3", "probes", "pairs", "runtime_s",
+            "pullback_positions", "placements", "thermal", "failures"} <= set(data)
+    assert data["margin_mm"] == 3 and data["tumour_covered"] and data["margin_met"]
+    assert data["deterministic_budget"]["coarse_trials"] == 24
+    assert data["deterministic_budget"]["used"]["confirmation_pair_solves"] > 0
+    assert [s["stage"] for s in data["tried"]][:2] == ["search", "search"]
+    assert data["cut_short"] is False
+    assert "margin requested 3 mm" in (tmp_path / "out" / "plan.yaml").read_text()
+
+    cut = subprocess.run([sys.executable, "-m", "irelab.cli.main", "plan", case, "--json",
+                          "--margin-mm", "3", "--max-minutes", "0.0001"],
+                         capture_output=True, text=True, timeout=900)
+    assert cut.returncode == 1, cut.stderr
+    assert "cut short" in cut.stderr
+    assert json.loads(cut.stdout)["cut_short"] is True

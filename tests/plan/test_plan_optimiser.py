@@ -70,7 +70,7 @@ def test_uncoverable_tumour_is_reported_with_the_failing_constraint(quick_option
     """A tumour needing 3000 V/cm over 20 mm cannot be covered at <= 3000 V and <= 50 A.
 
     The tumour's irreversible threshold is set to 4000 V/cm (above what 3000 V across >= 5 mm
-    spacing gives away from the needles), so the best plan must say 'coverage ... < 100 %' while
+    spacing gives away from the needles), so the best plan must say 'tumour NOT covered' while
     still respecting the voltage and current limits.
     """
     hard = {"sigma0_S_per_m": 0.2, "sigma1_S_per_m": 0.4, "e_rev_V_per_cm": 3000,
@@ -79,10 +79,11 @@ def test_uncoverable_tumour_is_reported_with_the_failing_constraint(quick_option
     result = plan_treatment(sphere_case((40, 40, 30), 7.0, tumour=hard), options)
     assert not result.feasible
     assert result.coverage < 1.0
-    coverage_failures = [f for f in result.failures if f.startswith("coverage")]
-    assert coverage_failures and "< 100 %" in coverage_failures[0]
+    tumour_failures = [f for f in result.failures if f.startswith("tumour NOT covered")]
+    assert tumour_failures and not result.margin.tumour_covered
+    assert result.margin.achieved_mm is None
     # which constraint stops it, and by how much
-    message = coverage_failures[0]
+    message = tumour_failures[0]
     assert "below their lethal threshold" in message and "% below it" in message
     assert "3000 V limit" in message or "50 A current limit" in message
     need = float(message.split("would need about ")[1].split(" V")[0])
@@ -102,7 +103,7 @@ def test_pullbacks_appear_exactly_when_the_target_outgrows_one_placement(quick_o
     long_plan = plan_treatment(rod_case((24, 24, 72), 3.0, 50.0), options)
     assert long_plan.layout.n_positions == 2
     _check_limits(long_plan, options.limits)
-    assert long_plan.coverage == 1.0, long_plan.failures
+    assert long_plan.feasible and long_plan.margin.tumour_covered, long_plan.failures
     protocol = long_plan.case.protocol
     assert protocol.pullbacks and protocol.positions == 2
     tips = long_plan.layout.tips_m
@@ -112,4 +113,4 @@ def test_pullbacks_appear_exactly_when_the_target_outgrows_one_placement(quick_o
     short_plan = plan_treatment(rod_case((24, 24, 52), 3.0, 30.0), options)
     assert short_plan.layout.n_positions == 1
     assert short_plan.case.protocol.positions == 1 and not short_plan.case.protocol.pullbacks
-    assert short_plan.coverage == 1.0, short_plan.failures
+    assert short_plan.feasible and short_plan.margin.tumour_covered, short_plan.failures

@@ -211,3 +211,41 @@ def test_the_screen_moves_towards_missed_voxels_and_never_nearer_a_vessel() -> N
     assert best.predicted_worst_ratio < before.worst_ratio
     after = shortfall(evaluator.evaluate(best.layout, base=ev), thr, 1.0)
     assert after.uncovered < before.uncovered
+
+
+def test_a_plan_files_probes_read_back_as_the_same_layout() -> None:
+    """layout_of_case inverts what the planner writes: probes, exposed length, tips and shifts
+    of every placement and the pairs come back (to the plan file's 1 um), so the voltage stage
+    can take a plan's probes as fixed."""
+    from irelab.plan.output import layout_of_case
+
+    base = sphere_case((30, 30, 30), 3.0)
+    target = build_target(anatomy(base, 1e-3), margin_m=2e-3)
+    layout = replace(PAIR, tips_m=(-0.008, -0.004, -0.004),
+                     shifts_m=((1e-3, 0.0), (1e-3, 0.0), (1e-3, -3e-3)))
+    plan = plan_case(base, _evaluated(layout, target, ((10.0,), (12.0,), (11.0,))), target,
+                     PlanOptions())
+    back = layout_of_case(plan, target)
+    assert back.pairs == layout.pairs and back.voltages_V == layout.voltages_V
+    assert back.exposed_m == pytest.approx(layout.exposed_m)
+    for p in range(layout.n_positions):
+        assert np.allclose(back.points_at(p), layout.points_at(p), atol=1e-9)
+        assert back.tips_m[p] == pytest.approx(layout.tips_m[p], abs=1e-9)
+
+
+@pytest.mark.slow
+def test_the_voltage_stage_alone_keeps_the_probes_and_covers_again() -> None:
+    """A plan's own case given to adjust_voltages (probes fixed): the same probes and
+    placements come back, every pair within the limits, and the tumour covered with its
+    margin, as the full planner had it."""
+    from irelab.plan import adjust_voltages
+
+    options = PlanOptions(margin_m=3e-3, screen_keep=2, refine=False, workers=1, thermal=False)
+    planned = plan_treatment(sphere_case((36, 36, 30), 4.0, vessel_y_mm=9.0), options)
+    assert planned.feasible, planned.failures
+    adjusted = adjust_voltages(planned.case, options)
+    assert adjusted.case.probes == planned.case.probes
+    assert adjusted.case.protocol.placements == planned.case.protocol.placements
+    assert adjusted.feasible and adjusted.margin.acceptable, adjusted.failures
+    assert max(adjusted.layout.voltages_V) <= options.limits.max_voltage_V
+    assert [s.stage for s in adjusted.tried][0] == "voltages"

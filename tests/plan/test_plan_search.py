@@ -11,9 +11,9 @@ from plan_cases import anatomy, liver_problem, sphere_case
 
 from irelab.field import Grid
 from irelab.plan import PlanLimits, build_target
+from irelab.plan.constraints import deficit
 from irelab.plan.evaluate import Evaluator, LayoutEvaluation
 from irelab.plan.layout import ProbeLayout, blocked_columns, crosses_keep_out, nearest_allowed
-from irelab.plan.optimiser import _coverage_check
 from irelab.plan.search import failure_clusters, shortfall
 from irelab.plan.voltages import _lowered, limit_voltages
 
@@ -122,10 +122,10 @@ def test_voltages_at_the_limits_respect_the_current_limit() -> None:
     assert 45.0 <= predicted <= 50.0
 
 
-def test_coverage_failure_names_the_voxels_the_deficit_and_the_binding_limit() -> None:
+def test_a_deficit_names_the_voxels_how_far_short_and_the_binding_limit() -> None:
     """One counted voxel at 80 % of its threshold with the only pair at 3000 V: the message
     says how many voxels, how far below (20 %), which pair and that it is at the voltage
-    limit, and never rounds the coverage up to 100 %."""
+    limit, and the voltage it would need (3000 V x 1.25 ** (1 / 0.8) = 3965 V)."""
     target = _vessel_target(2e-3)
     shape = target.grid.shape
     counted = np.zeros(shape, dtype=bool)
@@ -134,14 +134,11 @@ def test_coverage_failure_names_the_voxels_the_deficit_and_the_binding_limit() -
     max_e = np.where(counted, 2 * thr, 0.0)
     max_e[3, 4, 10] = 0.8 * thr[3, 4, 10]
     ev = _evaluation(max_e, counted, fields=(max_e,))
-    ev = replace(ev, coverage=1 - 1 / counted.sum())
-    check = _coverage_check(ev, target, PlanLimits())
-    assert not check.ok
-    assert check.message.startswith("coverage 99.") and "< 100 %" in check.message
-    assert "1 target voxel (" in check.message
-    assert "20.0 % below" in check.message
-    assert "P1-P2" in check.message and "3000 V limit" in check.message
-    assert "would need about" in check.message
+    message = deficit(ev, target, PlanLimits(), counted)
+    assert message.startswith("1 voxel (")
+    assert "20.0 % below" in message
+    assert "P1-P2" in message and "3000 V limit" in message
+    assert "would need about 3965 V" in message
 
 
 def test_moving_one_probe_re_solves_only_its_pairs() -> None:

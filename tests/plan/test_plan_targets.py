@@ -83,3 +83,28 @@ def test_pullbacks_exactly_when_the_target_is_longer_than_one_placement(length_m
     assert np.allclose(steps * 1e3, np.round(steps * 1e3))
     if positions == 1:  # one position: an electrode as long as the target allows
         assert exposed == pytest.approx(min(0.040, math.ceil((hi - lo) * 1e3 - 1e-6) / 1e3))
+
+
+@pytest.mark.parametrize("length_mm", [30, 60])
+def test_one_extra_pullback_shortens_the_electrodes_and_still_spans_the_target(
+        length_mm) -> None:
+    """The shorter-electrodes alternative: one pullback position more than the fewest gives a
+    shorter exposed length (a pair then draws less current), overlapping positions in whole-mm
+    steps that still span the target, overlapping by the same fraction of the electrode as
+    PULLBACK_OVERLAP_M of the longest (15 / 40): two positions on a 30 mm target (one needed)
+    get 30 / (2 - 0.375) = 18.5 -> 19 mm electrodes."""
+    half = length_mm / 2 * 1e-3
+    problem = _anatomy((30, 30, length_mm + 20), 0.5,
+                       lambda x, y, z: (x**2 + y**2 <= 0.005**2) & (np.abs(z) <= half - 1e-9))
+    target = build_target(problem, margin_m=0.0)
+    lo, hi = target.axial_extent_m()
+    exposed0, tips0 = axial_positions(target, PlanLimits())
+    exposed, tips = axial_positions(target, PlanLimits(), extra=1)
+    assert len(tips) == len(tips0) + 1
+    assert 5e-3 <= exposed < exposed0
+    # spanned up to the zone's overhang beyond the electrode ends (whole-mm steps), as above
+    assert tips[0] <= lo + AXIAL_OVERHANG_M + 1e-9
+    assert tips[-1] + exposed >= hi - AXIAL_OVERHANG_M - 1e-9
+    assert np.all(np.diff(tips) > 0) and np.all(np.diff(tips) < exposed)
+    if length_mm == 30:
+        assert exposed == pytest.approx(19e-3)

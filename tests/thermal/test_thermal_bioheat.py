@@ -44,7 +44,7 @@ def test_uniform_source_heats_adiabatically_and_damage_integrates_exactly() -> N
     res = simulate_heating(grid, labels, ("liver",), [q], sched,
                            tissues={"liver": NO_PERFUSION}, max_step_s=1.0)
     centre = tuple(s // 2 for s in grid.shape)
-    tol_K = 1e-4  # CG tolerance SOLVE_RTOL on ~30 K excess, plus far-boundary leakage
+    tol_K = 1e-4  # round-off on ~30 K excess, plus far-boundary leakage
     assert res.peak_temperature_C[centre] == pytest.approx(BODY_TEMPERATURE_C + 25.0, abs=tol_K)
     assert res.final_temperature_C[centre] == pytest.approx(BODY_TEMPERATURE_C + 25.0,
                                                             abs=tol_K)

@@ -1,7 +1,11 @@
-"""The ``irelab plan`` command: probes, pairs, voltages and pullbacks for a case's anatomy.
+"""The ``irelab plan`` command: probes, pairs, voltages and placements for a case's anatomy.
 
-Exit codes: 0 the plan meets every constraint, 1 the best plan found misses one (each failing
-constraint is named with its numbers), 2 bad input.
+Exit codes: 0 the plan covers the tumour with its margin (within one grid spacing) and meets
+every other constraint; 1 it does not (each failing constraint is named with its numbers: the
+tumour not covered, the margin missed by more than the grid spacing, a limit, thermal damage),
+or no layout can reach the target, or ``--max-minutes`` cut the planning short; 2 bad input.
+Progress goes to stderr: a bar on a terminal, otherwise one line per stage (and at least every
+``PROGRESS_EVERY_S`` seconds) with the stage, the percentage and the elapsed time.
 """
 
 from __future__ import annotations
@@ -9,11 +13,16 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 
 from irelab.errors import InputError
+
+PROGRESS_EVERY_S = 10.0
+"""Seconds between progress lines within one stage when stderr is not a terminal (a log)."""
 
 
 def _parse_direction(text: str, source: str) -> tuple[float, float, float]:
@@ -27,14 +36,48 @@ def _parse_direction(text: str, source: str) -> tuple[float, float, float]:
     return values  # type: ignore[return-value]
 
 
+@contextmanager
+def progress_reporter(console, label: str) -> Iterator[Callable[[str, float], None]]:
+    """``tell(stage, fraction)`` for a long command: a Rich bar on a terminal, else a line
+    ``label: stage  NN %  M:SS`` on each new stage and at least every ``PROGRESS_EVERY_S``."""
+    start = time.monotonic()
+    if console.is_terminal:
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                      TextColumn("{task.percentage:>3.0f} %"), TimeElapsedColumn(),
+                      console=console, transient=True) as bar:
+            task = bar.add_task(label, total=1.0)
+
+            def tell(stage: str, fraction: float) -> None:
+                bar.update(task, description=f"{label}: {stage}", completed=fraction)
+
+            yield tell
+        return
+    shown_stage, shown_at = None, start
+
+    def tell_lines(stage: str, fraction: float) -> None:
+        nonlocal shown_stage, shown_at
+        now = time.monotonic()
+        head = stage.split(":")[0]
+        if head != shown_stage or now - shown_at >= PROGRESS_EVERY_S:
+            elapsed = int(now - start)
+            console.print(f"{label}: {stage}  {100 * fraction:3.0f} %  "
+                          f"{elapsed // 60}:{elapsed % 60:02d}", highlight=False, soft_wrap=True)
+            shown_stage, shown_at = head, now
+
+    yield tell_lines
+
+
 def run_plan(case, *, margin_mm: float, spacing_mm: float,
-             direction: tuple[float, float, float], out: Path | None, as_json: bool) -> int:
-    """Plan ``case``, print the result, write plan.yaml and plan.html under ``out``."""
+             direction: tuple[float, float, float], out: Path | None, as_json: bool,
+             max_minutes: float | None = None) -> int:
+    """Plan ``case``, print the result, write plan.yaml and plan.html under ``out``; the exit
+    code (module doc)."""
     from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from irelab.case import write_case
-    from irelab.plan import PlanOptions, plan_treatment
+    from irelab.plan import PlanOptions, Unreachable, plan_treatment
     from irelab.plan.output import plan_json
 
     source = case.source
@@ -43,24 +86,20 @@ def run_plan(case, *, margin_mm: float, spacing_mm: float,
     if not 0.25 <= spacing_mm <= 3:
         raise InputError(source, "--spacing-mm", "a grid spacing between 0.25 and 3 mm",
                          spacing_mm)
+    if max_minutes is not None and not max_minutes > 0:
+        raise InputError(source, "--max-minutes", "a positive number of minutes", max_minutes)
     options = PlanOptions(margin_m=margin_mm * 1e-3, direction=direction,
-                          fine_spacing_m=spacing_mm * 1e-3)
+                          fine_spacing_m=spacing_mm * 1e-3, max_minutes=max_minutes)
     console = Console(stderr=True)
+    console.print(f"plan {case.name}: tumour + {margin_mm:g} mm margin requested, "
+                  f"{spacing_mm:g} mm confirmation grid", highlight=False)
     start = time.perf_counter()
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=console, transient=True) as progress:
-        task = progress.add_task("planning", total=1.0)
-
-        def tell(stage: str, fraction: float) -> None:
-            progress.update(task, description=f"plan: {stage}", completed=fraction)
-
-        try:
+    try:
+        with progress_reporter(console, "plan") as tell:
             result = plan_treatment(case, options, tell)
-        except ValueError as exc:
-            if isinstance(exc, InputError):
-                raise
-            raise InputError(source, "anatomy", f"an anatomy that can be planned ({exc})") \
-                from exc
+    except Unreachable as exc:
+        console.print(f"[red]the target cannot be reached:[/red] {exc}")
+        return 1
     runtime = time.perf_counter() - start
     data = plan_json(result, runtime)
     if out is not None:
@@ -68,8 +107,8 @@ def run_plan(case, *, margin_mm: float, spacing_mm: float,
 
         out.mkdir(parents=True, exist_ok=True)
         plan_file = write_case(result.case, out / "plan.yaml")
-        write_report(result, out / "plan.html", case.name, runtime)
-        console.print(f"wrote {plan_file} and {out / 'plan.html'}")
+        report_file = write_report(result, out / "plan.html", source, runtime)
+        console.print(f"wrote {plan_file} and {report_file}")
         from irelab.imaging import write_plan_exports
 
         exports = write_plan_exports(result.case, result.fine.lethal,
@@ -84,11 +123,13 @@ def run_plan(case, *, margin_mm: float, spacing_mm: float,
         print(json.dumps(data))
     else:
         _print_summary(data)
-    if not result.feasible:
-        for failure in result.failures:
-            console.print(f"[red]constraint not met:[/red] {failure}")
-        return 1
-    return 0
+    for failure in result.failures:
+        console.print(f"[red]constraint not met:[/red] {failure}", highlight=False)
+    if result.cut_short:
+        console.print(f"[red]cut short[/red] by --max-minutes {max_minutes:g}: this plan "
+                      "depends on the machine's speed; without the limit the planner spends "
+                      "its whole work budget and the plan is reproducible")
+    return 0 if result.feasible and not result.cut_short else 1
 
 
 def _print_summary(data: dict) -> None:
@@ -96,19 +137,48 @@ def _print_summary(data: dict) -> None:
     from rich.table import Table
 
     console = Console()
-    console.print(f"coverage {data['coverage_percent']:.2f} % of {data['target_volume_cm3']} cm3"
-                  f" target; healthy tissue ablated {data['healthy_volume_cm3']} cm3; "
-                  f"{len(data['probes'])} probe placements, "
+    achieved = ("NOT covered" if not data["tumour_covered"]
+                else f"covered, minimal margin {data['minimal_margin_mm']:.1f} mm")
+    console.print(f"tumour {achieved} (requested margin {data['margin_mm']:g} mm, grid "
+                  f"{data['grid_spacing_mm']:g} mm); coverage of tumour + margin "
+                  f"{data['coverage_percent']:.2f} % of {data['target_volume_cm3']} cm3; "
+                  f"lethal zone {data['lethal_volume_cm3']} cm3, healthy tissue ablated "
+                  f"{data['healthy_volume_cm3']} cm3; {len(data['probes'])} probes, "
                   f"{data['pullback_positions']} placement(s), exposed {data['exposed_mm']} mm; "
-                  f"{data['runtime_s']} s")
-    table = Table("pair", "voltage (V)", "current (A)")
-    for p in data["pairs"]:
-        table.add_row(f"{p['anode']}-{p['cathode']}", str(p["voltage_V"]),
-                      f"{p['current_A']:.1f}")
+                  f"{data['runtime_s']} s", highlight=False)
+    probes = Table("probe", "tip (mm)", "direction", "insertion depth (mm)")
+    for p in data["probes"]:
+        probes.add_row(p["name"], ", ".join(f"{c:g}" for c in p["tip_mm"]),
+                       ", ".join(f"{c:g}" for c in p["direction"]),
+                       f"{p['insertion_depth_mm']:g}")
+    console.print(probes)
+    for k, q in enumerate(data["placements"][1:], start=2):
+        if q["reinsert_every_probe"]:
+            console.print(f"placement {k}: the whole array moves sideways by "
+                          f"{', '.join(f'{c:g}' for c in q['shift_mm'])} mm: every needle is "
+                          "withdrawn and re-inserted", highlight=False)
+    table = Table("#", "placement", "pair", "voltage (V)", "current (A)", "energy (J)")
+    for s in data["delivery"]:
+        table.add_row(str(s["order"]), str(s["placement"]), s["pair"], str(s["voltage_V"]),
+                      f"{s['current_A']:.1f} -> {s['last_current_A']:.1f}",
+                      f"{s['energy_J']:.0f}")
     console.print(table)
     for name, values in data["thermal"].items():
         console.print(f"{name}: peak {values['peak_temperature_C']} C, thermal damage "
-                      f"{values['damage_volume_mm3']} mm3")
+                      f"{values['damage_volume_mm3']} mm3", highlight=False)
+    held = [c["name"] for c in data["checks"] if c["ok"]]
+    console.print(f"{len(held)} constraints hold: {', '.join(_grouped(held))}", highlight=False)
+
+
+def _grouped(names: list[str]) -> list[str]:
+    """Check names with the per-pair ones counted ('voltage (12 pairs)')."""
+    counts: dict[str, int] = {}
+    for name in names:
+        head = name.split(" ")[0] if name.split(" ")[0] in ("voltage", "current",
+                                                             "spacing") else name
+        counts[head] = counts.get(head, 0) + 1
+    return [f"{head} ({n} pairs)" if head in ("voltage", "current", "spacing") else head
+            for head, n in counts.items()]
 
 
 def plan(
@@ -129,8 +199,11 @@ def plan(
     robust: float | None = typer.Option(
         None, "--robust", help="Widen the margin until the probability of covering the whole "
         "tumour under placement error and tissue variability reaches this (e.g. 0.95)."),
+    max_minutes: float | None = typer.Option(
+        None, "--max-minutes", help="Stop the search after this many minutes (the plan then "
+        "depends on the machine's speed and exits 1); default: no clock, reproducible."),
 ) -> None:
-    """Plan probes, pairs, voltages and pullbacks that cover tumour + margin within limits."""
+    """Plan probes, pairs, voltages and placements that cover tumour + margin within limits."""
     from rich.console import Console
 
     from irelab.case import load_case
@@ -148,7 +221,8 @@ def plan(
                                  spacing_mm=spacing_mm, direction=resolved.direction, out=out,
                                  as_json=as_json))
     code = run_plan(case, margin_mm=margin_mm, spacing_mm=spacing_mm,
-                    direction=resolved.direction, out=out, as_json=as_json)
+                    direction=resolved.direction, out=out, as_json=as_json,
+                    max_minutes=max_minutes)
     sys.exit(code)
 
 

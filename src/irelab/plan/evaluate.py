@@ -26,6 +26,7 @@ from irelab.field.problem import FieldProblem, PairSolution
 from irelab.field.solver import FieldSolver, SolverOptions
 from irelab.plan.layout import ProbeLayout, track_mask
 from irelab.plan.targets import PlanTarget
+from irelab.plan.workers import SolveJob, SolverPool
 from irelab.simulation.lethal import lethal_zone
 
 __all__ = ["LayoutEvaluation", "Evaluator"]
@@ -106,7 +107,7 @@ class Evaluator:
                  options: SolverOptions | None = None, keep_power: bool = False,
                  keep_fields: bool = True, progress: Callable[[str], None] | None = None,
                  max_solvers: int = 4, warm: dict | None = None,
-                 coverage_margin: float = 1.0) -> None:
+                 coverage_margin: float = 1.0, pool: SolverPool | None = None) -> None:
         self.anatomy = anatomy
         self.target = target
         self.options = options or SolverOptions()
@@ -114,7 +115,10 @@ class Evaluator:
         self.keep_fields = keep_fields
         self.progress = progress
         self.max_solvers = max_solvers
-        self._solvers: dict[tuple, FieldSolver] = {}
+        self.pool = pool
+        # per geometry: its FieldSolver (one process) or its problem (the pool's workers hold
+        # the solvers); least recently used first, at most max_solvers
+        self._solvers: dict[tuple, FieldSolver | FieldProblem] = {}
         # last solution per (tip, shift, anode index, cathode index): the start of the next
         # solve of that pair at that placement; ``warm`` shares it with another evaluator on
         # the same grid
@@ -142,17 +146,66 @@ class Evaluator:
         self._tracks[key] = track
         return track
 
-    def _solver(self, layout: ProbeLayout, position: int) -> FieldSolver:
+    def conductor(self, layout: ProbeLayout, max_e: np.ndarray) -> np.ndarray:
+        """Voxels that are not tissue: the needle tracks, and any voxel where no pair has any
+        field at all. The second are the solver's conductor cells that the track (voxel centres
+        strictly inside a probe) leaves out: a centre exactly on a probe's end (its tip, or the
+        end of its electrode) lies on the boundary, and the solver's cut cells count it as
+        inside; a voxel of tissue always carries some field."""
+        return self.track(layout) | (max_e == 0)
+
+    def _geometry(self, layout: ProbeLayout, position: int) -> tuple:
+        """The cache key of ``layout``'s geometry at ``position``, marked most recently used;
+        the least recently used geometry beyond ``max_solvers`` is forgotten (by the pool's
+        workers too)."""
         key = (layout.points_m, layout.exposed_m, layout.tips_m[position],
                layout.shift_m(position))
-        solver = self._solvers.pop(key, None)
-        if solver is None:
+        entry = self._solvers.pop(key, None)
+        if entry is None:
             while len(self._solvers) >= self.max_solvers:  # bound memory: forget the oldest
-                del self._solvers[next(iter(self._solvers))]
-            solver = FieldSolver(layout.problem(self.anatomy, self.target, position),
-                                 self.options)
-        self._solvers[key] = solver  # most recently used last
-        return solver
+                old = next(iter(self._solvers))
+                del self._solvers[old]
+                if self.pool is not None:
+                    self.pool.forget((id(self), old))
+            problem = layout.problem(self.anatomy, self.target, position)
+            entry = problem if self.pool is not None else FieldSolver(problem, self.options)
+        self._solvers[key] = entry
+        return key
+
+    def forget(self) -> None:
+        """Drop every cached solver (here and in the pool's workers)."""
+        if self.pool is not None:
+            for key in self._solvers:
+                self.pool.forget((id(self), key))
+        self._solvers.clear()
+
+    def _solve(self, layout: ProbeLayout, position: int,
+               jobs: list[tuple[int, int, str, str, float]]) -> list[PairSolution]:
+        """Solve ``jobs`` ((i, j, anode, cathode, voltage) at ``position``), each from its warm
+        start: one after the other here, or on the pool's workers (the same results)."""
+        if not jobs:
+            return []
+        starts = [self._start(layout, position, (i, j)) for i, j, *_ in jobs]
+        if self.progress is not None:
+            self.progress(", ".join(f"{a}-{c} {v:.0f} V" for _i, _j, a, c, v in jobs))
+        t0 = time.perf_counter()
+        if self.pool is None:
+            out = []
+            for (_i, _j, anode, cathode, volts), start in zip(jobs, starts, strict=True):
+                solver = self._solvers[self._geometry(layout, position)]
+                out.append(solver.solve_pair(anode, cathode, volts, initial=start))
+        else:
+            key = self._geometry(layout, position)
+            problem = self._solvers[key]
+            out = self.pool.solve([SolveJob((id(self), key), problem, self.options, (i, j),
+                                            anode, cathode, volts, start)
+                                   for (i, j, anode, cathode, volts), start
+                                   in zip(jobs, starts, strict=True)])
+        self.solve_s += time.perf_counter() - t0
+        self.solves += len(jobs)
+        for (i, j, *_), sol in zip(jobs, out, strict=True):
+            self._last[(*_placement(layout, position), i, j)] = sol
+        return out
 
     def _reusable(self, layout: ProbeLayout, base: LayoutEvaluation | None
                   ) -> tuple[dict[int, tuple[int, int, int]], bool]:
@@ -219,9 +272,12 @@ class Evaluator:
         converged = True if not keep else base.converged
         n_pairs = len(layout.pairs)
         for position in range(layout.n_positions):
+            jobs = [(i, j, anode, cathode, v) for p, ((anode, cathode), (i, j), v) in enumerate(
+                zip(layout.pair_names(), layout.pairs, layout.voltages_V, strict=True))
+                if position * n_pairs + p not in keep]
+            solved = iter(self._solve(layout, position, jobs))
             row = []
-            for p, ((anode, cathode), (i, j), v) in enumerate(zip(
-                    layout.pair_names(), layout.pairs, layout.voltages_V, strict=True)):
+            for p in range(n_pairs):
                 index = position * n_pairs + p
                 if index in keep:
                     q_old, p_old, i_old = keep[index]
@@ -230,15 +286,7 @@ class Evaluator:
                     if self.keep_power:
                         power.append(base.power[i_old])
                 else:
-                    if self.progress is not None:
-                        self.progress(f"{anode}-{cathode} {v:.0f} V")
-                    key = (*_placement(layout, position), i, j)
-                    t0 = time.perf_counter()
-                    sol = self._solver(layout, position).solve_pair(
-                        anode, cathode, v, initial=self._start(layout, position, (i, j)))
-                    self.solve_s += time.perf_counter() - t0
-                    self.solves += 1
-                    self._last[key] = sol
+                    sol = next(solved)
                     converged &= sol.converged
                     e = sol.e_field_V_per_m
                     row.append(abs(sol.current_A))
@@ -248,7 +296,7 @@ class Evaluator:
                 if self.keep_fields:
                     fields.append(e)
             currents.append(tuple(row))
-        track = self.track(layout)
+        track = self.conductor(layout, max_e)
         counted = self.target.target & ~track
         lethal = lethal_zone(max_e, self.target.lethal_threshold_V_per_m, track)
         cov, healthy = self.score_lethal(lethal, counted, max_e)
@@ -286,7 +334,7 @@ class Evaluator:
         for f, e in zip(factors, ev.fields, strict=True):
             np.maximum(max_e, f * e, out=max_e)
         lethal = lethal_zone(max_e, self.target.lethal_threshold_V_per_m,
-                             self.track(ev.layout))
+                             self.conductor(ev.layout, ev.max_e_V_per_m))
         cov, healthy = self.score_lethal(lethal, ev.counted, max_e)
         scale = (volts / np.asarray(ev.layout.voltages_V)) ** 1.15
         currents = tuple(tuple(c * s for c, s in zip(row, scale, strict=True))

@@ -24,7 +24,7 @@ from irelab.case.probes import conductor_mask, probe_conductors
 from irelab.field.problem import Electrode, FieldProblem, Insulator
 from irelab.plan.targets import PlanLimits, PlanTarget
 
-__all__ = ["ProbeLayout", "VOLTS_PER_SPACING"]
+__all__ = ["ProbeLayout", "VOLTS_PER_SPACING", "off_centre_tips"]
 
 VOLTS_PER_SPACING = 1500.0 / 1e-2
 """Starting voltage per metre of probe spacing: the clinical rule of thumb of 1500 V per cm
@@ -183,8 +183,11 @@ def polygon(n: int, radius_m: float, rotation: float, centre: bool, origin: np.n
     return pts, pairs
 
 
-def axial_positions(target: PlanTarget, limits: PlanLimits) -> tuple[float, tuple[float, ...]]:
-    """Exposed length and tip positions (deepest first).
+def axial_positions(target: PlanTarget, limits: PlanLimits, extra: int = 0
+                    ) -> tuple[float, tuple[float, ...]]:
+    """Exposed length and tip positions (deepest first); ``extra`` pullback positions more than
+    the fewest (shorter electrodes, each pair drawing less current), as far as the minimum
+    exposed length allows.
 
     The number of positions: one if the target's axial extent minus the assumed overhang at both
     ends fits the longest exposed length, else the fewest pullback positions that do. The zone's
@@ -193,13 +196,20 @@ def axial_positions(target: PlanTarget, limits: PlanLimits) -> tuple[float, tupl
     55 mm phantom), so it is not relied upon when the limits allow more: one position gets an
     electrode as long as the target (at most the maximum), and with pullbacks consecutive
     positions overlap by ``PULLBACK_OVERLAP_M`` (less only where the maximum length forces it)
-    and together span the target; the step is a whole millimetre.
+    and together span the target; the step is a whole millimetre. With ``extra`` positions the
+    overlap is the same fraction of the (shorter) electrode as ``PULLBACK_OVERLAP_M`` of the
+    longest (design choice: the junction was measured only with 40 mm electrodes; the field
+    solve of the plan checks it).
     """
     s_lo, s_hi = target.axial_extent_m()
     extent = s_hi - s_lo
     need = extent - 2 * AXIAL_OVERHANG_M
-    n_pos = max(1, math.ceil(need / limits.max_exposed_m - 1e-9))
-    wanted = (extent + (n_pos - 1) * PULLBACK_OVERLAP_M) / n_pos
+    n_pos = max(1, math.ceil(need / limits.max_exposed_m - 1e-9)) + max(0, extra)
+    if extra > 0:  # overlap in proportion to the shorter electrodes
+        ratio = PULLBACK_OVERLAP_M / limits.max_exposed_m
+        wanted = extent / (n_pos - (n_pos - 1) * ratio)
+    else:
+        wanted = (extent + (n_pos - 1) * PULLBACK_OVERLAP_M) / n_pos
     exposed = min(max(wanted, limits.min_exposed_m), limits.max_exposed_m)
     exposed = math.ceil(exposed * 1e3 - 1e-6) / 1e3  # whole mm, as typed on the generator
     exposed = min(exposed, limits.max_exposed_m)
@@ -264,6 +274,24 @@ def candidates(target: PlanTarget, limits: PlanLimits, centroid: np.ndarray,
                     continue
                 yield layout.with_voltages(np.minimum(VOLTS_PER_SPACING * sp,
                                                       limits.max_voltage_V))
+
+
+def off_centre_tips(layout: ProbeLayout, target: PlanTarget) -> ProbeLayout:
+    """``layout`` with every tip moved along the axis (by the same amount, less than half a
+    voxel) so that the first lies a quarter voxel past a voxel centre, when the axis is a grid
+    axis. Then no voxel centre lies on a probe's tip or on the end of its electrode (exposed
+    lengths and pullback steps are whole millimetres): there the needle track (centres strictly
+    inside a probe) and the solver's cut cells would disagree about what is tissue."""
+    axis = int(np.argmax(np.abs(target.axis)))
+    if abs(target.axis[axis]) < 1 - 1e-9:
+        return layout
+    sign = float(np.sign(target.axis[axis]))
+    h = target.grid.spacing_m
+    origin = sign * target.grid.origin_m[axis]  # a voxel centre, in axial coordinates
+    tip = layout.tips_m[0]
+    wanted = origin + (round((tip - origin) / h - 0.25) + 0.25) * h
+    delta = round((wanted - tip) * 1e6) / 1e6  # whole micrometres, as the plan file holds
+    return replace(layout, tips_m=tuple(t + delta for t in layout.tips_m))
 
 
 def track_mask(layout: ProbeLayout, target: PlanTarget,
@@ -351,3 +379,4 @@ def proxy_field_per_volt(layout: ProbeLayout, ab: np.ndarray, radius_m: float) -
         del rel
         out[p] = b / (math.acosh(c / radius_m) * np.maximum(r1 * r2, (radius_m / 2) ** 2))
     return out
+

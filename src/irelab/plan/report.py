@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from irelab.plan.optimiser import PlanResult
 from irelab.plan.output import plan_json
+from irelab.plan.pipeline import PlanResult
 
 __all__ = ["write_report"]
 
@@ -171,17 +171,65 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def write_report(result: PlanResult, path: Path, case_name: str, runtime_s: float) -> Path:
-    """Write the HTML report to ``path`` and return it."""
+STYLE = """body{font-family:sans-serif;max-width:1100px;margin:auto}
+table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #aaa;padding:3px 8px}
+img{max-width:100%}.fails{color:#a00}.meta{color:#555}
+@media print{body{max-width:none;margin:0;font-size:10pt}h2{break-after:avoid}
+table,img{break-inside:avoid}img{max-height:45vh}a{color:inherit;text-decoration:none}}"""
+"""Screen and print styles: on paper the page uses the full width, tables and figures are not
+split across pages and a figure takes at most half a page."""
+
+
+def _grouped(names: list[str]) -> str:
+    """Names of the checks that hold, the per-pair ones counted."""
+    counts: dict[str, int] = {}
+    for name in names:
+        head = name.split(" ")[0]
+        head = head if head in ("voltage", "current", "spacing", "thermal") else name
+        counts[head] = counts.get(head, 0) + 1
+    return ", ".join(f"{head} ({n})" if n > 1 else head for head, n in counts.items())
+
+
+def _constraints(result: PlanResult) -> str:
+    held = [c.name for c in result.checks if c.ok]
+    failing = [[c.name, c.message] for c in result.checks if not c.ok]
+    text = (f"<p>{len(held)} constraints hold: {html.escape(_grouped(held))}.</p>"
+            if held else "")
+    if failing:
+        text += "<p class='fails'><b>Failing:</b></p>" + _table(failing, ["constraint",
+                                                                          "detail"])
+    margin = next(c for c in result.checks if c.name == "margin")
+    if margin.ok:
+        text += f"<p>{html.escape(margin.message)}</p>"
+    return text
+
+
+def write_report(result: PlanResult, path: Path, source: str, runtime_s: float) -> Path:
+    """Write the HTML report to ``path`` and return it; ``source`` is the input file."""
+    import datetime
+
     import matplotlib
+
+    from irelab import __version__
 
     matplotlib.use("Agg")
     data = plan_json(result, runtime_s)
+    case_name = result.case.name
     status = "meets every constraint" if result.feasible else "does NOT meet: " + "; ".join(
         result.failures)
+    if result.cut_short:
+        status += (" (cut short by the wall-clock limit: it depends on the machine's speed and "
+                   "is not reproducible)")
+    margin = result.margin
+    achieved = (f"{margin.achieved_mm:.1f} mm" if margin.achieved_mm is not None
+                else "none: the tumour is not covered")
     summary = _table([
-        ["coverage of tumour + margin (fine grid)", f"{data['coverage_percent']:.2f} %"],
+        ["tumour", "covered" if margin.tumour_covered else
+         f"NOT covered: {margin.tumour_short} voxels short"],
+        ["margin requested / minimal margin achieved", f"{margin.requested_mm:g} mm / {achieved}"],
+        ["coverage of tumour + margin (confirmation grid)", f"{data['coverage_percent']:.2f} %"],
         ["target volume (minus needle tracks)", f"{data['target_volume_cm3']:.2f} cm3"],
+        ["total lethal volume", f"{data['lethal_volume_cm3']:.2f} cm3"],
         ["healthy tissue ablated outside the target", f"{data['healthy_volume_cm3']:.2f} cm3"],
         ["probes / placements of the array / exposed length",
          f"{result.layout.n_probes} / {result.layout.n_positions} / {data['exposed_mm']} mm"],
@@ -190,27 +238,38 @@ def write_report(result: PlanResult, path: Path, case_name: str, runtime_s: floa
          f"{runtime_s:.1f} s ({result.timings.search_s:.1f} / {result.timings.confirm_s:.1f} "
          f"/ {result.timings.thermal_s:.1f} s)"],
     ], ["quantity", "value"])
-    probes = _table([[p["name"], ", ".join(f"{c:.2f}" for c in p["tip_mm"]), p["exposed_mm"]]
-                     for p in data["probes"]], ["probe", "tip (mm)", "exposed (mm)"])
-    placements = _table(
-        [[str(i + 1), f"{q['back_mm']:g}", ", ".join(f"{c:g}" for c in q["shift_mm"])]
-         for i, q in enumerate(data["placements"])],
-        ["placement (delivery order)", "pulled back (mm)", "moved sideways by (mm)"])
-    pairs = _table([[f"{p['anode']} - {p['cathode']}", p["voltage_V"],
-                     " / ".join(f"{c:.1f}" for c in p["currents_A"])]
-                    for p in data["pairs"]],
-                   ["pair", "voltage (V)", "predicted current (A), per placement"])
+    probes = _table([[p["name"], ", ".join(f"{c:.2f}" for c in p["tip_mm"]),
+                      ", ".join(f"{c:g}" for c in p["direction"]), p["exposed_mm"],
+                      p["insertion_depth_mm"]] for p in data["probes"]],
+                    ["probe", "tip (mm)", "insertion direction (tip to entry)", "exposed (mm)",
+                     "insertion depth from the domain boundary (mm)"])
+    spacings = _table([[f"{a} - {b}", f"{s['spacing_mm']:.1f}"]
+                       for s in data["probe_spacings"] for a, b in [s["probes"]]],
+                      ["probes", "spacing (mm)"])
+    moves = []
+    for i, q in enumerate(data["placements"]):
+        move = "as inserted" if i == 0 else (
+            "every needle withdrawn and re-inserted, the whole array moved sideways"
+            if q["reinsert_every_probe"] else "every needle pulled back along its track")
+        moves.append([str(i + 1), f"{q['back_mm']:g}", ", ".join(f"{c:g}" for c in q["shift_mm"]),
+                      move])
+    placements = _table(moves, ["placement (delivery order)", "pulled back (mm)",
+                                "moved sideways by (mm)", "what the operator does"])
+    delivery = _table([[s["order"], s["placement"], s["pair"], s["voltage_V"],
+                        f"{s['current_A']:.1f} -> {s['last_current_A']:.1f}",
+                        f"{s['energy_J']:.0f}"] for s in data["delivery"]],
+                      ["#", "placement", "pair", "voltage (V)",
+                       "expected current, first -> last pulse (A)", "energy (J)"])
     thermal_rows = [[name, f"{v['peak_temperature_C']:.1f}", f"{v['damage_volume_mm3']:.1f}"]
                     for name, v in data["thermal"].items()]
     thermal = _table(thermal_rows, ["critical structure", "peak temperature (C)",
                                     "thermal damage Omega>=1 (mm3)"])
-    checks = _table([[c.name, "ok" if c.ok else "FAILS", c.message] for c in result.checks],
-                    ["constraint", "status", "detail"])
+    tried = "".join(f"<li>{html.escape(s.text())}</li>" for s in result.tried)
     sched = result.options.schedule
     schedule = (f"{sched.pulses_per_pair} pulses of {sched.pulse_width_us:g} us per pair, "
                 f"trains of {sched.pulses_per_train} at {sched.heart_rate_bpm:g} bpm, "
                 f"{sched.train_pause_s:g} s between trains, {sched.pair_pause_s:g} s between "
-                f"pairs, {sched.reposition_pause_s:g} s per pullback, "
+                f"pairs, {sched.reposition_pause_s:g} s per repositioning, "
                 f"{sched.cooldown_s:g} s cooling simulated")
     images = [("Slices", _slices(result)),
               ("Field-volume histogram of the target", _histogram(result)),
@@ -218,19 +277,23 @@ def write_report(result: PlanResult, path: Path, case_name: str, runtime_s: floa
               ("3-D view", _view3d(result))]
     figs = "".join(f"<h2>{t}</h2><img src='data:image/png;base64,{b}'/>"
                    for t, b in images if b is not None)
+    stamp = datetime.date.today().isoformat()
     page = f"""<!DOCTYPE html><html><head><meta charset="utf-8">
 <title>irelab plan: {html.escape(case_name)}</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:auto}}
-table{{border-collapse:collapse;margin:8px 0}}td,th{{border:1px solid #aaa;padding:3px 8px}}
-img{{max-width:100%}}</style></head><body>
+<style>{STYLE}</style></head><body>
 <h1>Treatment plan: {html.escape(case_name)}</h1>
-<p><b>The plan {html.escape(status)}.</b> All figures come from the fine-grid field solution
-of the plan as written to plan.yaml.</p>
-{summary}<h2>Probes (first placement)</h2>{probes}
+<p class="meta">{stamp}; irelab {html.escape(__version__)}; input file
+{html.escape(str(source))}; requested margin {margin.requested_mm:g} mm.</p>
+<p><b>The plan {html.escape(status)}.</b> All figures come from the confirmation-grid field
+solution of the plan as written to plan.yaml.</p>
+{summary}<h2>Probes (first placement)</h2><p>All probes are parallel (largest angle between
+two probes {data['largest_probe_angle_deg']:g} degrees).</p>{probes}
+<h2>Probe spacings</h2>{spacings}
 <h2>Placements</h2><p>The pairs are delivered at each placement in turn; every probe's tip is
 its first-placement tip pulled back along the insertion direction and moved by the shift.</p>
-{placements}<h2>Pairs (delivery order at each placement)</h2>{pairs}
+{placements}<h2>Delivery order</h2>{delivery}
 <h2>Thermal (Pennes + Arrhenius)</h2><p>{html.escape(schedule)}</p>{thermal}
-<h2>Constraints</h2>{checks}{figs}</body></html>"""
+<h2>Constraints</h2>{_constraints(result)}
+<h2>What the planner tried</h2><ol>{tried}</ol>{figs}</body></html>"""
     path.write_text(page, encoding="utf-8")
     return path

@@ -1,4 +1,4 @@
-"""Repositioning: further placements of the same probe array, moved sideways.
+"""Stage 3, reposition: further placements of the same probe array, moved sideways.
 
 Clinically, when the lethal zone of one placement leaves part of the target untreated, the
 electrodes are repositioned (pulled back, or moved) and the pairs are delivered again until the
@@ -42,12 +42,15 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import ndimage
 
+from irelab.plan.coarse import at_limits, rank, try_evaluate
+from irelab.plan.context import PlanContext
 from irelab.plan.evaluate import LayoutEvaluation, translated
 from irelab.plan.layout import ProbeLayout, blocked_columns, track_mask
+from irelab.plan.options import FINE_SLACK
 from irelab.plan.targets import PlanTarget
 
 __all__ = ["SHIFT_MAGNITUDES_M", "ShiftCandidate", "shift_candidates", "critical_distances",
-           "distance_maps"]
+           "distance_maps", "reposition"]
 
 SHIFT_MAGNITUDES_M = (2e-3, 3e-3, 4e-3, 6e-3, 8e-3, 10e-3, 12e-3, 14e-3, 16e-3)
 """How far a new placement is moved from the one it copies. Up to about the array's half
@@ -291,7 +294,7 @@ def shift_candidates(ev: LayoutEvaluation, target: PlanTarget, safety: float,
             target, tuple(np.subtract(nudge, layout.shift_m(q))))))
         steps = _voxel_steps(target, tuple(np.subtract(new, layout.shift_m(q))))
         np.maximum(field, translated(field_q, steps), out=field)
-        counted = tgt & ~track_mask(cand, target)
+        counted = tgt & ~track_mask(cand, target) & (field > 0)
         ratio = thr[counted] / np.maximum(field[counted], 1e-30)
         healthy = float(np.sum((field >= thr) & healthy_mask) * grid.voxel_volume_m3)
         out.append(ShiftCandidate(
@@ -313,3 +316,50 @@ def _rank(c: ShiftCandidate) -> tuple:
     if c.predicted_uncovered == 0:
         return (0, moved, round(c.predicted_excess, 2), c.predicted_healthy_m3, size)
     return (1, round(c.predicted_excess, 3), moved, c.predicted_healthy_m3, size)
+
+
+def reposition(ctx: PlanContext, ev: LayoutEvaluation, stage: str = "reposition"
+               ) -> LayoutEvaluation:
+    """``ev`` with up to ``PlanOptions.max_extra_placements`` further placements of its array
+    shifted sideways, each the best of ``placement_solves`` screened candidates solved on the
+    confirmation grid and kept only if it ranks better (:func:`irelab.plan.coarse.rank`);
+    stops once the plan covers the tumour with its margin. Every pair stays at its limit (a
+    new placement's currents may turn a pair down)."""
+    opts, journal = ctx.options, ctx.journal
+    evaluator = ctx.fine_eval
+    for added in range(opts.max_extra_placements):
+        if ctx.margin(ev).acceptable or journal.out_of_time():
+            break
+        cands = shift_candidates(ev, evaluator.target, FINE_SLACK, evaluator.healthy_mask,
+                                 opts.limits.probe_diameter_m / 2, keep=opts.placement_solves)
+        if not cands:
+            journal.note(stage, f"placement {ev.layout.n_positions + 1}",
+                         "no sideways shift keeps the probes clear of critical structures")
+            break
+        chosen = None
+        for cand in cands:
+            if chosen is not None and journal.out_of_time():
+                break
+            a, b = (1e3 * v for v in cand.shift_m)
+            journal.progress(f"{stage}: placement {cand.layout.n_positions} shifted "
+                             f"({a:.0f}, {b:.0f}) mm", 0.72 + 0.02 * added)
+            solved = at_limits(evaluator, try_evaluate(evaluator, cand.layout, base=ev),
+                               opts.limits)
+            if solved is None:
+                continue
+            journal.note(stage, f"add placement {cand.layout.n_positions}: the array of "
+                                f"placement {cand.after + 1} moved sideways by ({a:.0f}, "
+                                f"{b:.0f}) mm (predicted {cand.predicted_uncovered} voxels "
+                                "short)", ctx.describe(solved))
+            if chosen is None or rank(evaluator, solved, FINE_SLACK) < rank(
+                    evaluator, chosen, FINE_SLACK):
+                chosen = solved
+            if ctx.margin(solved).acceptable:
+                break
+        if chosen is None or rank(evaluator, chosen, FINE_SLACK) >= rank(evaluator, ev,
+                                                                         FINE_SLACK):
+            journal.note(stage, f"placement {ev.layout.n_positions + 1}",
+                         "none of the solved placements lowers the shortfall: not added")
+            break
+        ev = chosen
+    return ev

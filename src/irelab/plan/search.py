@@ -18,7 +18,8 @@ either in-plane axis), or the layout spread by one step. Moves that put a
 probe in the keep-out around a critical structure are placed at the nearest clear position;
 moves that break a spacing limit are skipped. The first move that lowers the excess is kept
 (first-improvement hill climbing); the search stops when the target is covered, no move helps,
-or the trial budget or deadline is reached. Each trial re-solves only the moved probe's pairs
+or the trial budget is spent (a count of moves, never seconds: the result does not depend on the
+machine's speed). Each trial re-solves only the moved probe's pairs
 (``Evaluator.evaluate(..., base=...)``).
 
 Written here (the search is the product); it is plain greedy local search, e.g. Hoos H, Stutzle
@@ -27,7 +28,6 @@ T, Stochastic Local Search, Morgan Kaufmann 2005, ch. 1 ("iterative improvement"
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -184,14 +184,14 @@ def _moves(ev: LayoutEvaluation, target: PlanTarget, safety: float, step_m: floa
 def improve_positions(evaluator: Evaluator, start: LayoutEvaluation, *, safety: float,
                       step_m: float,
                       place: Callable[[tuple[float, float]], tuple[float, float] | None],
-                      limits: PlanLimits, max_trials: int, deadline: float | None = None,
+                      limits: PlanLimits, max_trials: int,
+                      stop: Callable[[], bool] | None = None,
                       report: Callable[[str], None] | None = None
                       ) -> tuple[LayoutEvaluation, int]:
     """First-improvement local search from ``start`` (see the module doc).
 
     Returns the best evaluation found (possibly ``exact=False``) and the number of trials.
-    ``deadline`` is a ``time.perf_counter()`` value: no trial starts when the last one would
-    not finish before it.
+    ``stop()`` is asked before each trial (the user's explicit wall-clock limit, if any).
     """
     target = evaluator.target
     thr = target.lethal_threshold_V_per_m
@@ -199,16 +199,12 @@ def improve_positions(evaluator: Evaluator, start: LayoutEvaluation, *, safety: 
     score = shortfall(at_current_limit(evaluator, start, limits), thr, safety)
     tried = {start.layout.points_m}
     trials = 0
-    last_s = 0.0
     while not score.covered and trials < max_trials:
         improved = False
         for cand in _moves(current, target, safety, step_m, place, limits, tried):
-            if trials >= max_trials or (
-                    deadline is not None and time.perf_counter() + last_s > deadline):
+            if trials >= max_trials or (stop is not None and stop()):
                 return current, trials
-            t0 = time.perf_counter()
             ev = evaluator.evaluate(cand, base=current)
-            last_s = time.perf_counter() - t0
             trials += 1
             s = shortfall(at_current_limit(evaluator, ev, limits), thr, safety)
             if report is not None:

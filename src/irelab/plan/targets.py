@@ -23,7 +23,12 @@ from scipy import ndimage
 
 from irelab.field.problem import FieldProblem, Grid, TissueRole
 
-__all__ = ["PlanLimits", "PlanTarget", "dilate_mm", "build_target"]
+__all__ = ["PlanLimits", "PlanTarget", "Unreachable", "dilate_mm", "build_target"]
+
+
+class Unreachable(Exception):
+    """No probe layout within the limits can be placed to reach the target (the message says
+    why): a valid case whose goal cannot be met."""
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ Progress = Callable[[str], None]
 
 COVER_FACTOR = 1.003
 """A voxel counts as covered for the goal when its |E| exceeds its threshold by 0.3 %: the
-planner's fine-grid slack (``irelab.plan.optimiser.FINE_SLACK``, measured there: a fresh solve
+planner's fine-grid slack (``irelab.plan.options.FINE_SLACK``, measured there: a fresh solve
 of the written case changes |E| by less), so that ``irelab simulate`` of the re-planned plan
 finds at least the coverage reported."""
 

@@ -15,15 +15,23 @@ diffusion length in that time, ``sqrt(k tau / (rho c))`` = 3.5 um for liver, is 
 1 mm voxel, and the perfusion time constant ``1/omega_b`` is minutes (0.1 s for the vessel
 exchange), so conduction and perfusion move a fraction ~1e-5 (~1e-3 in vessels) of the pulse's
 heat during the pulse: the pulse raises each voxel by ``q tau / (rho c)`` and nothing else
-happens. Between pulses there is no source and we take backward-Euler steps (L-stable: no
-oscillation after the sharp pulse heating) of at most ``max_step_s``; the step matrix
-``rho c / dt + omega_b rho_b c_b + K`` depends only on dt, and is built once per distinct dt.
-It is symmetric and strongly diagonally dominant (the mass term ``rho c / dt`` dominates when the
-Fourier number ``k dt / (rho c h^2)`` is O(1): 0.12 for 1 mm voxels and 0.86 s steps), so its
-condition number is at most ``1 + 12 Fo`` and Jacobi-preconditioned conjugate gradients converge
-in a handful of iterations from the previous temperature; we use that instead of a
-factorisation (which on 3-D grids fills in badly). The tolerance is stated in
-``SOLVE_RTOL``.
+happens. Between pulses there is no source and we take implicit steps of at most
+``max_step_s``, split into one backward-Euler step per axis (locally one-dimensional splitting:
+Yanenko NN, The Method of Fractional Steps, Springer 1971; e.g. Hundsdorfer W, Verwer J,
+Numerical Solution of Time-Dependent Advection-Diffusion-Reaction Equations, Springer 2003,
+sec. IV.1): ``(rho c / dt + omega_b rho_b c_b / 3 + K_a) theta_a = rho c / dt theta_(a-1)``
+for the axes a = x, y, z in turn. Each factor is a tridiagonal matrix along the grid lines of
+its axis, symmetric and diagonally dominant, so it is factorised once per distinct dt and each
+step is three direct solves (vectorised over the lines): no iteration and no tolerance. Every
+factor is an M-matrix, so the step is positive and monotone (no oscillation after the sharp
+pulse heating), like the unsplit backward-Euler step it replaces (which took ~10
+conjugate-gradient iterations per step: 3.4x the time, measured below). The splitting adds an
+``O(dt^2)`` error to backward Euler's ``O(dt)``: with the Fourier number ``k dt / (rho c h^2)``
+= 0.12 of 1 mm voxels and 0.86 s steps it is small for the smooth part of the field, and the
+sharpest (grid-scale) modes decay between the backward-Euler and the exact rate. Measured on a
+12-pair, 90-pulse protocol on a 68 mm box at 1 mm (Gaussian heating columns up to 55 C): peak
+temperatures within 0.1 K of the unsplit step's, the volume with Omega >= 1 2 % smaller in
+liver (4.43 vs 4.52 cm3) and 0.4 % in the tumour, 8.3 instead of 28 s of CPU.
 
 Damage: ``Omega = int A exp(-Ea / (R T)) dt`` accumulated per step with the trapezoidal rule on
 the rate at the start (just after the pulse) and the end of the step; on the fast decay after a
@@ -51,7 +59,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from irelab.field.problem import Grid, Material, PairSolution
 from irelab.thermal.properties import (
@@ -68,13 +75,6 @@ from irelab.thermal.schedule import PulseSchedule
 __all__ = ["RegionHeating", "ThermalResult", "joule_power", "simulate_heating"]
 
 log = logging.getLogger(__name__)
-
-SOLVE_RTOL = 1e-5
-"""Relative residual of each backward-Euler solve (vs the right-hand side norm): ~1e-5 of the
-excess temperature per step, far below the 0.1 K that matters over ~10^3 steps."""
-
-MAX_CG_ITERATIONS = 200
-"""Safeguard; the diagonally dominant step matrix needs ~5-10."""
 
 CROP_HEATING_K = 1.0
 """Only the box around voxels whose total adiabatic heating over the protocol reaches this is
@@ -130,36 +130,29 @@ def _tissue_arrays(labels: np.ndarray, names: Sequence[str],
     return rho_c, k, w * BLOOD_DENSITY_KG_PER_M3 * BLOOD_HEAT_CAPACITY_J_PER_KG_K
 
 
-def _laplacian(k: np.ndarray, h: float) -> sp.csr_matrix:
-    """FV diffusion operator per unit volume (W/(m^3 K)), theta = 0 on the outer faces."""
-    shape = k.shape
-    n = k.size
-    index = np.arange(n).reshape(shape)
-    rows, cols, vals = [], [], []
-    diag = np.zeros(n)
-    for axis in range(3):
-        lo = [slice(None)] * 3
-        hi = [slice(None)] * 3
-        lo[axis] = slice(0, shape[axis] - 1)
-        hi[axis] = slice(1, shape[axis])
-        k1, k2 = k[tuple(lo)], k[tuple(hi)]
-        g = (2 * k1 * k2 / (k1 + k2)).ravel() / h**2
-        i, j = index[tuple(lo)].ravel(), index[tuple(hi)].ravel()
-        rows += [i, j]
-        cols += [j, i]
-        vals += [-g, -g]
-        np.add.at(diag, i, g)
-        np.add.at(diag, j, g)
-        # Dirichlet faces of the box: half-cell conductance 2 k / h^2 on each boundary face
-        for boundary in (0, shape[axis] - 1):
-            sl = [slice(None)] * 3
-            sl[axis] = slice(boundary, boundary + 1)
-            diag[index[tuple(sl)].ravel()] += 2 * k[tuple(sl)].ravel() / h**2
-    rows.append(np.arange(n))
-    cols.append(np.arange(n))
-    vals.append(diag)
-    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                         shape=(n, n))
+def _line_factor(k: np.ndarray, rho_c_dt: np.ndarray, exchange: np.ndarray, h: float
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """LDL^T factor of ``rho c / dt + exchange / 3 + K_axis`` along the first axis of the
+    arrays (one tridiagonal system per grid line, all lines at once): face conductance per
+    volume ``k_face / h^2`` with the harmonic mean of the two cells' k, ``2 k / h^2`` towards
+    the box's faces (theta = 0 there). Returns ``l`` (the unit lower factor's sub-diagonal,
+    ``l[0]`` unused) and ``1 / d`` (the inverse pivots), both shaped (cells along the axis,
+    lines). The matrix is symmetric and diagonally dominant, so the factorisation needs no
+    pivoting."""
+    n = k.shape[0]
+    k = k.reshape(n, -1)
+    g = 2 * k[:-1] * k[1:] / (k[:-1] + k[1:]) / h**2
+    diag = (rho_c_dt + exchange / 3).reshape(n, -1).copy()
+    diag[:-1] += g
+    diag[1:] += g
+    diag[0] += 2 * k[0] / h**2
+    diag[-1] += 2 * k[-1] / h**2
+    lower = np.zeros_like(diag)
+    pivot = diag.copy()
+    for i in range(1, n):
+        lower[i] = -g[i - 1] / pivot[i - 1]
+        pivot[i] = diag[i] + lower[i] * g[i - 1]
+    return lower, 1.0 / pivot
 
 
 def _crop(total_rise: np.ndarray, h: float, margin_m: float) -> tuple[slice, slice, slice]:
@@ -172,49 +165,35 @@ def _crop(total_rise: np.ndarray, h: float, margin_m: float) -> tuple[slice, sli
     return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))  # type: ignore
 
 
-def _dot(a: np.ndarray, b: np.ndarray) -> float:
-    """Inner product without BLAS (einsum's C loop): BLAS threads contend on a shared machine."""
-    return float(np.einsum("i,i->", a, b))
+class _SplitStepper:
+    """Locally one-dimensional backward-Euler steps of one size (module doc): per axis one
+    tridiagonal system per grid line, factorised once (:func:`_line_factor`); every step is three
+    direct solves (forward and backward substitution, vectorised over the lines)."""
 
+    def __init__(self, k: np.ndarray, rho_c: np.ndarray, exchange: np.ndarray, dt: float,
+                 h: float) -> None:
+        self.shape = k.shape
+        self.axes = []
+        for axis in range(3):
+            moved = [np.ascontiguousarray(np.moveaxis(a, axis, 0))
+                     for a in (k, rho_c / dt, exchange)]
+            lower, inv_pivot = _line_factor(*moved, h)
+            self.axes.append((moved[1], lower, inv_pivot))
 
-class _Stepper:
-    """Backward-Euler steps of one size: matrix and Jacobi preconditioner built once.
-
-    The conjugate-gradient loop is written out (Hestenes-Stiefel with a diagonal
-    preconditioner, as in Saad, Iterative Methods for Sparse Linear Systems, 2nd ed., Alg. 9.1)
-    with in-place vector updates: the solves are a handful of iterations each, ~10^3 times per
-    plan, where the per-call overhead of ``scipy.sparse.linalg.cg`` dominated.
-    """
-
-    def __init__(self, laplacian: sp.csr_matrix, rho_c: np.ndarray, exchange: np.ndarray,
-                 dt: float) -> None:
-        self.mass = rho_c / dt
-        self.matrix = (laplacian + sp.diags(self.mass + exchange)).tocsr()
-        self.inv_diag = 1.0 / self.matrix.diagonal()
-
-    def step(self, theta: np.ndarray) -> tuple[np.ndarray, int]:
-        b = self.mass * theta
-        x = theta.copy()
-        r = b - self.matrix @ x
-        tol2 = (SOLVE_RTOL**2) * _dot(b, b)
-        z = self.inv_diag * r
-        p = z.copy()
-        rz = _dot(r, z)
-        iterations = 0
-        while _dot(r, r) > tol2 and iterations < MAX_CG_ITERATIONS:
-            q = self.matrix @ p
-            alpha = rz / _dot(p, q)
-            x += alpha * p
-            r -= alpha * q
-            np.multiply(self.inv_diag, r, out=z)
-            rz_new = _dot(r, z)
-            p *= rz_new / rz
-            p += z
-            rz = rz_new
-            iterations += 1
-        if iterations >= MAX_CG_ITERATIONS:
-            log.warning("bioheat step stopped at %d CG iterations", iterations)
-        return x, iterations
+    def step(self, theta: np.ndarray) -> np.ndarray:
+        """``theta`` (flat, the box in C order) one step later."""
+        field = theta.reshape(self.shape)
+        for axis, (mass, lower, inv_pivot) in enumerate(self.axes):
+            y = np.empty(mass.shape)
+            np.multiply(mass, np.moveaxis(field, axis, 0), out=y)
+            lines = y.reshape(len(y), -1)
+            for i in range(1, len(lines)):  # L z = b
+                lines[i] -= lower[i] * lines[i - 1]
+            lines *= inv_pivot  # D w = z
+            for i in range(len(lines) - 2, -1, -1):  # L^T x = w
+                lines[i] -= lower[i + 1] * lines[i + 1]
+            field = np.moveaxis(y, 0, axis)
+        return np.ascontiguousarray(field).ravel()
 
 
 def simulate_heating(
@@ -256,20 +235,19 @@ def simulate_heating(
     if min(sub_shape) <= 0 or not events:
         return _result(grid, labels, tissue_names, peak, final, omega, duration, 0)
 
-    rho_c = rho_c_full[box].ravel()
-    exchange = exchange_full[box].ravel()
-    lap = _laplacian(k_full[box], h)
-    increments = [(np.asarray(q)[box].ravel() * tau / rho_c) for q in power_W_per_m3]
+    rho_c = rho_c_full[box]
+    exchange = exchange_full[box]
+    k_box = k_full[box]
+    increments = [(np.asarray(q)[box] * tau / rho_c).ravel() for q in power_W_per_m3]
     theta = np.zeros(rho_c.size)
     theta_peak = np.zeros_like(theta)
     om = np.zeros_like(theta)
-    steppers: dict[float, _Stepper] = {}
+    steppers: dict[float, _SplitStepper] = {}
     rate = damage_model.rate_per_s
     base_rate = float(rate(np.asarray(BODY_TEMPERATURE_C)))
     rate_now = np.zeros_like(theta)
     t_now = 0.0
     n_steps = 0
-    cg_iters = 0
     times = [e.time_s for e in events] + [duration]
     for i, t_next in enumerate(times):
         gap = t_next - t_now
@@ -278,10 +256,9 @@ def simulate_heating(
             dt = round(gap / n_sub, 9)
             stepper = steppers.get(dt)
             if stepper is None:
-                stepper = steppers[dt] = _Stepper(lap, rho_c, exchange, dt)
+                stepper = steppers[dt] = _SplitStepper(k_box, rho_c, exchange, dt, h)
             for _ in range(n_sub):
-                theta, its = stepper.step(theta)
-                cg_iters += its
+                theta = stepper.step(theta)
                 rate_new = rate(theta + BODY_TEMPERATURE_C) - base_rate
                 om += 0.5 * dt * (rate_now + rate_new)
                 rate_now = rate_new
@@ -295,7 +272,7 @@ def simulate_heating(
                 progress(i / len(events))
     if progress is not None:
         progress(1.0)
-    log.debug("bioheat: %d steps, %d CG iterations, box %s", n_steps, cg_iters, sub_shape)
+    log.debug("bioheat: %d steps, box %s", n_steps, sub_shape)
     peak[box] = theta_peak.reshape(sub_shape) + BODY_TEMPERATURE_C
     final[box] = theta.reshape(sub_shape) + BODY_TEMPERATURE_C
     omega[box] = om.reshape(sub_shape)

@@ -1,0 +1,87 @@
+"""The planner's settings: grids, limits, pulse schedule and the work budget of every stage.
+
+Every budget counts work (layouts, solves, trial moves, placements, alternatives, repairs),
+never seconds (:mod:`irelab.plan.journal`); ``max_minutes`` is the only clock and is off unless
+the user asks for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from irelab.plan.targets import PlanLimits
+from irelab.thermal.schedule import PulseSchedule
+
+__all__ = ["PlanOptions", "CLEARANCE_M", "FINE_SLACK", "SEARCH_RTOL"]
+
+CLEARANCE_M = 0.5e-3
+"""Least distance between a probe's surface and a critical structure's voxelised surface
+(design choice: half a fine voxel, so that a probe never shares a voxel with a vessel wall)."""
+
+FINE_SLACK = 1.003
+"""On the confirmation grid a voxel counts as covered when its |E| exceeds its threshold by
+0.3 %: re-solving the written case from scratch (``irelab simulate``: no warm start,
+coordinates rounded to 0.001 mm) changes |E| by less (measured: one voxel within 0.1 % of its
+threshold flipped on the segment-8 demo without the margin), so the coverage reported is never
+more than a fresh solve shows."""
+
+SEARCH_RTOL = 1e-2
+"""Solver tolerance for search solves (the default is 2e-3): measured on the segment-8 phantom
+it changes pair currents by < 0.2 % and |E| by < 3 % at 1 mm, and saves ~25 % of the time.
+Whatever is reported is solved again at the default tolerance."""
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """Planner settings (SI). ``fine_spacing_m`` is the confirmation grid; the search runs on
+    ``coarse_spacing_m`` (or the confirmation grid's spacing, if that is coarser).
+
+    ``coarse_safety``: the coarse search asks every target voxel for this factor above its
+    threshold (the 2 mm grid averages the field over voxels that straddle the tumour's surface
+    and vessel walls, where the 1 mm grid finds it up to ~15 % lower).
+    ``refine``: run the local searches. ``lower_voltages``: lower each pair's voltage once the
+    confirmation grid shows the tumour covered at the limits (else every pair stays at its
+    limit). ``thermal``: run the thermal model (and repair a plan that would damage a critical
+    structure).
+
+    Work budget (counted, never timed): ``screen_keep`` screened layouts solved on the coarse
+    grid; ``coarse_trials`` and ``fine_trials`` moves of the local search on each grid;
+    ``max_extra_placements`` sideways placements of the array that repositioning may add
+    (0 turns it off), ``placement_solves`` candidate placements solved per added placement;
+    ``alternatives`` other layouts (one probe more, shorter electrodes with one pullback more,
+    probes closer together) confirmed when the best one still misses the tumour or its margin;
+    ``thermal_repairs`` repaired protocols simulated when the thermal model finds damage in a
+    critical structure.
+
+    ``max_minutes``: an explicit wall-clock limit (None: none). A plan it cuts short depends on
+    the machine's speed and says so (``PlanResult.cut_short``).
+
+    ``workers``: processes that solve the pairs of a placement side by side (1: all in this
+    process). Speed only: the plan is the same for any number (:mod:`irelab.plan.workers`).
+    """
+
+    margin_m: float = 5e-3
+    direction: tuple[float, float, float] = (0.0, 0.0, 1.0)
+    coarse_spacing_m: float = 2e-3
+    fine_spacing_m: float = 1e-3
+    limits: PlanLimits = field(default_factory=PlanLimits)
+    schedule: PulseSchedule = field(default_factory=PulseSchedule)
+    screen_keep: int = 3
+    refine: bool = True
+    coarse_safety: float = 1.08
+    coarse_trials: int = 24
+    fine_trials: int = 12
+    lower_voltages: bool = True
+    thermal: bool = True
+    max_extra_placements: int = 2
+    placement_solves: int = 3
+    alternatives: int = 3
+    thermal_repairs: int = 6
+    max_minutes: float | None = None
+    workers: int = 2
+
+    @property
+    def search_spacing_m(self) -> float:
+        """The search grid's spacing: never finer than the confirmation grid."""
+        return max(self.coarse_spacing_m, self.fine_spacing_m)
+

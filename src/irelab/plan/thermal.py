@@ -1,0 +1,225 @@
+"""Stage 5, thermal: the bioheat model on the plan's pulses, and a plan that would damage a
+critical structure repaired rather than only reported.
+
+The thermal model (:func:`irelab.thermal.simulate_heating`: Pennes with Arrhenius damage) runs
+on the confirmation grid's Joule power of every pair at every placement, in delivery order,
+with the options' pulse schedule. If it finds thermal damage (Omega >= 1) in a critical
+structure, the repairs below are tried in order, each simulated again, and the first that
+leaves every critical structure undamaged is kept (at most ``PlanOptions.thermal_repairs``
+simulations). Any new voltages or pairs are solved exactly, and a repair must keep the tumour
+covered and its margin met when the plan had them. The pairs are ranked by the Joule energy
+they put into the damaged voxels (the hottest first).
+
+1. delivery order: the hottest pairs interleaved with the coolest, so the structure cools
+   between them (same fields, no solve);
+2. pair choice: the hottest pair dropped, every other pair the spacing limits allow solved at
+   the limits and the voltages lowered again;
+3. voltages: lowered again from the limits taking the hottest pairs first, so that they end up
+   lowest and the others take over the coverage;
+4. a cap: the hottest pair at most ``CAP_FACTOR`` of its voltage, the others free up to their
+   limits, lowered again;
+5. pair choice: the two hottest pairs dropped, as in 2;
+6. pauses: the least damaging of the above delivered with ``TRAIN_PAUSE_S`` between trains and
+   ``PAIR_PAUSE_S`` between pairs (the plan then states the schedule it needs; the case file
+   has no key for pauses, so its description says it).
+
+Repairs 2-5 are delivered in the interleaved order. When none works, the least damaging plan
+is kept and the thermal check fails with the damage in numbers (the journal says what each
+repair gave).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+import numpy as np
+
+from irelab.plan.coarse import at_limits as at_limits_of
+from irelab.plan.coarse import try_evaluate, with_all_pairs
+from irelab.plan.context import PlanContext
+from irelab.plan.evaluate import LayoutEvaluation
+from irelab.plan.options import FINE_SLACK
+from irelab.plan.voltages import lower_with
+from irelab.thermal.bioheat import ThermalResult, simulate_heating, thermal_tissues
+from irelab.thermal.schedule import PulseSchedule
+
+__all__ = ["simulate_plan_heating", "thermal_stage", "reordered", "CAP_FACTOR"]
+
+CAP_FACTOR = 0.85
+"""A hot pair's voltage cap as a fraction of its voltage: Joule power ~ sigma(E) E^2 falls by
+about 30 % (design choice: one step that the other pairs can usually make up)."""
+
+TRAIN_PAUSE_S = 30.0
+"""Pause between trains when pauses are the repair: about the time constant ``r^2 / alpha`` of
+heat leaving a 2 mm neighbourhood of a needle (4e-6 m^2 / 1.4e-7 m^2/s = 28 s, liver
+diffusivity), so a train's heat has mostly spread before the next (design choice)."""
+
+PAIR_PAUSE_S = 60.0
+"""Pause between pairs when pauses are the repair (design choice: twice the train pause)."""
+
+
+def simulate_plan_heating(ctx: PlanContext, ev: LayoutEvaluation,
+                          schedule: PulseSchedule | None = None) -> ThermalResult:
+    """The thermal model on ``ev``'s power (every pair at every placement, delivery order),
+    with ``schedule`` (default: the options')."""
+    fine = ctx.fine_problem
+    n_pairs = len(ev.layout.pairs)
+    return simulate_heating(fine.grid, fine.labels, fine.tissue_names, ev.power,
+                            schedule or ctx.options.schedule,
+                            tissues=thermal_tissues(fine.materials),
+                            position_starts=[p * n_pairs for p in range(1, ev.layout.n_positions)])
+
+
+def _damaged(ctx: PlanContext, thermal: ThermalResult) -> list[str]:
+    return [name for name in ctx.fine_target.critical
+            if name in thermal.regions and thermal.regions[name].damage_volume_cm3 > 0]
+
+
+def _heat_per_pair(ev: LayoutEvaluation, thermal: ThermalResult,
+                   ctx: PlanContext) -> np.ndarray:
+    """Joule energy each pair (over its placements) deposits in the damaged critical voxels,
+    or, when none is damaged, in the hottest critical voxels (per pulse, J/m^3 summed)."""
+    hot = thermal.damaged & ctx.fine_target.critical_any
+    if not hot.any():
+        peak = np.where(ctx.fine_target.critical_any, thermal.peak_temperature_C, -np.inf)
+        hot = peak >= np.max(peak) - 1.0
+    n_pairs = len(ev.layout.pairs)
+    heat = np.zeros(n_pairs)
+    for index, q in enumerate(ev.power):
+        heat[index % n_pairs] += float(q[hot].sum())
+    return heat
+
+
+def interleaved(heat: np.ndarray) -> np.ndarray:
+    """Pair order that alternates the hottest and the coolest remaining pairs."""
+    ranked = list(np.argsort(-heat, kind="stable"))
+    order = []
+    while ranked:
+        order.append(ranked.pop(0))
+        if ranked:
+            order.append(ranked.pop())
+    return np.asarray(order)
+
+
+def reordered(ev: LayoutEvaluation, order: np.ndarray) -> LayoutEvaluation:
+    """``ev`` with its pairs delivered in ``order`` (the same fields, currents and power,
+    permuted at every placement)."""
+    lay = ev.layout
+    n_pairs = len(lay.pairs)
+    index = [position * n_pairs + int(p) for position in range(lay.n_positions) for p in order]
+    layout = replace(lay, pairs=tuple(lay.pairs[p] for p in order),
+                     voltages_V=tuple(lay.voltages_V[p] for p in order))
+    return replace(ev, layout=layout,
+                   currents_A=tuple(tuple(row[p] for p in order) for row in ev.currents_A),
+                   fields=tuple(ev.fields[i] for i in index) if ev.fields else (),
+                   power=tuple(ev.power[i] for i in index) if ev.power else ())
+
+
+def _describe(ctx: PlanContext, thermal: ThermalResult) -> str:
+    parts = []
+    for name in ctx.fine_target.critical:
+        region = thermal.regions.get(name)
+        if region is not None:
+            parts.append(f"{name} peak {region.peak_temperature_C:.1f} C, damage "
+                         f"{region.damage_volume_cm3 * 1e3:.1f} mm^3")
+    return "; ".join(parts) or "no critical structure heated"
+
+
+def _dropped(ctx: PlanContext, at_limits: LayoutEvaluation, hot: list[tuple[int, int]]
+             ) -> LayoutEvaluation | None:
+    """The same probes with every pair the spacing limits allow except ``hot``, solved at the
+    limits, voltages lowered (None when no pair is left or the solver fails)."""
+    limits = ctx.limits
+    layout = with_all_pairs(at_limits.layout, limits) or at_limits.layout
+    pairs = tuple(p for p in layout.pairs if p not in hot)
+    if not pairs:
+        return None
+    layout = replace(layout, pairs=pairs, voltages_V=(limits.max_voltage_V,) * len(pairs))
+    solved = at_limits_of(ctx.fine_eval, try_evaluate(ctx.fine_eval, layout, base=at_limits),
+                          limits)
+    if solved is None:
+        return None
+    return lower_with(ctx.fine_eval, solved, FINE_SLACK)
+
+
+def _damage_mm3(ctx: PlanContext, thermal: ThermalResult) -> float:
+    return sum(thermal.regions[name].damage_volume_cm3 * 1e3 for name in ctx.fine_target.critical
+               if name in thermal.regions)
+
+
+def thermal_stage(ctx: PlanContext, plan: LayoutEvaluation, at_limits: LayoutEvaluation
+                  ) -> tuple[LayoutEvaluation, ThermalResult | None, PulseSchedule]:
+    """The thermal model on ``plan`` and, if it damages a critical structure, the repairs of
+    the module doc (``at_limits``: the same layout with every pair at its limit, where the
+    voltage repairs start). Returns the plan kept, its thermal result and the pulse schedule
+    it needs (the options' one unless the pauses had to be lengthened)."""
+    opts, journal = ctx.options, ctx.journal
+    if not opts.thermal:
+        return plan, None, opts.schedule
+    journal.progress("thermal: bioheat model", 0.85)
+    thermal = simulate_plan_heating(ctx, plan)
+    journal.note("thermal", "bioheat model of the planned pulses", _describe(ctx, thermal))
+    if not _damaged(ctx, thermal):
+        return plan, thermal, opts.schedule
+    heat = _heat_per_pair(plan, thermal, ctx)
+    hottest = np.argsort(-_heat_per_pair(at_limits, thermal, ctx), kind="stable")
+    hot_pairs = [at_limits.layout.pairs[p] for p in hottest]
+    names = ["P{}-P{}".format(*(q + 1 for q in pair)) for pair in hot_pairs]
+    volts = np.asarray(at_limits.layout.voltages_V, dtype=float)
+    caps = volts.copy()
+    caps[hottest[:1]] *= CAP_FACTOR
+    Make = Callable[[], LayoutEvaluation | None]
+    tries: list[tuple[str, Make]] = [
+        ("deliver the hottest pairs between the coolest",
+         lambda: reordered(plan, interleaved(heat))),
+        (f"drop {names[0]}, every other pair the spacing allows",
+         lambda: _dropped(ctx, at_limits, hot_pairs[:1])),
+        ("lower the voltages again, hottest pairs first",
+         lambda: lower_with(ctx.fine_eval, at_limits, FINE_SLACK, order=hottest)),
+        (f"cap {names[0]} at {CAP_FACTOR:.0%} of its voltage",
+         lambda: lower_with(ctx.fine_eval, at_limits, FINE_SLACK, order=hottest, caps=caps)),
+        (f"drop {', '.join(names[:2])}, every other pair the spacing allows",
+         lambda: _dropped(ctx, at_limits, hot_pairs[:2])),
+    ]
+    wanted = ctx.margin(plan)
+    best, best_thermal = plan, thermal
+    for attempt, (label, make) in enumerate(tries[:opts.thermal_repairs]):
+        if journal.out_of_time():
+            break
+        journal.progress(f"thermal: repair {attempt + 1}: {label}", 0.9)
+        candidate = make()
+        if candidate is None:
+            journal.note("thermal repair", label, "no such plan keeps the coverage")
+            continue
+        if attempt > 0:  # new voltages or pairs: delivered interleaved as well
+            candidate = reordered(candidate,
+                                  interleaved(_heat_per_pair(candidate, thermal, ctx)))
+        kept = ctx.margin(candidate)
+        if (wanted.tumour_covered and not kept.tumour_covered) or (
+                wanted.acceptable and not kept.acceptable):
+            journal.note("thermal repair", label, f"{ctx.describe(candidate)}: loses what the "
+                                                  "plan covered, not kept")
+            continue
+        result = simulate_plan_heating(ctx, candidate)
+        repaired = not _damaged(ctx, result)
+        journal.note("thermal repair", label, _describe(ctx, result)
+                     + (": repaired, kept" if repaired else ": still damaged"))
+        if repaired:
+            return candidate, result, opts.schedule
+        if _damage_mm3(ctx, result) < _damage_mm3(ctx, best_thermal):
+            best, best_thermal = candidate, result
+    if opts.thermal_repairs > len(tries) and not journal.out_of_time():
+        slower = replace(opts.schedule, train_pause_s=max(opts.schedule.train_pause_s,
+                                                          TRAIN_PAUSE_S),
+                         pair_pause_s=max(opts.schedule.pair_pause_s, PAIR_PAUSE_S))
+        journal.progress("thermal: repair: longer pauses", 0.95)
+        result = simulate_plan_heating(ctx, best, slower)
+        repaired = not _damaged(ctx, result)
+        label = (f"pause {slower.train_pause_s:g} s between trains and {slower.pair_pause_s:g} s "
+                 "between pairs")
+        journal.note("thermal repair", label, _describe(ctx, result)
+                     + (": repaired, kept" if repaired else ": still damaged"))
+        if repaired:
+            return best, result, slower
+    return best, best_thermal, opts.schedule

@@ -1,0 +1,71 @@
+"""The thermal stage's repairs: delivery order and permuted evaluations (no solve), and a plan
+that would damage a critical structure is repaired, not only reported."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from irelab.case import parse_case
+from irelab.plan import PlanOptions, plan_treatment
+from irelab.plan.evaluate import LayoutEvaluation
+from irelab.plan.layout import ProbeLayout
+from irelab.plan.thermal import interleaved, reordered
+
+
+def test_the_hottest_pairs_are_delivered_between_the_coolest() -> None:
+    """Heat 5, 1, 4, 0, 3: order hottest, coolest, next hottest, next coolest, ...: pairs
+    0 (5), 3 (0), 2 (4), 1 (1), 4 (3); no two of the three hottest are consecutive."""
+    order = interleaved(np.array([5.0, 1.0, 4.0, 0.0, 3.0]))
+    assert order.tolist() == [0, 3, 2, 1, 4]
+
+
+def test_a_reordered_evaluation_keeps_each_pairs_field_current_and_power() -> None:
+    """Two placements of three pairs: after reordering, pair k's voltage, currents at both
+    placements, fields and power travel with it (delivery order is placement by placement)."""
+    shape = (2, 2, 2)
+    layout = ProbeLayout(((0.0, 0.0), (0.01, 0.0), (0.0, 0.01)), 0.02, (0.0, 0.005),
+                         ((0, 1), (1, 2), (0, 2)), (1000.0, 2000.0, 3000.0))
+    fields = tuple(np.full(shape, 10.0 * q + p) for q in range(2) for p in range(3))
+    power = tuple(f * 2 for f in fields)
+    ev = LayoutEvaluation(layout=layout, coverage=1.0, healthy_m3=0.0,
+                          lethal=np.zeros(shape, bool), max_e_V_per_m=np.zeros(shape),
+                          currents_A=((1.0, 2.0, 3.0), (11.0, 12.0, 13.0)), converged=True,
+                          power=power, fields=fields, counted=np.ones(shape, bool))
+    order = np.array([2, 0, 1])
+    out = reordered(ev, order)
+    assert out.layout.pairs == ((0, 2), (0, 1), (1, 2))
+    assert out.layout.voltages_V == (3000.0, 1000.0, 2000.0)
+    assert out.currents_A == ((3.0, 1.0, 2.0), (13.0, 11.0, 12.0))
+    assert [float(f[0, 0, 0]) for f in out.fields] == [2, 0, 1, 12, 10, 11]
+    assert [float(f[0, 0, 0]) for f in out.power] == [4, 0, 2, 24, 20, 22]
+
+
+DUCT_CASE = {
+    "name": "duct",
+    "domain": {"size_mm": [40, 40, 30], "spacing_mm": 1.0},
+    "anatomy": {"background": "liver", "regions": [
+        {"tissue": "tumour", "sphere": {"center_mm": [0, 0, 0], "radius_mm": 6}},
+        {"tissue": "bile", "cylinder": {"start_mm": [-20, 8.5, -2], "end_mm": [20, 8.5, 2],
+                                        "radius_mm": 2}}]},
+}
+"""A 12 mm tumour whose 3 mm margin reaches within 0.5 mm of a 4 mm bile duct (bile conducts
+20 times better than liver, so a pair firing next to it heats it): the first plan's pair
+beside the duct heats it to 69 C with 139 mm^3 of thermal damage (measured); pair choice
+repairs it."""
+
+
+@pytest.mark.slow
+def test_a_plan_that_would_damage_a_bile_duct_is_repaired_not_only_reported() -> None:
+    """The journal shows the thermal model finding damage in the duct and the repairs tried;
+    the plan kept has no thermal damage in any critical structure, still covers the tumour
+    with its margin, and every limit holds (its thermal check is among the passing ones)."""
+    case = parse_case(DUCT_CASE, source="duct")
+    result = plan_treatment(case, PlanOptions(margin_m=3e-3, coarse_trials=4, fine_trials=2))
+    thermal_steps = [s for s in result.tried if s.stage.startswith("thermal")]
+    assert "damage 0.0" not in thermal_steps[0].outcome  # the first plan did damage the duct
+    assert any(s.stage == "thermal repair" and "repaired, kept" in s.outcome
+               for s in thermal_steps)
+    assert result.thermal.regions["bile"].damage_volume_cm3 == 0.0
+    assert result.feasible and result.margin.acceptable, result.failures
+    assert any(c.name == "thermal bile" and c.ok for c in result.checks)
