@@ -28,6 +28,9 @@ anatomy:
   background: liver
   regions:
     - {tissue: tumour, sphere: {center_mm: [0, 0, 0], radius_mm: 4}}
+tissues:
+  liver: {like: liver-sel2005}
+  tumour: {like: tumour-sel2005}
 """
 ITEMS = """\
 armed_at: 2026-01-12T10:00:00

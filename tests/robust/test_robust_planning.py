@@ -35,7 +35,7 @@ def test_robust_plan_meets_its_goal_or_says_why(tmp_path) -> None:
     anatomy["domain"] = {"size_mm": [48, 48, 40], "spacing_mm": 2.0}
     case = parse_case(anatomy, source="<small anatomy>")
     options = PlanOptions(margin_m=1e-3, coarse_spacing_m=2e-3, fine_spacing_m=2e-3,
-                          screen_keep=2, refine=False, time_budget_s=None,
+                          screen_keep=2, refine=False,
                           limits=PlanLimits(probe_diameter_m=2.2e-3),
                           schedule=PulseSchedule(pulses_per_pair=20, cooldown_s=5.0))
     stages = []
