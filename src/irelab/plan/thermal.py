@@ -220,6 +220,6 @@ def thermal_stage(ctx: PlanContext, plan: LayoutEvaluation, at_limits: LayoutEva
                  "between pairs")
         journal.note("thermal repair", label, _describe(ctx, result)
                      + (": repaired, kept" if repaired else ": still damaged"))
-        if repaired:
-            return best, result, slower
+        if repaired or _damage_mm3(ctx, result) < _damage_mm3(ctx, best_thermal):
+            return best, result, slower  # repaired, or the least damaging plan
     return best, best_thermal, opts.schedule

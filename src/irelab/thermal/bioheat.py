@@ -35,10 +35,9 @@ liver (4.43 vs 4.52 cm3) and 0.4 % in the tumour, 8.3 instead of 28 s of CPU.
 
 Damage: ``Omega = int A exp(-Ea / (R T)) dt`` accumulated per step with the trapezoidal rule on
 the rate at the start (just after the pulse) and the end of the step; on the fast decay after a
-pulse this overestimates Omega (conservative for safety). The rate at body temperature is
-subtracted: with the liver's A and Ea it is 2.9e-4 1/s at 37 C, which would "damage" resting
-tissue (Omega = 1 in an hour) and is an artefact of extrapolating the fitted kinetics down to
-body temperature; only the excess over it is counted.
+pulse this overestimates Omega (conservative for safety). No damage accrues below the damage
+model's onset (43 C, :data:`irelab.thermal.properties.DAMAGE_ONSET_C`): extrapolated to body
+temperature the fitted kinetics would "damage" resting tissue (Omega = 1 in an hour at 37 C).
 
 Only the part of the grid where the protocol's total adiabatic heating reaches
 ``CROP_HEATING_K`` is simulated, padded by ``crop_margin_m``; outside it the tissue stays at
@@ -244,7 +243,6 @@ def simulate_heating(
     om = np.zeros_like(theta)
     steppers: dict[float, _SplitStepper] = {}
     rate = damage_model.rate_per_s
-    base_rate = float(rate(np.asarray(BODY_TEMPERATURE_C)))
     rate_now = np.zeros_like(theta)
     t_now = 0.0
     n_steps = 0
@@ -259,7 +257,7 @@ def simulate_heating(
                 stepper = steppers[dt] = _SplitStepper(k_box, rho_c, exchange, dt, h)
             for _ in range(n_sub):
                 theta = stepper.step(theta)
-                rate_new = rate(theta + BODY_TEMPERATURE_C) - base_rate
+                rate_new = rate(theta + BODY_TEMPERATURE_C)
                 om += 0.5 * dt * (rate_now + rate_new)
                 rate_now = rate_new
                 n_steps += 1
@@ -267,7 +265,7 @@ def simulate_heating(
         if i < len(events):
             theta = theta + increments[events[i].pair]
             np.maximum(theta_peak, theta, out=theta_peak)
-            rate_now = rate(theta + BODY_TEMPERATURE_C) - base_rate
+            rate_now = rate(theta + BODY_TEMPERATURE_C)
             if progress is not None and i % 50 == 0:
                 progress(i / len(events))
     if progress is not None:
