@@ -1,10 +1,7 @@
 """Writing a robustness study: the probability map as NIfTI, slice figures and the JSON.
 
-NIfTI (nibabel): the case frame is the patient's LPS in mm (+x towards the patient's left, +y
-posterior, +z superior) and NIfTI's world is RAS (+x right, +y anterior, +z superior), so a
-point's RAS coordinates are ``(-x, -y, z)``. The affine is the grid's LPS affine (diagonal
-spacing, the grid origin as translation) with its first two rows negated, converted here, once
-(:func:`ras_affine`); qform and sform both carry it (code 1, scanner anatomical). The map is
+NIfTI: written by the project's one volume writer (:func:`irelab.simulation.output.write_volume`,
+RAS affine, qform and sform code 1, scanner anatomical). The map is
 float32, the share of samples in which each voxel is in the lethal zone (or inside a probe).
 
 Figures (matplotlib, Agg backend, imported only here): three orthogonal slices through the
@@ -19,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from irelab.field import Grid, TissueRole
+from irelab.field import TissueRole
 from irelab.robust.study import RobustResult
+from irelab.simulation.output import write_volume
 
-__all__ = ["ISOLINES", "ras_affine", "robust_json", "write_probability_map", "write_robust"]
+__all__ = ["ISOLINES", "robust_json", "write_probability_map", "write_robust"]
 
 ISOLINES = (0.05, 0.5, 0.95)
 """Probability isolines drawn on the slices."""
@@ -30,27 +28,9 @@ ISOLINES = (0.05, 0.5, 0.95)
 PLANES = {"axial": 2, "coronal": 1, "sagittal": 0}
 """Slice name -> the axis held fixed."""
 
-LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
-
-
-def ras_affine(grid: Grid) -> np.ndarray:
-    """Voxel index -> RAS world (mm) of ``grid``, whose frame is LPS."""
-    h = grid.spacing_m * 1e3
-    lps = np.diag([h, h, h, 1.0])
-    lps[:3, 3] = np.asarray(grid.origin_m) * 1e3
-    return LPS_TO_RAS @ lps
-
-
 def write_probability_map(result: RobustResult, path: Path) -> Path:
-    import nibabel as nib
-
-    image = nib.Nifti1Image(result.statistics.probability.astype(np.float32),
-                            ras_affine(result.grid))
-    image.header.set_xyzt_units("mm")
-    image.header.set_qform(ras_affine(result.grid), code=1)  # scanner-anatomical
-    image.header.set_sform(ras_affine(result.grid), code=1)
-    nib.save(image, path)
-    return path
+    """The probability map as NIfTI (RAS), by the project's one volume writer."""
+    return write_volume(path, result.statistics.probability, result.grid)
 
 
 def _centre(result: RobustResult) -> tuple[int, int, int]:
