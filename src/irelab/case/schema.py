@@ -3,7 +3,8 @@
 The documented keys are a contract (example files and outside checks read them); extensions are
 marked as such. Unknown keys are errors (``extra="forbid"``), so a misspelt key is reported
 instead of silently ignored. Distances are in mm and voltages in V, as people type them; the
-conversion to SI happens in :mod:`irelab.case.case`.
+conversion to SI happens in :mod:`irelab.case.io`. One module (over 400 lines) because it is the
+case file's key list: every documented key in one place, read top to bottom like the README.
 """
 
 from __future__ import annotations

@@ -19,6 +19,9 @@ before the next pulse or pause: a count above 0 pauses the generator (a ``pause`
 reason ``neuromuscular_block``) and only a later count of 0 lets it resume. Without a
 checklist (bench runs of the gate; ``irelab deliver`` always has one) nothing is checked.
 Moving to the next placement of the probe array is logged as a ``reposition`` event.
+
+One module (just over 400 lines): the order of work inside a chunk is the safety argument and
+reads as one sequence.
 """
 
 from __future__ import annotations
