@@ -50,8 +50,7 @@ def test_uniform_source_heats_adiabatically_and_damage_integrates_exactly() -> N
                                                             abs=tol_K)
     times = [e.time_s for e in sched.events(1)] + [sched.duration_s(1)]
     temps = BODY_TEMPERATURE_C + rise_per_pulse * np.arange(1, 6)
-    base = float(LIVER_DAMAGE.rate_per_s(np.asarray(BODY_TEMPERATURE_C)))
-    expected = sum((float(LIVER_DAMAGE.rate_per_s(np.asarray(t))) - base) * (b - a)
+    expected = sum(float(LIVER_DAMAGE.rate_per_s(np.asarray(t))) * (b - a)
                    for t, a, b in zip(temps, times[:-1], times[1:], strict=True))
     assert res.damage[centre] == pytest.approx(expected, rel=1e-3)
     assert expected > 1  # 62 C for 10 s: coagulated, so the test exercises Omega >= 1
@@ -110,3 +109,15 @@ def test_schedule_timing() -> None:
     assert ev[20].time_s == pytest.approx(ev[19].time_s + 1 + 5)
     assert ev[40].time_s == pytest.approx(ev[39].time_s + 1 + 60)
     assert ev[40].pair == 2
+
+
+def test_no_damage_accrues_below_the_onset() -> None:
+    """The coagulation rate is 0 below 43 C (the thermal-dose breakpoint) and the fitted
+    Arrhenius rate from 43 C on; an exposure below the onset never damages."""
+    onset = LIVER_DAMAGE.onset_C
+    assert onset == 43.0
+    rates = LIVER_DAMAGE.rate_per_s(np.array([BODY_TEMPERATURE_C, onset - 1e-9, onset, 50.0]))
+    assert rates[0] == 0.0 and rates[1] == 0.0
+    assert 0.0 < rates[2] < rates[3]
+    assert LIVER_DAMAGE.time_to_damage_s(onset - 1.0) == float("inf")
+    assert LIVER_DAMAGE.time_to_damage_s(50.0) == pytest.approx(61.0, rel=0.05)

@@ -117,8 +117,10 @@ class ArrheniusDamage:
         return np.where(t_c >= self.onset_C, np.exp(exponent), 0.0)
 
     def time_to_damage_s(self, temperature_C: float) -> float:
-        """Isothermal exposure for ``Omega = 1`` (for tests and reports)."""
-        return float(1.0 / self.rate_per_s(np.asarray(temperature_C)))
+        """Isothermal exposure for ``Omega = 1`` (for tests and reports); infinite below the
+        onset."""
+        rate = float(self.rate_per_s(np.asarray(temperature_C)))
+        return 1.0 / rate if rate > 0.0 else float("inf")
 
 
 DAMAGE_ONSET_C = 43.0
