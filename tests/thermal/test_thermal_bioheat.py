@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from irelab.delivery import GeneratorConfig
 from irelab.field import Grid
+from irelab.plan import PlanOptions
 from irelab.thermal import (
     BODY_TEMPERATURE_C,
     LIVER_DAMAGE,
@@ -111,6 +113,21 @@ def test_schedule_timing() -> None:
     assert ev[40].pair == 2
 
 
+def test_test_pulses_come_first_and_heat_like_the_others() -> None:
+    """The generator's test pulses precede a pair's treatment pulses in the same trains: 10 test
+    + 15 treatment pulses are 25 pulses in trains of 10 (two train pauses), and the planner's
+    default schedule has the generator's 10."""
+    s = PulseSchedule(pulses_per_pair=15, test_pulses=10, pulses_per_train=10,
+                      heart_rate_bpm=60, train_pause_s=3, pair_pause_s=5)
+    ev = s.events(2)
+    assert s.pulses_delivered == 25 and len(ev) == 50
+    assert ev[24].time_s == pytest.approx(24 + 2 * 3)
+    assert ev[25].pair == 1 and ev[25].time_s == pytest.approx(ev[24].time_s + 1 + 5)
+    assert PlanOptions().schedule.test_pulses == GeneratorConfig().test_pulses == 10
+    with pytest.raises(ValueError):
+        PulseSchedule(test_pulses=-1)
+
+
 def test_no_damage_accrues_below_the_onset() -> None:
     """The coagulation rate is 0 below 43 C (the thermal-dose breakpoint) and the fitted
     Arrhenius rate from 43 C on; an exposure below the onset never damages."""
@@ -121,3 +138,29 @@ def test_no_damage_accrues_below_the_onset() -> None:
     assert 0.0 < rates[2] < rates[3]
     assert LIVER_DAMAGE.time_to_damage_s(onset - 1.0) == float("inf")
     assert LIVER_DAMAGE.time_to_damage_s(50.0) == pytest.approx(61.0, rel=0.05)
+
+
+def test_the_compiled_steps_give_the_numpy_steps_numbers() -> None:
+    """Two pairs of Gaussian heating columns beside a vessel and a duct, two placements, on a
+    box that is not a cube (each axis's line solve is exercised with its own length): the
+    compiled kernels (numba) give the NumPy form's temperatures bit for bit (same operations in
+    the same order) and its damage to rounding (the exponential is the compiler's), so the
+    same voxels are damaged."""
+    pytest.importorskip("numba")
+    grid = Grid.centred((0.024, 0.020, 0.016), 1e-3)
+    x, y, z = np.broadcast_arrays(*grid.centres_m())
+    labels = np.zeros(grid.shape, dtype=np.int8)
+    labels[(np.abs(y - 0.005) < 1.5e-3) & (np.abs(z) < 1.5e-3)] = 1
+    labels[np.abs(x - 0.008) < 1e-3] = 2
+    power = [1e11 * np.exp(-((x - cx) ** 2 + y ** 2) / (2 * 1.5e-3**2))
+             for cx in (-0.004, 0.002)]
+    sched = PulseSchedule(pulses_per_pair=20, test_pulses=10, heart_rate_bpm=70,
+                          reposition_pause_s=7.0, cooldown_s=12.0)
+    runs = [simulate_heating(grid, labels, ("liver", "blood", "bile"), power * 2, sched,
+                             position_starts=[2], compiled=compiled)
+            for compiled in (True, False)]
+    assert runs[0].regions["liver"].damage_volume_cm3 > 0  # the comparison covers damage
+    assert np.array_equal(runs[0].peak_temperature_C, runs[1].peak_temperature_C)
+    assert np.array_equal(runs[0].final_temperature_C, runs[1].final_temperature_C)
+    np.testing.assert_allclose(runs[0].damage, runs[1].damage, rtol=1e-12, atol=0)
+    assert np.array_equal(runs[0].damaged, runs[1].damaged)

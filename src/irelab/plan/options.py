@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from irelab.delivery.generator import GeneratorConfig
 from irelab.plan.targets import PlanLimits
 from irelab.thermal.schedule import PulseSchedule
 
@@ -53,6 +54,9 @@ class PlanOptions:
     ``thermal_repairs`` repaired protocols simulated when the thermal model finds damage in a
     critical structure.
 
+    ``schedule``: the pulses and pauses the thermal model delivers; by default the generator's
+    test pulses before the treatment pulses, as the delivery simulator gives them.
+
     ``max_minutes``: an explicit wall-clock limit (None: none). A plan it cuts short depends on
     the machine's speed and says so (``PlanResult.cut_short``).
 
@@ -65,7 +69,8 @@ class PlanOptions:
     coarse_spacing_m: float = 2e-3
     fine_spacing_m: float = 1e-3
     limits: PlanLimits = field(default_factory=PlanLimits)
-    schedule: PulseSchedule = field(default_factory=PulseSchedule)
+    schedule: PulseSchedule = field(default_factory=lambda: PulseSchedule(
+        test_pulses=GeneratorConfig().test_pulses))
     screen_keep: int = 3
     refine: bool = True
     coarse_safety: float = 1.08
@@ -76,7 +81,7 @@ class PlanOptions:
     max_extra_placements: int = 2
     placement_solves: int = 3
     alternatives: int = 3
-    thermal_repairs: int = 6
+    thermal_repairs: int = 9
     max_minutes: float | None = None
     workers: int = 2
 

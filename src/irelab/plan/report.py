@@ -266,7 +266,8 @@ def write_report(result: PlanResult, path: Path, source: str, runtime_s: float) 
                                     "thermal damage Omega>=1 (mm3)"])
     tried = "".join(f"<li>{html.escape(s.text())}</li>" for s in result.tried)
     sched = result.options.schedule
-    schedule = (f"{sched.pulses_per_pair} pulses of {sched.pulse_width_us:g} us per pair, "
+    tests = f"{sched.test_pulses} test + " if sched.test_pulses else ""
+    schedule = (f"{tests}{sched.pulses_per_pair} pulses of {sched.pulse_width_us:g} us per pair, "
                 f"trains of {sched.pulses_per_train} at {sched.heart_rate_bpm:g} bpm, "
                 f"{sched.train_pause_s:g} s between trains, {sched.pair_pause_s:g} s between "
                 f"pairs, {sched.reposition_pause_s:g} s per repositioning, "

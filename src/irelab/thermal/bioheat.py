@@ -60,10 +60,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from irelab.field.problem import Grid, Material, PairSolution
+from irelab.thermal.kernels import split_step_kernel
 from irelab.thermal.properties import (
     BLOOD_DENSITY_KG_PER_M3,
     BLOOD_HEAT_CAPACITY_J_PER_KG_K,
     BODY_TEMPERATURE_C,
+    GAS_CONSTANT_J_PER_MOL_K,
     LIVER_DAMAGE,
     THERMAL_TISSUES,
     ArrheniusDamage,
@@ -167,10 +169,12 @@ def _crop(total_rise: np.ndarray, h: float, margin_m: float) -> tuple[slice, sli
 class _SplitStepper:
     """Locally one-dimensional backward-Euler steps of one size (module doc): per axis one
     tridiagonal system per grid line, factorised once (:func:`_line_factor`); every step is three
-    direct solves (forward and backward substitution, vectorised over the lines)."""
+    direct solves (forward and backward substitution, vectorised over the lines), compiled
+    (:mod:`irelab.thermal.kernels`) when numba is there, else in NumPy (``compiled=False``
+    forces the NumPy form)."""
 
     def __init__(self, k: np.ndarray, rho_c: np.ndarray, exchange: np.ndarray, dt: float,
-                 h: float) -> None:
+                 h: float, compiled: bool = True) -> None:
         self.shape = k.shape
         self.axes = []
         for axis in range(3):
@@ -178,10 +182,20 @@ class _SplitStepper:
                      for a in (k, rho_c / dt, exchange)]
             lower, inv_pivot = _line_factor(*moved, h)
             self.axes.append((moved[1], lower, inv_pivot))
+        self.kernel = split_step_kernel() if compiled else None
+        if self.kernel is not None:  # the factors in the box's own layout
+            def own(a: np.ndarray, axis: int) -> np.ndarray:
+                moved_shape = np.moveaxis(np.empty(self.shape), axis, 0).shape
+                return np.ascontiguousarray(np.moveaxis(a.reshape(moved_shape), 0, axis))
+
+            self.own = tuple(tuple(own(a, axis) for axis, a in enumerate(parts))
+                             for parts in zip(*self.axes, strict=True))
 
     def step(self, theta: np.ndarray) -> np.ndarray:
-        """``theta`` (flat, the box in C order) one step later."""
-        field = theta.reshape(self.shape)
+        """``theta`` (the box) one step later."""
+        if self.kernel is not None:
+            return self.kernel[0](theta, *self.own)
+        field = theta
         for axis, (mass, lower, inv_pivot) in enumerate(self.axes):
             y = np.empty(mass.shape)
             np.multiply(mass, np.moveaxis(field, axis, 0), out=y)
@@ -192,7 +206,7 @@ class _SplitStepper:
             for i in range(len(lines) - 2, -1, -1):  # L^T x = w
                 lines[i] -= lower[i + 1] * lines[i + 1]
             field = np.moveaxis(y, 0, axis)
-        return np.ascontiguousarray(field).ravel()
+        return np.ascontiguousarray(field)
 
 
 def simulate_heating(
@@ -208,6 +222,7 @@ def simulate_heating(
     max_step_s: float = 5.0,
     crop_margin_m: float = 6e-3,
     progress: Callable[[float], None] | None = None,
+    compiled: bool = True,
 ) -> ThermalResult:
     """Temperature and thermal damage of a delivered protocol.
 
@@ -215,6 +230,7 @@ def simulate_heating(
     (:func:`joule_power`); ``position_starts`` marks pairs that begin a new pullback position.
     ``tissues`` overrides :data:`THERMAL_TISSUES` by name; a tissue name found in neither uses
     the liver's properties. ``progress`` is called with the completed fraction.
+    ``compiled=False`` runs the NumPy form even where numba is installed (for comparison).
     """
     schedule = schedule or PulseSchedule()
     tissues = {**THERMAL_TISSUES, **(tissues or {})}
@@ -222,7 +238,7 @@ def simulate_heating(
     h = grid.spacing_m
     rho_c_full, k_full, exchange_full = _tissue_arrays(labels, tissue_names, tissues)
     tau = schedule.pulse_width_s
-    total_rise = sum(q for q in power_W_per_m3) * tau * schedule.pulses_per_pair / rho_c_full
+    total_rise = sum(q for q in power_W_per_m3) * tau * schedule.pulses_delivered / rho_c_full
     box = _crop(np.asarray(total_rise), h, crop_margin_m)
     events = schedule.events(len(power_W_per_m3), position_starts)
     duration = schedule.duration_s(len(power_W_per_m3), position_starts)
@@ -237,13 +253,16 @@ def simulate_heating(
     rho_c = rho_c_full[box]
     exchange = exchange_full[box]
     k_box = k_full[box]
-    increments = [(np.asarray(q)[box] * tau / rho_c).ravel() for q in power_W_per_m3]
-    theta = np.zeros(rho_c.size)
-    theta_peak = np.zeros_like(theta)
-    om = np.zeros_like(theta)
+    increments = [np.asarray(q)[box] * tau / rho_c for q in power_W_per_m3]
+    theta = np.zeros(sub_shape)
+    theta_peak = np.zeros(sub_shape)
+    om = np.zeros(sub_shape)
+    rate_now = np.zeros(sub_shape)
+    kernels = split_step_kernel() if compiled else None
+    damage = (BODY_TEMPERATURE_C, damage_model.onset_C,
+              float(np.log(damage_model.frequency_factor_per_s)),
+              damage_model.activation_energy_J_per_mol, GAS_CONSTANT_J_PER_MOL_K)
     steppers: dict[float, _SplitStepper] = {}
-    rate = damage_model.rate_per_s
-    rate_now = np.zeros_like(theta)
     t_now = 0.0
     n_steps = 0
     times = [e.time_s for e in events] + [duration]
@@ -254,26 +273,33 @@ def simulate_heating(
             dt = round(gap / n_sub, 9)
             stepper = steppers.get(dt)
             if stepper is None:
-                stepper = steppers[dt] = _SplitStepper(k_box, rho_c, exchange, dt, h)
-            for _ in range(n_sub):
-                theta = stepper.step(theta)
-                rate_new = rate(theta + BODY_TEMPERATURE_C)
-                om += 0.5 * dt * (rate_now + rate_new)
-                rate_now = rate_new
-                n_steps += 1
+                stepper = steppers[dt] = _SplitStepper(k_box, rho_c, exchange, dt, h,
+                                                       compiled=kernels is not None)
+            if kernels is not None:
+                theta = kernels[2](theta, *stepper.own, n_sub, dt, om, rate_now, *damage)
+            else:
+                for _ in range(n_sub):
+                    theta = stepper.step(theta)
+                    rate_new = damage_model.rate_per_s(theta + BODY_TEMPERATURE_C)
+                    om += 0.5 * dt * (rate_now + rate_new)
+                    rate_now = rate_new
+            n_steps += n_sub
             t_now = t_next
         if i < len(events):
             theta = theta + increments[events[i].pair]
             np.maximum(theta_peak, theta, out=theta_peak)
-            rate_now = rate(theta + BODY_TEMPERATURE_C)
+            if kernels is not None:
+                kernels[1](theta, *damage, rate_now)
+            else:
+                rate_now = damage_model.rate_per_s(theta + BODY_TEMPERATURE_C)
             if progress is not None and i % 50 == 0:
                 progress(i / len(events))
     if progress is not None:
         progress(1.0)
     log.debug("bioheat: %d steps, box %s", n_steps, sub_shape)
-    peak[box] = theta_peak.reshape(sub_shape) + BODY_TEMPERATURE_C
-    final[box] = theta.reshape(sub_shape) + BODY_TEMPERATURE_C
-    omega[box] = om.reshape(sub_shape)
+    peak[box] = theta_peak + BODY_TEMPERATURE_C
+    final[box] = theta + BODY_TEMPERATURE_C
+    omega[box] = om
     return _result(grid, labels, tissue_names, peak, final, omega, duration, n_steps)
 
 

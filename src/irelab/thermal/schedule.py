@@ -36,6 +36,9 @@ class PulseSchedule:
     """Pulse width and timing of a delivered protocol (all pairs share these settings).
 
     pulses_per_pair: pulses delivered to each pair (case protocol ``pulses``; 90 is typical).
+    test_pulses: pulses at the pair's full voltage before them (the generator's current check;
+        the planner sets the generator's 10, :class:`irelab.delivery.GeneratorConfig`): they heat
+        like the others.
     pulse_width_us: width of one pulse (case protocol ``pulse_width_us``; 90 us typical).
     pulses_per_train: ECG-synchronised pulses per train (10 on NanoKnife).
     heart_rate_bpm: heart rate; one pulse per beat (assumed 70 bpm by default).
@@ -48,6 +51,7 @@ class PulseSchedule:
 
     pulses_per_pair: int = 90
     pulse_width_us: float = 90.0
+    test_pulses: int = 0
     pulses_per_train: int = 10
     heart_rate_bpm: float = 70.0
     train_pause_s: float = 3.0
@@ -56,13 +60,18 @@ class PulseSchedule:
     cooldown_s: float = 30.0
 
     def __post_init__(self) -> None:
-        if self.pulses_per_pair < 1 or self.pulses_per_train < 1:
-            raise ValueError("pulse counts must be positive")
+        if self.pulses_per_pair < 1 or self.pulses_per_train < 1 or self.test_pulses < 0:
+            raise ValueError("pulse counts must be positive (test pulses non-negative)")
         if not (self.pulse_width_us > 0 and self.heart_rate_bpm > 0):
             raise ValueError("pulse width and heart rate must be positive")
         if min(self.train_pause_s, self.pair_pause_s, self.reposition_pause_s,
                self.cooldown_s) < 0:
             raise ValueError("pauses must be non-negative")
+
+    @property
+    def pulses_delivered(self) -> int:
+        """Pulses each pair receives: the test pulses and the treatment pulses."""
+        return self.test_pulses + self.pulses_per_pair
 
     @property
     def beat_interval_s(self) -> float:
@@ -80,8 +89,7 @@ class PulseSchedule:
         """
         starts = set(position_starts)
         beat = self.beat_interval_s
-        n = self.pulses_per_pair
-        index = np.arange(n)
+        index = np.arange(self.pulses_delivered)
         # within a pair: one pulse per beat, plus a train pause after every full train
         within = index * beat + (index // self.pulses_per_train) * self.train_pause_s
         events: list[PulseEvent] = []
