@@ -61,6 +61,30 @@ def test_a_plan_built_from_typed_values_is_validated_like_a_file(tmp_path) -> No
         base.with_plan(far, protocol)
 
 
+def test_the_pauses_a_plan_needs_are_optional_protocol_keys(tmp_path) -> None:
+    """A plan that needs longer pauses (thermal safety) writes ``train_pause_s`` and
+    ``pair_pause_s`` and reads them back; a protocol without them writes neither key; a
+    negative pause is an error naming the key."""
+    from irelab.errors import InputError
+
+    base = parse_case(two_needles())
+    probes = (Probe("A", (-4.0, 0.0, -6.0), (0.0, 0.0, 1.0), exposed_mm=12.0),
+              Probe("B", (4.0, 0.0, -6.0), (0.0, 0.0, 1.0), exposed_mm=12.0))
+    protocol = Protocol(pulses=50, pulse_width_us=70.0, pairs=(Pair("A", "B", 1800.0),),
+                        train_pause_s=10.0, pair_pause_s=30.0)
+    written = write_case(base.with_plan(probes, protocol), tmp_path / "plan.yaml")
+    mapping = yaml.safe_load(Path(written).read_text())["protocol"]
+    assert (mapping["train_pause_s"], mapping["pair_pause_s"]) == (10, 30)
+    assert load_case(written).protocol == protocol
+    usual = write_case(base.with_plan(probes, Protocol(pairs=protocol.pairs)),
+                       tmp_path / "usual.yaml")
+    assert "pause" not in Path(usual).read_text()
+    text = Path(written).read_text().replace("train_pause_s: 10", "train_pause_s: -1")
+    (tmp_path / "bad.yaml").write_text(text)
+    with pytest.raises(InputError, match="train_pause_s"):
+        load_case(tmp_path / "bad.yaml")
+
+
 def test_tissue_roles_come_from_presets_like_and_role_keys() -> None:
     mapping = two_needles(tissues={
         "metastasis": {"like": "tumour", "sigma0_S_per_m": 0.3},

@@ -51,6 +51,26 @@ def test_deliver_synthetic_rhythm(plan_file: Path, checklist_file: Path) -> None
     assert out["summary"]["unsynchronised_pulses"] == 0
 
 
+def test_a_plans_longer_train_pause_is_honoured(plan_file: Path, checklist_file: Path) -> None:
+    """A plan that needs 10 s between trains (its thermal repair) is delivered with at least
+    that pause: 9 train breaks of 100 pulses at 72 /min take at least 9 x 10 s, so the pair
+    takes at least 100 beats plus 90 s; the usual 2 s recharge is far quicker."""
+    def procedure_s() -> float:
+        result = runner.invoke(app, ["deliver", str(plan_file), "--hr", "72", "--json",
+                                     "--checklist", str(checklist_file)])
+        assert result.exit_code == 0, result.output
+        out = json.loads(result.stdout)
+        assert out["summary"]["pulses_per_pair"] == {"P1-P2": 90}
+        return out["summary"]["procedure_time_s"]
+
+    usual = procedure_s()
+    text = plan_file.read_text(encoding="utf-8")
+    plan_file.write_text(text.replace("  pulses: 90\n", "  pulses: 90\n  train_pause_s: 10\n"),
+                         encoding="utf-8")
+    paused = procedure_s()
+    assert paused >= 100 * 60 / 72 + 9 * 10 > usual
+
+
 def test_refuses_without_synchronisation(plan_file: Path, tmp_path: Path) -> None:
     log = tmp_path / "never.jsonl"
     result = runner.invoke(app, ["deliver", str(plan_file), "--log", str(log)])

@@ -189,7 +189,8 @@ def _protocol(spec: CaseSpec, source: str) -> Protocol | None:
         pairs.append(Pair(pair.anode, pair.cathode, pair.voltage_V, pair.predicted_current_A,
                           currents))
     return Protocol(p.pulses, p.pulse_width_us, tuple(pairs), placements,
-                    pullbacks=bool(p.pullback_steps_mm))
+                    pullbacks=bool(p.pullback_steps_mm), train_pause_s=p.train_pause_s,
+                    pair_pause_s=p.pair_pause_s)
 
 
 def _replan(spec: ReplanSpec | None) -> ReplanRecord | None:
@@ -259,6 +260,10 @@ def _protocol_mapping(protocol: Protocol) -> dict:
     elif protocol.placements != (Placement(),):
         out["placements"] = [{"back_mm": p.back_mm, "shift_mm": p.shift_mm}
                              for p in protocol.placements]
+    if protocol.train_pause_s is not None:
+        out["train_pause_s"] = protocol.train_pause_s
+    if protocol.pair_pause_s is not None:
+        out["pair_pause_s"] = protocol.pair_pause_s
     return out
 
 

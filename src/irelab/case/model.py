@@ -159,6 +159,12 @@ class Protocol:
     pullbacks: bool = False
     """Written as ``pullback_steps_mm`` (every placement only pulled back, each further than
     the one before) rather than as ``placements``."""
+    train_pause_s: float | None = None
+    """Extension: the least pause between trains of a pair that the plan needs (the planner's
+    thermal repair sets it); None: the generator's own recharge pause."""
+    pair_pause_s: float | None = None
+    """Extension: the least pause between consecutive pairs that the plan needs; None: none
+    required."""
 
     @property
     def positions(self) -> int:

@@ -195,6 +195,12 @@ class ProtocolSpec(_Strict):
     placements: list[PlacementSpec] = []
     """Extension: the pairs are delivered at each placement in turn (pullbacks and sideways
     repositioning); the probes as written are moved by each placement's offsets."""
+    train_pause_s: Annotated[float, Field(ge=0, le=3600)] | None = None
+    """Extension: the least pause between trains of a pair (s) the plan needs for thermal
+    safety."""
+    pair_pause_s: Annotated[float, Field(ge=0, le=3600)] | None = None
+    """Extension: the least pause between consecutive pairs (s) the plan needs for thermal
+    safety."""
 
     @model_validator(mode="after")
     def _one_kind_of_move(self) -> ProtocolSpec:

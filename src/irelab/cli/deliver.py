@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -64,8 +65,12 @@ def deliver(
 
     if ecg is not None and hr is not None:
         raise InputError("command line", "--hr", "either --ecg or --hr, not both", hr)
-    generator = GeneratorConfig()
     case = load_case(plan_file)
+    generator = GeneratorConfig()
+    if case.protocol is not None and case.protocol.train_pause_s is not None:
+        # the plan's thermal safety needs longer pauses between trains than the recharge
+        generator = replace(generator, recharge_s=max(generator.recharge_s,
+                                                      case.protocol.train_pause_s))
     plan = delivery_plan(case, spacing_mm=spacing_mm, config=generator)
     try:
         gate = GateConfig(delay_ms=delay_ms)

@@ -42,8 +42,10 @@ __all__ = ["plan_case", "layout_of_case", "plan_json", "DeliveryStep", "delivery
 
 
 def plan_case(base: Case, ev: LayoutEvaluation, target: PlanTarget,
-              options: PlanOptions) -> Case:
-    """``base``'s anatomy with the probes and protocol of the evaluated layout ``ev``."""
+              options: PlanOptions, pauses: tuple[float, float] | None = None) -> Case:
+    """``base``'s anatomy with the probes and protocol of the evaluated layout ``ev``;
+    ``pauses`` (between trains, between pairs, s) when the plan needs longer ones than the
+    generator's own."""
     lay = ev.layout
     currents = np.asarray(ev.currents_A, dtype=float).reshape(lay.n_positions, -1)
     pairs = []
@@ -58,7 +60,9 @@ def plan_case(base: Case, ev: LayoutEvaluation, target: PlanTarget,
     protocol = Protocol(pulses=options.schedule.pulses_per_pair,
                         pulse_width_us=options.schedule.pulse_width_us, pairs=tuple(pairs),
                         placements=placements,
-                        pullbacks=lay.n_positions > 1 and not lay.repositioned)
+                        pullbacks=lay.n_positions > 1 and not lay.repositioned,
+                        train_pause_s=pauses[0] if pauses else None,
+                        pair_pause_s=pauses[1] if pauses else None)
     return base.with_plan(lay.probes(target, options.limits), protocol,
                           name=f"{base.name}-plan",
                           spacing_mm=round(target.grid.spacing_m * 1e3, 6))

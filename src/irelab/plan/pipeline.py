@@ -41,7 +41,7 @@ from irelab.plan.options import PlanOptions
 from irelab.plan.output import described, layout_of_case, plan_case
 from irelab.plan.reposition import reposition
 from irelab.plan.targets import PlanTarget
-from irelab.plan.thermal import thermal_stage
+from irelab.plan.thermal import schedule_text, thermal_stage
 from irelab.plan.voltages import choose_voltages
 from irelab.plan.workers import SolverPool
 from irelab.thermal.bioheat import ThermalResult
@@ -120,7 +120,12 @@ def _finish(ctx: PlanContext, at_limits_ev: LayoutEvaluation, t0: float, t_searc
     timings = PlanTimings(search_s=t_search - t0, confirm_s=t_confirm - t_search,
                           thermal_s=t_thermal - t_confirm, total_s=t_thermal - t0,
                           coarse_solves=ctx.search_solves, fine_solves=ctx.fine_solves)
-    case = described(plan_case(ctx.case, plan, target, options),
+    usual = ctx.options.schedule
+    pauses = None
+    if (schedule.train_pause_s, schedule.pair_pause_s) != (usual.train_pause_s,
+                                                           usual.pair_pause_s):
+        pauses = (schedule.train_pause_s, schedule.pair_pause_s)
+    case = described(plan_case(ctx.case, plan, target, options, pauses),
                      _summary(margin, plan, schedule, ctx.options.schedule))
     return PlanResult(layout=plan.layout, fine=plan, target=target, thermal=thermal,
                       checks=tuple(checks), timings=timings, options=options, case=case,
@@ -130,8 +135,8 @@ def _finish(ctx: PlanContext, at_limits_ev: LayoutEvaluation, t0: float, t_searc
 def _summary(margin: MarginReport, plan: LayoutEvaluation, schedule: PulseSchedule,
              usual: PulseSchedule) -> str:
     """The plan file's description: what the plan achieves, with the requested margin, and the
-    pauses it needs when the thermal repair lengthened them (the case format has no key for
-    them)."""
+    protocol and pauses it needs when the thermal repair changed them (the case format has no
+    key for pauses)."""
     if margin.tumour_covered:
         achieved = f"minimal margin achieved {margin.achieved_mm:.1f} mm"
     else:
@@ -139,8 +144,7 @@ def _summary(margin: MarginReport, plan: LayoutEvaluation, schedule: PulseSchedu
     text = (f"irelab plan: margin requested {margin.requested_mm:g} mm, {achieved}; "
             f"{plan.layout.n_probes} probes, {plan.layout.n_positions} placement(s)")
     if schedule != usual:
-        text += (f"; deliver with at least {schedule.train_pause_s:g} s between trains and "
-                 f"{schedule.pair_pause_s:g} s between pairs (thermal safety)")
+        text += f"; for thermal safety deliver {schedule_text(schedule)}"
     return text
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from irelab.case import Case, PairKey, parse_case_text
+from irelab.delivery.generator import GeneratorConfig
 from irelab.errors import InputError
 from irelab.field import FieldSolver, PairSolution, SolverOptions, TissueRole
 from irelab.robust.perturb import perturbed_case
@@ -119,8 +120,14 @@ def _margin_mm(ablated: np.ndarray, tumour: np.ndarray, spacing_mm: float) -> fl
 
 
 def _schedule(case: Case) -> PulseSchedule:
-    return PulseSchedule(pulses_per_pair=case.protocol.pulses,
-                         pulse_width_us=case.protocol.pulse_width_us)
+    """The pulses the generator gives (its test pulses first) with the plan's pauses where it
+    needs longer ones than the usual schedule's."""
+    protocol, usual = case.protocol, PulseSchedule()
+    return PulseSchedule(pulses_per_pair=protocol.pulses,
+                         test_pulses=GeneratorConfig().test_pulses,
+                         pulse_width_us=protocol.pulse_width_us,
+                         train_pause_s=max(usual.train_pause_s, protocol.train_pause_s or 0.0),
+                         pair_pause_s=max(usual.pair_pause_s, protocol.pair_pause_s or 0.0))
 
 
 def evaluate_plan(case: Case, settings: EvaluationSettings, index: int = -1,
