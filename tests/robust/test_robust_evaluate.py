@@ -79,3 +79,20 @@ def test_thermal_model_reports_every_critical_tissue(small_plan) -> None:
     assert [n for n, _ in outcome.critical_damage_mm3] == list(
         small_plan.tissues_with(TissueRole.CRITICAL))
     assert outcome.thermal_damage is False
+
+
+def test_the_thermal_samples_deliver_what_the_plan_says(small_plan) -> None:
+    """The generator's test pulses come before the plan's pulses, with the plan's width, and a
+    plan that needs longer pauses (its thermal repair) is simulated with them; shorter ones
+    than the usual schedule's are not taken."""
+    from dataclasses import replace
+
+    from irelab.robust.evaluate import _schedule
+
+    usual = _schedule(small_plan)
+    assert (usual.test_pulses, usual.pulses_per_pair) == (10, small_plan.protocol.pulses)
+    assert usual.pulse_width_us == small_plan.protocol.pulse_width_us
+    paused = replace(small_plan, protocol=replace(small_plan.protocol, train_pause_s=10.0,
+                                                  pair_pause_s=1.0))
+    schedule = _schedule(paused)
+    assert schedule.train_pause_s == 10.0 and schedule.pair_pause_s == usual.pair_pause_s
