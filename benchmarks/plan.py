@@ -1,9 +1,10 @@
 """Time the planner: the built-in 30 mm demo and 55 mm phantoms and the planning test set.
 
 Each phantom is planned with the default options (2 mm search grid, 1 mm confirmation with its
-repairs, the full 90-pulse schedule for the thermal model, two worker processes) and printed
-with its wall time per stage (search / confirmation and repair / thermal), its CPU time, the
-pair solves, what the plan achieves and the machine's load before and after. The work budget is
+repairs, the thermal model with the generator's 10 test + 90 pulses per pair and its repairs,
+two worker processes) and printed with its wall time per stage (search / confirmation and
+repair / thermal), its CPU time, the pair solves, what the plan achieves and the machine's load
+before and after. The work budget is
 counted, never timed, so on a busy machine the same plan only takes longer. The test set's
 median time is printed at the end, with the ratio of each built-in phantom's time to it.
 
