@@ -121,6 +121,7 @@ def test_progress_lines_json_contract_and_a_wall_clock_cut(tmp_path) -> None:
     assert data["deterministic_budget"]["used"]["confirmation_pair_solves"] > 0
     assert [s["stage"] for s in data["tried"]][:2] == ["search", "search"]
     assert data["cut_short"] is False
+    assert (data["schedule"]["test_pulses"], data["schedule"]["pulses_per_pair"]) == (10, 90)
     assert "margin requested 3 mm" in (tmp_path / "out" / "plan.yaml").read_text()
 
     cut = subprocess.run([sys.executable, "-m", "irelab.cli.main", "plan", case, "--json",

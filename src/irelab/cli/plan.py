@@ -163,6 +163,11 @@ def _print_summary(data: dict) -> None:
                       f"{s['current_A']:.1f} -> {s['last_current_A']:.1f}",
                       f"{s['energy_J']:.0f}")
     console.print(table)
+    sched = data["schedule"]
+    console.print(f"protocol: {sched['test_pulses']} test + {sched['pulses_per_pair']} pulses "
+                  f"of {sched['pulse_width_us']:g} us per pair, trains of "
+                  f"{sched['pulses_per_train']}, at least {sched['train_pause_s']:g} s between "
+                  f"trains and {sched['pair_pause_s']:g} s between pairs", highlight=False)
     for name, values in data["thermal"].items():
         console.print(f"{name}: peak {values['peak_temperature_C']} C, thermal damage "
                       f"{values['damage_volume_mm3']} mm3", highlight=False)
