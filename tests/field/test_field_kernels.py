@@ -150,3 +150,29 @@ def test_two_solves_give_bitwise_identical_fields() -> None:
         assert np.array_equal(other.potential_V, first.potential_V)
         assert np.array_equal(other.e_field_V_per_m, first.e_field_V_per_m)
         assert np.array_equal(other.sigma_S_per_m, first.sigma_S_per_m)
+
+
+def test_compiled_ray_casting_matches_the_whole_array_one() -> None:
+    """Reference: :func:`irelab.field.geometry.ray_entry` (whole-array NumPy) is the
+    specification of the compiled first-hit loop; both evaluate the same formulas in the same
+    order, so nearest distances and conductors agree exactly on rays that start near, on and
+    inside oblique and axis-parallel cylinders (rays along an end plane included)."""
+    from irelab.field.geometry import Cylinder
+    from irelab.field.raycast import first_hits
+
+    rng = np.random.default_rng(11)
+    h = 1e-3
+    cylinders = [Cylinder(np.array([0.0, 0.0, -5e-3]), np.array([0.0, 0.0, 5e-3]), 0.55e-3, 0),
+                 Cylinder(np.array([-4e-3, 1e-3, 0.0]), np.array([4e-3, 2e-3, 3e-3]), 0.7e-3, 1),
+                 Cylinder(np.array([0.0, 0.0, 5e-3]), np.array([0.0, 0.0, 9e-3]), 0.55e-3, -1)]
+    centres = np.round(rng.uniform(-6e-3, 6e-3, (400, 3)) / h) * h  # lattice points: ties
+    offsets = rng.uniform(-h / 2, h / 2, (36, 3))
+    near = rng.random((400, 3)) < 0.8
+    for direction in np.eye(3):
+        for sign in (-1, 1):
+            compiled = first_hits(centres, offsets, sign * direction, cylinders, near, 1e-9 * h)
+            reference = first_hits(centres, offsets, sign * direction, cylinders, near,
+                                   1e-9 * h, compile=False)
+            assert np.isfinite(compiled[0]).any()
+            np.testing.assert_array_equal(compiled[1], reference[1])
+            np.testing.assert_allclose(compiled[0], reference[0], rtol=ROUNDING, atol=0)
