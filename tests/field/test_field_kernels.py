@@ -49,7 +49,8 @@ def _pair(both, fn):
 
 
 @pytest.mark.parametrize("name", ["apply", "e2_axes", "cross", "hessian", "residual",
-                                  "gauss_seidel", "gauss_seidel_backward", "stencil_diag",
+                                  "gauss_seidel", "gauss_seidel_backward",
+                                  "gauss_seidel_from_zero", "stencil_diag",
                                   "face_conductance", "half_weights", "central_gradient"])
 def test_compiled_kernels_match_the_numpy_ones(both, data, name) -> None:
     d = data
@@ -63,6 +64,8 @@ def test_compiled_kernels_match_the_numpy_ones(both, data, name) -> None:
                                          np.empty(SHAPE, np.float32)),
         "gauss_seidel": lambda k: k.gauss_seidel(d["G"], d["diag"], d["x32"].copy(), d["b"],
                                                  (0, 1)),
+        "gauss_seidel_from_zero": lambda k: k.gauss_seidel(
+            d["G"], d["diag"], np.zeros(SHAPE, np.float32), d["b"], (1, 0), zero=True),
         "gauss_seidel_backward": lambda k: k.gauss_seidel(d["G"], d["diag"], d["x32"].copy(),
                                                           d["b"], (1, 0)),
         "stencil_diag": lambda k: k.stencil_diag(d["G"], np.empty(SHAPE)),
@@ -76,7 +79,8 @@ def test_compiled_kernels_match_the_numpy_ones(both, data, name) -> None:
             [np.empty(SHAPE) for _ in "xyz"]),
     }
     reference, compiled = _pair(both, calls[name])
-    single = name in ("residual", "gauss_seidel", "gauss_seidel_backward", "stencil_diag")
+    single = name in ("residual", "gauss_seidel", "gauss_seidel_backward",
+                      "gauss_seidel_from_zero", "stencil_diag")
     tol = ROUNDING_F32 if single else ROUNDING
     np.testing.assert_allclose(compiled, reference, rtol=tol, atol=tol * np.abs(reference).max())
 

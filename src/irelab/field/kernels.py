@@ -106,9 +106,11 @@ class ArrayKernels:
             out[hi] += flux
         return out
 
-    def gauss_seidel(self, G, diag, x, b, colours=(0, 1)):
+    def gauss_seidel(self, G, diag, x, b, colours=(0, 1), zero=False):
         """Red-black Gauss-Seidel on the seven-point stencil, colours in the given order
-        (``(0, 1)`` forward, ``(1, 0)`` backward: the pair is a symmetric smoother)."""
+        (``(0, 1)`` forward, ``(1, 0)`` backward: the pair is a symmetric smoother).
+        ``zero`` promises that ``x`` is 0 on entry (the compiled version then skips the first
+        colour's neighbour sums; the result is the same)."""
         xp = self.xp
         shape = x.shape
         if not hasattr(self, "_parity") or self._parity[0].shape != shape:
@@ -439,11 +441,18 @@ def _numba_kernels():
                              * (xc[k] - xc[k - 1]))
 
     @jit
-    def gauss_seidel(gx, gy, gz, diag, x, b, first):
+    def gauss_seidel(gx, gy, gz, diag, x, b, first, zero):
         nx, ny, nz = x.shape
         zr = np.zeros(nz, dtype=gx.dtype)
         acc = np.empty(nz)
         for colour in (first, 1 - first):
+            if zero and colour == first:  # x = 0: the first colour's neighbours are all 0
+                for i in range(nx):
+                    for j in range(ny):
+                        xc, bc, dc = x[i, j], b[i, j], diag[i, j]
+                        for k in range((colour + i + j) % 2, nz, 2):
+                            xc[k] = np.float64(bc[k]) / dc[k]
+                continue
             for i in range(nx):
                 for j in range(ny):
                     xc = x[i, j]
@@ -676,29 +685,55 @@ def _numba_kernels():
                     out[k] = w0 * r0[k] + w1 * r1[k]
 
     @jit
+    def sources(c0, w0, c1, w1, n_coarse):
+        # per coarse cell the fine cells that interpolate from it and their weights (at most
+        # four: its two children and one neighbour each side), in fine order: the transpose of
+        # the interpolation as a gather
+        index = np.zeros((n_coarse, 4), dtype=np.int64)
+        weight = np.zeros((n_coarse, 4))
+        count = np.zeros(n_coarse, dtype=np.int64)
+        for i in range(len(c0)):
+            for c, w in ((c0[i], w0[i]), (c1[i], w1[i])):
+                if w != 0.0:
+                    index[c, count[c]] = i
+                    weight[c, count[c]] = w
+                    count[c] += 1
+        return index, weight, count
+
+    @jit
     def restrict(f, c, x0, xw0, x1, xw1, y0, yw0, y1, yw1, z0, zw0, z1, zw1):
-        # separable: along x (whole planes), then y (rows), then z (within rows)
+        # separable gathers: along x (whole planes), then y (rows), then z (within rows)
         nx, ny, nz = f.shape
         cx, cy, cz = c.shape
+        xi, xw, xn = sources(x0, xw0, x1, xw1, cx)
+        yi, yw, yn = sources(y0, yw0, y1, yw1, cy)
+        zi, zw, zn = sources(z0, zw0, z1, zw1, cz)
         a = np.zeros((cx, ny, nz))
-        for i in range(nx):
-            for j in range(ny):
-                for k in range(nz):
-                    a[x0[i], j, k] += xw0[i] * f[i, j, k]
-                    a[x1[i], j, k] += xw1[i] * f[i, j, k]
+        for i in range(cx):
+            for q in range(xn[i]):
+                w = xw[i, q]
+                src = f[xi[i, q]]
+                for j in range(ny):
+                    row, out = src[j], a[i, j]
+                    for k in range(nz):
+                        out[k] += w * row[k]
         b = np.zeros((cx, cy, nz))
         for i in range(cx):
-            for j in range(ny):
-                for k in range(nz):
-                    b[i, y0[j], k] += yw0[j] * a[i, j, k]
-                    b[i, y1[j], k] += yw1[j] * a[i, j, k]
+            for j in range(cy):
+                out = b[i, j]
+                for q in range(yn[j]):
+                    w = yw[j, q]
+                    row = a[i, yi[j, q]]
+                    for k in range(nz):
+                        out[k] += w * row[k]
         for i in range(cx):
             for j in range(cy):
+                row, out = b[i, j], c[i, j]
                 for k in range(cz):
-                    c[i, j, k] = 0.0
-                for k in range(nz):
-                    c[i, j, z0[k]] += zw0[k] * b[i, j, k]
-                    c[i, j, z1[k]] += zw1[k] * b[i, j, k]
+                    total = 0.0
+                    for q in range(zn[k]):
+                        total += zw[k, q] * row[zi[k, q]]
+                    out[k] = total
 
     @jit
     def block_mean(a, out):
@@ -753,8 +788,8 @@ class NumbaKernels(ArrayKernels):
         self._k["hessian"](x, v, sigma, beta, *g_lo, *g_hi, out)
         return out
 
-    def gauss_seidel(self, G, diag, x, b, colours=(0, 1)):
-        self._k["gauss_seidel"](*G, diag, x, b, colours[0])
+    def gauss_seidel(self, G, diag, x, b, colours=(0, 1), zero=False):
+        self._k["gauss_seidel"](*G, diag, x, b, colours[0], bool(zero))
         return x
 
     def half_weights(self, labels, s0, apertures, h, g_lo, g_hi):

@@ -116,6 +116,7 @@ class FieldOperator:
         self.group_cell = groups // (self.n_electrodes + 1)
         self.group_electrode = groups % (self.n_electrodes + 1)
         self.active = g.active.reshape(self.shape)
+        self.inactive = np.flatnonzero(~g.active)  # the conductors' cells (few): flat indices
 
     # -- vectors --------------------------------------------------------------------------
     def cells(self, x: np.ndarray) -> np.ndarray:

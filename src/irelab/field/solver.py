@@ -260,7 +260,7 @@ class FieldSolver:
                 x0[op.n_cells:] = coarse.x[coarse_op.n_cells:]
                 linear_iters = coarse.linear_iterations
         x = np.array(x0, dtype=float)
-        op.cells(x)[~op.active] = 0.0
+        x[op.inactive] = 0.0
         for e, v in driven.items():
             x[op.n_cells + e] = v
         free = op.free_mask(driven)
