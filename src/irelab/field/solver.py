@@ -264,10 +264,11 @@ class FieldSolver:
         for e, v in driven.items():
             x[op.n_cells + e] = v
         free = op.free_mask(driven)
+        fixed = np.flatnonzero(~free)  # conductor cells and driven electrodes (few)
         if prolonged:  # smooth the prolonged start at its own conductivity
             sigma = op.sigma(np.sqrt(op.e2_axes(x).sum(axis=0)))
             residual = -op.apply(sigma, x)
-            residual[~free] = 0.0
+            residual[fixed] = 0.0
             x += smoothed_correction(op, sigma, driven, residual, PRESMOOTHING_SWEEPS)
         state = _State(x=x, linear_iterations=linear_iters)
         linear = op.is_linear()
@@ -281,7 +282,7 @@ class FieldSolver:
             else:
                 sigma = op.sigma(e)
             g = -op.apply(sigma, state.x)  # minus the energy gradient, on the free rows
-            g[~free] = 0.0
+            g[fixed] = 0.0
             scale = float(np.max(np.abs(op.link_currents(state.x, sigma)[list(driven)])))
             scale = scale or 1.0
             r0 = float(np.abs(g).sum()) / scale
@@ -303,14 +304,14 @@ class FieldSolver:
 
                 def system(v, sigma=sigma, coef=coef, g_links=g_links, x_now=x_now):
                     out = op.hessian_apply(sigma, g_links, coef, x_now, v)
-                    out[~free] = 0.0
+                    out[fixed] = 0.0
                     return out
             else:
                 faces = op.face_conductances(sigma)
 
                 def system(v, sigma=sigma, faces=faces):
                     out = op.apply(sigma, v, faces)
-                    out[~free] = 0.0
+                    out[fixed] = 0.0
                     return out
             # linear: one step to the tolerance (with margin, the current itself moves)
             target = 0.1 * rtol * scale if linear else max(0.5 * rtol * scale,
