@@ -52,8 +52,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from irelab.field.kernels import BACKENDS, select_kernels, transfer_maps
 from irelab.field.multigrid import (
@@ -79,6 +81,24 @@ example at 0.5 mm: one Newton step fewer)."""
 
 MAX_VOLTAGE_V = 10_000.0
 """Sanity bound on a pair's voltage; clinical generators deliver at most 3000 V (NanoKnife)."""
+
+
+@cache
+def _blas_threads() -> ThreadpoolController:
+    """The BLAS libraries loaded in this process (found once, when the first solver runs)."""
+    return ThreadpoolController()
+
+
+def single_threaded_blas():
+    """Context in which BLAS runs on one thread: the set-up and the solve call it only for small
+    dense blocks (the near-field calibration's triangular solves with a few dozen right-hand
+    sides, the coarsest grid's LU solves), which OpenBLAS would otherwise split across every
+    core. On our shared 2-core machine its spinning worker threads cost more CPU than the
+    work itself (measured with ``benchmarks/field_solve.py``: the set-up of the two-needle
+    example at 1 mm took 0.26 CPU s with the default threads, 0.08 s with one), and a
+    thread count that follows the machine would let the summation order, and so the last bits
+    of the calibration, depend on where the solver runs."""
+    return _blas_threads().limit(limits=1, user_api="blas")
 
 
 @dataclass(frozen=True)
@@ -201,7 +221,8 @@ class FieldSolver:
     @property
     def levels(self) -> list[FieldOperator]:
         if self._levels is None:
-            self._levels = build_levels(self.problem, self.kernels)
+            with single_threaded_blas():
+                self._levels = build_levels(self.problem, self.kernels)
         return self._levels
 
     def _electrode_index(self, name: str, role: str) -> int:
@@ -228,8 +249,9 @@ class FieldSolver:
                                  [initial.electrode_potentials_V.get(e.name, 0.0)
                                   for e in self.problem.electrodes]])
             x0 = np.nan_to_num(x0)
-        state = self._solve_level(0, driven, x0, self.options.nonlinear_rtol,
-                                  self.options.max_iterations)
+        with single_threaded_blas():
+            state = self._solve_level(0, driven, x0, self.options.nonlinear_rtol,
+                                      self.options.max_iterations)
         self.last_linear_iterations = state.linear_iterations
         return self._solution(self.levels[0], state, anode, cathode, voltage, ia)
 
