@@ -154,6 +154,7 @@ class _State:
     history: list[float] = field(default_factory=list)
     energy: list[float] = field(default_factory=list)
     linear_iterations: int = 0
+    sigma: np.ndarray | None = None  # the conductivity at x, once evaluated there
 
 
 def _energy(op: FieldOperator, x: np.ndarray) -> float:
@@ -308,6 +309,7 @@ class FieldSolver:
             scale = float(np.max(np.abs(op.link_currents(state.x, sigma)[list(driven)])))
             scale = scale or 1.0
             r0 = float(np.abs(g).sum()) / scale
+            state.sigma = sigma
             state.history.append(r0)
             if opts.record_energy:
                 state.energy.append(_energy(op, state.x))
@@ -320,7 +322,9 @@ class FieldSolver:
             if newton:
                 with np.errstate(divide="ignore", invalid="ignore"):
                     coef = np.where(e > 0, dsigma / e, 0.0)
-                metric = [sigma + coef * e2_axes[a] for a in range(3)]
+                metric = list(np.multiply(e2_axes, coef, out=e2_axes))  # in place: no
+                for m in metric:  # longer needed, and the metric is grid-sized per axis
+                    m += sigma
                 g_links = op.link_conductances(sigma)
                 x_now = state.x
 
@@ -346,6 +350,7 @@ class FieldSolver:
             t = (self._line_search(op, e * e, state.x, step, -op.kernels.dot(g, step))
                  if damped else 1.0)
             state.x = state.x + t * step
+            state.sigma = None
             state.iterations += 1
             log.debug("level %s step %d: residual %.3e, CG %d, t %.3f", op.grid.shape,
                       state.iterations, r0, count, t)
@@ -383,8 +388,9 @@ class FieldSolver:
     # -- results --------------------------------------------------------------------------
     def _solution(self, op: FieldOperator, state: _State, anode, cathode, voltage,
                   ia: int) -> PairSolution:
-        e_energy = np.sqrt(op.e2_axes(state.x).sum(axis=0))
-        sigma = op.sigma(e_energy)
+        sigma = state.sigma
+        if sigma is None:  # stopped after a step, at the iteration limit
+            sigma = op.sigma(np.sqrt(op.e2_axes(state.x).sum(axis=0)))
         e = op.e_field_central(state.x)
         x = state.x
         potential = x[: op.n_cells].copy()
