@@ -48,7 +48,8 @@ def _pair(both, fn):
     return [np.asarray(fn(k)) for k in both]
 
 
-@pytest.mark.parametrize("name", ["apply", "e2_axes", "cross", "hessian", "residual",
+@pytest.mark.parametrize("name", ["apply", "apply_sigma", "e2_axes", "cross", "hessian",
+                                  "residual",
                                   "gauss_seidel", "gauss_seidel_backward",
                                   "gauss_seidel_from_zero", "stencil_diag",
                                   "face_conductance", "half_weights", "central_gradient"])
@@ -56,6 +57,8 @@ def test_compiled_kernels_match_the_numpy_ones(both, data, name) -> None:
     d = data
     calls = {
         "apply": lambda k: k.apply(d["G"], d["x"], np.empty(SHAPE)),
+        "apply_sigma": lambda k: k.apply_sigma(d["x"], d["s"], d["g_lo"], d["g_hi"],
+                                               np.empty(SHAPE)),
         "e2_axes": lambda k: k.e2_axes(d["x"], d["g_lo"], d["g_hi"], np.empty((3, *SHAPE))),
         "cross": lambda k: k.cross(d["x"], d["v"], d["g_lo"], d["g_hi"], np.empty(SHAPE)),
         "hessian": lambda k: k.hessian(d["x"], d["v"], d["s"], d["beta"], d["g_lo"],

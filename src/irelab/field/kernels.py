@@ -72,6 +72,12 @@ class ArrayKernels:
             out[_hi(axis)] += flux
         return out
 
+    def apply_sigma(self, x, sigma, g_lo, g_hi, out):
+        """:meth:`apply` with the face conductances of the cell conductivities ``sigma``
+        (:meth:`face_conductance`), without storing them."""
+        faces = [self.xp.empty(x.shape) for _ in range(3)]
+        return self.apply(self.face_conductance([sigma] * 3, g_lo, g_hi, faces), x, out)
+
     def e2_axes(self, x, g_lo, g_hi, out):
         """``out[axis] = sum over the axis's two half faces of (g / h^3) j^2`` (without the
         ``1/h^3``: the caller scales)."""
@@ -441,6 +447,40 @@ def _numba_kernels():
                              * (xc[k] - xc[k - 1]))
 
     @jit
+    def apply_sigma(x, s, glx, gly, glz, ghx, ghy, ghz, out):
+        nx, ny, nz = x.shape
+        for i in range(nx):
+            for j in range(ny):
+                xc, sc = x[i, j], s[i, j]
+                o = out[i, j]
+                for k in range(nz):
+                    o[k] = 0.0
+                for di, dj, lower in ((-1, 0, True), (1, 0, False), (0, -1, True),
+                                      (0, 1, False)):
+                    ii, jj = i + di, j + dj
+                    if ii < 0 or ii >= nx or jj < 0 or jj >= ny:
+                        continue
+                    if di != 0:
+                        gl = glx[ii, jj] if lower else glx[i, j]
+                        gh = ghx[ii, jj] if lower else ghx[i, j]
+                    else:
+                        gl = gly[ii, jj] if lower else gly[i, j]
+                        gh = ghy[ii, jj] if lower else ghy[i, j]
+                    xn, sn = x[ii, jj], s[ii, jj]
+                    if lower:  # the neighbour is the face's lower cell
+                        for k in range(nz):
+                            o[k] += (sn[k] * gl[k] + sc[k] * gh[k]) * (xc[k] - xn[k])
+                    else:
+                        for k in range(nz):
+                            o[k] += (sc[k] * gl[k] + sn[k] * gh[k]) * (xc[k] - xn[k])
+                lk = glz[i, j]
+                hk = ghz[i, j]
+                for k in range(nz - 1):
+                    o[k] += (sc[k] * lk[k] + sc[k + 1] * hk[k]) * (xc[k] - xc[k + 1])
+                for k in range(1, nz):
+                    o[k] += (sc[k - 1] * lk[k - 1] + sc[k] * hk[k - 1]) * (xc[k] - xc[k - 1])
+
+    @jit
     def gauss_seidel(gx, gy, gz, diag, x, b, first, zero):
         nx, ny, nz = x.shape
         zr = np.zeros(nz, dtype=gx.dtype)
@@ -747,6 +787,7 @@ def _numba_kernels():
                     out[i, j, k] /= count[i, j, k]
 
     return {"face_conductance": face_conductance, "apply": apply, "e2_axes": e2_axes,
+            "apply_sigma": apply_sigma,
             "cross": cross, "hessian": hessian, "gauss_seidel": gauss_seidel,
             "residual": residual, "stencil_diag": stencil_diag, "dot": dot,
             "smoothstep": smoothstep, "slope": slope, "prolong": prolong,
@@ -778,6 +819,10 @@ class NumbaKernels(ArrayKernels):
 
     def cross(self, x, y, g_lo, g_hi, out):
         self._k["cross"](x, y, *g_lo, *g_hi, out)
+        return out
+
+    def apply_sigma(self, x, sigma, g_lo, g_hi, out):
+        self._k["apply_sigma"](x, sigma, *g_lo, *g_hi, out)
         return out
 
     def hessian(self, x, v, sigma, beta, g_lo, g_hi, out):

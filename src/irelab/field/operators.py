@@ -213,9 +213,13 @@ class FieldOperator:
 
     def apply(self, sigma: np.ndarray, x: np.ndarray, conductances=None) -> np.ndarray:
         """``A(sigma) x`` with every electrode a free node (no Dirichlet rows)."""
-        faces = self.face_conductances(sigma) if conductances is None else conductances
         out = self.new()
-        self.kernels.apply(faces, self.cells(x), self.cells(out))
+        if conductances is None and isinstance(sigma, np.ndarray):
+            self.kernels.apply_sigma(self.cells(x), sigma, self.g_lo, self.g_hi,
+                                     self.cells(out))
+        else:
+            faces = self.face_conductances(sigma) if conductances is None else conductances
+            self.kernels.apply(faces, self.cells(x), self.cells(out))
         self._add_links(out, self.link_conductances(sigma), x)
         return out
 
