@@ -49,7 +49,7 @@ def _pair(both, fn):
 
 
 @pytest.mark.parametrize("name", ["apply", "apply_sigma", "e2_axes", "cross", "hessian",
-                                  "residual",
+                                  "divide_scale", "residual",
                                   "gauss_seidel", "gauss_seidel_backward",
                                   "gauss_seidel_from_zero", "stencil_diag",
                                   "face_conductance", "half_weights", "central_gradient"])
@@ -57,9 +57,11 @@ def test_compiled_kernels_match_the_numpy_ones(both, data, name) -> None:
     d = data
     calls = {
         "apply": lambda k: k.apply(d["G"], d["x"], np.empty(SHAPE)),
+        "divide_scale": lambda k: k.divide_scale(d["x"].copy(), 1e-9, d["s"]),
         "apply_sigma": lambda k: k.apply_sigma(d["x"], d["s"], d["g_lo"], d["g_hi"],
                                                np.empty(SHAPE)),
-        "e2_axes": lambda k: k.e2_axes(d["x"], d["g_lo"], d["g_hi"], np.empty((3, *SHAPE))),
+        "e2_axes": lambda k: k.e2_axes(d["x"], d["g_lo"], d["g_hi"], np.empty((3, *SHAPE)),
+                                       1e-9),
         "cross": lambda k: k.cross(d["x"], d["v"], d["g_lo"], d["g_hi"], np.empty(SHAPE)),
         "hessian": lambda k: k.hessian(d["x"], d["v"], d["s"], d["beta"], d["g_lo"],
                                        d["g_hi"], np.empty(SHAPE)),

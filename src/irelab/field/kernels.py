@@ -78,9 +78,9 @@ class ArrayKernels:
         faces = [self.xp.empty(x.shape) for _ in range(3)]
         return self.apply(self.face_conductance([sigma] * 3, g_lo, g_hi, faces), x, out)
 
-    def e2_axes(self, x, g_lo, g_hi, out):
-        """``out[axis] = sum over the axis's two half faces of (g / h^3) j^2`` (without the
-        ``1/h^3``: the caller scales)."""
+    def e2_axes(self, x, g_lo, g_hi, out, divisor=1.0):
+        """``out[axis] = sum over the axis's two half faces of g j^2``, divided by ``divisor``
+        (``h^3`` gives the energy weight ``g / h^3``)."""
         for axis in range(3):
             j = x[_hi(axis)] - x[_lo(axis)]
             j *= j
@@ -88,6 +88,8 @@ class ArrayKernels:
             o[...] = 0
             o[_lo(axis)] += g_lo[axis][_lo(axis)] * j
             o[_hi(axis)] += g_hi[axis][_lo(axis)] * j
+        if divisor != 1.0:
+            out /= divisor
         return out
 
     def cross(self, x, y, g_lo, g_hi, out):
@@ -164,6 +166,12 @@ class ArrayKernels:
             o[lo] += s[hi] / total * d
             o[hi] += s[lo] / total * d
         return out
+
+    def divide_scale(self, a, divisor, scale):
+        """``a = a / divisor * scale`` in place (``scale`` per cell)."""
+        a /= divisor
+        a *= scale
+        return a
 
     def cg_step(self, x, r, p, ap, step) -> float:
         """``x += step p``, ``r -= step ap``; returns ``sum |r|``."""
@@ -348,7 +356,7 @@ def _numba_kernels():
                     o[k] += gk[k - 1] * (xc[k] - xc[k - 1])
 
     @jit
-    def e2_axes(x, glx, gly, glz, ghx, ghy, ghz, ex, ey, ez):
+    def e2_axes(x, glx, gly, glz, ghx, ghy, ghz, ex, ey, ez, divisor):
         nx, ny, nz = x.shape
         zr = np.zeros(nz, dtype=glx.dtype)
         for i in range(nx):
@@ -377,6 +385,11 @@ def _numba_kernels():
                 for k in range(1, nz):
                     d = xc[k] - xc[k - 1]
                     c[k] += hk[k - 1] * d * d
+                if divisor != 1.0:
+                    for k in range(nz):
+                        a[k] /= divisor
+                        b[k] /= divisor
+                        c[k] /= divisor
 
     @jit
     def cross(x, y, glx, gly, glz, ghx, ghy, ghz, out):
@@ -588,6 +601,13 @@ def _numba_kernels():
         return total
 
     @jit
+    def divide_scale(a, divisor, scale):
+        af = a.ravel()
+        sf = scale.ravel()
+        for m in range(af.size):
+            af[m] = af[m] / divisor * sf[m]
+
+    @jit
     def cg_direction(p, z, beta):
         for m in range(p.size):
             p[m] = z[m] + beta * p[m]
@@ -787,7 +807,7 @@ def _numba_kernels():
                     out[i, j, k] /= count[i, j, k]
 
     return {"face_conductance": face_conductance, "apply": apply, "e2_axes": e2_axes,
-            "apply_sigma": apply_sigma,
+            "apply_sigma": apply_sigma, "divide_scale": divide_scale,
             "cross": cross, "hessian": hessian, "gauss_seidel": gauss_seidel,
             "residual": residual, "stencil_diag": stencil_diag, "dot": dot,
             "smoothstep": smoothstep, "slope": slope, "prolong": prolong,
@@ -813,8 +833,8 @@ class NumbaKernels(ArrayKernels):
         self._k["apply"](*G, x, out)
         return out
 
-    def e2_axes(self, x, g_lo, g_hi, out):
-        self._k["e2_axes"](x, *g_lo, *g_hi, *out)
+    def e2_axes(self, x, g_lo, g_hi, out, divisor=1.0):
+        self._k["e2_axes"](x, *g_lo, *g_hi, *out, float(divisor))
         return out
 
     def cross(self, x, y, g_lo, g_hi, out):
@@ -840,6 +860,10 @@ class NumbaKernels(ArrayKernels):
     def central_gradient(self, x, labels, s0, apertures, h, out):
         self._k["central_gradient"](x, labels, s0, *apertures, float(h), *out)
         return out
+
+    def divide_scale(self, a, divisor, scale):
+        self._k["divide_scale"](a, float(divisor), scale)
+        return a
 
     def cg_step(self, x, r, p, ap, step) -> float:
         return float(self._k["cg_step"](x, r, p, ap, float(step)))

@@ -180,21 +180,24 @@ class FieldOperator:
     def e2_axes(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """``|E|^2`` of every cell split by axis, shape ``(3, *grid)`` (energy field)."""
         out = np.empty((3, *self.shape)) if out is None else out
-        self.kernels.e2_axes(self.cells(x), self.g_lo, self.g_hi, out)
-        out /= self.h3
+        self.kernels.e2_axes(self.cells(x), self.g_lo, self.g_hi, out, self.h3)
         g = self.geometry
         link = g.link_weight * self.link_jumps(x) ** 2 / self.h3
         np.add.at(out.ravel(), g.link_axis * self.n_cells + g.link_cell, link)
         return out
 
-    def cross(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """``sum_l w_l D_l(x) D_l(y) / h^3`` per cell (grid-shaped)."""
+    def cross(self, x: np.ndarray, y: np.ndarray, scale: np.ndarray | None = None
+              ) -> np.ndarray:
+        """``sum_l w_l D_l(x) D_l(y) / h^3`` per cell (grid-shaped), times ``scale`` if given."""
         out = np.empty(self.shape)
         self.kernels.cross(self.cells(x), self.cells(y), self.g_lo, self.g_hi, out)
         g = self.geometry
         link = g.link_weight * self.link_jumps(x) * self.link_jumps(y)
         np.add.at(out.ravel(), g.link_cell, link)
-        out /= self.h3
+        if scale is None:
+            out /= self.h3
+        else:
+            self.kernels.divide_scale(out, self.h3, scale)
         return out
 
     def face_conductances(self, sigma, out=None) -> list[np.ndarray]:
@@ -240,8 +243,7 @@ class FieldOperator:
         fused with the first into one sweep.
         """
         g = self.geometry
-        beta = self.cross(x, v)
-        beta *= coef
+        beta = self.cross(x, v, coef)
         out = self.new()
         self.kernels.hessian(self.cells(x), self.cells(v), sigma, beta, self.g_lo, self.g_hi,
                              self.cells(out))
