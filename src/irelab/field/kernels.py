@@ -793,18 +793,26 @@ def _numba_kernels():
 
     @jit
     def block_mean(a, out):
+        # per coarse row: its children's rows added in the fine cells' C order (as a scatter
+        # over the fine grid would add them), then divided by the number of children
         nx, ny, nz = a.shape
-        count = np.zeros(out.shape)
-        out[...] = 0.0
-        for i in range(nx):
-            for j in range(ny):
-                for k in range(nz):
-                    out[i // 2, j // 2, k // 2] += a[i, j, k]
-                    count[i // 2, j // 2, k // 2] += 1.0
-        for i in range(out.shape[0]):
-            for j in range(out.shape[1]):
-                for k in range(out.shape[2]):
-                    out[i, j, k] /= count[i, j, k]
+        cx, cy, cz = out.shape
+        for ci in range(cx):
+            ni = min(2, nx - 2 * ci)
+            for cj in range(cy):
+                nj = min(2, ny - 2 * cj)
+                o = out[ci, cj]
+                for ck in range(cz):
+                    o[ck] = 0.0
+                for di in range(ni):
+                    for dj in range(nj):
+                        row = a[2 * ci + di, 2 * cj + dj]
+                        for ck in range(cz):
+                            o[ck] += row[2 * ck]
+                            if 2 * ck + 1 < nz:
+                                o[ck] += row[2 * ck + 1]
+                for ck in range(cz):
+                    o[ck] /= float(ni * nj * min(2, nz - 2 * ck))
 
     return {"face_conductance": face_conductance, "apply": apply, "e2_axes": e2_axes,
             "apply_sigma": apply_sigma, "divide_scale": divide_scale,
