@@ -497,6 +497,7 @@ def _numba_kernels():
     def gauss_seidel(gx, gy, gz, diag, x, b, first, zero):
         nx, ny, nz = x.shape
         zr = np.zeros(nz, dtype=gx.dtype)
+        acc = np.empty(nz)
         for colour in (first, 1 - first):
             if zero and colour == first:  # x = 0: the first colour's neighbours are all 0
                 for i in range(nx):
@@ -512,16 +513,21 @@ def _numba_kernels():
                     xip, gip = (x[i + 1, j], gx[i, j]) if i < nx - 1 else (xc, zr)
                     xjm, gjm = (x[i, j - 1], gy[i, j - 1]) if j > 0 else (xc, zr)
                     xjp, gjp = (x[i, j + 1], gy[i, j]) if j < ny - 1 else (xc, zr)
-                    bc, gk, dc = b[i, j], gz[i, j], diag[i, j]
-                    # only this colour's cells: their row neighbours are of the other colour
+                    bc = b[i, j]
+                    # the whole row's sums (contiguous, vectorised: faster than summing only
+                    # this colour's cells with stride 2, measured), then this colour's cells
+                    for k in range(nz):
+                        acc[k] = (bc[k] + gim[k] * xim[k] + gip[k] * xip[k]
+                                  + gjm[k] * xjm[k] + gjp[k] * xjp[k])
+                    gk = gz[i, j]
+                    for k in range(nz - 1):
+                        acc[k] += gk[k] * xc[k + 1]
+                    for k in range(1, nz):
+                        acc[k] += gk[k - 1] * xc[k - 1]
+                    dc = diag[i, j]
+                    # the row's neighbours of this colour's cells are of the other colour
                     for k in range((colour + i + j) % 2, nz, 2):
-                        acc = np.float64(bc[k] + gim[k] * xim[k] + gip[k] * xip[k]
-                                         + gjm[k] * xjm[k] + gjp[k] * xjp[k])
-                        if k < nz - 1:
-                            acc += gk[k] * xc[k + 1]
-                        if k > 0:
-                            acc += gk[k - 1] * xc[k - 1]
-                        xc[k] = acc / dc[k]
+                        xc[k] = acc[k] / dc[k]
 
     @jit
     def half_weights(labels, s0, fx, fy, fz, h, glx, gly, glz, ghx, ghy, ghz):
