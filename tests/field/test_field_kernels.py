@@ -185,3 +185,21 @@ def test_compiled_ray_casting_matches_the_whole_array_one() -> None:
             assert np.isfinite(compiled[0]).any()
             np.testing.assert_array_equal(compiled[1], reference[1])
             np.testing.assert_allclose(compiled[0], reference[0], rtol=ROUNDING, atol=0)
+
+
+def test_blas_runs_on_one_thread_inside_the_solver_context_and_is_restored() -> None:
+    """Reference: threadpoolctl's own report of the loaded BLAS libraries' thread counts.
+    The set-up and the solve run inside this context (see :mod:`irelab.field.blas`)."""
+    import scipy.sparse.linalg  # noqa: F401  (loads SciPy's BLAS as the solver does)
+    from threadpoolctl import threadpool_info
+
+    from irelab.field.blas import single_threaded_blas
+
+    def counts():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = counts()
+    with single_threaded_blas():
+        inside = counts()
+    assert inside and all(n == 1 for n in inside)
+    assert counts() == before

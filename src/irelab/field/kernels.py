@@ -21,7 +21,7 @@ weights ``g_lo``/``g_hi`` (conductance per unit conductivity of the lower/upper 
 give the face conductance ``G = s_lo g_lo + s_hi g_hi`` for cell conductivities ``s``, and the
 energy weight of a half face is ``g / h^3``.
 
-The module is longer than most (about 800 lines) because each kernel is written twice, side
+The module is longer than most (about 950 lines) because each kernel is written twice, side
 by side, and the two must be read and changed together.
 """
 

@@ -53,11 +53,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from functools import cache
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
+from irelab.field.blas import single_threaded_blas
 from irelab.field.kernels import BACKENDS, select_kernels, transfer_maps
 from irelab.field.multigrid import (
     CALIBRATED_SPACING_RADII,
@@ -82,24 +81,6 @@ example at 0.5 mm: one Newton step fewer)."""
 
 MAX_VOLTAGE_V = 10_000.0
 """Sanity bound on a pair's voltage; clinical generators deliver at most 3000 V (NanoKnife)."""
-
-
-@cache
-def _blas_threads() -> ThreadpoolController:
-    """The BLAS libraries loaded in this process (found once, when the first solver runs)."""
-    return ThreadpoolController()
-
-
-def single_threaded_blas():
-    """Context in which BLAS runs on one thread: the set-up and the solve call it only for small
-    dense blocks (the near-field calibration's triangular solves with a few dozen right-hand
-    sides, the coarsest grid's LU solves), which OpenBLAS would otherwise split across every
-    core. On our shared 2-core machine its spinning worker threads cost more CPU than the
-    work itself (measured with ``benchmarks/field_solve.py``: the set-up of the two-needle
-    example at 1 mm took 0.26 CPU s with the default threads, 0.08 s with one), and a
-    thread count that follows the machine would let the summation order, and so the last bits
-    of the calibration, depend on where the solver runs."""
-    return _blas_threads().limit(limits=1, user_api="blas")
 
 
 @dataclass(frozen=True)
