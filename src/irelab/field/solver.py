@@ -44,9 +44,10 @@ Walker, SIAM J Sci Comput 17:16-32, 1996), preconditioned by the geometric V-cyc
 (grid sequencing, recursively), smoothed by a few Gauss-Seidel sweeps. Geometry, sparsity
 patterns and transfer operators are built once per :class:`FieldSolver` and reused for every
 pair and voltage; the coarsest pyamg hierarchy is kept per pair for later solves of that pair.
-Measured with ``benchmarks/field_solve.py`` on the two-needle example (2 shared cores, load
-about 5.5, CPU seconds): a new geometry 0.35 s at 1 mm (set-up 0.08, solve 0.27) and 2.1 s at
-0.5 mm (2 million voxels; set-up 0.18, solve 1.95).
+Measured with ``benchmarks/field_solve.py``'s measurement on the two-needle example (2 shared
+cores, load 4.4-5.8, CPU seconds, median of 5 and 4 fresh processes): a new geometry 0.41 s at
+1 mm (set-up 0.10, solve 0.32) and 1.98 s at 0.5 mm (2 million voxels; set-up 0.19, solve
+1.77); the runs spread by +-20 % with the load.
 """
 
 from __future__ import annotations
