@@ -48,14 +48,20 @@ def _pair(both, fn):
     return [np.asarray(fn(k)) for k in both]
 
 
-@pytest.mark.parametrize("name", ["apply", "e2_axes", "cross", "hessian", "residual",
-                                  "gauss_seidel", "gauss_seidel_backward", "stencil_diag",
+@pytest.mark.parametrize("name", ["apply", "apply_sigma", "e2_axes", "cross", "hessian",
+                                  "divide_scale", "residual",
+                                  "gauss_seidel", "gauss_seidel_backward",
+                                  "gauss_seidel_from_zero", "stencil_diag",
                                   "face_conductance", "half_weights", "central_gradient"])
 def test_compiled_kernels_match_the_numpy_ones(both, data, name) -> None:
     d = data
     calls = {
         "apply": lambda k: k.apply(d["G"], d["x"], np.empty(SHAPE)),
-        "e2_axes": lambda k: k.e2_axes(d["x"], d["g_lo"], d["g_hi"], np.empty((3, *SHAPE))),
+        "divide_scale": lambda k: k.divide_scale(d["x"].copy(), 1e-9, d["s"]),
+        "apply_sigma": lambda k: k.apply_sigma(d["x"], d["s"], d["g_lo"], d["g_hi"],
+                                               np.empty(SHAPE)),
+        "e2_axes": lambda k: k.e2_axes(d["x"], d["g_lo"], d["g_hi"], np.empty((3, *SHAPE)),
+                                       1e-9),
         "cross": lambda k: k.cross(d["x"], d["v"], d["g_lo"], d["g_hi"], np.empty(SHAPE)),
         "hessian": lambda k: k.hessian(d["x"], d["v"], d["s"], d["beta"], d["g_lo"],
                                        d["g_hi"], np.empty(SHAPE)),
@@ -63,6 +69,8 @@ def test_compiled_kernels_match_the_numpy_ones(both, data, name) -> None:
                                          np.empty(SHAPE, np.float32)),
         "gauss_seidel": lambda k: k.gauss_seidel(d["G"], d["diag"], d["x32"].copy(), d["b"],
                                                  (0, 1)),
+        "gauss_seidel_from_zero": lambda k: k.gauss_seidel(
+            d["G"], d["diag"], np.zeros(SHAPE, np.float32), d["b"], (1, 0), zero=True),
         "gauss_seidel_backward": lambda k: k.gauss_seidel(d["G"], d["diag"], d["x32"].copy(),
                                                           d["b"], (1, 0)),
         "stencil_diag": lambda k: k.stencil_diag(d["G"], np.empty(SHAPE)),
@@ -76,7 +84,8 @@ def test_compiled_kernels_match_the_numpy_ones(both, data, name) -> None:
             [np.empty(SHAPE) for _ in "xyz"]),
     }
     reference, compiled = _pair(both, calls[name])
-    single = name in ("residual", "gauss_seidel", "gauss_seidel_backward", "stencil_diag")
+    single = name in ("residual", "gauss_seidel", "gauss_seidel_backward",
+                      "gauss_seidel_from_zero", "stencil_diag")
     tol = ROUNDING_F32 if single else ROUNDING
     np.testing.assert_allclose(compiled, reference, rtol=tol, atol=tol * np.abs(reference).max())
 
@@ -150,3 +159,47 @@ def test_two_solves_give_bitwise_identical_fields() -> None:
         assert np.array_equal(other.potential_V, first.potential_V)
         assert np.array_equal(other.e_field_V_per_m, first.e_field_V_per_m)
         assert np.array_equal(other.sigma_S_per_m, first.sigma_S_per_m)
+
+
+def test_compiled_ray_casting_matches_the_whole_array_one() -> None:
+    """Reference: :func:`irelab.field.geometry.ray_entry` (whole-array NumPy) is the
+    specification of the compiled first-hit loop; both evaluate the same formulas in the same
+    order, so nearest distances and conductors agree exactly on rays that start near, on and
+    inside oblique and axis-parallel cylinders (rays along an end plane included)."""
+    from irelab.field.geometry import Cylinder
+    from irelab.field.raycast import first_hits
+
+    rng = np.random.default_rng(11)
+    h = 1e-3
+    cylinders = [Cylinder(np.array([0.0, 0.0, -5e-3]), np.array([0.0, 0.0, 5e-3]), 0.55e-3, 0),
+                 Cylinder(np.array([-4e-3, 1e-3, 0.0]), np.array([4e-3, 2e-3, 3e-3]), 0.7e-3, 1),
+                 Cylinder(np.array([0.0, 0.0, 5e-3]), np.array([0.0, 0.0, 9e-3]), 0.55e-3, -1)]
+    centres = np.round(rng.uniform(-6e-3, 6e-3, (400, 3)) / h) * h  # lattice points: ties
+    offsets = rng.uniform(-h / 2, h / 2, (36, 3))
+    near = rng.random((400, 3)) < 0.8
+    for direction in np.eye(3):
+        for sign in (-1, 1):
+            compiled = first_hits(centres, offsets, sign * direction, cylinders, near, 1e-9 * h)
+            reference = first_hits(centres, offsets, sign * direction, cylinders, near,
+                                   1e-9 * h, compile=False)
+            assert np.isfinite(compiled[0]).any()
+            np.testing.assert_array_equal(compiled[1], reference[1])
+            np.testing.assert_allclose(compiled[0], reference[0], rtol=ROUNDING, atol=0)
+
+
+def test_blas_runs_on_one_thread_inside_the_solver_context_and_is_restored() -> None:
+    """Reference: threadpoolctl's own report of the loaded BLAS libraries' thread counts.
+    The set-up and the solve run inside this context (see :mod:`irelab.field.blas`)."""
+    import scipy.sparse.linalg  # noqa: F401  (loads SciPy's BLAS as the solver does)
+    from threadpoolctl import threadpool_info
+
+    from irelab.field.blas import single_threaded_blas
+
+    def counts():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = counts()
+    with single_threaded_blas():
+        inside = counts()
+    assert inside and all(n == 1 for n in inside)
+    assert counts() == before

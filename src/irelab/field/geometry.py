@@ -234,12 +234,14 @@ def cut_cells(
     grid: Grid, electrodes: Sequence[Electrode], insulators: Sequence[Insulator] = ()
 ) -> CutGeometry:
     """Inactive cells, face apertures and links (uncorrected Shortley-Weller conductances)."""
+    from irelab.field.raycast import first_hits
+
     h = grid.spacing_m
     n = grid.size
     shape = grid.shape
     cyls = conductor_cylinders(electrodes, insulators)
     inactive = np.zeros(n, dtype=bool)
-    holder = np.full(n, -2, dtype=np.int64)  # conductor index holding the centre (-2: none)
+    holder = np.full(n, -2, dtype=np.int32)  # conductor index holding the centre (-2: none)
     candidates = []
     for ci, cyl in enumerate(cyls):
         flat = _candidate_cells(grid, cyl)
@@ -250,7 +252,8 @@ def cut_cells(
         candidates.append(flat)
     cand = np.unique(np.concatenate(candidates)) if candidates else np.zeros(0, np.int64)
     cand = cand[~inactive[cand]]
-    near = [np.flatnonzero(np.isin(cand, flat, assume_unique=True)) for flat in candidates]
+    near = np.stack([np.isin(cand, flat, assume_unique=True) for flat in candidates], axis=-1
+                    ) if candidates else np.zeros((0, 0), dtype=bool)
     idx = np.stack(np.unravel_index(cand, shape), axis=-1)
     x = centres(grid, cand)
     n_rays = RAYS_PER_SIDE**2
@@ -265,16 +268,7 @@ def cut_cells(
         direction = np.zeros(3)
         direction[axis] = sign
         offsets = _ray_offsets(axis, h)
-        origins = (x[:, None, :] + offsets[None]).reshape(-1, 3)
-        best = np.full((len(cand), n_rays), np.inf)
-        owner = np.full((len(cand), n_rays), -1, dtype=np.int64)
-        for ci, cyl in enumerate(cyls):
-            rows = near[ci]
-            t = ray_entry(origins.reshape(-1, n_rays, 3)[rows].reshape(-1, 3), direction, cyl,
-                          _ON_SURFACE * h).reshape(-1, n_rays)
-            closer = t < best[rows]
-            best[rows] = np.where(closer, t, best[rows])
-            owner[rows] = np.where(closer, ci, owner[rows])
+        best, owner = first_hits(x, offsets, direction, cyls, near, _ON_SURFACE * h)
         best = best.ravel()
         owner = owner.ravel()
         hit = best <= h
@@ -319,13 +313,15 @@ def cut_cells(
                               np.full(int(sel.sum()), d), point))
 
     active = ~inactive
-    act3 = active.reshape(shape)
+    # close every face of an inactive cell (the conductors hold few cells: index them)
+    held = np.flatnonzero(inactive)
+    held_idx = np.stack(np.unravel_index(held, shape), axis=-1)
     for axis in range(3):
-        lo = [slice(None)] * 3
-        hi = [slice(None)] * 3
-        lo[axis] = slice(0, shape[axis] - 1)
-        hi[axis] = slice(1, shape[axis])
-        apertures[axis] *= act3[tuple(lo)] & act3[tuple(hi)]
+        for below in (0, 1):  # the face above the cell, then the one below it
+            face = held_idx.copy()
+            face[:, axis] -= below
+            ok = (face[:, axis] >= 0) & (face[:, axis] < shape[axis] - 1)
+            apertures[axis][tuple(face[ok].T)] = 0.0
     if link_rows:
         cells, elec, aperture, theta, dirs, points = (
             np.concatenate(c) for c in zip(*link_rows, strict=True))
@@ -336,8 +332,9 @@ def cut_cells(
     order = np.lexsort((elec, dirs, cells))
     cells, elec, aperture, theta, dirs, points = (
         v[order] for v in (cells, elec, aperture, theta, dirs, points))
-    index_of = np.array([c.index for c in cyls] + [-1])
-    inside_electrode = np.where(holder >= 0, index_of[np.maximum(holder, 0)], -1).astype(np.int32)
+    index_of = np.array([c.index for c in cyls], dtype=np.int32)
+    inside_electrode = np.full(n, -1, dtype=np.int32)
+    inside_electrode[held] = index_of[holder[held]]
     return CutGeometry(
         grid=grid, active=active, inside_electrode=inside_electrode,
         apertures=tuple(apertures),  # type: ignore[arg-type]

@@ -100,7 +100,7 @@ class _Stage:
         self.floating = np.flatnonzero(floating[:-1])
         self.electrode_diag = np.bincount(self.link_electrode, weights=self.link_g,
                                           minlength=op.n_electrodes)
-        diag[~op.active] = 1.0
+        diag.ravel()[op.inactive] = 1.0
         diag[diag <= 0] = 1.0
         self.diag = diag.astype(dt)
         self.kernels = k
@@ -117,16 +117,17 @@ class _Stage:
             minlength=op.n_electrodes))
         return r, re
 
-    def smooth(self, x, xe, b, be, colours) -> None:
+    def smooth(self, x, xe, b, be, colours, zero=False) -> None:
         """One red-black sweep over the cells; the floating electrodes before (post-smoothing)
-        or after (pre-smoothing) it, so that pre and post are each other's transposes."""
+        or after (pre-smoothing) it, so that pre and post are each other's transposes.
+        ``zero``: ``x`` and ``xe`` are 0 on entry (a shortcut, same result)."""
         if colours == (1, 0):
             self._electrodes(x, xe, be)
         beff = b
         if len(self.link_cell):
             beff = b.copy()
             np.add.at(beff.ravel(), self.link_cell, self.link_g * xe[self.link_electrode])
-        self.kernels.gauss_seidel(self.G, self.diag, x, beff, colours)
+        self.kernels.gauss_seidel(self.G, self.diag, x, beff, colours, zero)
         if colours == (0, 1):
             self._electrodes(x, xe, be)
 
@@ -222,19 +223,19 @@ class MultigridPreconditioner:
             rhs = np.concatenate([b.ravel().astype(float), be[stage.floating]])
             sol = self.lu(rhs)
             x = sol[:n].reshape(stage.op.shape).astype(b.dtype)
-            x[~stage.op.active] = 0
+            x.ravel()[stage.op.inactive] = 0
             xe = np.zeros_like(be)
             xe[stage.floating] = sol[n:]
             return x, xe
         x = np.zeros_like(b)
         xe = np.zeros_like(be)
-        for _ in range(self.steps):
-            stage.smooth(x, xe, b, be, (0, 1))
+        for step in range(self.steps):
+            stage.smooth(x, xe, b, be, (0, 1), zero=step == 0)
         r, re = stage.residual(x, xe, b, be)
         coarse = self.stages[k + 1].op
         cx, cxe = self._cycle(k + 1, self.kernels.restrict(r, coarse.shape, self.maps[k]), re)
         x += self.kernels.prolong(cx, stage.op.shape, self.maps[k])
-        x[~stage.op.active] = 0
+        x.ravel()[stage.op.inactive] = 0
         xe += cxe
         for _ in range(self.steps):
             stage.smooth(x, xe, b, be, (1, 0))
@@ -262,8 +263,8 @@ def smoothed_correction(op: FieldOperator, sigma: np.ndarray, driven: Mapping[in
     be[stage.floating] = residual[op.n_cells:][stage.floating]
     x = np.zeros_like(b)
     xe = np.zeros(op.n_electrodes)
-    for _ in range(sweeps):
-        stage.smooth(x, xe, b, be, (0, 1))
+    for sweep in range(sweeps):
+        stage.smooth(x, xe, b, be, (0, 1), zero=sweep == 0)
         stage.smooth(x, xe, b, be, (1, 0))
     out = np.empty(op.size)
     out[: op.n_cells] = x.ravel()

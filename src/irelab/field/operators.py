@@ -116,6 +116,7 @@ class FieldOperator:
         self.group_cell = groups // (self.n_electrodes + 1)
         self.group_electrode = groups % (self.n_electrodes + 1)
         self.active = g.active.reshape(self.shape)
+        self.inactive = np.flatnonzero(~g.active)  # the conductors' cells (few): flat indices
 
     # -- vectors --------------------------------------------------------------------------
     def cells(self, x: np.ndarray) -> np.ndarray:
@@ -179,21 +180,24 @@ class FieldOperator:
     def e2_axes(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """``|E|^2`` of every cell split by axis, shape ``(3, *grid)`` (energy field)."""
         out = np.empty((3, *self.shape)) if out is None else out
-        self.kernels.e2_axes(self.cells(x), self.g_lo, self.g_hi, out)
-        out /= self.h3
+        self.kernels.e2_axes(self.cells(x), self.g_lo, self.g_hi, out, self.h3)
         g = self.geometry
         link = g.link_weight * self.link_jumps(x) ** 2 / self.h3
         np.add.at(out.ravel(), g.link_axis * self.n_cells + g.link_cell, link)
         return out
 
-    def cross(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """``sum_l w_l D_l(x) D_l(y) / h^3`` per cell (grid-shaped)."""
+    def cross(self, x: np.ndarray, y: np.ndarray, scale: np.ndarray | None = None
+              ) -> np.ndarray:
+        """``sum_l w_l D_l(x) D_l(y) / h^3`` per cell (grid-shaped), times ``scale`` if given."""
         out = np.empty(self.shape)
         self.kernels.cross(self.cells(x), self.cells(y), self.g_lo, self.g_hi, out)
         g = self.geometry
         link = g.link_weight * self.link_jumps(x) * self.link_jumps(y)
         np.add.at(out.ravel(), g.link_cell, link)
-        out /= self.h3
+        if scale is None:
+            out /= self.h3
+        else:
+            self.kernels.divide_scale(out, self.h3, scale)
         return out
 
     def face_conductances(self, sigma, out=None) -> list[np.ndarray]:
@@ -212,9 +216,13 @@ class FieldOperator:
 
     def apply(self, sigma: np.ndarray, x: np.ndarray, conductances=None) -> np.ndarray:
         """``A(sigma) x`` with every electrode a free node (no Dirichlet rows)."""
-        faces = self.face_conductances(sigma) if conductances is None else conductances
         out = self.new()
-        self.kernels.apply(faces, self.cells(x), self.cells(out))
+        if conductances is None and isinstance(sigma, np.ndarray):
+            self.kernels.apply_sigma(self.cells(x), sigma, self.g_lo, self.g_hi,
+                                     self.cells(out))
+        else:
+            faces = self.face_conductances(sigma) if conductances is None else conductances
+            self.kernels.apply(faces, self.cells(x), self.cells(out))
         self._add_links(out, self.link_conductances(sigma), x)
         return out
 
@@ -235,8 +243,7 @@ class FieldOperator:
         fused with the first into one sweep.
         """
         g = self.geometry
-        beta = self.cross(x, v)
-        beta *= coef
+        beta = self.cross(x, v, coef)
         out = self.new()
         self.kernels.hessian(self.cells(x), self.cells(v), sigma, beta, self.g_lo, self.g_hi,
                              self.cells(out))

@@ -44,8 +44,10 @@ Walker, SIAM J Sci Comput 17:16-32, 1996), preconditioned by the geometric V-cyc
 (grid sequencing, recursively), smoothed by a few Gauss-Seidel sweeps. Geometry, sparsity
 patterns and transfer operators are built once per :class:`FieldSolver` and reused for every
 pair and voltage; the coarsest pyamg hierarchy is kept per pair for later solves of that pair.
-Measured with ``benchmarks/field_solve.py`` on the two-needle example (2 shared cores, load
-about 1): 0.8 s per converged pair at 1 mm, 9.5 s at 0.5 mm (2 million voxels).
+Measured with ``benchmarks/field_solve.py``'s measurement on the two-needle example (2 shared
+cores, load 4.4-5.8, CPU seconds, median of 5 and 4 fresh processes): a new geometry 0.41 s at
+1 mm (set-up 0.10, solve 0.32) and 1.98 s at 0.5 mm (2 million voxels; set-up 0.19, solve
+1.77); the runs spread by +-20 % with the load.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from irelab.field.blas import single_threaded_blas
 from irelab.field.kernels import BACKENDS, select_kernels, transfer_maps
 from irelab.field.multigrid import (
     CALIBRATED_SPACING_RADII,
@@ -134,6 +137,7 @@ class _State:
     history: list[float] = field(default_factory=list)
     energy: list[float] = field(default_factory=list)
     linear_iterations: int = 0
+    sigma: np.ndarray | None = None  # the conductivity at x, once evaluated there
 
 
 def _energy(op: FieldOperator, x: np.ndarray) -> float:
@@ -201,7 +205,8 @@ class FieldSolver:
     @property
     def levels(self) -> list[FieldOperator]:
         if self._levels is None:
-            self._levels = build_levels(self.problem, self.kernels)
+            with single_threaded_blas():
+                self._levels = build_levels(self.problem, self.kernels)
         return self._levels
 
     def _electrode_index(self, name: str, role: str) -> int:
@@ -228,8 +233,9 @@ class FieldSolver:
                                  [initial.electrode_potentials_V.get(e.name, 0.0)
                                   for e in self.problem.electrodes]])
             x0 = np.nan_to_num(x0)
-        state = self._solve_level(0, driven, x0, self.options.nonlinear_rtol,
-                                  self.options.max_iterations)
+        with single_threaded_blas():
+            state = self._solve_level(0, driven, x0, self.options.nonlinear_rtol,
+                                      self.options.max_iterations)
         self.last_linear_iterations = state.linear_iterations
         return self._solution(self.levels[0], state, anode, cathode, voltage, ia)
 
@@ -260,20 +266,25 @@ class FieldSolver:
                 x0[op.n_cells:] = coarse.x[coarse_op.n_cells:]
                 linear_iters = coarse.linear_iterations
         x = np.array(x0, dtype=float)
-        op.cells(x)[~op.active] = 0.0
+        x[op.inactive] = 0.0
         for e, v in driven.items():
             x[op.n_cells + e] = v
         free = op.free_mask(driven)
+        fixed = np.flatnonzero(~free)  # conductor cells and driven electrodes (few)
         if prolonged:  # smooth the prolonged start at its own conductivity
             sigma = op.sigma(np.sqrt(op.e2_axes(x).sum(axis=0)))
             residual = -op.apply(sigma, x)
-            residual[~free] = 0.0
+            residual[fixed] = 0.0
             x += smoothed_correction(op, sigma, driven, residual, PRESMOOTHING_SWEEPS)
         state = _State(x=x, linear_iterations=linear_iters)
+        # |E|^2 per axis, refilled at every step (and then turned into the step's metric):
+        # allocated once, as at 0.5 mm the three axes exceed the size above which every
+        # allocation is fresh memory from the operating system (page faults at each step)
+        e2_buffer = np.empty((3, *op.shape))
         linear = op.is_linear()
         levels = self.levels[k:]
         while True:
-            e2_axes = op.e2_axes(state.x)
+            e2_axes = op.e2_axes(state.x, e2_buffer)
             e = np.sqrt(e2_axes.sum(axis=0))
             newton = opts.newton and not linear
             if newton:
@@ -281,10 +292,11 @@ class FieldSolver:
             else:
                 sigma = op.sigma(e)
             g = -op.apply(sigma, state.x)  # minus the energy gradient, on the free rows
-            g[~free] = 0.0
+            g[fixed] = 0.0
             scale = float(np.max(np.abs(op.link_currents(state.x, sigma)[list(driven)])))
             scale = scale or 1.0
             r0 = float(np.abs(g).sum()) / scale
+            state.sigma = sigma
             state.history.append(r0)
             if opts.record_energy:
                 state.energy.append(_energy(op, state.x))
@@ -297,20 +309,22 @@ class FieldSolver:
             if newton:
                 with np.errstate(divide="ignore", invalid="ignore"):
                     coef = np.where(e > 0, dsigma / e, 0.0)
-                metric = [sigma + coef * e2_axes[a] for a in range(3)]
+                metric = list(np.multiply(e2_axes, coef, out=e2_axes))  # in place: no
+                for m in metric:  # longer needed, and the metric is grid-sized per axis
+                    m += sigma
                 g_links = op.link_conductances(sigma)
                 x_now = state.x
 
                 def system(v, sigma=sigma, coef=coef, g_links=g_links, x_now=x_now):
                     out = op.hessian_apply(sigma, g_links, coef, x_now, v)
-                    out[~free] = 0.0
+                    out[fixed] = 0.0
                     return out
             else:
                 faces = op.face_conductances(sigma)
 
                 def system(v, sigma=sigma, faces=faces):
                     out = op.apply(sigma, v, faces)
-                    out[~free] = 0.0
+                    out[fixed] = 0.0
                     return out
             # linear: one step to the tolerance (with margin, the current itself moves)
             target = 0.1 * rtol * scale if linear else max(0.5 * rtol * scale,
@@ -323,6 +337,7 @@ class FieldSolver:
             t = (self._line_search(op, e * e, state.x, step, -op.kernels.dot(g, step))
                  if damped else 1.0)
             state.x = state.x + t * step
+            state.sigma = None
             state.iterations += 1
             log.debug("level %s step %d: residual %.3e, CG %d, t %.3f", op.grid.shape,
                       state.iterations, r0, count, t)
@@ -360,8 +375,9 @@ class FieldSolver:
     # -- results --------------------------------------------------------------------------
     def _solution(self, op: FieldOperator, state: _State, anode, cathode, voltage,
                   ia: int) -> PairSolution:
-        e_energy = np.sqrt(op.e2_axes(state.x).sum(axis=0))
-        sigma = op.sigma(e_energy)
+        sigma = state.sigma
+        if sigma is None:  # stopped after a step, at the iteration limit
+            sigma = op.sigma(np.sqrt(op.e2_axes(state.x).sum(axis=0)))
         e = op.e_field_central(state.x)
         x = state.x
         potential = x[: op.n_cells].copy()
