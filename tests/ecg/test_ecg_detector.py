@@ -246,9 +246,9 @@ def test_baseline_steps_are_not_beats(records: dict[str, EcgRecord]) -> None:
 @pytest.mark.slow
 def test_noise_rules_on_record_105(records: dict[str, EcgRecord],
                                    detections: dict[str, list[Beat]]) -> None:
-    """Record 105 (heavy noise): each noise rule removes false positives (measured 90 with
-    neither, 82 without the baseline-shift rule, 64 without the slope noise floor, 56 with
-    both) at a cost of at most 3 missed beats (16 -> 17)."""
+    """Record 105 (heavy noise): each noise rule removes false positives (measured with the
+    early decision of ``decide_within_ms``: 89 with neither rule, 56 with both; before it 90
+    and 56) at a cost of at most 5 missed beats (measured 11 -> 16; before it 16 -> 17)."""
     rec = records["105"]
     ref = rec.annotations.beats_only().samples
 
@@ -262,7 +262,7 @@ def test_noise_rules_on_record_105(records: dict[str, EcgRecord],
         one = score(detect_beats(rec.signal_mV, rec.fs_Hz, DetectorConfig(**off)))
         assert both.fp < one.fp < neither.fp, off
     assert both.fp <= neither.fp - 10
-    assert both.fn <= neither.fn + 3
+    assert both.fn <= neither.fn + 5
 
 
 def test_flat_and_nan_input_gives_no_beats() -> None:
