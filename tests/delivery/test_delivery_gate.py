@@ -202,8 +202,14 @@ def test_quality_hold_boundary_and_relearning() -> None:
 
 
 def test_searchback_beats_never_pulse() -> None:
+    """A search-back beat is refused even when reported inside the latency limit, and the
+    beat after it gets no pulse either (its interval starts at a beat known only late);
+    pulses resume once ``verified_beats`` beats have passed again (the third beat after)."""
     gate, r = learned_gate()
     assert gate.decide(beat(r + 1000, searchback=True)).reason == SkipReason.SEARCHBACK
+    assert gate.decide(beat(r + 2000)).reason == SkipReason.IRREGULAR
+    reasons = [gate.decide(beat(r + 1000 * k)).reason for k in (3, 4)]
+    assert reasons == [SkipReason.IRREGULAR, None]
 
 
 def test_learning_restarts_on_inconsistent_interval() -> None:

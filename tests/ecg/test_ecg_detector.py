@@ -28,7 +28,7 @@ SKIP_S = DetectorConfig().learning_s
 
 SE_TARGET = 0.995
 PPV_TARGET = 0.995
-"""Targets, gross. Measured 99.76 % (41 missed) and 99.64 % (62 false positives, 56 of them in
+"""Targets, gross. Measured 99.77 % (39 missed) and 99.64 % (62 false positives, 56 of them in
 the noisy record 105). These eight records are the tuning half (see the detector's module
 docstring), so the margin is optimistic; the held-out figures are in test_ecg_heldout.py and
 benchmarks/ecg_detect.py."""
@@ -38,7 +38,7 @@ POSITION_P99_MS = 35.0
 of margin. It matters to the gate, which times pulses from the estimated R."""
 LATENCY_MEDIAN_MS = 40.0
 LATENCY_P99_MS = 100.0
-"""Targets (measured 25.0 ms and 66.7 ms)."""
+"""Targets (measured 25.0 ms and 61.1 ms; 66.7 ms without the early decision)."""
 
 
 def beat_arrays(beats: list[Beat]) -> tuple[np.ndarray, np.ndarray]:
@@ -70,6 +70,26 @@ def test_gross_accuracy_and_latency(records: dict[str, EcgRecord],
         # per record: no record collapses (worst measured: Se 99.31 % (106), +P 97.85 % (105))
         assert score.se >= 0.99, name
         assert score.ppv >= 0.97, name
+
+
+@pytest.mark.slow
+def test_early_decision_shortens_the_latency_tail(
+        records: dict[str, EcgRecord], detections: dict[str, list[Beat]]) -> None:
+    """Record 200 (tuning half; 826 ventricular beats): deciding a run 30 ms after its energy
+    crossed the threshold, when it already passes every rule, reports the wide beats earlier
+    (latency p99 measured 58.3 ms, 64.1 ms with ``decide_within_ms=0``) and finds the same
+    beats (2595 / 1 / 3 both ways; R position error p99 25.0 ms both ways)."""
+    rec = records["200"]
+    early, early_lat = _score(rec, detections["200"])
+    late, late_lat = _score(rec, detect_beats(rec.signal_mV, rec.fs_Hz,
+                                              DetectorConfig(decide_within_ms=0.0)))
+    assert (early.tp, early.fp, early.fn) == (late.tp, late.fp, late.fn)
+    assert np.array_equal(early.matched_reference, late.matched_reference)
+    assert np.percentile(early_lat, 99) <= np.percentile(late_lat, 99) - 3.0  # 1 sample + margin
+
+    def position_p99(score: Score) -> float:
+        return float(np.percentile(np.abs(score.matched_detected - score.matched_reference), 99))
+    assert position_p99(early) <= position_p99(late)
 
 
 @pytest.mark.slow
@@ -246,9 +266,9 @@ def test_baseline_steps_are_not_beats(records: dict[str, EcgRecord]) -> None:
 @pytest.mark.slow
 def test_noise_rules_on_record_105(records: dict[str, EcgRecord],
                                    detections: dict[str, list[Beat]]) -> None:
-    """Record 105 (heavy noise): each noise rule removes false positives (measured 90 with
-    neither, 82 without the baseline-shift rule, 64 without the slope noise floor, 56 with
-    both) at a cost of at most 3 missed beats (16 -> 17)."""
+    """Record 105 (heavy noise): each noise rule removes false positives (measured with the
+    early decision of ``decide_within_ms``: 89 with neither rule, 56 with both; before it 90
+    and 56) at a cost of at most 5 missed beats (measured 11 -> 16; before it 16 -> 17)."""
     rec = records["105"]
     ref = rec.annotations.beats_only().samples
 
@@ -262,7 +282,7 @@ def test_noise_rules_on_record_105(records: dict[str, EcgRecord],
         one = score(detect_beats(rec.signal_mV, rec.fs_Hz, DetectorConfig(**off)))
         assert both.fp < one.fp < neither.fp, off
     assert both.fp <= neither.fp - 10
-    assert both.fn <= neither.fn + 3
+    assert both.fn <= neither.fn + 5
 
 
 def test_flat_and_nan_input_gives_no_beats() -> None:

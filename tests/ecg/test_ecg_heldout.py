@@ -23,16 +23,18 @@ from irelab.ecg import (
     score_detections,
 )
 
-HELD_OUT = {"104": (0.997, 0.994), "203": (0.957, 0.993), "208": (0.992, 0.998)}
-"""Se and +P floors per record; measured 99.78/99.46 (104, paced, lead V5), 95.80/99.34 (203,
+HELD_OUT = {"104": (0.997, 0.993), "203": (0.957, 0.992), "208": (0.992, 0.998)}
+"""Se and +P floors per record; measured 99.78/99.37 (104, paced, lead V5), 95.80/99.23 (203,
 multiform ventricular beats, atrial flutter/fibrillation, noise), 99.29/99.86 % (208, 992
-ventricular and 373 fusion beats); the floors are about 0.1 point below."""
+ventricular and 373 fusion beats); the floors are about 0.1 point below. The detector's early
+decision (``decide_within_ms``, chosen on the tuning half) cost +P here: 99.46 -> 99.37 on 104
+(12 -> 14 false), 99.34 -> 99.23 on 203 (19 -> 22 false); Se unchanged."""
 LATENCY_MEDIAN_MS = 40.0
-LATENCY_P99_MS = 120.0
+LATENCY_P99_MS = 117.0
 """Target 40 ms median (measured 22.2 ms over the three); the 99th percentile target of 100 ms
-is not met on these records (measured 113.9 ms: wide ventricular beats of 203 and 208), so the
-limit pins the measurement with 6 ms to spare. Gross over the three: Se 98.15 %, +P 99.56 %
-(8003 / 35 / 151)."""
+is not met on these records (measured 111.1 ms, 113.9 ms before the early decision: wide
+ventricular beats of 203 and 208), so the limit pins the measurement with 6 ms to spare.
+Gross over the three: Se 98.15 %, +P 99.50 % (8003 / 40 / 151; before: 8003 / 35 / 151)."""
 
 
 @pytest.fixture(scope="module")
