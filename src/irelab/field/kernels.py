@@ -421,6 +421,13 @@ def _numba_kernels():
                     o[k] += hk[k - 1] * (xc[k] - xc[k - 1]) * (yc[k] - yc[k - 1])
 
     @jit
+    def lateral_face(glx, gly, ghx, ghy, i, j, ii, jj, along_x, lower):
+        """The half-face weight rows (along z) of the face between cell ``(i, j)`` and its x
+        or y neighbour ``(ii, jj)``: stored at the face's lower cell."""
+        g_lo, g_hi = (glx, ghx) if along_x else (gly, ghy)
+        return (g_lo[ii, jj], g_hi[ii, jj]) if lower else (g_lo[i, j], g_hi[i, j])
+
+    @jit
     def hessian(x, v, s, bt, glx, gly, glz, ghx, ghy, ghz, out):
         nx, ny, nz = x.shape
         for i in range(nx):
@@ -434,12 +441,7 @@ def _numba_kernels():
                     ii, jj = i + di, j + dj
                     if ii < 0 or ii >= nx or jj < 0 or jj >= ny:
                         continue
-                    if di != 0:
-                        gl = glx[ii, jj] if lower else glx[i, j]
-                        gh = ghx[ii, jj] if lower else ghx[i, j]
-                    else:
-                        gl = gly[ii, jj] if lower else gly[i, j]
-                        gh = ghy[ii, jj] if lower else ghy[i, j]
+                    gl, gh = lateral_face(glx, gly, ghx, ghy, i, j, ii, jj, di != 0, lower)
                     xn, vn, sn, bn = x[ii, jj], v[ii, jj], s[ii, jj], bt[ii, jj]
                     if lower:  # the neighbour is the face's lower cell
                         for k in range(nz):
@@ -473,12 +475,7 @@ def _numba_kernels():
                     ii, jj = i + di, j + dj
                     if ii < 0 or ii >= nx or jj < 0 or jj >= ny:
                         continue
-                    if di != 0:
-                        gl = glx[ii, jj] if lower else glx[i, j]
-                        gh = ghx[ii, jj] if lower else ghx[i, j]
-                    else:
-                        gl = gly[ii, jj] if lower else gly[i, j]
-                        gh = ghy[ii, jj] if lower else ghy[i, j]
+                    gl, gh = lateral_face(glx, gly, ghx, ghy, i, j, ii, jj, di != 0, lower)
                     xn, sn = x[ii, jj], s[ii, jj]
                     if lower:  # the neighbour is the face's lower cell
                         for k in range(nz):
