@@ -72,11 +72,12 @@ is the shortest width of their high-voltage protocol (widths of 70-100 us are th
 range, Scheffer HJ et al., J Vasc Interv Radiol 25(7):997-1011, 2014). Pauses (design choices
 on the heat's time scales, liver diffusivity alpha = 1.4e-7 m^2/s): 10 s between trains is
 about ``r^2 / alpha`` for heat leaving a 1 mm neighbourhood of a needle (7 s), 30 s for a 2 mm
-one (28 s); 60 s between pairs, twice that. Measured on the segment-8 demo (bile duct 7.6 mm
-from the tumour, 30 pair placements): 90 pulses of 90 us with the usual pauses left 54 mm^3 of
-the duct damaged (peak 53 C, 55 min); 70 x 70 us 15 mm^3 (48 C, 44 min); 50 x 70 us with 10 s
-and 30 s pauses none (45 C, 46 min), where 90 x 90 us needed 30 s and 60 s pauses and still
-damaged 4 mm^3 (3 h)."""
+one (28 s); 60 s between pairs, twice that. The planner's journal on the segment-8 demo (bile
+duct 7.6 mm from the tumour, 10 pairs at 3 placements, 10 test pulses before each pair's,
+delivery order interleaved): 90 pulses of 90 us 65 mm^3 of the duct damaged (peak 54 C);
+70 x 70 us 20 mm^3 (49 C); the same with 10 s / 30 s pauses 4 mm^3 (46 C); 50 x 70 us with
+those pauses none (44.8 C). Before these, only 30 s / 60 s pauses with 90 x 90 us reduced the
+damage, to 4 mm^3, at about three hours of delivery."""
 
 
 def simulate_plan_heating(ctx: PlanContext, ev: LayoutEvaluation,
