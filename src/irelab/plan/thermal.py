@@ -25,9 +25,9 @@ they put into the damaged voxels (the hottest first).
    50-100 us at 2250 V gave zones that did not differ significantly (Ben-David E et al., AJR
    198(1):W62-W68, 2012, abstract, read), which is why the lethal threshold here does not
    depend on the protocol (:mod:`irelab.case.tissues`); the protocol then lands inside that
-   range, with the field, coverage and currents unchanged. The plan states the pulses and
-   width in its protocol and the pauses it needs in its description (the case file has no key
-   for pauses).
+   range, with the field, coverage and currents unchanged (the last-pulse current only falls
+   with fewer pulses). The plan states the pulses and width in its protocol, and the pauses it
+   needs in the protocol keys ``train_pause_s`` and ``pair_pause_s`` and its description.
 
 Repairs 2-5 are delivered in the interleaved order. When none works, the least damaging plan
 is kept and the thermal check fails with the damage in numbers (the journal says what each
