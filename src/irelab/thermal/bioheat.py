@@ -176,20 +176,22 @@ class _SplitStepper:
     def __init__(self, k: np.ndarray, rho_c: np.ndarray, exchange: np.ndarray, dt: float,
                  h: float, compiled: bool = True) -> None:
         self.shape = k.shape
+        self.kernel = split_step_kernel() if compiled else None
+        rho_c_dt = rho_c / dt
         self.axes = []
         for axis in range(3):
             moved = [np.ascontiguousarray(np.moveaxis(a, axis, 0))
-                     for a in (k, rho_c / dt, exchange)]
+                     for a in (k, rho_c_dt, exchange)]
             lower, inv_pivot = _line_factor(*moved, h)
-            self.axes.append((moved[1], lower, inv_pivot))
-        self.kernel = split_step_kernel() if compiled else None
-        if self.kernel is not None:  # the factors in the box's own layout
-            def own(a: np.ndarray, axis: int) -> np.ndarray:
-                moved_shape = np.moveaxis(np.empty(self.shape), axis, 0).shape
-                return np.ascontiguousarray(np.moveaxis(a.reshape(moved_shape), 0, axis))
-
-            self.own = tuple(tuple(own(a, axis) for axis, a in enumerate(parts))
-                             for parts in zip(*self.axes, strict=True))
+            mass = moved[1]
+            if self.kernel is not None:  # the factors back in the box's own layout
+                lower, inv_pivot = (np.ascontiguousarray(np.moveaxis(a.reshape(mass.shape),
+                                                                     0, axis))
+                                    for a in (lower, inv_pivot))
+                mass = rho_c_dt
+            self.axes.append((mass, lower, inv_pivot))
+        if self.kernel is not None:
+            self.own = tuple(zip(*self.axes, strict=True))
 
     def step(self, theta: np.ndarray) -> np.ndarray:
         """``theta`` (the box) one step later."""

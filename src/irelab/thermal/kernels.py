@@ -108,11 +108,14 @@ def split_step_kernel():
         return a
 
     @jit
+    def rate_at(t_c, onset_c, ln_a, ea, r_gas):
+        return np.exp(ln_a - ea / (r_gas * (t_c + 273.15))) if t_c >= onset_c else 0.0
+
+    @jit
     def rate(theta, body_c, onset_c, ln_a, ea, r_gas, out):
         flat, r = theta.ravel(), out.ravel()
         for n in range(flat.size):
-            t_c = flat[n] + body_c
-            r[n] = np.exp(ln_a - ea / (r_gas * (t_c + 273.15))) if t_c >= onset_c else 0.0
+            r[n] = rate_at(flat[n] + body_c, onset_c, ln_a, ea, r_gas)
 
     @jit
     def advance(theta, mass, lower, inv_pivot, n_steps, dt, omega, rate_now, body_c, onset_c,
@@ -123,8 +126,7 @@ def split_step_kernel():
             theta = step(theta, mass, lower, inv_pivot)
             flat = theta.ravel()
             for n in range(flat.size):
-                t_c = flat[n] + body_c
-                new = np.exp(ln_a - ea / (r_gas * (t_c + 273.15))) if t_c >= onset_c else 0.0
+                new = rate_at(flat[n] + body_c, onset_c, ln_a, ea, r_gas)
                 om[n] += half_dt * (r[n] + new)
                 r[n] = new
         return theta
