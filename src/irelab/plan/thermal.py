@@ -164,6 +164,17 @@ def _dropped(ctx: PlanContext, at_limits: LayoutEvaluation, hot: list[tuple[int,
     return lower_with(ctx.fine_eval, solved, FINE_SLACK)
 
 
+def _tried(ctx: PlanContext, label: str, ev: LayoutEvaluation,
+           schedule: PulseSchedule | None = None) -> tuple[ThermalResult, bool]:
+    """A repair simulated and its outcome in the journal: the thermal result and whether it
+    spares every critical structure."""
+    result = simulate_plan_heating(ctx, ev, schedule)
+    repaired = not _damaged(ctx, result)
+    ctx.journal.note("thermal repair", label, _describe(ctx, result)
+                     + (": repaired, kept" if repaired else ": still damaged"))
+    return result, repaired
+
+
 def _damage_mm3(ctx: PlanContext, thermal: ThermalResult) -> float:
     return sum(thermal.regions[name].damage_volume_cm3 * 1e3 for name in ctx.fine_target.critical
                if name in thermal.regions)
@@ -222,10 +233,7 @@ def thermal_stage(ctx: PlanContext, plan: LayoutEvaluation, at_limits: LayoutEva
             journal.note("thermal repair", label, f"{ctx.describe(candidate)}: loses what the "
                                                   "plan covered, not kept")
             continue
-        result = simulate_plan_heating(ctx, candidate)
-        repaired = not _damaged(ctx, result)
-        journal.note("thermal repair", label, _describe(ctx, result)
-                     + (": repaired, kept" if repaired else ": still damaged"))
+        result, repaired = _tried(ctx, label, candidate)
         if repaired:
             return candidate, result, opts.schedule
         if _damage_mm3(ctx, result) < _damage_mm3(ctx, best_thermal):
@@ -241,10 +249,7 @@ def thermal_stage(ctx: PlanContext, plan: LayoutEvaluation, at_limits: LayoutEva
                           pair_pause_s=max(pair_pause_s, usual.pair_pause_s))
         label = schedule_text(gentler)
         journal.progress(f"thermal: repair: {label}", 0.95)
-        result = simulate_plan_heating(ctx, best, gentler)
-        repaired = not _damaged(ctx, result)
-        journal.note("thermal repair", label, _describe(ctx, result)
-                     + (": repaired, kept" if repaired else ": still damaged"))
+        result, repaired = _tried(ctx, label, best, gentler)
         if repaired:
             return best, result, gentler
         if _damage_mm3(ctx, result) < _damage_mm3(ctx, best_thermal):

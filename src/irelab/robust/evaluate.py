@@ -25,15 +25,15 @@ placements. What is recorded (:class:`SampleOutcome`):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from irelab.case import Case, PairKey, parse_case_text
-from irelab.delivery.generator import GeneratorConfig
 from irelab.errors import InputError
 from irelab.field import FieldSolver, PairSolution, SolverOptions, TissueRole
+from irelab.plan.options import PlanOptions
 from irelab.robust.perturb import perturbed_case
 from irelab.robust.sampling import Perturbation
 from irelab.simulation import lethal_zone
@@ -120,14 +120,13 @@ def _margin_mm(ablated: np.ndarray, tumour: np.ndarray, spacing_mm: float) -> fl
 
 
 def _schedule(case: Case) -> PulseSchedule:
-    """The pulses the generator gives (its test pulses first) with the plan's pauses where it
-    needs longer ones than the usual schedule's."""
-    protocol, usual = case.protocol, PulseSchedule()
-    return PulseSchedule(pulses_per_pair=protocol.pulses,
-                         test_pulses=GeneratorConfig().test_pulses,
-                         pulse_width_us=protocol.pulse_width_us,
-                         train_pause_s=max(usual.train_pause_s, protocol.train_pause_s or 0.0),
-                         pair_pause_s=max(usual.pair_pause_s, protocol.pair_pause_s or 0.0))
+    """The planner's schedule (the generator's test pulses first) with the plan's pulses and
+    width, and its pauses where it needs longer ones than the usual."""
+    protocol, usual = case.protocol, PlanOptions().schedule
+    return replace(usual, pulses_per_pair=protocol.pulses,
+                   pulse_width_us=protocol.pulse_width_us,
+                   train_pause_s=max(usual.train_pause_s, protocol.train_pause_s or 0.0),
+                   pair_pause_s=max(usual.pair_pause_s, protocol.pair_pause_s or 0.0))
 
 
 def evaluate_plan(case: Case, settings: EvaluationSettings, index: int = -1,
