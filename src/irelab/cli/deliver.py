@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -65,12 +64,8 @@ def deliver(
 
     if ecg is not None and hr is not None:
         raise InputError("command line", "--hr", "either --ecg or --hr, not both", hr)
-    case = load_case(plan_file)
     generator = GeneratorConfig()
-    if case.protocol is not None and case.protocol.train_pause_s is not None:
-        # the plan's thermal safety needs longer pauses between trains than the recharge
-        generator = replace(generator, recharge_s=max(generator.recharge_s,
-                                                      case.protocol.train_pause_s))
+    case = load_case(plan_file)
     plan = delivery_plan(case, spacing_mm=spacing_mm, config=generator)
     try:
         gate = GateConfig(delay_ms=delay_ms)
@@ -87,7 +82,7 @@ def deliver(
             raise InputError("command line", "--hr", "a heart rate within 30-200 /min", hr)
         pulses = len(plan.pairs) * (generator.test_pulses + plan.pulses)
         trains = pulses / generator.train_pulses + 2 * len(plan.pairs)
-        duration = 60.0 / hr * (1.5 * pulses + 60) + trains * generator.recharge_s * 1.5
+        duration = 60.0 / hr * (1.5 * pulses + 60) + trains * plan.recharge_s(generator) * 1.5
     elif not force_unsynchronised:
         run_unsynchronised(plan, force=False)  # raises the refusal (exit 2)
     checks = _checklist(checklist)

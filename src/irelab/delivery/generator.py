@@ -168,6 +168,13 @@ class DeliveryPlan:
     moves: tuple[str, ...] = ()
     """How the probe array gets to each placement, for people (one per placement; empty: not
     described)."""
+    train_pause_s: float | None = None
+    """The least pause between trains the plan needs (its thermal safety; case protocol
+    ``train_pause_s``); None: the generator's recharge alone."""
+
+    def recharge_s(self, config: GeneratorConfig) -> float:
+        """The pause before each train: the generator's recharge, or the plan's longer one."""
+        return max(config.recharge_s, self.train_pause_s or 0.0)
 
     def __post_init__(self) -> None:
         keyed = tuple(p if p.key is not None else replace(p, key=PairKey(i, 0))

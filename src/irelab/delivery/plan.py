@@ -48,7 +48,8 @@ def delivery_plan(case: Case, spacing_mm: float | None = None,
                                protocol.pairs[key.pair].voltage_V, currents[key], key)
                   for key in keys)
     plan = DeliveryPlan(case.name, pairs, protocol.pulses, protocol.pulse_width_us, case.source,
-                        moves=_placement_moves(protocol.placements))
+                        moves=_placement_moves(protocol.placements),
+                        train_pause_s=protocol.train_pause_s)
     plan.validate(config)
     return plan
 

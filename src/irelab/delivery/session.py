@@ -127,7 +127,7 @@ class _Run:
 
     def _charge(self, t_s: float, reason: str) -> None:
         self.go(GeneratorState.CHARGING, t_s, reason)
-        self.ready_at_s = t_s + self.config.recharge_s
+        self.ready_at_s = t_s + self.plan.recharge_s(self.config)
 
     def _advance(self, t_s: float) -> None:
         if self.machine.state == GeneratorState.CHARGING and t_s >= self.ready_at_s:
