@@ -1,6 +1,9 @@
 # The two set-up commands of the README: `make demo` and `make test`.
 # Both create .venv with Python 3.11 and install irelab into it first.
 PYTHON ?= python3.11
+# The suite runs in this many pytest-xdist worker processes, whole test files to one worker (a
+# file's fixtures are built once): serially it kept the second of CI's two cores mostly idle.
+TEST_WORKERS ?= 2
 VENV   := .venv
 BIN    := $(VENV)/bin
 # Files are UTF-8 whatever the machine's locale (CI may run with LANG unset, i.e. ASCII).
@@ -45,7 +48,7 @@ test: $(BIN)/irelab browser
 	    else echo "PostgreSQL not available here: its tests will be skipped"; fi; \
 	else bash scripts/postgres.sh start; fi; \
 	if [ $$started = 1 ]; then trap 'bash scripts/postgres.sh stop' EXIT INT TERM; fi; \
-	. scripts/postgres.env 2>/dev/null; $(BIN)/python -m pytest -q
+	. scripts/postgres.env 2>/dev/null; $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
