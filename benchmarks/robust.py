@@ -10,9 +10,10 @@ does), on its 1 mm confirmation grid. The nominal evaluation is one cold solve o
 every placement in this process (what a sample costs without a warm start, set-up included);
 the thermal model's cost is printed beside it (samples run it only on the first
 ``--thermal-samples``, 0 here). ``--solo-samples`` samples are then evaluated one by one in this
-process, each from the unperturbed plan's solution (as a study's tasks start) and once cold:
-a sample's own cost, without a cluster. Each study's wall time includes starting its local
-cluster and the unperturbed solve that provides the warm starts (``--workers ''`` runs none).
+process, each from the unperturbed plan's solution (``warm``) and from the coarse-grid solve
+(``cold``, as a study's tasks start): a sample's own cost, without a cluster. Each study's wall
+time includes starting its local cluster and the unperturbed plan's solve (``--workers ''``
+runs none).
 The machine's load average is printed before and after: on a shared machine the figures are
 only comparable within one run.
 """

@@ -5,11 +5,12 @@ results, and reruns the tasks of a worker that is lost mid-run on the workers th
 scheduler's ``allowed-failures``); we do not write our own. Each sample task is self-contained:
 the plan's case text (:func:`irelab.case.case_text`), its source and base directory, the
 sample's :class:`~irelab.robust.sampling.Perturbation` and the evaluation settings. One further
-task solves the unperturbed plan; every sample task takes its result as an argument, so Dask
-sends those warm starts to each worker once (and recomputes them if the worker holding them
-is lost). Results stream back with :func:`distributed.as_completed` and are handed to the
-caller as they arrive; the caller files them by sample index, so the outcome does not depend
-on which worker finished first.
+task solves the unperturbed plan, beside the samples; only when the samples start from its
+solution (``EvaluationSettings.warm_start``) does every sample task take its result as an
+argument, so Dask sends those warm starts to each worker once (and recomputes them if the
+worker holding them is lost). Results stream back with :func:`distributed.as_completed` and
+are handed to the caller as they arrive; the caller files them by sample index, so the outcome
+does not depend on which worker finished first.
 
 Where the tasks run: ``scheduler`` (or the ``IRELAB_DASK_SCHEDULER`` environment variable), the
 address of a running scheduler (``tcp://HOST:PORT``), else a :class:`distributed.LocalCluster`
@@ -141,11 +142,12 @@ def run_samples(client, case_text: str, source: str, base_dir: str,
 
     from distributed import as_completed
 
-    # every sample waits for this one: no thermal model here (it would hold them all up)
+    # no thermal model here: with warm starts every sample waits for this one
     nominal = client.submit(nominal_task, case_text, source, base_dir,
                             replace(settings, thermal=False), pure=False, retries=TASK_RETRIES)
+    start = nominal if settings.warm_start else None
     futures = [client.submit(sample_task, case_text, source, base_dir, p,
-                             replace(settings, thermal=p.index < thermal_samples), nominal,
+                             replace(settings, thermal=p.index < thermal_samples), start,
                              pure=False, retries=TASK_RETRIES) for p in perturbations]
     nominal_outcome = client.submit(itemgetter(0), nominal, pure=False)
     try:
