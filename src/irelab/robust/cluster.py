@@ -61,8 +61,10 @@ fresh ``mmap`` whose pages fault in on first touch: measured on the 30 mm demo p
 sample took 4.7 million page faults and 9 s of system time on top of 16 s of user time (2
 shared cores, load 5.9; without the variable: 2,800 faults, no system time), and a worker spent
 about twice the CPU of the same sample solved in the parent process. The local cluster's
-workers start without it (None removes the key); workers of an existing cluster are started by
-whoever runs it (``dask worker`` with a nanny sets it too)."""
+workers start without it (None removes the key). Workers of an existing cluster are started by
+whoever runs it: ``dask worker`` with a nanny sets it too, unless run with ``--no-nanny`` or
+with ``MALLOC_TRIM_THRESHOLD_: null`` under ``distributed.nanny.pre-spawn-environ`` in its Dask
+configuration file."""
 
 _ADDRESS = re.compile(r"^(tcp|tls|inproc|ucx|ws|wss)://[^\s]+$")
 
