@@ -108,6 +108,18 @@ def test_distributed_cluster_equals_local_run_even_when_a_worker_dies(local_resu
         assert (tmp_path / "local" / name).read_bytes() == (tmp_path / "remote" / name).read_bytes()
 
 
+def test_local_workers_keep_the_dynamic_mmap_threshold() -> None:
+    """Dask's nanny sets ``MALLOC_TRIM_THRESHOLD_`` in the workers it starts, which turns off
+    glibc's dynamic mmap threshold and made every sample about twice as costly in a worker (the
+    measurement is in :data:`irelab.robust.cluster.NANNY_MALLOC_TRIM`); the local cluster's
+    workers must start without it (unless this process itself has it)."""
+    if "MALLOC_TRIM_THRESHOLD_" in os.environ:
+        pytest.skip("this process sets MALLOC_TRIM_THRESHOLD_; its workers inherit it")
+    with dask_client(ClusterSettings(workers=1)) as client:
+        seen = client.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_")
+    assert list(seen.values()) == [None]
+
+
 def test_environment_variable_names_the_scheduler(monkeypatch, scheduler) -> None:
     address, _ = scheduler
     monkeypatch.setenv("IRELAB_DASK_SCHEDULER", address)

@@ -55,9 +55,9 @@ def test_nominal_solve_covers_and_samples_start_from_it(small_plan) -> None:
     assert nominal.covered and nominal.margin_mm == pytest.approx(3.0)
     assert set(fields.potentials_V) == set(small_plan.protocol.keys())
     shifted = _identity(small_plan, index=3, tip_shift_mm=((0, -4.0, 0), (0, -4.0, 0)))
-    warm = sample_task(text, small_plan.source, ".", shifted, settings, (nominal, fields))
-    cold = sample_task(text, small_plan.source, ".", shifted,
-                       EvaluationSettings(warm_start=False), None)
+    warm = sample_task(text, small_plan.source, ".", shifted,
+                       EvaluationSettings(warm_start=True), (nominal, fields))
+    cold = sample_task(text, small_plan.source, ".", shifted, settings, None)
     assert warm.index == 3 and warm.converged and cold.converged
     # both solves stop at the solver's tolerance, from different starts: a voxel within that
     # tolerance of its threshold may flip, no more
