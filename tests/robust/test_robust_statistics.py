@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from scipy import stats
 
 from irelab.robust import Aggregator, Interval, Parameter, SampleOutcome, SampleSet
+from irelab.robust.statistics import json_number
 
 
 def test_interval_is_clopper_pearson() -> None:
@@ -77,3 +80,29 @@ def test_missing_samples_are_an_error() -> None:
     agg.add(outcomes[1])
     with pytest.raises(RuntimeError, match="have not arrived"):
         agg.statistics()
+
+
+def test_an_undetermined_sensitivity_interval_is_null_in_json_not_a_warning() -> None:
+    """32 samples that all miss by the same half voxel but one: some of RBD-FAST's bootstrap
+    resamples then have no variance and SALib divides 0 by 0 (seen on the demo plan). The
+    statistics come without a warning (warnings are errors here) and every number reaches JSON
+    as a number or null, never NaN (which JSON does not have)."""
+    n = 32
+    x = np.random.default_rng(3).normal(size=(n, 2))
+    params = (Parameter("array lateral a", "array", "mm"), Parameter("P1 tilt a", "probe P1",
+                                                                     "deg"))
+    shape = (4, 4, 4)
+    agg = Aggregator(SampleSet(params, x, tuple(None for _ in range(n))), shape)
+    for k in range(n):
+        agg.add(SampleOutcome(index=k, simulated=True, coverage=0.99,
+                              margin_mm=2.0 if k == 0 else -0.5,
+                              lethal_bits=np.packbits(np.zeros(shape, dtype=bool)), shape=shape))
+    stats = agg.statistics()
+    assert len(stats.sensitivity) == 2
+    assert any(not np.isfinite(s.conf) for s in stats.sensitivity)  # the case this is about
+    numbers = [[json_number(s.s1, 4), json_number(s.conf, 4)] for s in stats.sensitivity]
+    text = json.dumps({"sensitivity": numbers, "margin": stats.margin_mm.to_json(3),
+                       "p": stats.coverage_probability.to_json()}, allow_nan=False)
+    assert "null" in text
+    assert json_number(float("nan"), 3) is None and json_number(float("inf"), 3) is None
+    assert json_number(1.23456, 3) == 1.235

@@ -81,6 +81,11 @@ class _Reporter:
             self.console.print(f"{self.label}: {text}")
 
 
+def _mm(value: float | None) -> str:
+    """A margin in mm, or "n/a" where the samples give none (JSON null)."""
+    return "n/a" if value is None else f"{value:.1f} mm"
+
+
 def _print_summary(data: dict, console) -> None:
     from rich.table import Table
 
@@ -91,9 +96,9 @@ def _print_summary(data: dict, console) -> None:
     cov, margin = data["coverage"]["quantiles"], data["margin_mm"]["quantiles"]
     console.print(f"tumour coverage: 5 % {100 * cov['5']:.2f} %, median {100 * cov['50']:.2f} %,"
                   f" minimum {100 * data['coverage']['min']:.2f} %")
-    console.print(f"minimal margin: 5 % {margin['5']:.1f} mm, median {margin['50']:.1f} mm, "
-                  f"95 % {margin['95']:.1f} mm (unperturbed plan "
-                  f"{data['nominal']['margin_mm']:.1f} mm)")
+    console.print(f"minimal margin: 5 % {_mm(margin['5'])}, median {_mm(margin['50'])}, "
+                  f"95 % {_mm(margin['95'])} (unperturbed plan "
+                  f"{_mm(data['nominal']['margin_mm'])})")
     thermal = data["thermal_damage_probability"]
     if thermal is not None:
         for name, t in thermal.items():
@@ -101,12 +106,14 @@ def _print_summary(data: dict, console) -> None:
                           f"95 % interval {t['low']:.3f}-{t['high']:.3f}")
     if data["sensitivity"]:
         table = Table("parameter", "S1 (margin)", "+-")
-        ranked = sorted(data["sensitivity"], key=lambda s: -s["s1"])
-        for s in ranked[:8]:
-            table.add_row(s["parameter"], f"{s['s1']:.3f}", f"{s['s1_conf']:.3f}")
+        known = [s for s in data["sensitivity"] if s["s1"] is not None]
+        for s in sorted(known, key=lambda s: -s["s1"])[:8]:
+            conf = "n/a" if s["s1_conf"] is None else f"{s['s1_conf']:.3f}"
+            table.add_row(s["parameter"], f"{s['s1']:.3f}", conf)
         console.print(table)
         groups = ", ".join(f"{g} {v:.2f}" for g, v in sorted(
-            data["sensitivity_groups"].items(), key=lambda kv: -kv[1]))
+            ((g, v) for g, v in data["sensitivity_groups"].items() if v is not None),
+            key=lambda kv: -kv[1]))
         console.print(f"by group: {groups}")
     if data["simulated"] < data["samples"]:
         console.print(f"[yellow]note[/yellow]: {data['samples'] - data['simulated']} samples "
@@ -185,7 +192,7 @@ def robust(
         files = write_robust(result, out)
         console.print(f"wrote {len(files)} files to {out}")
     if as_json:
-        print(json.dumps(data))
+        print(json.dumps(data, allow_nan=False))
     else:
         _print_summary(data, Console())
 
@@ -256,7 +263,8 @@ def run_robust_plan(case, *, target_probability: float, margin_mm: float, spacin
         out.mkdir(parents=True, exist_ok=True)
         write_case(chosen.plan.case, out / "plan.yaml")
         write_report(chosen.plan, out / "plan.html", case.name, runtime)
-        (out / "robust.json").write_text(json.dumps(robust_json(chosen.study), indent=2)
+        (out / "robust.json").write_text(json.dumps(robust_json(chosen.study), indent=2,
+                                                    allow_nan=False)
                                          + "\n", encoding="utf-8")
         console.print(f"wrote {out / 'plan.yaml'}, {out / 'plan.html'} and "
                       f"{out / 'robust.json'}")

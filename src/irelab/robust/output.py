@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from irelab.field import TissueRole
+from irelab.robust.statistics import json_number
 from irelab.robust.study import RobustResult
 from irelab.simulation.output import write_volume
 
@@ -104,22 +105,22 @@ def robust_json(result: RobustResult) -> dict:
         "coverage": stats.coverage.to_json(6),
         "margin_mm": stats.margin_mm.to_json(3),
         "nominal": {"coverage": round(nominal.coverage, 6),
-                    "margin_mm": round(nominal.margin_mm, 3),
+                    "margin_mm": json_number(nominal.margin_mm, 3),
                     "max_current_A": round(nominal.max_current_A, 3),
                     "critical_damage_mm3": None if nominal.critical_damage_mm3 is None
                     else dict(nominal.critical_damage_mm3)},
         "thermal_damage_probability": None if stats.thermal is None else {
             name: interval.to_json() for name, interval in stats.thermal.items()},
-        "sensitivity": [{"parameter": s.parameter, "group": s.group, "s1": round(s.s1, 4),
-                         "s1_conf": round(s.conf, 4)} for s in stats.sensitivity],
-        "sensitivity_groups": {g: round(v, 4) for g, v in stats.groups().items()},
+        "sensitivity": [{"parameter": s.parameter, "group": s.group,
+                         "s1": json_number(s.s1, 4), "s1_conf": json_number(s.conf, 4)}
+                        for s in stats.sensitivity],
+        "sensitivity_groups": {g: json_number(v, 4) for g, v in stats.groups().items()},
         "model": result.model.to_json(),
         "grid": {"shape": list(result.grid.shape),
                  "spacing_mm": round(result.grid.spacing_m * 1e3, 6)},
         "samples_detail": [{"index": o.index, "simulated": o.simulated,
                             "coverage": round(o.coverage, 6),
-                            "margin_mm": None if not np.isfinite(o.margin_mm)
-                            else round(o.margin_mm, 3),
+                            "margin_mm": json_number(o.margin_mm, 3),
                             "max_current_A": round(o.max_current_A, 3),
                             "converged": o.converged,
                             "thermal_damage": o.thermal_damage, "reason": o.reason}
@@ -134,6 +135,7 @@ def write_robust(result: RobustResult, out: Path) -> list[Path]:
     files += write_slices(result, out)
     path = out / "robust.json"
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(robust_json(result), indent=2) + "\n", encoding="utf-8")
+    partial.write_text(json.dumps(robust_json(result), indent=2, allow_nan=False) + "\n",
+                       encoding="utf-8")
     partial.replace(path)
     return [*files, path]

@@ -20,6 +20,9 @@ Eng Syst Saf 95:354-360, 2010; bias correction of Tissot & Prieur 2012). ``S1`` 
 the margin's variance explained by that parameter alone; it also catches effects a linear
 regression misses (a shift of the whole array shortens the margin whichever way it goes). The
 indices of a parameter group (the array, each probe, the tissues) are summed for the summary.
+When most samples share one margin (e.g. every miss is the same half voxel short), some of
+RBD-FAST's bootstrap resamples have no variance and the interval is undetermined: it is then
+NaN here and ``null`` in JSON (which has no NaN), never a warning or an invalid file.
 """
 
 from __future__ import annotations
@@ -33,7 +36,12 @@ from irelab.robust.evaluate import SampleOutcome
 from irelab.robust.sampling import SampleSet
 
 __all__ = ["Aggregator", "Interval", "Distribution1D", "Sensitivity", "RobustStatistics",
-           "CONFIDENCE_LEVEL", "MIN_SENSITIVITY_SAMPLES"]
+           "CONFIDENCE_LEVEL", "MIN_SENSITIVITY_SAMPLES", "json_number"]
+
+def json_number(value: float, digits: int) -> float | None:
+    """``value`` rounded for JSON, or None where it is not a finite number (JSON has no NaN)."""
+    return round(value, digits) if np.isfinite(value) else None
+
 
 CONFIDENCE_LEVEL = 0.95
 """Two-sided level of every interval."""
@@ -75,9 +83,9 @@ class Interval:
         return cls(int(successes), int(trials), float(low), float(high))
 
     def to_json(self) -> dict:
-        return {"estimate": round(self.estimate, 6), "successes": self.successes,
-                "trials": self.trials, "low": round(self.low, 6), "high": round(self.high, 6),
-                "method": self.method, "level": self.level}
+        return {"estimate": json_number(self.estimate, 6), "successes": self.successes,
+                "trials": self.trials, "low": json_number(self.low, 6),
+                "high": json_number(self.high, 6), "method": self.method, "level": self.level}
 
 
 @dataclass(frozen=True)
@@ -100,10 +108,10 @@ class Distribution1D:
                    float(values.mean()), float(values.min()), float(values.max()))
 
     def to_json(self, digits: int = 4) -> dict:
-        return {"quantiles": {f"{int(q * 100)}": round(v, digits)
+        return {"quantiles": {f"{int(q * 100)}": json_number(v, digits)
                               for q, v in zip(QUANTILES, self.quantiles, strict=True)},
-                "mean": round(self.mean, digits), "min": round(self.minimum, digits),
-                "max": round(self.maximum, digits)}
+                "mean": json_number(self.mean, digits), "min": json_number(self.minimum, digits),
+                "max": json_number(self.maximum, digits)}
 
 
 @dataclass(frozen=True)
@@ -227,7 +235,8 @@ def _sensitivity(samples: SampleSet, margin: np.ndarray,
     problem = {"num_vars": len(samples.parameters),
                "names": [p.name for p in samples.parameters],
                "bounds": [[float(c.min()), float(c.max())] for c in x.T]}
-    result = rbd_fast.analyze(problem, x, y, seed=0)
+    with np.errstate(invalid="ignore", divide="ignore"):  # a resample without variance: NaN
+        result = rbd_fast.analyze(problem, x, y, seed=0)
     return tuple(Sensitivity(p.name, p.group, float(s), float(c))
                  for p, s, c in zip(samples.parameters, result["S1"], result["S1_conf"],
                                     strict=True))
