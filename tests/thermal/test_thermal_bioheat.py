@@ -173,25 +173,22 @@ def test_the_compiled_steps_give_the_numpy_steps_numbers() -> None:
     assert np.array_equal(runs[0].damaged, runs[1].damaged)
 
 
-def test_the_compiled_steps_give_the_same_numbers_on_one_thread_and_on_two() -> None:
-    """The compiled steps share grid lines and planes among threads, each voxel getting the
-    same operations whatever the thread count: temperatures and damage are equal bit for bit
-    on one thread and on two."""
-    numba = pytest.importorskip("numba")
-    if numba.config.NUMBA_NUM_THREADS < 2:
-        pytest.skip("numba has a single thread here")
+def test_the_two_threaded_time_loop_gives_the_one_threaded_numbers() -> None:
+    """The temperature thread runs ahead of the damage thread through a ring of states; every
+    voxel gets the same operations in the same order, so peak, final temperature and damage
+    are equal bit for bit to the loop run state by state on one thread, also when a damage
+    bound stops it (the stop is taken where the single loop takes it)."""
+    pytest.importorskip("numba")
     grid, labels, names, power, sched = _columns_beside_a_vessel_and_a_duct()
-    before = numba.get_num_threads()
-    runs = []
-    try:
-        for threads in (1, 2):
-            numba.set_num_threads(threads)
-            runs.append(simulate_heating(grid, labels, names, power, sched,
-                                         position_starts=[2]))
-    finally:
-        numba.set_num_threads(before)
-    for field in ("peak_temperature_C", "final_temperature_C", "damage"):
-        assert np.array_equal(getattr(runs[0], field), getattr(runs[1], field))
+    for stop in (None, DamageBound(("liver",), 5.0)):
+        runs = [simulate_heating(grid, labels, names, power, sched, position_starts=[2],
+                                 stop=stop, threaded=threaded)
+                for threaded in (True, False)]
+        assert (runs[0].stopped_at_s is None) == (stop is None)
+        assert runs[0].stopped_at_s == runs[1].stopped_at_s
+        assert runs[0].steps == runs[1].steps
+        for field in ("peak_temperature_C", "final_temperature_C", "damage"):
+            assert np.array_equal(getattr(runs[0], field), getattr(runs[1], field))
 
 
 @pytest.mark.parametrize("compiled", [True, False])

@@ -55,11 +55,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from irelab.field.problem import Grid, Material, PairSolution
+from irelab.thermal import timeloop
 from irelab.thermal.kernels import split_step_kernel
 from irelab.thermal.properties import (
     BLOOD_DENSITY_KG_PER_M3,
@@ -71,7 +72,7 @@ from irelab.thermal.properties import (
     ArrheniusDamage,
     ThermalTissue,
 )
-from irelab.thermal.schedule import PulseSchedule
+from irelab.thermal.schedule import PulseEvent, PulseSchedule
 
 __all__ = ["DamageBound", "RegionHeating", "ThermalResult", "damaged_volume_mm3", "joule_power",
            "simulate_heating"]
@@ -259,6 +260,7 @@ def simulate_heating(
     progress: Callable[[float], None] | None = None,
     compiled: bool = True,
     stop: DamageBound | None = None,
+    threaded: bool = True,
 ) -> ThermalResult:
     """Temperature and thermal damage of a delivered protocol.
 
@@ -268,7 +270,8 @@ def simulate_heating(
     the liver's properties. ``progress`` is called with the completed fraction.
     ``compiled=False`` runs the NumPy form even where numba is installed (for comparison).
     ``stop``: end the simulation after the first step at which the bound's tissues' damaged
-    volume reaches it (the result says when, ``stopped_at_s``).
+    volume reaches it (the result says when, ``stopped_at_s``). ``threaded=False`` runs the
+    compiled time loop on this thread alone (:mod:`irelab.thermal.timeloop`: the same numbers).
     """
     schedule = schedule or PulseSchedule()
     tissues = {**THERMAL_TISSUES, **(tissues or {})}
@@ -292,51 +295,29 @@ def simulate_heating(
     exchange = exchange_full[box]
     k_box = k_full[box]
     increments = [np.asarray(q)[box] * tau / rho_c for q in power_W_per_m3]
-    theta = np.zeros(sub_shape)
-    theta_peak = np.zeros(sub_shape)
-    om = np.zeros(sub_shape)
-    rate_now = np.zeros(sub_shape)
     kernels = split_step_kernel() if compiled else None
     damage = (BODY_TEMPERATURE_C, damage_model.onset_C,
               float(np.log(damage_model.frequency_factor_per_s)),
               damage_model.activation_energy_J_per_mol, GAS_CONSTANT_J_PER_MOL_K)
     steppers: dict[float, _SplitStepper] = {}
+
+    def factors(dt: float):
+        stepper = steppers.get(dt)
+        if stepper is None:
+            stepper = steppers[dt] = _SplitStepper(k_box, rho_c, exchange, dt, h,
+                                                   compiled=kernels is not None)
+        return stepper.own if kernels is not None else stepper
+
+    states = _states(events, duration, max_step_s, factors)
+    om = np.zeros(sub_shape)
     reached = _bound_check(stop, labels[box], tissue_names, grid, om)
-    stopped_at = None
-    t_now = 0.0
-    n_steps = 0
-    times = [e.time_s for e in events] + [duration]
-    for i, t_next in enumerate(times):
-        gap = t_next - t_now
-        if gap > 0:
-            n_sub = int(np.ceil(gap / max_step_s - 1e-9))
-            dt = round(gap / n_sub, 9)
-            stepper = steppers.get(dt)
-            if stepper is None:
-                stepper = steppers[dt] = _SplitStepper(k_box, rho_c, exchange, dt, h,
-                                                       compiled=kernels is not None)
-            if kernels is not None:
-                kernels[0](theta, *stepper.own, n_sub, dt, om, rate_now, *damage)
-            else:
-                for _ in range(n_sub):
-                    theta = stepper.step(theta)
-                    rate_new = damage_model.rate_per_s(theta + BODY_TEMPERATURE_C)
-                    om += 0.5 * dt * (rate_now + rate_new)
-                    rate_now = rate_new
-            n_steps += n_sub
-            t_now = t_next
-            if reached is not None and i < len(events) and reached():
-                stopped_at = t_now
-                break
-        if i < len(events):
-            if kernels is not None:
-                kernels[1](theta, increments[events[i].pair], theta_peak, rate_now, *damage)
-            else:
-                theta = theta + increments[events[i].pair]
-                np.maximum(theta_peak, theta, out=theta_peak)
-                rate_now = damage_model.rate_per_s(theta + BODY_TEMPERATURE_C)
-            if progress is not None and i % 50 == 0:
-                progress(i / len(events))
+    if kernels is not None:
+        out = timeloop.run(kernels, states, increments, damage, reached, om, progress,
+                           threaded=threaded)
+        theta, theta_peak, n_steps, stopped_at = out.final, out.peak, out.steps, out.stopped_at_s
+    else:
+        theta, theta_peak, n_steps, stopped_at = _numpy_loop(
+            states, increments, damage_model, reached, om, progress)
     if progress is not None:
         progress(1.0)
     log.debug("bioheat: %d steps, box %s", n_steps, sub_shape)
@@ -345,6 +326,53 @@ def simulate_heating(
     omega[box] = om
     return _result(grid, labels, tissue_names, peak, final, omega, duration, n_steps,
                    stopped_at)
+
+
+def _states(events: Sequence[PulseEvent], duration: float, max_step_s: float,
+            factors: Callable[[float], object]) -> list[timeloop.State]:
+    """The time loop's states in order: the steps of at most ``max_step_s`` that fill each
+    gap before a pulse (and the cool-down), each pulse; a damage bound is checked at the end of
+    each gap before a pulse. ``factors(dt)``: what the stepping takes for a step of ``dt``."""
+    states: list[timeloop.State] = []
+    t_now = 0.0
+    times = [e.time_s for e in events] + [duration]
+    for i, t_next in enumerate(times):
+        gap = t_next - t_now
+        if gap > 0:
+            n_sub = int(np.ceil(gap / max_step_s - 1e-9))
+            dt = round(gap / n_sub, 9)
+            step = timeloop.State(dt, factors(dt), -1, None)
+            states += [step] * (n_sub - 1)
+            states.append(replace(step, check_at_s=t_next if i < len(events) else None))
+            t_now = t_next
+        if i < len(events):
+            states.append(timeloop.State(0.0, None, events[i].pair, None))
+    return states
+
+
+def _numpy_loop(states, increments, damage_model, reached, om, progress):
+    """The time loop in NumPy, on this thread: the final excess temperature, its peak, the
+    steps taken and the time a bound stopped the loop (None)."""
+    theta = np.zeros(om.shape)
+    theta_peak = np.zeros(om.shape)
+    rate_now = np.zeros(om.shape)
+    n_steps = 0
+    for n, state in enumerate(states):
+        if state.factors is None:
+            theta = theta + increments[state.pair]
+            np.maximum(theta_peak, theta, out=theta_peak)
+            rate_now = damage_model.rate_per_s(theta + BODY_TEMPERATURE_C)
+        else:
+            theta = state.factors.step(theta)
+            rate_new = damage_model.rate_per_s(theta + BODY_TEMPERATURE_C)
+            om += 0.5 * state.dt * (rate_now + rate_new)
+            rate_now = rate_new
+            n_steps += 1
+        if state.check_at_s is not None and reached is not None and reached():
+            return theta, theta_peak, n_steps, state.check_at_s
+        if progress is not None and n % 500 == 0:
+            progress(n / len(states))
+    return theta, theta_peak, n_steps, None
 
 
 def _bound_check(bound: DamageBound | None, labels: np.ndarray, names: Sequence[str],
