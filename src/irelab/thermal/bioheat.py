@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -72,7 +72,7 @@ from irelab.thermal.properties import (
     ArrheniusDamage,
     ThermalTissue,
 )
-from irelab.thermal.schedule import PulseEvent, PulseSchedule
+from irelab.thermal.schedule import PulseSchedule
 
 __all__ = ["DamageBound", "RegionHeating", "ThermalResult", "damaged_volume_mm3", "joule_power",
            "simulate_heating"]
@@ -308,7 +308,7 @@ def simulate_heating(
                                                    compiled=kernels is not None)
         return stepper.own if kernels is not None else stepper
 
-    states = _states(events, duration, max_step_s, factors)
+    states = timeloop.schedule_states(events, duration, max_step_s, factors)
     om = np.zeros(sub_shape)
     reached = _bound_check(stop, labels[box], tissue_names, grid, om)
     if kernels is not None:
@@ -326,28 +326,6 @@ def simulate_heating(
     omega[box] = om
     return _result(grid, labels, tissue_names, peak, final, omega, duration, n_steps,
                    stopped_at)
-
-
-def _states(events: Sequence[PulseEvent], duration: float, max_step_s: float,
-            factors: Callable[[float], object]) -> list[timeloop.State]:
-    """The time loop's states in order: the steps of at most ``max_step_s`` that fill each
-    gap before a pulse (and the cool-down), each pulse; a damage bound is checked at the end of
-    each gap before a pulse. ``factors(dt)``: what the stepping takes for a step of ``dt``."""
-    states: list[timeloop.State] = []
-    t_now = 0.0
-    times = [e.time_s for e in events] + [duration]
-    for i, t_next in enumerate(times):
-        gap = t_next - t_now
-        if gap > 0:
-            n_sub = int(np.ceil(gap / max_step_s - 1e-9))
-            dt = round(gap / n_sub, 9)
-            step = timeloop.State(dt, factors(dt), -1, None)
-            states += [step] * (n_sub - 1)
-            states.append(replace(step, check_at_s=t_next if i < len(events) else None))
-            t_now = t_next
-        if i < len(events):
-            states.append(timeloop.State(0.0, None, events[i].pair, None))
-    return states
 
 
 def _numpy_loop(states, increments, damage_model, reached, om, progress):

@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+
+from irelab.thermal.schedule import PulseEvent
 
 __all__: list[str] = []
 
@@ -59,6 +61,28 @@ class Outcome:
     final: np.ndarray
     steps: int
     stopped_at_s: float | None
+
+
+def schedule_states(events: Sequence[PulseEvent], duration: float, max_step_s: float,
+                    factors: Callable[[float], object]) -> list[State]:
+    """The time loop's states in order: the steps of at most ``max_step_s`` that fill each
+    gap before a pulse (and the cool-down), each pulse; a damage bound is checked at the end of
+    each gap before a pulse. ``factors(dt)``: what the stepping takes for a step of ``dt``."""
+    out: list[State] = []
+    t_now = 0.0
+    times = [e.time_s for e in events] + [duration]
+    for i, t_next in enumerate(times):
+        gap = t_next - t_now
+        if gap > 0:
+            n_sub = int(np.ceil(gap / max_step_s - 1e-9))
+            dt = round(gap / n_sub, 9)
+            step = State(dt, factors(dt), -1, None)
+            out += [step] * (n_sub - 1)
+            out.append(replace(step, check_at_s=t_next if i < len(events) else None))
+            t_now = t_next
+        if i < len(events):
+            out.append(State(0.0, None, events[i].pair, None))
+    return out
 
 
 def run(kernels, states: Sequence[State], increments: Sequence[np.ndarray],
