@@ -39,6 +39,11 @@ pulse this overestimates Omega (conservative for safety). No damage accrues belo
 model's onset (43 C, :data:`irelab.thermal.properties.DAMAGE_ONSET_C`): extrapolated to body
 temperature the fitted kinetics would "damage" resting tissue (Omega = 1 in an hour at 37 C).
 
+The time loop runs compiled (:mod:`irelab.thermal.kernels`) on two threads, the temperature
+ahead of the damage (:mod:`irelab.thermal.timeloop`), with the NumPy form's numbers. Omega
+never decreases, so a caller that only needs to know whether some tissues' damage stays below
+a volume can stop the simulation as soon as it does not (:class:`DamageBound`).
+
 Only the part of the grid where the protocol's total adiabatic heating reaches
 ``CROP_HEATING_K`` is simulated, padded by ``crop_margin_m``; outside it the tissue stays at
 body temperature and Omega = 0.
@@ -113,7 +118,6 @@ class DamageBound:
     def __post_init__(self) -> None:
         if not self.volume_mm3 > 0:
             raise ValueError("a damage bound must be a positive volume")
-
 
 
 def damaged_volume_mm3(tissues: Sequence[str], damage_cm3: Mapping[str, float]) -> float:
