@@ -2,15 +2,20 @@
 
 The temperature never depends on the damage: each step and each pulse gives the next
 temperature from the last one alone, while the damage sum (an Arrhenius rate, an exponential, in
-every voxel above the damage onset, twice per heartbeat) only reads the temperatures. Profiled
-on the segment-8 demo plan, the damage took about half of a simulation's time (a third of the
-box's voxels pass 43 C at some time). So the two run side by side as producer and consumer:
+every voxel above the damage onset, twice per heartbeat) only reads the temperatures. Timed
+kernel by kernel on the segment-8 demo plan's first simulation (one thread, loaded machine),
+the line solves took 64 % of the time, the damage sum and the peak 28 % (a third of the box's
+voxels pass 43 C at some time) and the pulses 6 %. So the two run side by side as producer
+and consumer:
 the calling thread writes each new temperature into the next slot of a ring of
 :data:`RING_SLOTS` arrays, a second thread takes the slots in order, updates the running peak,
 the rate and Omega, and frees the slot. Neither waits for the other at every step, only when
 the ring is full or empty, so a machine whose other core is busy loses little (locked-step
 threads, waiting for each other at every one of ~6000 passes, ran three times slower than one
-thread on our shared 2-core machine, measured with numba's ``prange``).
+thread on our shared 2-core machine at a load of 4-6, measured with numba's ``prange``). The
+gain is bounded by the damage thread's share, 1 / (1 - 0.28) = 1.4x in wall time with a
+free core; with both cores busy it is none (``benchmarks/thermal.py`` prints both forms side
+by side).
 
 Every voxel gets the same floating-point operations in the same order as in one thread (and
 in the NumPy form of :mod:`irelab.thermal.bioheat`), so the result does not depend on the
