@@ -1,21 +1,22 @@
-"""The compiled time loop on two threads: one steps the temperature, the other sums the damage.
+"""The compiled time loop, on one thread or two: one steps the temperature, one sums the damage.
 
 The temperature never depends on the damage: each step and each pulse gives the next
-temperature from the last one alone, while the damage sum (an Arrhenius rate, an exponential, in
-every voxel above the damage onset, twice per heartbeat) only reads the temperatures. Timed
+temperature from the last one alone, while the damage sum (an Arrhenius rate, an exponential,
+in every voxel above the damage onset, twice per heartbeat) only reads the temperatures. Timed
 kernel by kernel on the segment-8 demo plan's first simulation (one thread, loaded machine),
 the line solves took 64 % of the time, the damage sum and the peak 28 % (a third of the box's
-voxels pass 43 C at some time) and the pulses 6 %. So the two run side by side as producer
-and consumer:
-the calling thread writes each new temperature into the next slot of a ring of
+voxels pass 43 C at some time) and the pulses 6 %. So the two run side by side as producer and
+consumer: the calling thread writes each new temperature into the next slot of a ring of
 :data:`RING_SLOTS` arrays, a second thread takes the slots in order, updates the running peak,
 the rate and Omega, and frees the slot. Neither waits for the other at every step, only when
 the ring is full or empty, so a machine whose other core is busy loses little (locked-step
 threads, waiting for each other at every one of ~6000 passes, ran three times slower than one
 thread on our shared 2-core machine at a load of 4-6, measured with numba's ``prange``). The
-gain is bounded by the damage thread's share, 1 / (1 - 0.28) = 1.4x in wall time with a
-free core; with both cores busy it is none (``benchmarks/thermal.py`` prints both forms side
-by side).
+gain is bounded by the damage thread's share, 1 / (1 - 0.28) = 1.4x in wall time with a free
+core. Measured with ``benchmarks/thermal.py`` (both forms side by side, 30 pair placements,
+3056 steps) while two other processes kept the cores busy (load 2.3-3.1), two threads took 3.86
+and 3.67 s against one thread's 3.63 and 3.77 s: no gain, so one thread is the default of
+:func:`irelab.thermal.simulate_heating` and two are an option for a machine with a free core.
 
 Every voxel gets the same floating-point operations in the same order as in one thread (and
 in the NumPy form of :mod:`irelab.thermal.bioheat`), so the result does not depend on the
@@ -92,10 +93,10 @@ def schedule_states(events: Sequence[PulseEvent], duration: float, max_step_s: f
 
 def run(kernels, states: Sequence[State], increments: Sequence[np.ndarray],
         damage: tuple, reached: Callable[[], bool] | None, omega: np.ndarray,
-        progress: Callable[[float], None] | None = None, threaded: bool = True) -> Outcome:
+        progress: Callable[[float], None] | None = None, threaded: bool = False) -> Outcome:
     """Run ``states`` from a box at body temperature; ``omega`` (zeros) is updated in place
-    (``reached`` reads it). ``threaded=False``: both halves on this thread, state by state
-    (the same numbers)."""
+    (``reached`` reads it). ``threaded``: the damage on a second thread (else both halves on
+    this thread, state by state: the same numbers)."""
     step, pulse, damage_step, damage_pulse = kernels
     if not threaded:
         return _run_here(kernels, states, increments, damage, reached, omega, progress)
