@@ -17,8 +17,8 @@ core. Measured with ``benchmarks/thermal.py`` (both forms side by side, 30 pair 
 3056 steps) while two other processes kept the cores busy (load 2.3-3.1), two threads took 3.86
 and 3.67 s against one thread's 3.63 and 3.77 s; at a load of 1.3, 3.48 against 3.98 s (12 %
 less wall time, 10 % more CPU). So one thread is the default of
-:func:`irelab.thermal.simulate_heating` (it never loses), and two are an option for a machine
-with a free core.
+:func:`irelab.thermal.simulate_heating` (no extra CPU on a busy machine), and two are an option
+for a machine with a free core.
 
 Every voxel gets the same floating-point operations in the same order as in one thread (and
 in the NumPy form of :mod:`irelab.thermal.bioheat`), so the result does not depend on the
