@@ -1,4 +1,4 @@
-"""Time the bioheat simulation: the compiled time loop on one thread (the default) and two.
+"""Time the bioheat simulation: the compiled time loop on two threads (the default) and one.
 
 A demo-sized case: a 64 mm cube at 1 mm with a bile duct and a vessel beside ``--pairs``
 Gaussian heating columns (1 K per 90 us pulse on a column's axis; a design choice: the

@@ -39,9 +39,8 @@ pulse this overestimates Omega (conservative for safety). No damage accrues belo
 model's onset (43 C, :data:`irelab.thermal.properties.DAMAGE_ONSET_C`): extrapolated to body
 temperature the fitted kinetics would "damage" resting tissue (Omega = 1 in an hour at 37 C).
 
-The time loop runs compiled (:mod:`irelab.thermal.kernels`, :mod:`irelab.thermal.timeloop`;
-on request on two threads, the temperature ahead of the damage), with the NumPy form's
-numbers. Omega
+The time loop runs compiled (:mod:`irelab.thermal.kernels`) on two threads, the temperature
+ahead of the damage (:mod:`irelab.thermal.timeloop`), with the NumPy form's numbers. Omega
 never decreases, so a caller that only needs to know whether some tissues' damage stays below
 a volume can stop the simulation as soon as it does not (:class:`DamageBound`).
 
@@ -265,7 +264,7 @@ def simulate_heating(
     progress: Callable[[float], None] | None = None,
     compiled: bool = True,
     stop: DamageBound | None = None,
-    threaded: bool = False,
+    threaded: bool = True,
 ) -> ThermalResult:
     """Temperature and thermal damage of a delivered protocol.
 
@@ -275,9 +274,8 @@ def simulate_heating(
     the liver's properties. ``progress`` is called with the completed fraction.
     ``compiled=False`` runs the NumPy form even where numba is installed (for comparison).
     ``stop``: end the simulation after the first step at which the bound's tissues' damaged
-    volume reaches it (the result says when, ``stopped_at_s``). ``threaded=True`` runs the
-    compiled time loop on two threads (:mod:`irelab.thermal.timeloop`: the same numbers; it
-    gained nothing on our busy 2-core machine, so one thread is the default).
+    volume reaches it (the result says when, ``stopped_at_s``). ``threaded=False`` runs the
+    compiled time loop on this thread alone (:mod:`irelab.thermal.timeloop`: the same numbers).
     """
     schedule = schedule or PulseSchedule()
     tissues = {**THERMAL_TISSUES, **(tissues or {})}

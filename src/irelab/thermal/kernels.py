@@ -17,7 +17,7 @@ then the y and z solves, which couple voxels within one x plane only, run in pla
 plane while the plane is in the cache. A z line's substitution is one chain of dependent
 multiply-subtracts; four lines side by side keep the processor busy (measured on the demo's
 61 x 61 x 67 box: 0.55 instead of 1.65 ms per z solve). The temperature and the damage are
-separate kernels (:mod:`irelab.thermal.timeloop` can run them on two threads): ``step`` and
+separate kernels (:mod:`irelab.thermal.timeloop` runs them on two threads): ``step`` and
 ``pulse`` make the next temperature, ``damage_step`` and ``damage_pulse`` read it. Where the
 rate is 0 before and after a step, Omega + 0.0 is Omega, so those voxels are not written.
 

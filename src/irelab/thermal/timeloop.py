@@ -1,4 +1,4 @@
-"""The compiled time loop, on one thread or two: one steps the temperature, one sums the damage.
+"""The compiled time loop on two threads: one steps the temperature, the other sums the damage.
 
 The temperature never depends on the damage: each step and each pulse gives the next
 temperature from the last one alone, while the damage sum (an Arrhenius rate, an exponential,
@@ -11,14 +11,15 @@ consumer: the calling thread writes each new temperature into the next slot of a
 the rate and Omega, and frees the slot. Neither waits for the other at every step, only when
 the ring is full or empty, so a machine whose other core is busy loses little (locked-step
 threads, waiting for each other at every one of ~6000 passes, ran three times slower than one
-thread on our shared 2-core machine at a load of 4-6, measured with numba's ``prange``). The
-gain is bounded by the damage thread's share, 1 / (1 - 0.28) = 1.4x in wall time with a free
-core. Measured with ``benchmarks/thermal.py`` (both forms side by side, 30 pair placements,
-3056 steps) while two other processes kept the cores busy (load 2.3-3.1), two threads took 3.86
-and 3.67 s against one thread's 3.63 and 3.77 s; at a load of 1.3, 3.48 against 3.98 s (12 %
-less wall time, 10 % more CPU). So one thread is the default of
-:func:`irelab.thermal.simulate_heating` (no extra CPU on a busy machine), and two are an option
-for a machine with a free core.
+thread on our shared 2-core machine at a load of 4-6, measured with numba's ``prange``). On the
+segment-8 demo plan (seven simulations of 2291-3056 steps on boxes of 0.25-0.29 M voxels) at a
+load of 1.1-1.6, the thermal stage took 61.7 s on two threads, against 107.3 s with the
+one-thread kernels before this loop (load 1.1-1.8) and 102.2 s with this loop on one thread
+(load 1.8-3.2); 260.8 against 268.3 s of CPU for the whole plan. So the damage half is nearer
+half of the work than the 28 % of the profile on the loaded machine. With both cores busy the
+gain vanishes: ``benchmarks/thermal.py`` (both forms side by side, 30 pair placements, 3056
+steps) at a load of 2.3-3.1 gave 3.86 and 3.67 s on two threads against 3.63 and 3.77 s on one,
+at a load of 1.3 3.48 against 3.98 s.
 
 Every voxel gets the same floating-point operations in the same order as in one thread (and
 in the NumPy form of :mod:`irelab.thermal.bioheat`), so the result does not depend on the
@@ -95,10 +96,10 @@ def schedule_states(events: Sequence[PulseEvent], duration: float, max_step_s: f
 
 def run(kernels, states: Sequence[State], increments: Sequence[np.ndarray],
         damage: tuple, reached: Callable[[], bool] | None, omega: np.ndarray,
-        progress: Callable[[float], None] | None = None, threaded: bool = False) -> Outcome:
+        progress: Callable[[float], None] | None = None, threaded: bool = True) -> Outcome:
     """Run ``states`` from a box at body temperature; ``omega`` (zeros) is updated in place
-    (``reached`` reads it). ``threaded``: the damage on a second thread (else both halves on
-    this thread, state by state: the same numbers)."""
+    (``reached`` reads it). ``threaded=False``: both halves on this thread, state by state
+    (the same numbers)."""
     step, pulse, damage_step, damage_pulse = kernels
     if not threaded:
         return _run_here(kernels, states, increments, damage, reached, omega, progress)
