@@ -3,10 +3,12 @@ that would damage a critical structure is repaired, not only reported."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from irelab.case import parse_case
+from irelab.case import case_text, parse_case
 from irelab.plan import PlanOptions, plan_treatment
 from irelab.plan.evaluate import LayoutEvaluation
 from irelab.plan.layout import ProbeLayout
@@ -60,15 +62,23 @@ the tumour, inside the margin, is heated to 135 C and none of the repairs spares
 planner reports as a failing thermal check.)"""
 
 
+DUCT_OPTIONS = PlanOptions(margin_m=3e-3, coarse_trials=4, fine_trials=2)
+
+
+@pytest.fixture(scope="module")
+def duct_plan():
+    """The duct case planned with the default thermal repairs (shared by the tests below)."""
+    return plan_treatment(parse_case(DUCT_CASE, source="duct"), DUCT_OPTIONS)
+
+
 @pytest.mark.slow
-def test_a_plan_that_would_damage_a_bile_duct_is_repaired_not_only_reported() -> None:
+def test_a_plan_that_would_damage_a_bile_duct_is_repaired_not_only_reported(duct_plan) -> None:
     """The journal shows the thermal model finding damage in the duct and the repairs tried;
     the plan kept has no thermal damage in any critical structure, still covers the tumour
     with its margin, and every limit holds (its thermal check is among the passing ones). The
     gentler protocol it needs is what the plan file says: its pulses and width in the
     protocol, within the in vivo range of equal zones, and the pauses in its description."""
-    case = parse_case(DUCT_CASE, source="duct")
-    result = plan_treatment(case, PlanOptions(margin_m=3e-3, coarse_trials=4, fine_trials=2))
+    result = duct_plan
     thermal_steps = [s for s in result.tried if s.stage.startswith("thermal")]
     assert "damage 0.0" not in thermal_steps[0].outcome  # the first plan did damage the duct
     assert any(s.stage == "thermal repair" and "repaired, kept" in s.outcome
@@ -82,6 +92,34 @@ def test_a_plan_that_would_damage_a_bile_duct_is_repaired_not_only_reported() ->
     assert result.case.protocol.pulses == schedule.pulses_per_pair
     assert result.case.protocol.pulse_width_us == schedule.pulse_width_us
     assert f"{schedule.train_pause_s:g} s between trains" in result.case.description
+
+
+@pytest.mark.slow
+def test_repairs_stopped_early_leave_the_same_plan_as_complete_simulations(duct_plan) -> None:
+    """A repair's simulation stops once it damages the duct no less than the best plan so far
+    (damage only grows, so it could not have been kept or become the best). Planned again with
+    every repair simulated to the end, the duct case gives the same plan: the same plan file,
+    thermal result and journal, except that the stopped repairs' damage reads "at least" there
+    (at least one repair was stopped, so the comparison covers it)."""
+    complete = plan_treatment(parse_case(DUCT_CASE, source="duct"),
+                              replace(DUCT_OPTIONS, thermal_stop_early=False))
+    assert case_text(duct_plan.case) == case_text(complete.case)
+    for field in ("peak_temperature_C", "damage", "final_temperature_C"):
+        assert np.array_equal(getattr(duct_plan.thermal, field), getattr(complete.thermal, field))
+    assert duct_plan.thermal.stopped_at_s is None
+    early = [s for s in duct_plan.tried if s.stage.startswith("thermal")]
+    full = [s for s in complete.tried if s.stage.startswith("thermal")]
+    assert [s.action for s in early] == [s.action for s in full]
+    stopped = [(e, f) for e, f in zip(early, full, strict=True) if "at least" in e.outcome]
+    assert stopped
+    for e, f in zip(early, full, strict=True):
+        if (e, f) not in stopped:
+            assert e.outcome == f.outcome
+        else:
+            assert e.outcome.endswith(": still damaged") and f.outcome.endswith(
+                ": still damaged")
+    assert [s for s in duct_plan.tried if not s.stage.startswith("thermal")] == [
+        s for s in complete.tried if not s.stage.startswith("thermal")]
 
 
 def test_the_gentler_protocols_stay_where_in_vivo_zones_did_not_change() -> None:

@@ -11,8 +11,10 @@ from irelab.plan import PlanOptions
 from irelab.thermal import (
     BODY_TEMPERATURE_C,
     LIVER_DAMAGE,
+    DamageBound,
     PulseSchedule,
     ThermalTissue,
+    damaged_volume_mm3,
     simulate_heating,
 )
 
@@ -140,13 +142,9 @@ def test_no_damage_accrues_below_the_onset() -> None:
     assert LIVER_DAMAGE.time_to_damage_s(50.0) == pytest.approx(61.0, rel=0.05)
 
 
-def test_the_compiled_steps_give_the_numpy_steps_numbers() -> None:
+def _columns_beside_a_vessel_and_a_duct():
     """Two pairs of Gaussian heating columns beside a vessel and a duct, two placements, on a
-    box that is not a cube (each axis's line solve is exercised with its own length): the
-    compiled kernels (numba) give the NumPy form's temperatures bit for bit (same operations in
-    the same order) and its damage to rounding (the exponential is the compiler's), so the
-    same voxels are damaged."""
-    pytest.importorskip("numba")
+    box that is not a cube (each axis's line solve is exercised with its own length)."""
     grid = Grid.centred((0.024, 0.020, 0.016), 1e-3)
     x, y, z = np.broadcast_arrays(*grid.centres_m())
     labels = np.zeros(grid.shape, dtype=np.int8)
@@ -156,11 +154,74 @@ def test_the_compiled_steps_give_the_numpy_steps_numbers() -> None:
              for cx in (-0.004, 0.002)]
     sched = PulseSchedule(pulses_per_pair=20, test_pulses=10, heart_rate_bpm=70,
                           reposition_pause_s=7.0, cooldown_s=12.0)
-    runs = [simulate_heating(grid, labels, ("liver", "blood", "bile"), power * 2, sched,
-                             position_starts=[2], compiled=compiled)
+    return grid, labels, ("liver", "blood", "bile"), power * 2, sched
+
+
+def test_the_compiled_steps_give_the_numpy_steps_numbers() -> None:
+    """Heating columns beside a vessel and a duct: the compiled kernels (numba) give the NumPy
+    form's temperatures bit for bit (same operations in the same order) and its damage to
+    rounding (the exponential is the compiler's), so the same voxels are damaged."""
+    pytest.importorskip("numba")
+    grid, labels, names, power, sched = _columns_beside_a_vessel_and_a_duct()
+    runs = [simulate_heating(grid, labels, names, power, sched, position_starts=[2],
+                             compiled=compiled)
             for compiled in (True, False)]
     assert runs[0].regions["liver"].damage_volume_cm3 > 0  # the comparison covers damage
     assert np.array_equal(runs[0].peak_temperature_C, runs[1].peak_temperature_C)
     assert np.array_equal(runs[0].final_temperature_C, runs[1].final_temperature_C)
     np.testing.assert_allclose(runs[0].damage, runs[1].damage, rtol=1e-12, atol=0)
     assert np.array_equal(runs[0].damaged, runs[1].damaged)
+
+
+def test_the_two_threaded_time_loop_gives_the_one_threaded_numbers() -> None:
+    """The temperature thread runs ahead of the damage thread through a ring of states; every
+    voxel gets the same operations in the same order, so peak, final temperature and damage
+    are equal bit for bit to the loop run state by state on one thread, also when a damage
+    bound stops it (the stop is taken where the single loop takes it)."""
+    pytest.importorskip("numba")
+    grid, labels, names, power, sched = _columns_beside_a_vessel_and_a_duct()
+    for stop in (None, DamageBound(("liver",), 5.0)):
+        runs = [simulate_heating(grid, labels, names, power, sched, position_starts=[2],
+                                 stop=stop, threaded=threaded)
+                for threaded in (True, False)]
+        assert (runs[0].stopped_at_s is None) == (stop is None)
+        assert runs[0].stopped_at_s == runs[1].stopped_at_s
+        assert runs[0].steps == runs[1].steps
+        for field in ("peak_temperature_C", "final_temperature_C", "damage"):
+            assert np.array_equal(getattr(runs[0], field), getattr(runs[1], field))
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_a_damage_bound_stops_the_simulation_at_a_lower_bound_of_the_damage(compiled) -> None:
+    """Omega never decreases, so the damaged volume when a bound stops the simulation is at
+    most the complete simulation's: stopped at half of the liver's complete damaged volume, the
+    result says when it stopped (before the end), its damaged volume has reached the bound, and
+    every voxel's Omega and peak temperature are at most the complete run's. A bound above the
+    complete volume never stops it, and then the result is the unbounded one's."""
+    if compiled:
+        pytest.importorskip("numba")
+    grid, labels, names, power, sched = _columns_beside_a_vessel_and_a_duct()
+
+    def run(stop=None):
+        return simulate_heating(grid, labels, names, power, sched, position_starts=[2],
+                                compiled=compiled, stop=stop)
+
+    def liver_mm3(result):
+        return damaged_volume_mm3(("liver",), {n: r.damage_volume_cm3
+                                               for n, r in result.regions.items()})
+
+    complete = run()
+    assert complete.stopped_at_s is None
+    full_mm3 = liver_mm3(complete)
+    assert full_mm3 > 0
+    stopped = run(DamageBound(("liver",), full_mm3 / 2))
+    assert stopped.stopped_at_s is not None and stopped.stopped_at_s < complete.duration_s
+    assert stopped.steps < complete.steps
+    assert full_mm3 / 2 <= liver_mm3(stopped) <= full_mm3
+    assert np.all(stopped.damage <= complete.damage)
+    assert np.all(stopped.peak_temperature_C <= complete.peak_temperature_C)
+    unreached = run(DamageBound(("liver", "bile"), full_mm3 * 2))
+    assert unreached.stopped_at_s is None
+    assert np.array_equal(unreached.damage, complete.damage)
+    with pytest.raises(ValueError):
+        DamageBound(("liver",), 0.0)

@@ -62,6 +62,9 @@ class PlanOptions:
 
     ``workers``: processes that solve the pairs of a placement side by side (1: all in this
     process). Speed only: the plan is the same for any number (:mod:`irelab.plan.workers`).
+    ``thermal_stop_early``: stop simulating a thermal repair once it damages the critical
+    structures no less than the best plan so far (:mod:`irelab.plan.thermal`). Speed only: the
+    plan is the same either way; the journal then gives that repair's damage as "at least".
     """
 
     margin_m: float = 5e-3
@@ -84,6 +87,7 @@ class PlanOptions:
     thermal_repairs: int = 9
     max_minutes: float | None = None
     workers: int = 2
+    thermal_stop_early: bool = True
 
     @property
     def search_spacing_m(self) -> float:

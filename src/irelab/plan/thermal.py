@@ -47,7 +47,13 @@ from irelab.plan.context import PlanContext
 from irelab.plan.evaluate import LayoutEvaluation
 from irelab.plan.options import FINE_SLACK
 from irelab.plan.voltages import lower_with
-from irelab.thermal.bioheat import ThermalResult, simulate_heating, thermal_tissues
+from irelab.thermal.bioheat import (
+    DamageBound,
+    ThermalResult,
+    damaged_volume_mm3,
+    simulate_heating,
+    thermal_tissues,
+)
 from irelab.thermal.schedule import PulseSchedule
 
 __all__ = ["simulate_plan_heating", "thermal_stage", "reordered", "CAP_FACTOR",
@@ -81,15 +87,17 @@ damage, to 4 mm^3, at about three hours of delivery."""
 
 
 def simulate_plan_heating(ctx: PlanContext, ev: LayoutEvaluation,
-                          schedule: PulseSchedule | None = None) -> ThermalResult:
+                          schedule: PulseSchedule | None = None,
+                          stop: DamageBound | None = None) -> ThermalResult:
     """The thermal model on ``ev``'s power (every pair at every placement, delivery order),
-    with ``schedule`` (default: the options')."""
+    with ``schedule`` (default: the options'), stopped early at ``stop`` if given."""
     fine = ctx.fine_problem
     n_pairs = len(ev.layout.pairs)
     return simulate_heating(fine.grid, fine.labels, fine.tissue_names, ev.power,
                             schedule or ctx.options.schedule,
                             tissues=thermal_tissues(fine.materials),
-                            position_starts=[p * n_pairs for p in range(1, ev.layout.n_positions)])
+                            position_starts=[p * n_pairs for p in range(1, ev.layout.n_positions)],
+                            stop=stop)
 
 
 def _damaged(ctx: PlanContext, thermal: ThermalResult) -> list[str]:
@@ -137,14 +145,20 @@ def reordered(ev: LayoutEvaluation, order: np.ndarray) -> LayoutEvaluation:
                    power=tuple(ev.power[i] for i in index) if ev.power else ())
 
 
-def _describe(ctx: PlanContext, thermal: ThermalResult) -> str:
+def _describe(ctx: PlanContext, thermal: ThermalResult, bound: DamageBound | None = None
+              ) -> str:
     parts = []
+    at_least = "" if thermal.stopped_at_s is None else "at least "
     for name in ctx.fine_target.critical:
         region = thermal.regions.get(name)
         if region is not None:
-            parts.append(f"{name} peak {region.peak_temperature_C:.1f} C, damage "
-                         f"{region.damage_volume_cm3 * 1e3:.1f} mm^3")
-    return "; ".join(parts) or "no critical structure heated"
+            parts.append(f"{name} peak {at_least}{region.peak_temperature_C:.1f} C, damage "
+                         f"{at_least}{region.damage_volume_cm3 * 1e3:.1f} mm^3")
+    text = "; ".join(parts) or "no critical structure heated"
+    if thermal.stopped_at_s is not None and bound is not None:
+        text += (f" (stopped at t = {thermal.stopped_at_s:.0f} s of {thermal.duration_s:.0f} s:"
+                 f" no less than the best plan's {bound.volume_mm3:.1f} mm^3)")
+    return text
 
 
 def _dropped(ctx: PlanContext, at_limits: LayoutEvaluation, hot: list[tuple[int, int]]
@@ -164,20 +178,27 @@ def _dropped(ctx: PlanContext, at_limits: LayoutEvaluation, hot: list[tuple[int,
     return lower_with(ctx.fine_eval, solved, FINE_SLACK)
 
 
-def _tried(ctx: PlanContext, label: str, ev: LayoutEvaluation,
+def _tried(ctx: PlanContext, label: str, ev: LayoutEvaluation, best: ThermalResult,
            schedule: PulseSchedule | None = None) -> tuple[ThermalResult, bool]:
     """A repair simulated and its outcome in the journal: the thermal result and whether it
-    spares every critical structure."""
-    result = simulate_plan_heating(ctx, ev, schedule)
+    spares every critical structure. Unless the options ask for complete simulations, the
+    simulation stops once the repair damages the critical structures no less than ``best``
+    (the best plan so far, which is damaged): from then on it can neither be kept nor become
+    the best (damage only grows), so the planner decides as it would on the complete
+    simulation, and the journal says "at least"."""
+    bound = DamageBound(tuple(ctx.fine_target.critical), _damage_mm3(ctx, best))
+    result = simulate_plan_heating(ctx, ev, schedule,
+                                   stop=bound if ctx.options.thermal_stop_early else None)
     repaired = not _damaged(ctx, result)
-    ctx.journal.note("thermal repair", label, _describe(ctx, result)
+    ctx.journal.note("thermal repair", label, _describe(ctx, result, bound)
                      + (": repaired, kept" if repaired else ": still damaged"))
     return result, repaired
 
 
 def _damage_mm3(ctx: PlanContext, thermal: ThermalResult) -> float:
-    return sum(thermal.regions[name].damage_volume_cm3 * 1e3 for name in ctx.fine_target.critical
-               if name in thermal.regions)
+    """The critical structures' damaged volume, summed as a :class:`DamageBound` sums it."""
+    return damaged_volume_mm3(tuple(ctx.fine_target.critical), {
+        name: region.damage_volume_cm3 for name, region in thermal.regions.items()})
 
 
 def thermal_stage(ctx: PlanContext, plan: LayoutEvaluation, at_limits: LayoutEvaluation
@@ -233,7 +254,7 @@ def thermal_stage(ctx: PlanContext, plan: LayoutEvaluation, at_limits: LayoutEva
             journal.note("thermal repair", label, f"{ctx.describe(candidate)}: loses what the "
                                                   "plan covered, not kept")
             continue
-        result, repaired = _tried(ctx, label, candidate)
+        result, repaired = _tried(ctx, label, candidate, best_thermal)
         if repaired:
             return candidate, result, opts.schedule
         if _damage_mm3(ctx, result) < _damage_mm3(ctx, best_thermal):
@@ -249,7 +270,7 @@ def thermal_stage(ctx: PlanContext, plan: LayoutEvaluation, at_limits: LayoutEva
                           pair_pause_s=max(pair_pause_s, usual.pair_pause_s))
         label = schedule_text(gentler)
         journal.progress(f"thermal: repair: {label}", 0.95)
-        result, repaired = _tried(ctx, label, best, gentler)
+        result, repaired = _tried(ctx, label, best, best_thermal, gentler)
         if repaired:
             return best, result, gentler
         if _damage_mm3(ctx, result) < _damage_mm3(ctx, best_thermal):

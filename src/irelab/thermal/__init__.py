@@ -1,8 +1,10 @@
 """Bioheat (Pennes) with pulsed Joule heating and Arrhenius thermal damage."""
 
 from irelab.thermal.bioheat import (
+    DamageBound,
     RegionHeating,
     ThermalResult,
+    damaged_volume_mm3,
     joule_power,
     simulate_heating,
     thermal_tissues,
@@ -21,11 +23,13 @@ __all__ = [
     "LIVER_DAMAGE",
     "THERMAL_TISSUES",
     "ArrheniusDamage",
+    "DamageBound",
     "PulseEvent",
     "PulseSchedule",
     "RegionHeating",
     "ThermalResult",
     "ThermalTissue",
+    "damaged_volume_mm3",
     "joule_power",
     "simulate_heating",
     "thermal_tissues",

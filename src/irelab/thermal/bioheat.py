@@ -39,6 +39,11 @@ pulse this overestimates Omega (conservative for safety). No damage accrues belo
 model's onset (43 C, :data:`irelab.thermal.properties.DAMAGE_ONSET_C`): extrapolated to body
 temperature the fitted kinetics would "damage" resting tissue (Omega = 1 in an hour at 37 C).
 
+The time loop runs compiled (:mod:`irelab.thermal.kernels`) on two threads, the temperature
+ahead of the damage (:mod:`irelab.thermal.timeloop`), with the NumPy form's numbers. Omega
+never decreases, so a caller that only needs to know whether some tissues' damage stays below
+a volume can stop the simulation as soon as it does not (:class:`DamageBound`).
+
 Only the part of the grid where the protocol's total adiabatic heating reaches
 ``CROP_HEATING_K`` is simulated, padded by ``crop_margin_m``; outside it the tissue stays at
 body temperature and Omega = 0.
@@ -60,6 +65,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from irelab.field.problem import Grid, Material, PairSolution
+from irelab.thermal import timeloop
 from irelab.thermal.kernels import split_step_kernel
 from irelab.thermal.properties import (
     BLOOD_DENSITY_KG_PER_M3,
@@ -73,7 +79,8 @@ from irelab.thermal.properties import (
 )
 from irelab.thermal.schedule import PulseSchedule
 
-__all__ = ["RegionHeating", "ThermalResult", "joule_power", "simulate_heating"]
+__all__ = ["DamageBound", "RegionHeating", "ThermalResult", "damaged_volume_mm3", "joule_power",
+           "simulate_heating"]
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +99,40 @@ class RegionHeating:
     volume_cm3: float
 
 
+@dataclass(frozen=True)
+class DamageBound:
+    """Stop a simulation once these tissues' damaged volume reaches ``volume_mm3``.
+
+    Omega only grows with time (its rate is never negative), so the volume with Omega >= 1 at
+    any moment is a lower bound on the volume at the end: once it reaches the bound, the
+    complete simulation would reach it as well. A caller that only wants to know whether a
+    protocol damages less than ``volume_mm3`` (the planner comparing a repair with its best
+    plan so far) learns it exactly without simulating the rest. The partial volume is summed
+    by :func:`damaged_volume_mm3` from per-tissue volumes formed as :class:`RegionHeating`'s
+    are (the same floating-point operations), so the partial and the final figures compare
+    exactly."""
+
+    tissues: tuple[str, ...]
+    volume_mm3: float
+
+    def __post_init__(self) -> None:
+        if not self.volume_mm3 > 0:
+            raise ValueError("a damage bound must be a positive volume")
+
+
+def damaged_volume_mm3(tissues: Sequence[str], damage_cm3: Mapping[str, float]) -> float:
+    """The damaged volume (mm^3) of ``tissues``, from each tissue's damaged cm^3 (a tissue the
+    mapping lacks adds nothing), summed in the order of ``tissues``."""
+    return sum(damage_cm3[name] * 1e3 for name in tissues if name in damage_cm3)
+
+
 @dataclass(frozen=True, eq=False)
 class ThermalResult:
-    """Peak temperature and damage on the whole grid (body temperature outside the crop)."""
+    """Peak temperature and damage on the whole grid (body temperature outside the crop).
+
+    ``stopped_at_s``: None for a complete simulation; the time at which a
+    :class:`DamageBound` stopped it, and then the peak and damage are those reached by then
+    (lower bounds of the complete simulation's)."""
 
     grid: Grid
     peak_temperature_C: np.ndarray
@@ -103,6 +141,7 @@ class ThermalResult:
     regions: Mapping[str, RegionHeating]
     duration_s: float
     steps: int
+    stopped_at_s: float | None = None
 
     @property
     def damaged(self) -> np.ndarray:
@@ -190,13 +229,12 @@ class _SplitStepper:
                                     for a in (lower, inv_pivot))
                 mass = rho_c_dt
             self.axes.append((mass, lower, inv_pivot))
-        if self.kernel is not None:
-            self.own = tuple(zip(*self.axes, strict=True))
+        if self.kernel is not None:  # one mass for every axis, then the axes' factors
+            lowers, inv_pivots = zip(*(axis[1:] for axis in self.axes), strict=True)
+            self.own = (rho_c_dt, tuple(lowers), tuple(inv_pivots))
 
     def step(self, theta: np.ndarray) -> np.ndarray:
-        """``theta`` (the box) one step later."""
-        if self.kernel is not None:
-            return self.kernel[0](theta, *self.own)
+        """``theta`` (the box) one step later, in NumPy."""
         field = theta
         for axis, (mass, lower, inv_pivot) in enumerate(self.axes):
             y = np.empty(mass.shape)
@@ -225,6 +263,8 @@ def simulate_heating(
     crop_margin_m: float = 6e-3,
     progress: Callable[[float], None] | None = None,
     compiled: bool = True,
+    stop: DamageBound | None = None,
+    threaded: bool = True,
 ) -> ThermalResult:
     """Temperature and thermal damage of a delivered protocol.
 
@@ -233,6 +273,9 @@ def simulate_heating(
     ``tissues`` overrides :data:`THERMAL_TISSUES` by name; a tissue name found in neither uses
     the liver's properties. ``progress`` is called with the completed fraction.
     ``compiled=False`` runs the NumPy form even where numba is installed (for comparison).
+    ``stop``: end the simulation after the first step at which the bound's tissues' damaged
+    volume reaches it (the result says when, ``stopped_at_s``). ``threaded=False`` runs the
+    compiled time loop on this thread alone (:mod:`irelab.thermal.timeloop`: the same numbers).
     """
     schedule = schedule or PulseSchedule()
     tissues = {**THERMAL_TISSUES, **(tissues or {})}
@@ -256,56 +299,85 @@ def simulate_heating(
     exchange = exchange_full[box]
     k_box = k_full[box]
     increments = [np.asarray(q)[box] * tau / rho_c for q in power_W_per_m3]
-    theta = np.zeros(sub_shape)
-    theta_peak = np.zeros(sub_shape)
-    om = np.zeros(sub_shape)
-    rate_now = np.zeros(sub_shape)
     kernels = split_step_kernel() if compiled else None
     damage = (BODY_TEMPERATURE_C, damage_model.onset_C,
               float(np.log(damage_model.frequency_factor_per_s)),
               damage_model.activation_energy_J_per_mol, GAS_CONSTANT_J_PER_MOL_K)
     steppers: dict[float, _SplitStepper] = {}
-    t_now = 0.0
-    n_steps = 0
-    times = [e.time_s for e in events] + [duration]
-    for i, t_next in enumerate(times):
-        gap = t_next - t_now
-        if gap > 0:
-            n_sub = int(np.ceil(gap / max_step_s - 1e-9))
-            dt = round(gap / n_sub, 9)
-            stepper = steppers.get(dt)
-            if stepper is None:
-                stepper = steppers[dt] = _SplitStepper(k_box, rho_c, exchange, dt, h,
-                                                       compiled=kernels is not None)
-            if kernels is not None:
-                theta = kernels[2](theta, *stepper.own, n_sub, dt, om, rate_now, *damage)
-            else:
-                for _ in range(n_sub):
-                    theta = stepper.step(theta)
-                    rate_new = damage_model.rate_per_s(theta + BODY_TEMPERATURE_C)
-                    om += 0.5 * dt * (rate_now + rate_new)
-                    rate_now = rate_new
-            n_steps += n_sub
-            t_now = t_next
-        if i < len(events):
-            theta = theta + increments[events[i].pair]
-            np.maximum(theta_peak, theta, out=theta_peak)
-            if kernels is not None:
-                kernels[1](theta, *damage, rate_now)
-            else:
-                rate_now = damage_model.rate_per_s(theta + BODY_TEMPERATURE_C)
-            if progress is not None and i % 50 == 0:
-                progress(i / len(events))
+
+    def factors(dt: float):
+        stepper = steppers.get(dt)
+        if stepper is None:
+            stepper = steppers[dt] = _SplitStepper(k_box, rho_c, exchange, dt, h,
+                                                   compiled=kernels is not None)
+        return stepper.own if kernels is not None else stepper
+
+    states = timeloop.schedule_states(events, duration, max_step_s, factors)
+    om = np.zeros(sub_shape)
+    reached = _bound_check(stop, labels[box], tissue_names, grid, om)
+    if kernels is not None:
+        out = timeloop.run(kernels, states, increments, damage, reached, om, progress,
+                           threaded=threaded)
+        theta, theta_peak, n_steps, stopped_at = out.final, out.peak, out.steps, out.stopped_at_s
+    else:
+        theta, theta_peak, n_steps, stopped_at = _numpy_loop(
+            states, increments, damage_model, reached, om, progress)
     if progress is not None:
         progress(1.0)
     log.debug("bioheat: %d steps, box %s", n_steps, sub_shape)
     peak[box] = theta_peak + BODY_TEMPERATURE_C
     final[box] = theta + BODY_TEMPERATURE_C
     omega[box] = om
-    return _result(grid, labels, tissue_names, peak, final, omega, duration, n_steps)
+    return _result(grid, labels, tissue_names, peak, final, omega, duration, n_steps,
+                   stopped_at)
 
 
-def _result(grid, labels, names, peak, final, omega, duration, steps) -> ThermalResult:
+def _numpy_loop(states, increments, damage_model, reached, om, progress):
+    """The time loop in NumPy, on this thread: the final excess temperature, its peak, the
+    steps taken and the time a bound stopped the loop (None)."""
+    theta = np.zeros(om.shape)
+    theta_peak = np.zeros(om.shape)
+    rate_now = np.zeros(om.shape)
+    n_steps = 0
+    for n, state in enumerate(states):
+        if state.factors is None:
+            theta = theta + increments[state.pair]
+            np.maximum(theta_peak, theta, out=theta_peak)
+            rate_now = damage_model.rate_per_s(theta + BODY_TEMPERATURE_C)
+        else:
+            theta = state.factors.step(theta)
+            rate_new = damage_model.rate_per_s(theta + BODY_TEMPERATURE_C)
+            om += 0.5 * state.dt * (rate_now + rate_new)
+            rate_now = rate_new
+            n_steps += 1
+        if state.check_at_s is not None and reached is not None and reached():
+            return theta, theta_peak, n_steps, state.check_at_s
+        if progress is not None and n % 500 == 0:
+            progress(n / len(states))
+    return theta, theta_peak, n_steps, None
+
+
+def _bound_check(bound: DamageBound | None, labels: np.ndarray, names: Sequence[str],
+                 grid: Grid, omega: np.ndarray) -> Callable[[], bool] | None:
+    """Whether ``omega`` (the box's, updated in place) has reached ``bound``: the damaged
+    voxels of each bounded tissue counted and turned into cm^3 as :func:`_result` does."""
+    if bound is None:
+        return None
+    vox_cm3 = grid.voxel_volume_m3 * 1e6
+    flat = omega.reshape(-1)
+    voxels = {name: np.flatnonzero(labels.reshape(-1) == names.index(name))
+              for name in bound.tissues if name in names}
+
+    def reached() -> bool:
+        damaged = {name: float(np.count_nonzero(flat[index] >= 1.0) * vox_cm3)
+                   for name, index in voxels.items()}
+        return damaged_volume_mm3(bound.tissues, damaged) >= bound.volume_mm3
+
+    return reached
+
+
+def _result(grid, labels, names, peak, final, omega, duration, steps,
+            stopped_at=None) -> ThermalResult:
     vox_cm3 = grid.voxel_volume_m3 * 1e6
     regions = {}
     damaged = omega >= 1.0
@@ -320,4 +392,4 @@ def _result(grid, labels, names, peak, final, omega, duration, steps) -> Thermal
         )
     return ThermalResult(grid=grid, peak_temperature_C=peak, damage=omega,
                          final_temperature_C=final, regions=regions,
-                         duration_s=float(duration), steps=steps)
+                         duration_s=float(duration), steps=steps, stopped_at_s=stopped_at)
