@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,27 @@ def test_plan_reads_predicted_currents(plan_file: Path) -> None:
     plan = load_delivery_plan(plan_file)
     assert plan.pairs == (PairProtocol("P1", "P2", 1500.0, 28.5, PairKey(0, 0)),)
     assert (plan.pulses, plan.pulse_width_us) == (90, 90.0)
+
+
+def test_a_plans_longer_pause_between_pairs_is_honoured(two_pair_plan: DeliveryPlan,
+                                                        plan_file: Path) -> None:
+    """A plan that needs 30 s between pairs (its thermal repair: the case protocol's
+    ``pair_pause_s``) gets at least that from the last pulse of one pair to the first of the
+    next; without it the generator only recharges (2 s). Inside a pair the trains keep their
+    usual pause."""
+    def gaps_s(plan: DeliveryPlan) -> tuple[float, float]:
+        pulses = [e for e in run_unsynchronised(plan, force=True).events if e.event == "pulse"]
+        first_of_second = next(k for k, e in enumerate(pulses) if e.pair == "P2-P3")
+        between = pulses[first_of_second].t_ms - pulses[first_of_second - 1].t_ms
+        inside = max(b.t_ms - a.t_ms for a, b in zip(pulses[:first_of_second - 1],
+                                                     pulses[1:first_of_second], strict=True))
+        return between / 1e3, inside / 1e3
+
+    usual_between, usual_inside = gaps_s(two_pair_plan)
+    between, inside = gaps_s(replace(two_pair_plan, pair_pause_s=30.0))
+    assert usual_between < 30.0 <= between
+    assert inside == usual_inside < 30.0
+    text = plan_file.read_text(encoding="utf-8")
+    plan_file.write_text(text.replace("  pulses: 90\n", "  pulses: 90\n  pair_pause_s: 30\n"),
+                         encoding="utf-8")
+    assert load_delivery_plan(plan_file).pair_pause_s == 30.0

@@ -82,7 +82,8 @@ def deliver(
             raise InputError("command line", "--hr", "a heart rate within 30-200 /min", hr)
         pulses = len(plan.pairs) * (generator.test_pulses + plan.pulses)
         trains = pulses / generator.train_pulses + 2 * len(plan.pairs)
-        duration = 60.0 / hr * (1.5 * pulses + 60) + trains * plan.recharge_s(generator) * 1.5
+        duration = (60.0 / hr * (1.5 * pulses + 60) + trains * plan.recharge_s(generator) * 1.5
+                    + len(plan.pairs) * plan.pair_start_s(generator) * 1.5)
     elif not force_unsynchronised:
         run_unsynchronised(plan, force=False)  # raises the refusal (exit 2)
     checks = _checklist(checklist)

@@ -16,7 +16,10 @@ Protocol per pair (:class:`GeneratorConfig`): ``test_pulses`` at the pair's full
 plan's treatment pulses (default 90 x 90 us), all in trains of ``train_pulses`` with a recharge
 pause between trains. The 10 test + 90 treatment pulses follow the clinical '10-90' protocol for
 colorectal liver metastases (Ruarus AH et al., Cardiovasc Intervent Radiol 41(8):1257-1266, 2018),
-where the first 10 pulses check the current before the rest are given.
+where the first 10 pulses check the current before the rest are given. A plan whose thermal
+safety needs longer pauses (:class:`DeliveryPlan` ``train_pause_s``, ``pair_pause_s``, from the
+case protocol) gets them: the generator charges at least that long before each train and before
+each pair's first.
 
 Current model (:class:`CurrentModel`): tissue conductivity rises during a train (electroporation
 and Joule heating; Ruarus et al. 2018 measured the current rise in patients and phantoms), so the
@@ -172,9 +175,18 @@ class DeliveryPlan:
     """The least pause between trains the plan needs (its thermal safety; case protocol
     ``train_pause_s``); None: the generator's recharge alone."""
 
+    pair_pause_s: float | None = None
+    """The least pause between one pair's last pulse and the next pair's first the plan needs
+    (its thermal safety; case protocol ``pair_pause_s``); None: the pause before a train."""
+
     def recharge_s(self, config: GeneratorConfig) -> float:
         """The pause before each train: the generator's recharge, or the plan's longer one."""
         return max(config.recharge_s, self.train_pause_s or 0.0)
+
+    def pair_start_s(self, config: GeneratorConfig) -> float:
+        """The pause before a pair's first train: that before any train, or the plan's longer
+        pause between pairs."""
+        return max(self.recharge_s(config), self.pair_pause_s or 0.0)
 
     def __post_init__(self) -> None:
         keyed = tuple(p if p.key is not None else replace(p, key=PairKey(i, 0))

@@ -49,7 +49,8 @@ def delivery_plan(case: Case, spacing_mm: float | None = None,
                   for key in keys)
     plan = DeliveryPlan(case.name, pairs, protocol.pulses, protocol.pulse_width_us, case.source,
                         moves=_placement_moves(protocol.placements),
-                        train_pause_s=protocol.train_pause_s)
+                        train_pause_s=protocol.train_pause_s,
+                        pair_pause_s=protocol.pair_pause_s)
     plan.validate(config)
     return plan
 

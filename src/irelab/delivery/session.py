@@ -125,9 +125,12 @@ class _Run:
                 if self.checklist is not None else "plan checked; armed")
         self._charge(t_s, "pair start")
 
-    def _charge(self, t_s: float, reason: str) -> None:
+    def _charge(self, t_s: float, reason: str, wait_s: float | None = None) -> None:
+        """Charge for the next train: ready after ``wait_s`` (default: the pause before a
+        train)."""
         self.go(GeneratorState.CHARGING, t_s, reason)
-        self.ready_at_s = t_s + self.plan.recharge_s(self.config)
+        self.ready_at_s = t_s + (self.plan.recharge_s(self.config) if wait_s is None
+                                 else wait_s)
 
     def _advance(self, t_s: float) -> None:
         if self.machine.state == GeneratorState.CHARGING and t_s >= self.ready_at_s:
@@ -235,7 +238,7 @@ class _Run:
                 t_s * 1e3, EventType.REPOSITION, reason="next placement", **_pair_fields(self.pair),
                 detail=f"placement {placement + 1}"
                        + (f": {moves[placement]}" if placement < len(moves) else "")))
-        self._charge(t_s, "pair start")
+        self._charge(t_s, "pair start", self.plan.pair_start_s(self.config))
 
     def finish(self, t_s: float, stream_reason: str) -> tuple[DeliveryOutcome, str]:
         self.enter_counts(t_s)
