@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from irelab.robust import Aggregator, Interval, Parameter, SampleOutcome, SampleSet
-from irelab.robust.statistics import json_number
+from irelab.robust.statistics import MIN_SENSITIVITY_SAMPLES, json_number
 
 
 def test_interval_is_clopper_pearson() -> None:
@@ -83,11 +83,11 @@ def test_missing_samples_are_an_error() -> None:
 
 
 def test_an_undetermined_sensitivity_interval_is_null_in_json_not_a_warning() -> None:
-    """32 samples that all miss by the same half voxel but one: some of RBD-FAST's bootstrap
+    """64 samples that all miss by the same half voxel but one: some of RBD-FAST's bootstrap
     resamples then have no variance and SALib divides 0 by 0 (seen on the demo plan). The
     statistics come without a warning (warnings are errors here) and every number reaches JSON
     as a number or null, never NaN (which JSON does not have)."""
-    n = 32
+    n = MIN_SENSITIVITY_SAMPLES
     x = np.random.default_rng(3).normal(size=(n, 2))
     params = (Parameter("array lateral a", "array", "mm"), Parameter("P1 tilt a", "probe P1",
                                                                      "deg"))
@@ -106,3 +106,20 @@ def test_an_undetermined_sensitivity_interval_is_null_in_json_not_a_warning() ->
     assert "null" in text
     assert json_number(float("nan"), 3) is None and json_number(float("inf"), 3) is None
     assert json_number(1.23456, 3) == 1.235
+
+
+@pytest.mark.parametrize("n", [MIN_SENSITIVITY_SAMPLES - 1, MIN_SENSITIVITY_SAMPLES])
+def test_sensitivity_needs_enough_samples_for_its_bootstrap(n: int) -> None:
+    """SALib's bootstrap corrects resamples of half the samples by ``1 / (1 - 2 M / (n / 2))``
+    (M = 10): 40 samples divided by zero. Below the minimum no indices are given; at it they
+    are finite and the effect is found (margin = 3 - x1^2)."""
+    samples, outcomes = _synthetic(n, np.random.default_rng(4))
+    agg = Aggregator(samples, (4, 4, 4))
+    for o in outcomes:
+        agg.add(o)
+    sensitivity = agg.statistics().sensitivity
+    if n < MIN_SENSITIVITY_SAMPLES:
+        assert sensitivity == ()
+    else:
+        assert all(np.isfinite([s.s1, s.conf]).all() for s in sensitivity)
+        assert max(sensitivity, key=lambda s: s.s1).parameter == "array lateral a"

@@ -49,10 +49,13 @@ CONFIDENCE_LEVEL = 0.95
 INTERVAL_METHOD = "beta"
 """statsmodels' name of the Clopper-Pearson interval."""
 
-MIN_SENSITIVITY_SAMPLES = 32
-"""Fewer simulated samples give no sensitivity indices: RBD-FAST sums 10 harmonics of the
-output ordered by each parameter (SALib's default ``M = 10``), and its bias correction
-needs the number of samples well above ``2 M``."""
+MIN_SENSITIVITY_SAMPLES = 64
+"""Fewer simulated samples give no sensitivity indices. RBD-FAST sums ``M = 10`` harmonics of
+the output ordered by each parameter (SALib's default), and Tissot & Prieur's bias correction
+divides by ``1 - 2 M / N``, so it needs ``N`` well above ``2 M = 20``; SALib's bootstrap of the
+interval applies it to resamples of half the samples. 64 samples give resamples of 32
+(``2 M / N = 0.63``); with 40 the resamples have 20 and the correction divides by zero (a
+robustness study of 40 samples failed so), with 32-39 it has the wrong sign."""
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
