@@ -135,8 +135,9 @@ def _finish(ctx: PlanContext, at_limits_ev: LayoutEvaluation, t0: float, t_searc
 def _summary(margin: MarginReport, plan: LayoutEvaluation, schedule: PulseSchedule,
              usual: PulseSchedule) -> str:
     """The plan file's description: what the plan achieves, with the requested margin, and the
-    protocol and pauses it needs when the thermal repair changed them (the case format has no
-    key for pauses)."""
+    protocol and pauses it needs when the thermal repair changed them, in words for the operator
+    (the protocol keys ``train_pause_s`` and ``pair_pause_s`` carry the pauses for the
+    programs)."""
     if margin.tumour_covered:
         achieved = f"minimal margin achieved {margin.achieved_mm:.1f} mm"
     else:

@@ -214,24 +214,24 @@ class _SplitStepper:
 
     def __init__(self, k: np.ndarray, rho_c: np.ndarray, exchange: np.ndarray, dt: float,
                  h: float, compiled: bool = True) -> None:
-        self.shape = k.shape
-        self.kernel = split_step_kernel() if compiled else None
+        compiled = compiled and split_step_kernel() is not None
         rho_c_dt = rho_c / dt
-        self.axes = []
+        self.axes = []  # the NumPy form's (mass, lower, inv_pivot), in each axis's own layout
+        lowers, inv_pivots = [], []  # the compiled form's, in the box's layout
         for axis in range(3):
             moved = [np.ascontiguousarray(np.moveaxis(a, axis, 0))
                      for a in (k, rho_c_dt, exchange)]
             lower, inv_pivot = _line_factor(*moved, h)
-            mass = moved[1]
-            if self.kernel is not None:  # the factors back in the box's own layout
-                lower, inv_pivot = (np.ascontiguousarray(np.moveaxis(a.reshape(mass.shape),
+            if compiled:
+                lower, inv_pivot = (np.ascontiguousarray(np.moveaxis(a.reshape(moved[1].shape),
                                                                      0, axis))
                                     for a in (lower, inv_pivot))
-                mass = rho_c_dt
-            self.axes.append((mass, lower, inv_pivot))
-        if self.kernel is not None:  # one mass for every axis, then the axes' factors
-            lowers, inv_pivots = zip(*(axis[1:] for axis in self.axes), strict=True)
-            self.own = (rho_c_dt, tuple(lowers), tuple(inv_pivots))
+                lowers.append(lower)
+                inv_pivots.append(inv_pivot)
+            else:
+                self.axes.append((moved[1], lower, inv_pivot))
+        # the compiled kernels' factors: one mass for every axis, then the axes' factors
+        self.own = (rho_c_dt, tuple(lowers), tuple(inv_pivots)) if compiled else None
 
     def step(self, theta: np.ndarray) -> np.ndarray:
         """``theta`` (the box) one step later, in NumPy."""
