@@ -8,9 +8,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+import irelab.plan.thermal as thermal_stage
 from irelab.case import case_text, parse_case
 from irelab.plan import PlanOptions, plan_treatment
+from irelab.plan.coarse import solve_at_limits
+from irelab.plan.context import PlanContext
 from irelab.plan.evaluate import LayoutEvaluation
+from irelab.plan.journal import Journal
 from irelab.plan.layout import ProbeLayout
 from irelab.plan.thermal import GENTLER_PROTOCOLS, interleaved, reordered
 
@@ -69,6 +73,40 @@ DUCT_OPTIONS = PlanOptions(margin_m=3e-3, coarse_trials=4, fine_trials=2)
 def duct_plan():
     """The duct case planned with the default thermal repairs (shared by the tests below)."""
     return plan_treatment(parse_case(DUCT_CASE, source="duct"), DUCT_OPTIONS)
+
+
+def test_dropping_a_pair_reuses_the_others_at_their_limits_and_stops_there_if_it_loses(
+        monkeypatch) -> None:
+    """The pair-choice repair on three probes around the duct case's tumour (pairs P1-P2 and
+    P2-P3; the spacing also allows P1-P3), with an 8 A current limit (the pairs draw 10.5 and
+    10.7 A at 3000 V, so both are turned down): P1-P2 dropped, P2-P3 keeps its voltage at the
+    limits and its solved field (the same array: not solved again from 3000 V), only the
+    added P1-P3 is solved. When the plan at the limits already loses what the plan covered, it
+    comes back as it is (lowering the voltages cannot win coverage back); when it keeps it,
+    the voltages are lowered as before."""
+    options = replace(DUCT_OPTIONS, workers=1,
+                      limits=replace(DUCT_OPTIONS.limits, max_current_A=8.0))
+    ctx = PlanContext(parse_case(DUCT_CASE, source="duct"), options, Journal())
+    layout = ProbeLayout(((-7e-3, -4e-3), (7e-3, -4e-3), (0.0, 8e-3)), 0.012, (-0.006,),
+                         ((0, 1), (1, 2)), (3000.0, 3000.0))
+    at_limits = solve_at_limits(ctx.fine_eval, layout, ctx.limits)
+    assert max(at_limits.layout.voltages_V) < 3000.0  # current-limited
+    lowered: list[LayoutEvaluation] = []
+
+    def lower(evaluator, ev, safety, **kwargs):
+        lowered.append(ev)
+        return ev
+
+    monkeypatch.setattr(thermal_stage, "lower_with", lower)
+    solves = ctx.fine_eval.solves
+    out = thermal_stage._dropped(ctx, at_limits, [(0, 1)], keeps=lambda ev: False)
+    assert out.layout.pairs == ((1, 2), (0, 2))
+    assert out.layout.voltages_V[0] == at_limits.layout.voltages_V[1]
+    assert out.power[0] is at_limits.power[1]  # reused, not solved again
+    assert ctx.fine_eval.solves > solves  # P1-P3 was solved
+    assert not lowered
+    kept = thermal_stage._dropped(ctx, at_limits, [(0, 1)], keeps=lambda ev: True)
+    assert lowered and kept.layout.pairs == ((1, 2), (0, 2))
 
 
 @pytest.mark.slow

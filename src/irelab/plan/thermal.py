@@ -13,7 +13,8 @@ they put into the damaged voxels (the hottest first).
 1. delivery order: the hottest pairs interleaved with the coolest, so the structure cools
    between them (same fields, no solve);
 2. pair choice: the hottest pair dropped, every other pair the spacing limits allow solved at
-   the limits and the voltages lowered again;
+   the limits (the plan's own pairs are there already) and the voltages lowered again, unless
+   the plan at the limits already loses what the plan covered (lowering cannot win it back);
 3. voltages: lowered again from the limits taking the hottest pairs first, so that they end up
    lowest and the others take over the coverage;
 4. a cap: the hottest pair at most ``CAP_FACTOR`` of its voltage, the others free up to their
@@ -161,20 +162,27 @@ def _describe(ctx: PlanContext, thermal: ThermalResult, bound: DamageBound | Non
     return text
 
 
-def _dropped(ctx: PlanContext, at_limits: LayoutEvaluation, hot: list[tuple[int, int]]
-             ) -> LayoutEvaluation | None:
+def _dropped(ctx: PlanContext, at_limits: LayoutEvaluation, hot: list[tuple[int, int]],
+             keeps: Callable[[LayoutEvaluation], bool]) -> LayoutEvaluation | None:
     """The same probes with every pair the spacing limits allow except ``hot``, solved at the
-    limits, voltages lowered (None when no pair is left or the solver fails)."""
+    limits, voltages lowered (None when no pair is left or the solver fails).
+
+    The pairs of ``at_limits`` keep their voltages there (they are at their limits already, so
+    their fields are reused, not solved again); a pair the spacing adds starts at the voltage
+    limit and is turned down to the current limit. When the plan at the limits does not
+    ``keep`` what the plan covered, it is returned as it is, not lowered: lower voltages only
+    shrink the zone, so the caller rejects it either way, with these numbers."""
     limits = ctx.limits
     layout = with_all_pairs(at_limits.layout, limits) or at_limits.layout
-    pairs = tuple(p for p in layout.pairs if p not in hot)
-    if not pairs:
+    kept = [p for p, pair in enumerate(layout.pairs) if pair not in hot]
+    if not kept:
         return None
-    layout = replace(layout, pairs=pairs, voltages_V=(limits.max_voltage_V,) * len(pairs))
+    layout = replace(layout, pairs=tuple(layout.pairs[p] for p in kept),
+                     voltages_V=tuple(layout.voltages_V[p] for p in kept))
     solved = at_limits_of(ctx.fine_eval, try_evaluate(ctx.fine_eval, layout, base=at_limits),
                           limits)
-    if solved is None:
-        return None
+    if solved is None or not keeps(solved):
+        return solved
     return lower_with(ctx.fine_eval, solved, FINE_SLACK)
 
 
@@ -222,20 +230,27 @@ def thermal_stage(ctx: PlanContext, plan: LayoutEvaluation, at_limits: LayoutEva
     volts = np.asarray(at_limits.layout.voltages_V, dtype=float)
     caps = volts.copy()
     caps[hottest[:1]] *= CAP_FACTOR
+    wanted = ctx.margin(plan)
+
+    def keeps(candidate: LayoutEvaluation) -> bool:
+        """Whether ``candidate`` covers what the plan covered (the tumour, and the margin)."""
+        kept = ctx.margin(candidate)
+        return not ((wanted.tumour_covered and not kept.tumour_covered)
+                    or (wanted.acceptable and not kept.acceptable))
+
     Make = Callable[[], LayoutEvaluation | None]
     tries: list[tuple[str, Make]] = [
         ("deliver the hottest pairs between the coolest",
          lambda: reordered(plan, interleaved(heat))),
         (f"drop {names[0]}, every other pair the spacing allows",
-         lambda: _dropped(ctx, at_limits, hot_pairs[:1])),
+         lambda: _dropped(ctx, at_limits, hot_pairs[:1], keeps)),
         ("lower the voltages again, hottest pairs first",
          lambda: lower_with(ctx.fine_eval, at_limits, FINE_SLACK, order=hottest)),
         (f"cap {names[0]} at {CAP_FACTOR:.0%} of its voltage",
          lambda: lower_with(ctx.fine_eval, at_limits, FINE_SLACK, order=hottest, caps=caps)),
         (f"drop {', '.join(names[:2])}, every other pair the spacing allows",
-         lambda: _dropped(ctx, at_limits, hot_pairs[:2])),
+         lambda: _dropped(ctx, at_limits, hot_pairs[:2], keeps)),
     ]
-    wanted = ctx.margin(plan)
     best, best_thermal, best_schedule = plan, thermal, opts.schedule
     for attempt, (label, make) in enumerate(tries[:opts.thermal_repairs]):
         if journal.out_of_time():
@@ -248,9 +263,7 @@ def thermal_stage(ctx: PlanContext, plan: LayoutEvaluation, at_limits: LayoutEva
         if attempt > 0:  # new voltages or pairs: delivered interleaved as well
             candidate = reordered(candidate,
                                   interleaved(_heat_per_pair(candidate, thermal, ctx)))
-        kept = ctx.margin(candidate)
-        if (wanted.tumour_covered and not kept.tumour_covered) or (
-                wanted.acceptable and not kept.acceptable):
+        if not keeps(candidate):
             journal.note("thermal repair", label, f"{ctx.describe(candidate)}: loses what the "
                                                   "plan covered, not kept")
             continue
