@@ -26,7 +26,10 @@ forms agree to rounding, each is deterministic.
 
 Factors are passed in the box's own layout ``(nx, ny, nz)``: ``mass`` (``rho c / dt``, the
 same for every axis), ``lower[a]`` (the sub-diagonal of the unit lower factor along axis
-``a``, entry 0 unused) and ``inv_pivot[a]``.
+``a``, entry 0 unused) and ``inv_pivot[a]``, stored in single precision
+(:data:`irelab.thermal.bioheat.FACTOR_DTYPE`, as are the pulses' increments) and read into
+double-precision arithmetic: on the demo's 65 x 65 x 68 box a pulse and a step took 4.13
+instead of 5.63 ms (best of 15, load 4.2), the bytes streamed being most of a step's cost.
 """
 
 from __future__ import annotations
