@@ -314,8 +314,15 @@ def transfer_maps(fine_shape, coarse_shape, xp=np):
 
 @cache
 def _numba_kernels():
-    """Compile the loops (lazily: importing irelab must not need numba; once per process, the
-    machine code itself is cached on disk by numba)."""
+    """Compile the loops (lazily: importing irelab must not need numba; once per machine, the
+    machine code is cached on disk by numba and loaded by each process).
+
+    The helpers other kernels call are module globals, not local names: numba keys its cache
+    by the contents of a function's closure, and a compiled function in a closure cell is
+    identified anew in every process, so the Hessian, the weighted operator and the
+    restriction missed the cache and were compiled again by every process (several seconds
+    each; their cache index grew by an entry each time)."""
+    global lateral_face, sources
     import numba
 
     jit = numba.njit(cache=True, fastmath=False, nogil=True)

@@ -26,8 +26,11 @@ __all__: list[str] = []
 
 @cache
 def _compiled():
-    """The compiled loop, or None without numba (compiled once per process, machine code
-    cached on disk by numba)."""
+    """The compiled loop, or None without numba (compiled once per machine: numba caches the
+    machine code on disk, each process loads it). The helper it calls is a module global: in a
+    closure cell, a compiled function is identified anew in every process, and numba, which
+    keys its cache by the closure's contents, compiled the loop again in every process."""
+    global entry
     try:
         import numba
     except ImportError:

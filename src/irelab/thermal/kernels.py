@@ -47,8 +47,15 @@ def split_step_kernel():
     r_gas)``, the trapezoidal damage sum of :func:`irelab.thermal.simulate_heating` over a step
     that ended at ``theta`` (``omega`` and ``rate_now``, the Arrhenius rate at ``theta + body_c``
     and 0 below the onset, updated in place); ``damage_pulse(theta, peak, rate_now, body_c,
-    ...)``, the running peak and the rate after a pulse. Compiled once per process; numba
-    caches the machine code on disk."""
+    ...)``, the running peak and the rate after a pulse. Compiled once per machine: numba
+    caches the machine code on disk, and a process loads it.
+
+    The helpers that the kernels call are module globals, not local names: numba keys its
+    cache by the contents of a function's closure, and a compiled function held in a closure
+    cell is identified anew in every process, so a kernel calling a local helper missed the
+    cache and was compiled again by every process (and its index grew by one entry each
+    time)."""
+    global rate_at, _solve_x, _solve_z4, _solve_yz
     try:
         import numba
     except ImportError:  # the NumPy step is complete, only slower
