@@ -103,7 +103,8 @@ def test_beats_are_consistent(detections: dict[str, list[Beat]]) -> None:
         assert np.all(reported >= samples)
         assert reported[0] >= round(SKIP_S * 360)
         assert all(b.latency_ms == (b.detected_sample - b.sample) * 1e3 / 360 for b in beats)
-        assert all(not b.searchback for b in beats)  # search-back beats are not reported by default
+        # search-back beats (reported late, flagged) are few: 23 of 17 194 on these records
+        assert sum(b.searchback for b in beats) <= 0.005 * len(beats)
 
 
 def _run(fs: float, chunks: list[np.ndarray], config: DetectorConfig | None = None) -> list:
@@ -143,7 +144,7 @@ def test_same_beats_streamed_in_100ms_chunks(records: dict[str, EcgRecord],
 def test_same_beats_for_any_chunking_with_searchback(records: dict[str, EcgRecord]) -> None:
     """Search-back fires at a sample fixed by the detector state, not at a chunk end."""
     config = DetectorConfig(emit_searchback=True)
-    x = records["106"].signal_mV[:108000]  # 5 min with missed ventricular beats
+    x = records["106"].signal_mV[280800:334800]  # 780-930 s: missed ventricular beats
     whole = _run(360.0, [x], config)
     assert any(b.searchback for b in whole)
     assert _run(360.0, np.split(x, np.arange(97, x.size, 97)), config) == whole
