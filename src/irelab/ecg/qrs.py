@@ -5,7 +5,7 @@ detectors do not give: strict causality, identical beats for any chunking, and a
 a few tens of milliseconds after the R peak (the Pan-Tompkins family reports 115-280 ms late
 because of its 150 ms integration window, pre-blanking and search-back).
 
-One module (about 620 lines) because the detector's state machine, its filters and their
+One module (about 700 lines, half of it the record of measured choices) because the detector's state machine, its filters and their
 chunk-carried state are one unit: split, each part would need the others' state to be read.
 
 Pipeline (all filters causal, state carried between chunks with ``zi``):
@@ -44,11 +44,12 @@ Pipeline (all filters causal, state carried between chunks with ``zi``):
 6. *Search-back* (Pan & Tompkins 1985, II-D): when no beat came for ``searchback_rr_factor``
    times the mean of the last 8 RR intervals, the largest noise peak since the last beat that
    is not a T wave (of the last beat or of an earlier candidate) pulls the signal level towards
-   it and, above half the threshold, is taken as a beat, at the R located when that peak was
-   decided. Such beats are late by construction: they are reported flagged
-   ``searchback=True`` (``emit_searchback``, on by default), the delivery gate never pulses on
-   them, and they keep the RR statistics whole. Repeating the level update every mean RR while
-   no beat comes is our addition against threshold lock-out after an artefact.
+   it and, above the search-back threshold (half of the threshold's part above the noise
+   level), is taken as a beat, at the R located when that peak was decided. Such beats are
+   late by construction: they are reported flagged ``searchback=True`` (``emit_searchback``,
+   on by default), the delivery gate never pulses on them, and they keep the RR statistics
+   whole. Repeating the level update every mean RR while no beat comes is our addition
+   against threshold lock-out after an artefact.
 
 No beat is reported during the first ``learning_s`` (thresholds are learned then), as in the
 2 s learning phase of Pan & Tompkins (1985, II-D); a flat learning window (lead off) is
@@ -644,9 +645,9 @@ class StreamingRDetector:
 
         The largest QRS-like noise peak since the last beat (outside the refractory period,
         not a T wave: :meth:`_qrs_like`), if above the search-back threshold (NPK +
-        ``searchback_fraction`` x (threshold - NPK)),
-        pulls SPK towards it by 1/4 and is taken as a beat, located where it was decided
-        (reported only with ``emit_searchback``, flagged and late). The noise peaks after it
+        ``searchback_fraction`` x (threshold - NPK)), pulls SPK towards it by 1/4 and is
+        taken as a beat, located where it was decided (reported only with
+        ``emit_searchback``, flagged and late). The noise peaks after it
         stay candidates: a further search-back, due at once if its deadline has passed, may
         find a second missed beat in the same gap. Without a beat the search repeats one mean
         RR later. From the third search in a row without a beat, the largest peak pulls SPK
