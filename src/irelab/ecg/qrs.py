@@ -5,8 +5,9 @@ detectors do not give: strict causality, identical beats for any chunking, and a
 a few tens of milliseconds after the R peak (the Pan-Tompkins family reports 115-280 ms late
 because of its 150 ms integration window, pre-blanking and search-back).
 
-One module (about 700 lines, half of it the record of measured choices) because the detector's state machine, its filters and their
-chunk-carried state are one unit: split, each part would need the others' state to be read.
+One module (about 700 lines, half of them the record of measured choices) because the
+detector's state machine, its filters and their chunk-carried state are one unit: split, each
+part would need the others' state to be read.
 
 Pipeline (all filters causal, state carried between chunks with ``zi``):
 
