@@ -75,8 +75,10 @@ search-back, 16 of them right), latency of the real-time detections median 25.0 
 99.64 % (39 missed, 62 false). On the held-out half, which no value was chosen on, before the
 search-back beats were reported: Se 98.31 %, +P 99.69 % (333 missed, 61 false), latency
 median 25.0 ms, p99 92.6 ms, R position error p99 66.7 ms (before the early decision of
-``decide_within_ms``: Se 98.26 %, +P 99.72 %, p99 105.6 ms); after: see
-benchmarks/ecg_detect.py. The Se target (99.5 %) was missed there, mostly on 203
+``decide_within_ms``: Se 98.26 %, +P 99.72 %, p99 105.6 ms); after (benchmarks/ecg_detect.py,
+one run): Se 98.86 %, +P 99.67 % (224 missed, 64 false; 114 beats found by search-back),
+latency of the real-time detections median 25.0 ms, p99 92.7 ms (111.1 ms with the
+search-back beats). The Se target (99.5 %) is still missed there, mostly on 203
 (multiform ventricular beats, flutter, noise), 228 and 201/210 (atrial fibrillation with
 aberrant and ventricular beats). By category (held-out, aggregate): about three quarters of the
 missed beats are candidates whose QRS energy stayed under a quarter of the threshold, i.e.
