@@ -28,8 +28,9 @@ SKIP_S = DetectorConfig().learning_s
 
 SE_TARGET = 0.995
 PPV_TARGET = 0.995
-"""Targets, gross. Measured 99.77 % (39 missed) and 99.64 % (62 false positives, 56 of them in
-the noisy record 105). These eight records are the tuning half (see the detector's module
+"""Targets, gross. Measured 99.88 % (21 missed) and 99.62 % (65 false positives, 58 of them in
+the noisy record 105), search-back beats included (99.77 % and 99.64 % without them). These
+eight records are the tuning half (see the detector's module
 docstring), so the margin is optimistic; the held-out figures are in test_ecg_heldout.py and
 benchmarks/ecg_detect.py."""
 POSITION_P99_MS = 35.0
@@ -38,7 +39,8 @@ POSITION_P99_MS = 35.0
 of margin. It matters to the gate, which times pulses from the estimated R."""
 LATENCY_MEDIAN_MS = 40.0
 LATENCY_P99_MS = 100.0
-"""Targets (measured 25.0 ms and 61.1 ms; 66.7 ms without the early decision)."""
+"""Targets (measured 25.0 ms and 63.9 ms over every matched beat, the late search-back beats
+included; 61.1 ms over the real-time detections; 66.7 ms without the early decision)."""
 
 
 def beat_arrays(beats: list[Beat]) -> tuple[np.ndarray, np.ndarray]:
@@ -67,7 +69,7 @@ def test_gross_accuracy_and_latency(records: dict[str, EcgRecord],
     position_ms = np.abs(gross.matched_detected - gross.matched_reference) * 1e3 / 360.0
     assert np.percentile(position_ms, 99) <= POSITION_P99_MS
     for (score, _), name in zip(scored, records, strict=True):
-        # per record: no record collapses (worst measured: Se 99.31 % (106), +P 97.85 % (105))
+        # per record: no record collapses (worst measured: Se 99.53 %, +P 97.78 % (105))
         assert score.se >= 0.99, name
         assert score.ppv >= 0.97, name
 
@@ -103,7 +105,8 @@ def test_beats_are_consistent(detections: dict[str, list[Beat]]) -> None:
         assert np.all(reported >= samples)
         assert reported[0] >= round(SKIP_S * 360)
         assert all(b.latency_ms == (b.detected_sample - b.sample) * 1e3 / 360 for b in beats)
-        assert all(not b.searchback for b in beats)  # search-back beats are not reported by default
+        # search-back beats (reported late, flagged) are few: 19 of about 17 200 here
+        assert sum(b.searchback for b in beats) <= 0.005 * len(beats)
 
 
 def _run(fs: float, chunks: list[np.ndarray], config: DetectorConfig | None = None) -> list:
@@ -143,7 +146,7 @@ def test_same_beats_streamed_in_100ms_chunks(records: dict[str, EcgRecord],
 def test_same_beats_for_any_chunking_with_searchback(records: dict[str, EcgRecord]) -> None:
     """Search-back fires at a sample fixed by the detector state, not at a chunk end."""
     config = DetectorConfig(emit_searchback=True)
-    x = records["106"].signal_mV[:108000]  # 5 min with missed ventricular beats
+    x = records["106"].signal_mV[280800:334800]  # 780-930 s: missed ventricular beats
     whole = _run(360.0, [x], config)
     assert any(b.searchback for b in whole)
     assert _run(360.0, np.split(x, np.arange(97, x.size, 97)), config) == whole

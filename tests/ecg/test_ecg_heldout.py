@@ -23,18 +23,20 @@ from irelab.ecg import (
     score_detections,
 )
 
-HELD_OUT = {"104": (0.997, 0.993), "203": (0.957, 0.992), "208": (0.992, 0.998)}
-"""Se and +P floors per record; measured 99.78/99.37 (104, paced, lead V5), 95.80/99.23 (203,
-multiform ventricular beats, atrial flutter/fibrillation, noise), 99.29/99.86 % (208, 992
-ventricular and 373 fusion beats); the floors are about 0.1 point below. The detector's early
-decision (``decide_within_ms``, chosen on the tuning half) cost +P here: 99.46 -> 99.37 on 104
-(12 -> 14 false), 99.34 -> 99.23 on 203 (19 -> 22 false); Se unchanged."""
+HELD_OUT = {"104": (0.998, 0.993), "203": (0.972, 0.990), "208": (0.993, 0.998)}
+"""Se and +P floors per record; measured 99.96/99.37 (104, paced, lead V5), 97.35/99.14 (203,
+multiform ventricular beats, atrial flutter/fibrillation, noise), 99.42/99.86 % (208, 992
+ventricular and 373 fusion beats); the floors are about 0.1 point below. Reporting the
+search-back beats (chosen on the tuning half) took Se from 99.78 to 99.96 (104), 95.80 to
+97.35 (203) and 99.29 to 99.42 % (208), and +P on 203 from 99.23 to 99.14 % (22 -> 25 false);
+before it, the early decision (``decide_within_ms``, also chosen on the tuning half) had cost
++P: 99.46 -> 99.37 on 104 (12 -> 14 false), 99.34 -> 99.23 on 203 (19 -> 22 false)."""
 LATENCY_MEDIAN_MS = 40.0
 LATENCY_P99_MS = 117.0
-"""Target 40 ms median (measured 22.2 ms over the three); the 99th percentile target of 100 ms
-is not met on these records (measured 111.1 ms, 113.9 ms before the early decision: wide
-ventricular beats of 203 and 208), so the limit pins the measurement with 6 ms to spare.
-Gross over the three: Se 98.15 %, +P 99.50 % (8003 / 40 / 151; before: 8003 / 35 / 151)."""
+"""Over the real-time detections (the search-back beats, reported late and never used by the
+gate, excluded). Target 40 ms median; the 99th percentile target of 100 ms is not met on these
+records (wide ventricular beats of 203 and 208; 113.9 ms on 208 alone), so the limit pins the
+measurement with a few ms to spare."""
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +55,9 @@ def test_held_out_accuracy_and_latency(held_out: dict[str, EcgRecord]) -> None:
         se, ppv = HELD_OUT[name]
         assert score.se >= se and score.ppv >= ppv, (name, score.tp, score.fp, score.fn)
         scores.append(score)
+        late = np.array([b.searchback for b in beats], dtype=bool)[score.matched_detection_index]
         lats.append(latency_vs_reference_ms(score, [b.detected_sample for b in beats],
-                                            rec.fs_Hz))
+                                            rec.fs_Hz)[~late])  # real-time detections only
     latency = np.concatenate(lats)
     assert np.median(latency) <= LATENCY_MEDIAN_MS
     assert np.percentile(latency, 99) <= LATENCY_P99_MS

@@ -9,7 +9,8 @@ that R to report it, if the other lead has been trustworthy: at least ``min_agre
 last ``track_beats`` beats were confirmed by the primary lead. Its R is that lead's R plus the
 median offset between the two leads' R estimates over the confirmed beats. Rescued beats
 are late by construction (``hold_ms`` > the gate's latency limit), so the gate never pulses on
-them, but they keep the RR history whole.
+them, but they keep the RR history whole; a rescued beat that the other lead found by
+search-back keeps its ``searchback`` flag (the gate refuses such beats outright).
 
 Measured on the eight tuning records (MLII + second lead): false positives 63 and missed beats
 38 against 59 and 39 with MLII alone, i.e. no gain where the primary lead is good; with
@@ -158,7 +159,7 @@ class MultiLeadDetector:
             if self._last_r is not None and r - self._last_r < self.fusion.min_rr_fraction * rr:
                 return None
         self._last_r = r
-        return Beat(sample=r, detected_sample=at, fs_Hz=self.fs_Hz, searchback=False)
+        return Beat(sample=r, detected_sample=at, fs_Hz=self.fs_Hz, searchback=beat.searchback)
 
 
 def detect_beats_multilead(signals_mV: np.ndarray, fs_Hz: float,
