@@ -44,6 +44,15 @@ def data():
                           .astype(np.float32) for a in range(3)]}
 
 
+def _newton_metric(kernels, d) -> np.ndarray:
+    """The Newton metric per axis and its ``coef``, with cells of no field (``coef`` 0)."""
+    e = np.where(d["v"] > 0.2, d["v"], 0.0)
+    coef = np.empty(SHAPE)
+    metric = kernels.newton_metric(np.stack([d["x"], d["v"], d["s"]]), e, d["s"], d["beta"],
+                                   coef)
+    return np.concatenate([metric, coef[None]])
+
+
 def _pair(both, fn):
     return [np.asarray(fn(k)) for k in both]
 
@@ -52,7 +61,8 @@ def _pair(both, fn):
                                   "divide_scale", "residual",
                                   "gauss_seidel", "gauss_seidel_backward",
                                   "gauss_seidel_from_zero", "stencil_diag",
-                                  "face_conductance", "half_weights", "central_gradient"])
+                                  "face_conductance", "half_weights", "central_gradient",
+                                  "field_norm", "newton_metric"])
 def test_compiled_kernels_match_the_numpy_ones(both, data, name) -> None:
     d = data
     calls = {
@@ -82,6 +92,9 @@ def test_compiled_kernels_match_the_numpy_ones(both, data, name) -> None:
         "central_gradient": lambda k: k.central_gradient(
             d["x"], d["labels"], np.array([0.1, 0.7]), d["apertures"], 1e-3,
             [np.empty(SHAPE) for _ in "xyz"]),
+        "field_norm": lambda k: k.field_norm(np.stack([d["x"], d["v"], d["s"]]),
+                                             np.empty(SHAPE)),
+        "newton_metric": lambda k: _newton_metric(k, d),
     }
     reference, compiled = _pair(both, calls[name])
     single = name in ("residual", "gauss_seidel", "gauss_seidel_backward",
