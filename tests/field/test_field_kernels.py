@@ -44,6 +44,15 @@ def data():
                           .astype(np.float32) for a in range(3)]}
 
 
+def _newton_metric(kernels, d) -> np.ndarray:
+    """The Newton metric per axis and its ``coef``, with cells of no field (``coef`` 0)."""
+    e = np.where(d["v"] > 0.2, d["v"], 0.0)
+    coef = np.empty(SHAPE)
+    metric = kernels.newton_metric(np.stack([d["x"], d["v"], d["s"]]), e, d["s"], d["beta"],
+                                   coef)
+    return np.concatenate([metric, coef[None]])
+
+
 def _pair(both, fn):
     return [np.asarray(fn(k)) for k in both]
 
@@ -52,7 +61,8 @@ def _pair(both, fn):
                                   "divide_scale", "residual",
                                   "gauss_seidel", "gauss_seidel_backward",
                                   "gauss_seidel_from_zero", "stencil_diag",
-                                  "face_conductance", "half_weights", "central_gradient"])
+                                  "face_conductance", "half_weights", "central_gradient",
+                                  "field_norm", "newton_metric"])
 def test_compiled_kernels_match_the_numpy_ones(both, data, name) -> None:
     d = data
     calls = {
@@ -82,6 +92,9 @@ def test_compiled_kernels_match_the_numpy_ones(both, data, name) -> None:
         "central_gradient": lambda k: k.central_gradient(
             d["x"], d["labels"], np.array([0.1, 0.7]), d["apertures"], 1e-3,
             [np.empty(SHAPE) for _ in "xyz"]),
+        "field_norm": lambda k: k.field_norm(np.stack([d["x"], d["v"], d["s"]]),
+                                             np.empty(SHAPE)),
+        "newton_metric": lambda k: _newton_metric(k, d),
     }
     reference, compiled = _pair(both, calls[name])
     single = name in ("residual", "gauss_seidel", "gauss_seidel_backward",
@@ -203,3 +216,44 @@ def test_blas_runs_on_one_thread_inside_the_solver_context_and_is_restored() -> 
         inside = counts()
     assert inside and all(n == 1 for n in inside)
     assert counts() == before
+
+
+def _cut(monkeypatch, reach: float):
+    """Cut cells of an oblique electrode, a grid-parallel one and its insulated shaft, with
+    ray casting limited to cells within ``reach`` spacings of a conductor."""
+    from dataclasses import fields
+
+    from irelab.field import Electrode, Grid, Insulator, geometry
+
+    monkeypatch.setattr(geometry, "_RAY_REACH", reach)
+    h = 1e-3
+    grid = Grid.centred((0.024, 0.02, 0.022), h)
+    electrodes = [Electrode("oblique", (-7.3e-3, -4.1e-3, -6.2e-3), (6.6e-3, 3.7e-3, 5.9e-3),
+                            0.55e-3),
+                  Electrode("parallel", (5.2e-3, -6.3e-3, -5.0e-3), (5.2e-3, -6.3e-3, 2.0e-3),
+                            0.55e-3)]
+    insulators = [Insulator("shaft", (5.2e-3, -6.3e-3, 2.0e-3), (5.2e-3, -6.3e-3, 10.9e-3),
+                            0.55e-3)]
+    cut = geometry.cut_cells(grid, electrodes, insulators)
+    return {f.name: getattr(cut, f.name) for f in fields(cut) if f.name != "grid"}
+
+
+def test_ray_casting_only_the_cells_within_reach_changes_no_aperture_or_link(monkeypatch
+                                                                             ) -> None:
+    """Reference: the same cut cells with every cell of the conductors' bounding boxes ray-cast
+    (reach 1000 spacings). A ray starts within ``h / sqrt(2)`` of its cell's centre across the
+    face and runs ``h`` along the edge, so cells further than ``sqrt(3/2) h`` from a conductor
+    cannot touch it: the default reach (1.25) must give bit-identical apertures and links,
+    and a reach of one spacing must not (it drops cells whose corner rays do reach)."""
+    everything = _cut(monkeypatch, 1e3)
+    within = _cut(monkeypatch, 1.25)
+    for name, value in everything.items():
+        if isinstance(value, tuple):
+            for a, b in zip(value, within[name], strict=True):
+                np.testing.assert_array_equal(a, b, err_msg=name)
+        else:
+            np.testing.assert_array_equal(value, within[name], err_msg=name)
+    too_short = _cut(monkeypatch, 1.0)
+    assert len(too_short["link_cell"]) < len(everything["link_cell"]) or any(
+        not np.array_equal(a, b) for a, b in zip(too_short["apertures"],
+                                                 everything["apertures"], strict=True))

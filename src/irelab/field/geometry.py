@@ -51,6 +51,13 @@ _ON_SURFACE = 1e-9
 """A cell centre this close to a conductor's surface (fraction of h) counts as inside it, so
 that round-off in the centres' coordinates cannot flip it (tips often sit on voxel centres)."""
 
+_RAY_REACH = 1.25
+"""Cells whose centre is further than this (fraction of h) from a conductor cannot touch it:
+their rays start within ``h / sqrt(2)`` of the centre across the face and run ``h`` along the
+edge, so every ray point lies within ``sqrt(3 / 2) h = 1.2247 h`` of it. Only the cells within
+reach are ray-cast (the bounding box of a long oblique or calibration-window conductor holds
+far more), which leaves every aperture and link as the whole box would give them."""
+
 THETA_MIN = 1e-3
 """Shortest link distance (fraction of h): a ray starting on a conductor's surface."""
 
@@ -249,7 +256,7 @@ def cut_cells(
         inside = sdf <= _ON_SURFACE * h
         inactive[flat[inside]] = True
         holder[flat[inside]] = ci
-        candidates.append(flat)
+        candidates.append(flat[sdf <= _RAY_REACH * h])
     cand = np.unique(np.concatenate(candidates)) if candidates else np.zeros(0, np.int64)
     cand = cand[~inactive[cand]]
     near = np.stack([np.isin(cand, flat, assume_unique=True) for flat in candidates], axis=-1

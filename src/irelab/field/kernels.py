@@ -173,6 +173,22 @@ class ArrayKernels:
         a *= scale
         return a
 
+    def field_norm(self, e2_axes, out):
+        """``out = sqrt(e2_x + e2_y + e2_z)``: the cell field from its squares per axis."""
+        self.xp.sqrt(e2_axes.sum(axis=0), out=out)
+        return out
+
+    def newton_metric(self, e2_axes, e, sigma, dsigma, coef):
+        """The Newton step's conductivity per axis, in place of ``e2_axes``:
+        ``coef = dsigma / e`` (0 where ``e = 0``) and ``e2_axis coef + sigma`` per axis."""
+        xp = self.xp
+        with np.errstate(divide="ignore", invalid="ignore"):
+            coef[...] = xp.where(e > 0, dsigma / e, 0.0)
+        xp.multiply(e2_axes, coef, out=e2_axes)
+        for m in e2_axes:
+            m += sigma
+        return e2_axes
+
     def cg_step(self, x, r, p, ap, step) -> float:
         """``x += step p``, ``r -= step ap``; returns ``sum |r|``."""
         x += step * p
@@ -618,6 +634,23 @@ def _numba_kernels():
             af[m] = af[m] / divisor * sf[m]
 
     @jit
+    def field_norm(e2x, e2y, e2z, out):
+        a, b, c, o = e2x.ravel(), e2y.ravel(), e2z.ravel(), out.ravel()
+        for m in range(o.size):
+            o[m] = np.sqrt(a[m] + b[m] + c[m])
+
+    @jit
+    def newton_metric(e2x, e2y, e2z, e, sigma, dsigma, coef):
+        a, b, c = e2x.ravel(), e2y.ravel(), e2z.ravel()
+        ef, sf, df, cf = e.ravel(), sigma.ravel(), dsigma.ravel(), coef.ravel()
+        for m in range(ef.size):
+            k = df[m] / ef[m] if ef[m] > 0 else 0.0
+            cf[m] = k
+            a[m] = a[m] * k + sf[m]
+            b[m] = b[m] * k + sf[m]
+            c[m] = c[m] * k + sf[m]
+
+    @jit
     def cg_direction(p, z, beta):
         for m in range(p.size):
             p[m] = z[m] + beta * p[m]
@@ -831,7 +864,8 @@ def _numba_kernels():
             "smoothstep": smoothstep, "slope": slope, "prolong": prolong,
             "restrict": restrict, "block_mean": block_mean, "half_weights": half_weights,
             "central_gradient": central_gradient, "cg_step": cg_step,
-            "cg_direction": cg_direction}
+            "cg_direction": cg_direction, "field_norm": field_norm,
+            "newton_metric": newton_metric}
 
 
 class NumbaKernels(ArrayKernels):
@@ -882,6 +916,14 @@ class NumbaKernels(ArrayKernels):
     def divide_scale(self, a, divisor, scale):
         self._k["divide_scale"](a, float(divisor), scale)
         return a
+
+    def field_norm(self, e2_axes, out):
+        self._k["field_norm"](e2_axes[0], e2_axes[1], e2_axes[2], out)
+        return out
+
+    def newton_metric(self, e2_axes, e, sigma, dsigma, coef):
+        self._k["newton_metric"](e2_axes[0], e2_axes[1], e2_axes[2], e, sigma, dsigma, coef)
+        return e2_axes
 
     def cg_step(self, x, r, p, ap, step) -> float:
         return float(self._k["cg_step"](x, r, p, ap, float(step)))

@@ -285,7 +285,7 @@ class FieldSolver:
         levels = self.levels[k:]
         while True:
             e2_axes = op.e2_axes(state.x, e2_buffer)
-            e = np.sqrt(e2_axes.sum(axis=0))
+            e = op.kernels.field_norm(e2_axes, np.empty(op.shape))
             newton = opts.newton and not linear
             if newton:
                 sigma, dsigma = op.sigma_and_derivative(e)
@@ -307,11 +307,9 @@ class FieldSolver:
                 break
             metric = sigma
             if newton:
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    coef = np.where(e > 0, dsigma / e, 0.0)
-                metric = list(np.multiply(e2_axes, coef, out=e2_axes))  # in place: no
-                for m in metric:  # longer needed, and the metric is grid-sized per axis
-                    m += sigma
+                coef = np.empty(op.shape)  # the metric overwrites e2_axes: no longer needed,
+                # and grid-sized per axis
+                metric = list(op.kernels.newton_metric(e2_axes, e, sigma, dsigma, coef))
                 g_links = op.link_conductances(sigma)
                 x_now = state.x
 
