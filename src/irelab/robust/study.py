@@ -33,11 +33,12 @@ MAX_SAMPLES = 100_000
 """A sanity bound on ``--samples`` (each sample is a full solve of the plan)."""
 
 DEFAULT_THERMAL_SAMPLES = 20
-"""The thermal model runs on the first this many samples only: it costs about as much again as a
-sample's field solves (measured on the 30 mm demo plan at 1 mm, 12 pairs: 56 s of CPU against
-47 s for the solves), and the first samples of a scrambled Sobol sequence are themselves a
-balanced sample of the model. With 200 samples this adds about 12 % to the study; its interval
-is correspondingly wider. Design choice; ``--thermal-samples`` changes it (0 turns it off)."""
+"""The thermal model runs on the first this many samples only: it costs most of what a sample's
+field solves cost (measured on the 30 mm demo plan at 1 mm, 10 pairs at 3 placements: 8.5-12.0
+s of CPU against 13.6-14.0 s for the solves, load 1.1-1.3), and the first samples of a
+scrambled Sobol sequence are themselves a balanced sample of the model. With 200 samples this
+adds about 7 % to the study; its interval is correspondingly wider. Design choice;
+``--thermal-samples`` changes it (0 turns it off)."""
 
 Progress = Callable[[int, int, SampleOutcome], None]
 
