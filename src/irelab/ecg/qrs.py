@@ -568,8 +568,8 @@ class StreamingRDetector:
         threshold = s.npk + cfg.threshold_fraction * (s.spk - s.npk)
         if peak.value <= threshold:
             return False
-        if (s.last_peak is not None and peak.index - s.last_peak < self._t_window
-                and peak.slope < cfg.t_wave_slope_ratio * s.last_slope):
+        if s.last_peak is not None and self._t_wave_of(peak.index, peak.slope, s.last_peak,
+                                                       s.last_slope):
             return False
         if cfg.slope_noise_check and peak.slope <= s.npk_slope:
             return False
@@ -683,16 +683,20 @@ class StreamingRDetector:
         (Pan & Tompkins' T-wave rule: within ``t_wave_window_ms`` and less than
         ``t_wave_slope_ratio`` as steep): after a missed ventricular beat its large T wave
         would otherwise outweigh it."""
-        s, cfg = self._s, self.config
+        s = self._s
         earlier = [] if s.last_peak is None else [(s.last_peak, s.last_slope)]
         keep = []
         for p in candidates:
-            t_wave = any(p.index - i < self._t_window and p.slope < cfg.t_wave_slope_ratio * q
-                         for i, q in earlier)
-            if not t_wave:
+            if not any(self._t_wave_of(p.index, p.slope, i, q) for i, q in earlier):
                 keep.append(p)
             earlier.append((p.index, p.slope))
         return keep
+
+    def _t_wave_of(self, index: int, slope: float, before: int, before_slope: float) -> bool:
+        """Pan & Tompkins' T-wave rule: a peak within ``t_wave_window_ms`` of an earlier
+        one at ``before`` and less than ``t_wave_slope_ratio`` as steep is its T wave."""
+        return (index - before < self._t_window
+                and slope < self.config.t_wave_slope_ratio * before_slope)
 
     def _mean_rr(self) -> int:
         s = self._s
