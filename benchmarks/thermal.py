@@ -53,7 +53,7 @@ def main() -> None:
     grid, labels, names, power = case(args.pairs)
     schedule = PlanOptions().schedule
     starts = [p * args.pairs for p in range(1, args.placements)]
-    forms = {"one thread": {}, "two threads": {"threaded": True}}
+    forms = {"one thread": {"threaded": False}, "two threads": {"threaded": True}}
     if args.numpy:
         forms["NumPy"] = {"compiled": False}
     print(f"{os.cpu_count()} CPUs; 1-min load {os.getloadavg()[0]:.2f}", flush=True)
