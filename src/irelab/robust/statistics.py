@@ -38,6 +38,7 @@ from irelab.robust.sampling import SampleSet
 __all__ = ["Aggregator", "Interval", "Distribution1D", "Sensitivity", "RobustStatistics",
            "CONFIDENCE_LEVEL", "MIN_SENSITIVITY_SAMPLES", "json_number"]
 
+
 def json_number(value: float, digits: int) -> float | None:
     """``value`` rounded for JSON, or None where it is not a finite number (JSON has no NaN)."""
     return round(value, digits) if np.isfinite(value) else None

@@ -18,8 +18,8 @@ one-thread kernels before this loop (load 1.1-1.8) and 102.2 s with this loop on
 (load 1.8-3.2); 260.8 against 268.3 s of CPU for the whole plan. So the damage half is nearer
 half of the work than the 28 % of the profile on the loaded machine. With both cores busy the
 gain vanishes: ``benchmarks/thermal.py`` (both forms side by side, 30 pair placements, 3056
-steps) at a load of 2.3-3.1 gave 3.86 and 3.67 s on two threads against 3.63 and 3.77 s on one,
-at a load of 1.3 3.48 against 3.98 s.
+steps) at a load of 2.3-3.1 gave 3.86 and 3.67 s on two threads against 3.63 and 3.77 s on one;
+at a load of 1.3, 3.48 against 3.98 s.
 
 Every voxel gets the same floating-point operations in the same order as in one thread (and
 in the NumPy form of :mod:`irelab.thermal.bioheat`), so the result does not depend on the
