@@ -4,8 +4,8 @@ Exit codes: 0 the plan covers the tumour with its margin (within one grid spacin
 every other constraint; 1 it does not (each failing constraint is named with its numbers: the
 tumour not covered, the margin missed by more than the grid spacing, a limit, thermal damage),
 or no layout can reach the target, or ``--max-minutes`` cut the planning short; 2 bad input.
-Progress goes to stderr: a bar on a terminal, otherwise one line per stage (and at least every
-``PROGRESS_EVERY_S`` seconds) with the stage, the percentage and the elapsed time.
+Progress goes to stderr: a bar on a terminal, otherwise log lines with the stage, the
+percentage and the elapsed time (:mod:`irelab.cli.progress`).
 """
 
 from __future__ import annotations
@@ -13,16 +13,12 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 
+from irelab.cli.progress import progress_reporter
 from irelab.errors import InputError
-
-PROGRESS_EVERY_S = 10.0
-"""Seconds between progress lines within one stage when stderr is not a terminal (a log)."""
 
 
 def _parse_direction(text: str, source: str) -> tuple[float, float, float]:
@@ -34,39 +30,6 @@ def _parse_direction(text: str, source: str) -> tuple[float, float, float]:
         raise InputError(source, "--direction", "three comma-separated numbers, not all zero",
                          text)
     return values  # type: ignore[return-value]
-
-
-@contextmanager
-def progress_reporter(console, label: str) -> Iterator[Callable[[str, float], None]]:
-    """``tell(stage, fraction)`` for a long command: a Rich bar on a terminal, else a line
-    ``label: stage  NN %  M:SS`` on each new stage and at least every ``PROGRESS_EVERY_S``."""
-    start = time.monotonic()
-    if console.is_terminal:
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"),
-                      TextColumn("{task.percentage:>3.0f} %"), TimeElapsedColumn(),
-                      console=console, transient=True) as bar:
-            task = bar.add_task(label, total=1.0)
-
-            def tell(stage: str, fraction: float) -> None:
-                bar.update(task, description=f"{label}: {stage}", completed=fraction)
-
-            yield tell
-        return
-    shown_stage, shown_at = None, start
-
-    def tell_lines(stage: str, fraction: float) -> None:
-        nonlocal shown_stage, shown_at
-        now = time.monotonic()
-        head = stage.split(":")[0]
-        if head != shown_stage or now - shown_at >= PROGRESS_EVERY_S:
-            elapsed = int(now - start)
-            console.print(f"{label}: {stage}  {100 * fraction:3.0f} %  "
-                          f"{elapsed // 60}:{elapsed % 60:02d}", highlight=False, soft_wrap=True)
-            shown_stage, shown_at = head, now
-
-    yield tell_lines
 
 
 def run_plan(case, *, margin_mm: float, spacing_mm: float,

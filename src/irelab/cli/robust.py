@@ -6,8 +6,8 @@ plan for every sample on Dask (a local cluster of processes, or ``--scheduler``)
 probability of covering the whole tumour with its 95 % interval, the distributions of coverage
 and minimal margin, the thermal risk to critical structures and the parameters that drive the
 misses; ``--out`` writes ``probability.nii.gz`` (RAS), three slice PNGs and ``robust.json``
-(the ``--json`` object). Progress goes to stderr, a bar on a terminal and a line per finished
-sample otherwise.
+(the ``--json`` object). Progress goes to stderr, a bar on a terminal and otherwise log lines
+(:mod:`irelab.cli.progress`): the stages and one line per finished sample.
 
 Exit codes: 0 done, 2 bad input (including an unreachable scheduler), 3 an internal error.
 ``irelab plan --robust P`` exits 1 when no plan reached the probability ``P``.
@@ -22,13 +22,16 @@ from typing import Annotated
 
 import typer
 
+from irelab.cli.progress import ProgressLines
+
 _MODEL = "Uncertainty model (default: irelab.robust's sourced values, then the plan's own)"
 _RUN = "Where and how much"
 
 
 class _Reporter:
-    """Progress on stderr: a rich bar on a terminal, else one line per finished sample (so a
-    log or CI shows the run advancing)."""
+    """Progress on stderr: a rich bar on a terminal, else log lines
+    (:class:`~irelab.cli.progress.ProgressLines`): the stages, and one line per finished
+    sample, so a log or CI shows the run advancing."""
 
     def __init__(self, console, label: str, start: str) -> None:
         self.console = console
@@ -36,7 +39,7 @@ class _Reporter:
         self.start_text = start
         self.bar = None
         self.task = None
-        self.start = time.perf_counter()
+        self.lines: ProgressLines | None = None
 
     def __enter__(self) -> _Reporter:
         if self.console.is_terminal:
@@ -55,7 +58,8 @@ class _Reporter:
             self.bar.__enter__()
             self.task = self.bar.add_task(self.label, total=None)
         else:
-            self.console.print(f"{self.label}: {self.start_text}")
+            self.lines = ProgressLines(self.console, self.label, _stage_head)
+            self.lines.event(self.start_text, 0.0)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -67,18 +71,24 @@ class _Reporter:
         if self.bar is not None:
             self.bar.update(self.task, total=total, completed=done,
                             description=f"{self.label}: sample {outcome.index} {covered}")
-        else:
-            elapsed = time.perf_counter() - self.start
-            self.console.print(f"{self.label}: {done}/{total} samples ({elapsed:.0f} s); "
-                               f"sample {outcome.index} {covered}, coverage "
-                               f"{100 * outcome.coverage:.2f} %, margin "
-                               f"{outcome.margin_mm:.1f} mm")
+        elif self.lines is not None:
+            self.lines.event(f"{done}/{total} samples; sample {outcome.index} {covered}, "
+                             f"coverage {100 * outcome.coverage:.2f} %, margin "
+                             f"{outcome.margin_mm:.1f} mm", done / total)
 
     def stage(self, text: str, fraction: float) -> None:
         if self.bar is not None:
             self.bar.update(self.task, description=f"{self.label}: {text}")
-        else:
-            self.console.print(f"{self.label}: {text}")
+        elif self.lines is not None:
+            self.lines.stage(text, fraction)
+
+
+def _stage_head(text: str) -> str:
+    """The stage a progress text names: the planner's own stage within a round of
+    ``plan --robust`` (``round 1, margin 5.0 mm: plan: search: trial 3 ...`` names
+    ``round 1, margin 5.0 mm: plan: search``), else the text before its first colon."""
+    round_label, plan, rest = text.partition(": plan: ")
+    return f"{round_label}{plan}{rest.split(':')[0]}" if plan else text.split(":")[0]
 
 
 def _mm(value: float | None) -> str:
