@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -85,9 +86,13 @@ def test_plan_replan_deliver_and_record(tmp_path) -> None:
     assert planned["feasible"]
     moved = _measured(tmp_path / "plan" / "plan.yaml", tmp_path / "ct.csv")
 
-    replans = [json.loads(irelab("replan", "plan/plan.yaml", "--measured", "ct.csv",
-                                 "--margin-mm", "3", "--out", out, "--json", env=env,
-                                 cwd=tmp_path).stdout) for out in ("replanned", "again")]
+    runs = [irelab("replan", "plan/plan.yaml", "--measured", "ct.csv", "--margin-mm", "3",
+                   "--out", out, "--json", env=env, cwd=tmp_path) for out in ("replanned", "again")]
+    replans = [json.loads(run.stdout) for run in runs]
+    # stderr is a pipe, as in a log: each solve's progress line with the share of the work
+    # budget spent and the elapsed time
+    assert re.search(r"^replan: solve P\d+-P\d+ \d+ V +\d+ %  \d+:\d\d$", runs[0].stderr,
+                     re.MULTILINE), runs[0].stderr
     assert (tmp_path / "replanned" / "plan.yaml").read_bytes() == \
         (tmp_path / "again" / "plan.yaml").read_bytes()
     report = replans[0]

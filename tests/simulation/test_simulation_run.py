@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -118,6 +119,8 @@ def test_command_writes_nifti_figures_and_json(tmp_path) -> None:
     assert run.exit_code == 0, run.output
     data = json.loads(run.stdout.strip().splitlines()[-1])
     assert data == json.loads((out / "result.json").read_text())
+    # stderr is not a terminal here: progress as log lines, the last one the finished run
+    assert re.search(r"^simulate: done  100 %  \d+:\d\d$", run.stderr, re.MULTILINE), run.stderr
     e = nib.load(out / "e_field_V_per_cm.nii.gz")
     lethal = nib.load(out / "lethal.nii.gz")
     assert e.shape == lethal.shape == (40, 40, 30)

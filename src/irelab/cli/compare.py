@@ -40,9 +40,9 @@ def compare(
 ) -> None:
     """Compare the achieved ablation zone with the zone the delivered protocol predicts."""
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from irelab.case import load_case
+    from irelab.cli.progress import progress_reporter
     from irelab.delivery import read_delivery_log
     from irelab.errors import InputError
     from irelab.validation.compare import compare_procedure
@@ -54,13 +54,7 @@ def compare(
     case = load_case(plan)
     delivery = read_delivery_log(log) if log is not None else None
     console = Console(stderr=True)
-    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
-        task = bar.add_task("compare", total=1.0)
-
-        def tell(text: str, fraction: float) -> None:
-            bar.update(task, description=f"compare: {text}", completed=fraction)
-
+    with progress_reporter(console, "compare") as tell:
         comparison = compare_procedure(case, achieved, label=label,
                                        planning_image=planning_image,
                                        followup_image=followup_image, log=delivery,

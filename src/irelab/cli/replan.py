@@ -103,9 +103,9 @@ def replan(
     """Re-plan for the probes as placed: coverage lost, new voltages, an added pair or a
     repositioning, and the updated plan."""
     from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn
 
     from irelab.case import load_case, write_case
+    from irelab.cli.progress import progress_reporter
     from irelab.errors import InputError
     from irelab.procedure import ReplanOptions, read_measured
     from irelab.procedure import replan as run_replan
@@ -121,12 +121,18 @@ def replan(
     plan = load_case(plan_file)
     placed = read_measured(measured, plan)
     options = ReplanOptions(margin_mm=margin_mm, spacing_mm=spacing_mm, max_solves=max_solves)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"),
-                  console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("re-planning", total=None)
+    solves = 0
+
+    with progress_reporter(Console(stderr=True), "replan") as tell:
+        def solving(text: str) -> None:
+            # each report precedes one pair's solves at every placement; the percentage is
+            # the share of the work budget spent, which the re-plan may not need in full
+            nonlocal solves
+            solves += plan.protocol.positions
+            tell(f"solve {text}", min(1.0, solves / max_solves))
+
         result = run_replan(plan, placed, options, plan_source=str(plan_file),
-                            progress=lambda text: progress.update(task,
-                                                                  description=f"solve {text}"))
+                            progress=solving)
     written = None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

@@ -26,9 +26,9 @@ def simulate(
 ) -> None:
     """Solve every pair of the case's protocol and report currents and the lethal zone."""
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from irelab.case import load_case
+    from irelab.cli.progress import progress_reporter
     from irelab.errors import InputError
     from irelab.simulation import simulate_case, write_outputs
 
@@ -37,13 +37,7 @@ def simulate(
         raise InputError(source, "--spacing-mm", "a spacing between 0.1 and 5 mm", spacing_mm)
     case = load_case(case_file)
     console = Console(stderr=True)
-    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
-        task = bar.add_task("simulate", total=1.0)
-
-        def tell(label: str, fraction: float) -> None:
-            bar.update(task, description=f"simulate: {label}", completed=fraction)
-
+    with progress_reporter(console, "simulate") as tell:
         result = simulate_case(case, spacing_mm=spacing_mm, progress=tell)
     if out is not None:
         files = write_outputs(result, out)

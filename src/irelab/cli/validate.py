@@ -48,8 +48,8 @@ def validate(
 ) -> None:
     """Simulate every published zone of the validation set and compare with the measurements."""
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from irelab.cli.progress import progress_reporter
     from irelab.errors import InputError
     from irelab.validation import ACCEPT_SD, fit_lethal_threshold, load_validation_set
     from irelab.validation.zones import predict_point
@@ -60,13 +60,10 @@ def validate(
     points = load_validation_set(folder)
     console = Console(stderr=True)
     runs = []
-    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
-        task = bar.add_task("validate", total=len(points))
-        for point in points:
-            bar.update(task, description=f"validate: {point.id}")
+    with progress_reporter(console, "validate") as tell:
+        for done, point in enumerate(points):
+            tell(point.id, done / len(points))
             runs.append(predict_point(point, spacing_mm, liver))
-            bar.advance(task)
     results = [run.result() for run in runs]
     refit = fit_lethal_threshold(runs)
     data = {"points": [r.to_json() for r in results], "refit": refit.to_json(),
