@@ -108,6 +108,31 @@ def test_distributed_cluster_equals_local_run_even_when_a_worker_dies(local_resu
         assert (tmp_path / "local" / name).read_bytes() == (tmp_path / "remote" / name).read_bytes()
 
 
+def test_a_stop_rule_ends_the_study_at_the_same_sample_on_another_cluster(local_result,
+                                                                          scheduler) -> None:
+    """Stopped at the first miss, on the distributed cluster: the study holds the samples up to
+    and including the local run's first miss, and their statistics are the local run's first
+    samples' ones."""
+    from robust_cases import SMALL_PLAN
+
+    from irelab.case import parse_case
+
+    case = parse_case(SMALL_PLAN, source="<small plan>")
+    first_miss = next(k for k, o in enumerate(local_result.outcomes) if not o.covered) + 1
+    stopped = robust_study(case, UncertaintyModel.for_case(case),
+                           _options(scheduler=scheduler[0]),
+                           stop=lambda first: not first[-1].covered)
+    assert stopped.stopped_after == first_miss == stopped.statistics.samples
+    assert [o.index for o in stopped.outcomes] == list(range(first_miss))
+    np.testing.assert_array_equal(stopped.statistics.coverage_values,
+                                  local_result.statistics.coverage_values[:first_miss])
+    lethal = np.mean([o.lethal() for o in local_result.outcomes[:first_miss]], axis=0)
+    np.testing.assert_allclose(stopped.statistics.probability, lethal, rtol=0, atol=1e-12)
+    data = robust_json(stopped)
+    assert (data["samples"], data["samples_drawn"], data["stopped_after"]) == (
+        first_miss, SAMPLES, first_miss)
+
+
 def test_local_workers_keep_the_dynamic_mmap_threshold() -> None:
     """Dask's nanny sets ``MALLOC_TRIM_THRESHOLD_`` in the workers it starts, which turns off
     glibc's dynamic mmap threshold and made every sample about twice as costly in a worker (the

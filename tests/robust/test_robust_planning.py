@@ -8,7 +8,7 @@ from robust_cases import SMALL_PLAN
 
 from irelab.case import parse_case
 from irelab.robust import ClusterSettings, RobustOptions, UncertaintyModel, plan_robust
-from irelab.robust.planning import widened_margin_mm
+from irelab.robust.planning import MIN_DECIDING_SAMPLES, allowed_misses, widened_margin_mm
 
 
 def test_margin_grows_by_the_quantile_of_the_losses() -> None:
@@ -21,6 +21,17 @@ def test_margin_grows_by_the_quantile_of_the_losses() -> None:
     # a sample that could not be simulated is a miss: a higher quantile of the rest
     assert widened_margin_mm(5.0, 6.0, losses[:9], 10, 0.85, 1.0) == 8.0
     assert widened_margin_mm(5.0, 6.0, losses[:5], 10, 0.9, 1.0) == 7.0  # can't: two voxels
+
+
+def test_a_check_is_decided_by_the_misses_the_goal_allows() -> None:
+    """A goal of 0.95 over 100 samples allows 5 misses (95/100 reaches it, 94/100 does not);
+    the early stop waits for a power-of-two block of the Sobol sequence."""
+    assert [allowed_misses(100, 0.95), allowed_misses(200, 0.95), allowed_misses(8, 0.5),
+            allowed_misses(100, 0.951), allowed_misses(3, 0.9)] == [5, 10, 4, 4, 0]
+    for n, p in ((100, 0.95), (200, 0.95), (8, 0.5), (37, 0.8)):
+        k = allowed_misses(n, p)
+        assert (n - k) / n >= p > (n - k - 1) / n
+    assert MIN_DECIDING_SAMPLES & (MIN_DECIDING_SAMPLES - 1) == 0
 
 
 @pytest.mark.slow

@@ -123,3 +123,34 @@ def test_sensitivity_needs_enough_samples_for_its_bootstrap(n: int) -> None:
     else:
         assert all(np.isfinite([s.s1, s.conf]).all() for s in sensitivity)
         assert max(sensitivity, key=lambda s: s.s1).parameter == "array lateral a"
+
+
+def test_a_stop_rule_ends_at_the_same_sample_whatever_the_order_of_arrival() -> None:
+    """The rule sees the first ``k`` outcomes in sample order; a sample that arrives early
+    waits for those before it. The statistics are then those of the first ``k`` alone, even
+    where later samples had arrived."""
+    rng = np.random.default_rng(7)
+    samples, outcomes = _synthetic(64, rng)
+
+    def stop(first) -> bool:
+        return sum(not o.covered for o in first) > 2
+
+    misses = np.cumsum([not o.covered for o in outcomes])
+    expected = int(np.argmax(misses > 2)) + 1
+    assert misses[-1] > 2 and expected < 64
+    reference = Aggregator(samples, (4, 4, 4))
+    for o in outcomes[:expected]:
+        reference.add(o)
+    for order in (range(64), rng.permutation(64), range(63, -1, -1)):
+        agg = Aggregator(samples, (4, 4, 4))
+        found = None
+        for k in order:
+            agg.add(outcomes[k])
+            if (found := agg.advance(stop)) is not None:
+                break
+        assert found == expected
+        a, b = agg.statistics(found), reference.statistics(expected)
+        assert a.samples == expected and a.coverage_probability == b.coverage_probability
+        np.testing.assert_array_equal(a.probability, b.probability)
+        np.testing.assert_array_equal(a.margin_values, b.margin_values)
+        assert [o.index for o in agg.outcomes(found)] == list(range(expected))

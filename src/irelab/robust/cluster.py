@@ -134,11 +134,12 @@ def dask_client(settings: ClusterSettings) -> Iterator[object]:
 
 def run_samples(client, case_text: str, source: str, base_dir: str,
                 perturbations: Sequence[Perturbation], settings: EvaluationSettings,
-                on_result: Callable[[SampleOutcome], None],
+                on_result: Callable[[SampleOutcome], bool | None],
                 thermal_samples: int = 0) -> SampleOutcome:
     """Run the unperturbed plan and every sample on ``client``'s cluster; ``on_result`` gets
-    each sample's outcome as it arrives. The thermal model runs on the samples with index
-    below ``thermal_samples``. Returns the unperturbed plan's outcome."""
+    each sample's outcome as it arrives, and when it returns True the samples not yet
+    finished are cancelled. The thermal model runs on the samples with index below
+    ``thermal_samples``. Returns the unperturbed plan's outcome."""
     from dataclasses import replace
     from operator import itemgetter
 
@@ -156,7 +157,8 @@ def run_samples(client, case_text: str, source: str, base_dir: str,
         for future in as_completed(futures, loop=client.loop):
             outcome = future.result()
             future.release()
-            on_result(outcome)
+            if on_result(outcome):
+                break
         return nominal_outcome.result()
     finally:
         client.cancel([*futures, nominal, nominal_outcome])

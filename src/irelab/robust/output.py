@@ -99,6 +99,8 @@ def robust_json(result: RobustResult) -> dict:
     return {
         "plan": result.case.name,
         "samples": stats.samples,
+        "samples_drawn": len(result.samples),
+        "stopped_after": result.stopped_after,
         "simulated": stats.simulated,
         "not_converged": stats.not_converged,
         "coverage_probability": stats.coverage_probability.to_json(),

@@ -15,6 +15,13 @@ still helped by a wider zone), then checks the new plan by Monte Carlo with the 
 how the zone's edge moves, which a wider margin changes little, so one or two rounds usually
 suffice.
 
+A check stops as soon as its verdict is known: once the first ``k`` samples (in sample order,
+``k`` at least :data:`MIN_DECIDING_SAMPLES`) hold more misses than the goal allows among all of
+them, no later sample can lift the round to the goal, and the widening is estimated from those
+``k`` samples. The round's verdict is the one the whole check would have given; only the next
+margin comes from fewer samples. The stopping point depends on the samples alone, never on
+which worker finished first.
+
 The price is what the robust plan costs over the plain one: healthy tissue ablated, voltages,
 probes and placements.
 """
@@ -22,18 +29,19 @@ probes and placements.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from irelab.case import Case
 from irelab.plan import PlanOptions, PlanResult, plan_treatment
+from irelab.robust.evaluate import SampleOutcome
 from irelab.robust.model import UncertaintyModel
 from irelab.robust.study import RobustOptions, RobustResult, robust_study
 
-__all__ = ["MAX_ROUNDS", "MAX_MARGIN_MM", "RobustPlanStep", "RobustPlanResult", "plan_robust",
-           "widened_margin_mm"]
+__all__ = ["MAX_ROUNDS", "MAX_MARGIN_MM", "MIN_DECIDING_SAMPLES", "RobustPlanStep",
+           "RobustPlanResult", "allowed_misses", "plan_robust", "widened_margin_mm"]
 
 MAX_ROUNDS = 4
 """Plans (each checked by Monte Carlo) before giving up."""
@@ -41,6 +49,18 @@ MAX_ROUNDS = 4
 MAX_MARGIN_MM = 15.0
 """The widest planning margin tried: wider targets need more probes than a generator's six and
 3000 V cover (design choice, after the segment-8 phantom at 5 mm already used six probes)."""
+
+
+MIN_DECIDING_SAMPLES = 32
+"""A check stops early (module doc) only after at least this many samples: the widening then
+rests on a balanced block of the scrambled Sobol sequence (a power of two) rather than on the
+few samples up to the first misses (design choice)."""
+
+
+def allowed_misses(samples: int, target_probability: float) -> int:
+    """The most misses among ``samples`` with which the share covered still reaches
+    ``target_probability``."""
+    return samples - math.ceil(target_probability * samples - 1e-9)
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,7 +100,9 @@ class RobustPlanStep:
                 "max_voltage_V": max(volts), "mean_voltage_V": round(float(np.mean(volts)), 1),
                 "max_current_A": round(max(p.predicted_current_A or 0 for p in protocol.pairs),
                                        2),
-                "nominal_margin_mm": round(self.study.nominal.margin_mm, 3)}
+                "nominal_margin_mm": round(self.study.nominal.margin_mm, 3),
+                "samples_drawn": len(self.study.samples),
+                "stopped_after": self.study.stopped_after}
 
 
 @dataclass(frozen=True, eq=False)
@@ -114,9 +136,12 @@ class RobustPlanResult:
         for k, step in enumerate(self.steps):
             d = step.describe()
             p = d["coverage_probability"]
+            checked = (f"{p['trials']} samples" if d["stopped_after"] is None else
+                       f"stopped after {p['trials']} of {d['samples_drawn']} samples: "
+                       f"{p['trials'] - p['successes']} misses, more than the goal allows")
             lines.append(f"round {k + 1}: margin {d['margin_mm']:.1f} mm -> P(100 % coverage) "
                          f"{p['estimate']:.3f} (95 % interval {p['low']:.3f}-{p['high']:.3f}, "
-                         f"{p['trials']} samples); {d['probes']} probes, {d['placements']} "
+                         f"{checked}); {d['probes']} probes, {d['placements']} "
                          f"placement(s), healthy {d['healthy_volume_cm3']:.2f} cm3, "
                          f"{'every limit held' if d['safe'] else 'a limit NOT held'}")
         price = self.price()
@@ -159,6 +184,12 @@ def plan_robust(case: Case, options: PlanOptions, target_probability: float,
         raise ValueError("the confirmation grid must be finer than the probes' diameter (see "
                          "irelab.robust.study.check_plan)")
     tell = stage or (lambda text, fraction: None)
+    allowed = allowed_misses(study.samples, target_probability)
+
+    def stop(first: Sequence[SampleOutcome]) -> bool:
+        """The round is decided: more misses than the goal allows (module doc)."""
+        return (len(first) >= MIN_DECIDING_SAMPLES
+                and sum(not o.covered for o in first) > allowed)
     spacing_mm = options.fine_spacing_m * 1e3
     margin_mm = options.margin_m * 1e3
     steps: list[RobustPlanStep] = []
@@ -168,7 +199,7 @@ def plan_robust(case: Case, options: PlanOptions, target_probability: float,
                                 lambda text, fraction, label=label: tell(
                                     f"{label}: plan: {text}", fraction))
         tell(f"{label}: Monte Carlo check of the plan", 1.0)
-        checked = robust_study(result.case, model, study, progress=sample)
+        checked = robust_study(result.case, model, study, progress=sample, stop=stop)
         steps.append(RobustPlanStep(margin_mm, result, checked))
         if checked.probability >= target_probability and steps[-1].safe:
             return RobustPlanResult(target_probability, tuple(steps), steps[-1], True)

@@ -27,13 +27,13 @@ NaN here and ``null`` in JSON (which has no NaN), never a warning or an invalid 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from irelab.robust.evaluate import SampleOutcome
-from irelab.robust.sampling import SampleSet
+from irelab.robust.sampling import Parameter, SampleSet
 
 __all__ = ["Aggregator", "Interval", "Distribution1D", "Sensitivity", "RobustStatistics",
            "CONFIDENCE_LEVEL", "MIN_SENSITIVITY_SAMPLES", "json_number"]
@@ -157,7 +157,7 @@ class RobustStatistics:
 
 class Aggregator:
     """Collects :class:`SampleOutcome` objects as they arrive and summarises them in sample
-    order."""
+    order: all of them, or the first ``k`` when a study stops early (:meth:`advance`)."""
 
     def __init__(self, samples: SampleSet, shape: tuple[int, int, int],
                  thermal_samples: int = 0) -> None:
@@ -168,6 +168,7 @@ class Aggregator:
         self._counts = np.zeros(int(np.prod(shape)), dtype=np.int32)
         self.received = 0
         self.covered = 0
+        self.prefix = 0  # samples 0 .. prefix - 1 have all arrived and were offered to a stop
 
     def add(self, outcome: SampleOutcome) -> None:
         k = outcome.index
@@ -187,15 +188,34 @@ class Aggregator:
     def complete(self) -> bool:
         return self.received == len(self._outcomes)
 
-    def outcomes(self) -> list[SampleOutcome]:
-        if not self.complete:
-            missing = [k for k, o in enumerate(self._outcomes) if o is None]
-            raise RuntimeError(f"samples {missing[:5]} have not arrived")
-        return list(self._outcomes)  # type: ignore[arg-type]
+    def advance(self, stop: Callable[[Sequence[SampleOutcome]], bool]) -> int | None:
+        """Extend the run of samples that have all arrived from sample 0 on, asking
+        ``stop(first_k)`` for each new length ``k``; the first ``k`` for which it holds, else
+        None. Which ``k`` that is depends only on the samples, not on their order of arrival:
+        a sample arriving early waits until those before it have arrived."""
+        while self.prefix < len(self._outcomes) and self._outcomes[self.prefix] is not None:
+            self.prefix += 1
+            if stop(self._outcomes[:self.prefix]):  # type: ignore[arg-type]
+                return self.prefix
+        return None
 
-    def statistics(self) -> RobustStatistics:
-        outcomes = self.outcomes()
+    def outcomes(self, first: int | None = None) -> list[SampleOutcome]:
+        """The outcomes in sample order: all, or the first ``first``."""
+        chosen = self._outcomes[:first]
+        missing = [k for k, o in enumerate(chosen) if o is None]
+        if missing:
+            raise RuntimeError(f"samples {missing[:5]} have not arrived")
+        return list(chosen)  # type: ignore[arg-type]
+
+    def statistics(self, first: int | None = None) -> RobustStatistics:
+        """The statistics of every sample, or of the first ``first`` (a study stopped early)."""
+        outcomes = self.outcomes(first)
         n = len(outcomes)
+        counts = self._counts
+        if n < self.received:  # later samples arrived too: count the first n alone
+            counts = np.zeros_like(self._counts)
+            for outcome in outcomes:
+                counts += np.unpackbits(outcome.lethal_bits, count=counts.size)
         covered = sum(o.covered for o in outcomes)
         coverage = np.array([o.coverage for o in outcomes])
         margin = np.array([o.margin_mm if o.simulated else np.nan for o in outcomes])
@@ -204,9 +224,10 @@ class Aggregator:
             samples=n, simulated=int(simulated.sum()),
             coverage_probability=Interval.of(covered, n),
             coverage=Distribution1D.of(coverage), margin_mm=Distribution1D.of(margin),
-            probability=(self._counts / n).reshape(self.shape),
+            probability=(counts / n).reshape(self.shape),
             thermal=_thermal(outcomes[: self.thermal_samples]),
-            sensitivity=_sensitivity(self.samples, margin, simulated),
+            sensitivity=_sensitivity(self.samples.parameters, self.samples.values[:n], margin,
+                                     simulated),
             not_converged=sum(not o.converged for o in outcomes),
             coverage_values=coverage, margin_values=margin)
 
@@ -227,20 +248,21 @@ def _thermal(ran: Sequence[SampleOutcome]) -> dict[str, Interval] | None:
     return out
 
 
-def _sensitivity(samples: SampleSet, margin: np.ndarray,
+def _sensitivity(parameters: Sequence[Parameter], values: np.ndarray, margin: np.ndarray,
                  simulated: np.ndarray) -> tuple[Sensitivity, ...]:
-    """RBD-FAST first-order indices of the margin (see the module docstring)."""
+    """RBD-FAST first-order indices of the margin (see the module docstring); ``values[k]``:
+    the parameters of sample ``k``."""
     from SALib.analyze import rbd_fast
 
-    x = samples.values[simulated]
+    x = values[simulated]
     y = margin[simulated]
-    if len(y) < MIN_SENSITIVITY_SAMPLES or not samples.parameters or np.ptp(y) == 0:
+    if len(y) < MIN_SENSITIVITY_SAMPLES or not parameters or np.ptp(y) == 0:
         return ()
-    problem = {"num_vars": len(samples.parameters),
-               "names": [p.name for p in samples.parameters],
+    problem = {"num_vars": len(parameters),
+               "names": [p.name for p in parameters],
                "bounds": [[float(c.min()), float(c.max())] for c in x.T]}
     with np.errstate(invalid="ignore", divide="ignore"):  # a resample without variance: NaN
         result = rbd_fast.analyze(problem, x, y, seed=0)
     return tuple(Sensitivity(p.name, p.group, float(s), float(c))
-                 for p, s, c in zip(samples.parameters, result["S1"], result["S1_conf"],
+                 for p, s, c in zip(parameters, result["S1"], result["S1_conf"],
                                     strict=True))

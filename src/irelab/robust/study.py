@@ -8,7 +8,7 @@ say). :func:`robust_study` composes them; :mod:`irelab.robust.output` writes the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,6 +41,7 @@ adds about 7 % to the study; its interval is correspondingly wider. Design choic
 ``--thermal-samples`` changes it (0 turns it off)."""
 
 Progress = Callable[[int, int, SampleOutcome], None]
+Stop = Callable[[Sequence[SampleOutcome]], bool]
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,8 @@ class RobustOptions:
 @dataclass(frozen=True, eq=False)
 class RobustResult:
     """A plan's study: the model used, the samples, the unperturbed plan's outcome and the
-    statistics, on ``grid``."""
+    statistics, on ``grid``. ``stopped_after``: the number of samples the statistics hold when
+    the study's stop rule ended it early (None: every sample ran)."""
 
     case: Case
     model: UncertaintyModel
@@ -79,6 +81,7 @@ class RobustResult:
     nominal: SampleOutcome
     statistics: RobustStatistics
     outcomes: tuple[SampleOutcome, ...]
+    stopped_after: int | None = None
 
     @property
     def probability(self) -> float:
@@ -112,25 +115,32 @@ def check_plan(case: Case, spacing_mm: float | None = None) -> None:
 
 
 def robust_study(case: Case, model: UncertaintyModel, options: RobustOptions,
-                 progress: Progress | None = None) -> RobustResult:
+                 progress: Progress | None = None, stop: Stop | None = None) -> RobustResult:
     """Monte Carlo of ``case`` (a plan) under ``model``: ``progress(done, total, outcome)`` is
-    told after every sample."""
+    told after every sample. With ``stop``, the study ends at the first ``k`` for which
+    ``stop(first k outcomes in sample order)`` holds and its statistics are those of the
+    first ``k`` samples (the same ``k`` whatever the order the samples finish in)."""
     options.check(case.source)
     check_plan(case, options.evaluation.spacing_mm)
     samples = draw_samples(model, case, options.samples)
     grid = case.grid(options.evaluation.spacing_mm)
     thermal = min(options.thermal_samples, options.samples)
     aggregator = Aggregator(samples, grid.shape, thermal)
+    stopped: list[int] = []
 
-    def collect(outcome: SampleOutcome) -> None:
+    def collect(outcome: SampleOutcome) -> bool:
         aggregator.add(outcome)
         if progress is not None:
             progress(aggregator.received, len(samples), outcome)
+        if stop is not None and (k := aggregator.advance(stop)) is not None:
+            stopped.append(k)
+        return bool(stopped)
 
     with dask_client(options.cluster) as client:
         nominal = run_samples(client, case_text(case), case.source, str(case.base_dir),
                               samples.perturbations, options.evaluation, collect,
                               thermal_samples=thermal)
+    first = stopped[0] if stopped else None
     return RobustResult(case=case, model=model, options=options, grid=grid, samples=samples,
-                        nominal=nominal, statistics=aggregator.statistics(),
-                        outcomes=tuple(aggregator.outcomes()))
+                        nominal=nominal, statistics=aggregator.statistics(first),
+                        outcomes=tuple(aggregator.outcomes(first)), stopped_after=first)
