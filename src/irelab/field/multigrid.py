@@ -106,6 +106,10 @@ class _Stage:
         self.link_cell = op.group_cell[on]
         self.link_electrode = op.group_electrode[on]
         self.link_g = group[on]
+        # the cells with a floating electrode's link, each once, and each link's slot among them
+        self.link_cells, self.link_slot = np.unique(self.link_cell, return_inverse=True)
+        self.b_links = np.empty(op.shape, dt)  # b plus the links' sources (one per stage and
+        # Newton step: at 1 mm a fresh grid-sized array per sweep was fresh memory each time)
         self.floating = np.flatnonzero(floating[:-1])
         self.electrode_diag = np.bincount(self.link_electrode, weights=self.link_g,
                                           minlength=op.n_electrodes)
@@ -120,7 +124,7 @@ class _Stage:
         op = self.op
         r = self.kernels.residual(self.G, self.diag, x, b, np.empty(op.shape, dtype=x.dtype))
         if len(self.link_cell):
-            np.add.at(r.ravel(), self.link_cell, self.link_g * xe[self.link_electrode])
+            r.ravel()[self.link_cells] += self._link_sources(xe)
         re = be - (self.electrode_diag * xe - np.bincount(
             self.link_electrode, weights=self.link_g * x.ravel()[self.link_cell],
             minlength=op.n_electrodes))
@@ -134,11 +138,17 @@ class _Stage:
             self._electrodes(x, xe, be)
         beff = b
         if len(self.link_cell):
-            beff = b.copy()
-            np.add.at(beff.ravel(), self.link_cell, self.link_g * xe[self.link_electrode])
+            beff = self.b_links
+            np.copyto(beff, b)
+            beff.ravel()[self.link_cells] += self._link_sources(xe)
         self.kernels.gauss_seidel(self.G, self.diag, x, beff, colours, zero)
         if colours == (0, 1):
             self._electrodes(x, xe, be)
+
+    def _link_sources(self, xe: np.ndarray) -> np.ndarray:
+        """The current the floating electrodes at ``xe`` drive into each of ``link_cells``."""
+        return np.bincount(self.link_slot, weights=self.link_g * xe[self.link_electrode],
+                           minlength=len(self.link_cells))
 
     def _electrodes(self, x, xe, be) -> None:
         if len(self.floating) == 0:
