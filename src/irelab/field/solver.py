@@ -32,8 +32,10 @@ the residual of each free cell and floating electrode is the current (A) its con
 misses, so this is the total unbalanced current as a fraction of the driven electrodes' current
 ``I``, a measure that does not drift with the grid spacing (a 2-norm residual relative to the
 right-hand side does: at 0.25 mm it let a 2 % current error through).
-The default 2e-3 leaves the current of the two-needle example within 1e-5 (relative) of the
-solution at 1e-6, and the same lethal voxels (measured at 1 mm).
+The default 2e-3 leaves the current of the two-needle example within 4e-6 (1 mm) and 2e-5
+(0.5 mm) of the solution at 1e-6 (relative), with the same lethal voxels; on the 30 pair solves
+of the 30 mm demo plan at 1 mm the currents within 1.9e-5 (median 3.8e-6) and 2 of 82001 lethal
+voxels differ.
 ``PairSolution.history`` holds this residual before each step and after the last one;
 ``final_change`` is its last value.
 
@@ -49,13 +51,16 @@ symmetric positive definite preconditioner, only a slightly less exact one. Meas
 evaluation of the 30 mm demo plan at 1 mm (30 pair solves): 90 factorisations instead of 206,
 with 282 and 397 CG iterations on the 2 mm and 1 mm grids against 282 and 398 when every step
 refactorises (keeping the resting-conductivity LU for all steps of a start at rest instead
-cost 330 against 282). Geometry, sparsity
-patterns and transfer operators are built once per :class:`FieldSolver` and reused for every
-pair and voltage; the coarsest pyamg hierarchy is kept per pair for later solves of that pair.
-Measured with ``benchmarks/field_solve.py``'s measurement on the two-needle example (2 shared
-cores, load 4.4-5.8, CPU seconds, median of 5 and 4 fresh processes): a new geometry 0.41 s at
-1 mm (set-up 0.10, solve 0.32) and 1.98 s at 0.5 mm (2 million voxels; set-up 0.19, solve
-1.77); the runs spread by +-20 % with the load.
+cost 330 against 282). Geometry, sparsity patterns and transfer operators are built once per
+:class:`FieldSolver` and reused for every pair and voltage; the coarsest pyamg hierarchy is kept
+per pair for later solves of that pair. Measured with ``benchmarks/field_solve.py`` on the
+two-needle example (2 shared cores, load 5.5-6.3, CPU seconds, 2 runs): a new geometry
+0.45-0.55 s at 1 mm (set-up 0.09, solve 0.36-0.46) and 2.00-2.42 s at 0.5 mm (2 million voxels;
+set-up 0.17-0.19, solve 1.81-2.25); the runs spread by +-20 % with the load. One evaluation of
+the 30 mm demo plan (``irelab.robust.evaluate_plan``, 30 pair solves at 1 mm): 12.5-13.9 s CPU,
+against 14.8-18.8 s before the coarsest LU was kept, the coarse start loosened, the forcing
+adapted and the smoothing doubled (alternating runs, load 4.4-5.7; 543 CG iterations in all
+and 63 Newton steps on the 1 mm grid against 768 and 86).
 """
 
 from __future__ import annotations
