@@ -32,8 +32,10 @@ the residual of each free cell and floating electrode is the current (A) its con
 misses, so this is the total unbalanced current as a fraction of the driven electrodes' current
 ``I``, a measure that does not drift with the grid spacing (a 2-norm residual relative to the
 right-hand side does: at 0.25 mm it let a 2 % current error through).
-The default 2e-3 leaves the current of the two-needle example within 1e-5 (relative) of the
-solution at 1e-6, and the same lethal voxels (measured at 1 mm).
+The default 2e-3 leaves the current of the two-needle example within 4e-6 (1 mm) and 2e-5
+(0.5 mm) of the solution at 1e-6 (relative), with the same lethal voxels; on the 30 pair solves
+of the 30 mm demo plan at 1 mm the currents within 1.9e-5 (median 3.8e-6) and 2 of 82001 lethal
+voxels differ.
 ``PairSolution.history`` holds this residual before each step and after the last one;
 ``final_change`` is its last value.
 
@@ -41,13 +43,24 @@ Speed: each step is solved only approximately (conjugate gradients stopped at
 ``forcing`` times the step's initial residual: inexact Newton-Krylov practice, Eisenstat &
 Walker, SIAM J Sci Comput 17:16-32, 1996), preconditioned by the geometric V-cycle of
 :mod:`irelab.field.multigrid`, and the iteration starts from the solution on the 2x coarser grid
-(grid sequencing, recursively), smoothed by a few Gauss-Seidel sweeps. Geometry, sparsity
-patterns and transfer operators are built once per :class:`FieldSolver` and reused for every
-pair and voltage; the coarsest pyamg hierarchy is kept per pair for later solves of that pair.
-Measured with ``benchmarks/field_solve.py``'s measurement on the two-needle example (2 shared
-cores, load 4.4-5.8, CPU seconds, median of 5 and 4 fresh processes): a new geometry 0.41 s at
-1 mm (set-up 0.10, solve 0.32) and 1.98 s at 0.5 mm (2 million voxels; set-up 0.19, solve
-1.77); the runs spread by +-20 % with the load.
+(grid sequencing, recursively), smoothed by a few Gauss-Seidel sweeps. The V-cycle's coarsest
+level is factorised at the first step of each grid's iteration (also at the second after a start
+at rest, where the first conductivity is the resting one everywhere) and that LU is kept for
+the later steps: an LU of an earlier SPD coarsest operator is still SPD, so the cycle stays a
+symmetric positive definite preconditioner, only a slightly less exact one. Measured on one
+evaluation of the 30 mm demo plan at 1 mm (30 pair solves): 90 factorisations instead of 206,
+with 282 and 397 CG iterations on the 2 mm and 1 mm grids against 282 and 398 when every step
+refactorises (keeping the resting-conductivity LU for all steps of a start at rest instead
+cost 330 against 282). Geometry, sparsity patterns and transfer operators are built once per
+:class:`FieldSolver` and reused for every pair and voltage; the coarsest pyamg hierarchy is kept
+per pair for later solves of that pair. Measured with ``benchmarks/field_solve.py`` on the
+two-needle example (2 shared cores, load 5.5-6.3, CPU seconds, 2 runs): a new geometry
+0.45-0.55 s at 1 mm (set-up 0.09, solve 0.36-0.46) and 2.00-2.42 s at 0.5 mm (2 million voxels;
+set-up 0.17-0.19, solve 1.81-2.25); the runs spread by +-20 % with the load. One evaluation of
+the 30 mm demo plan (``irelab.robust.evaluate_plan``, 30 pair solves at 1 mm): 12.5-13.9 s CPU,
+against 14.8-18.8 s before the coarsest LU was kept, the coarse start loosened, the forcing
+adapted and the smoothing doubled (alternating runs, load 4.4-5.7; 543 CG iterations in all
+and 63 Newton steps on the 1 mm grid against 768 and 86).
 """
 
 from __future__ import annotations
@@ -80,6 +93,16 @@ PRESMOOTHING_SWEEPS = 2
 next to the needles, whose cut cells differ between the grids (measured on the two-needle
 example at 0.5 mm: one Newton step fewer)."""
 
+FORCING_GAMMA = 0.9
+"""Eisenstat-Walker forcing ("choice 2", Eisenstat & Walker 1996, Sec. 2, with their
+gamma = 0.9 and alpha = 2): after the first step the CG of a step stops at
+``min(forcing, FORCING_GAMMA (r_k / r_{k-1})^2)`` times its initial residual, so the steps close
+to the solution, where Newton converges quadratically, are solved as accurately as that
+convergence can use. With the fixed forcing 0.05 the second step on the fine grid stopped at a
+linear residual above the tolerance and a third step was needed; measured on one evaluation of
+the 30 mm demo plan at 1 mm (30 pair solves): 86 Newton steps on the fine grid with 397 CG
+iterations before, 63 with 414 after."""
+
 MAX_VOLTAGE_V = 10_000.0
 """Sanity bound on a pair's voltage; clinical generators deliver at most 3000 V (NanoKnife)."""
 
@@ -90,14 +113,23 @@ class SolverOptions:
 
     nonlinear_rtol: relative nonlinear residual at which the iteration stops (see module doc).
     max_iterations: Newton steps on the finest grid before giving up (``converged=False``).
-    forcing: each step's CG stops at ``forcing`` times its initial residual (inexact steps);
-        a linear medium is solved to ``nonlinear_rtol`` in one step instead.
+    forcing: each step's CG stops at ``forcing`` times its initial residual (inexact steps),
+        or less once Newton converges fast (:data:`FORCING_GAMMA`); a linear medium is solved
+        to ``nonlinear_rtol`` in one step instead.
     max_linear_iterations: CG iterations per step.
     newton: Newton steps with the exact (matrix-free) Hessian (else Picard steps).
     line_search: damp every step by the energy line search (off only to show undamped Picard).
     grid_sequencing: start from the solution on the 2x coarser grid (recursively).
-    coarse_rtol: nonlinear tolerance of the coarse-grid solves that only provide the start.
-    smoothing_steps: Gauss-Seidel sweeps before and after each coarse correction.
+    coarse_rtol: nonlinear tolerance of the coarse-grid solves that only provide the start:
+        the start's residual on the finer grid is set by the needles' cut cells, which differ
+        between the grids (0.77-0.97 on the 30 mm demo plan at 1 mm whether the 2 mm solve
+        stopped at 0.1 or at 0.01), not by the coarse solve's last digits; 0.1 saves a coarse
+        step per pair (120 coarse Newton steps with 367 CG iterations per evaluation of that
+        plan at 0.01, 94 with 282 at 0.1; the same fine-grid steps).
+    smoothing_steps: Gauss-Seidel sweeps before and after each coarse correction. Two: on one
+        evaluation of the 30 mm demo plan at 1 mm (30 pair solves, load 5-6 on 2 cores) one
+        sweep took 414 CG iterations on the 1 mm grid and 10.4-10.7 s CPU, two 288 and
+        9.5-9.9 s, three 245 and 9.3-9.7 s (the same Newton steps).
     record_energy: also compute the energy J after each step (costly; for tests).
     backend: grid kernels: ``"auto"`` (numba if available, else NumPy), ``"numba"`` or
         ``"numpy"`` (see :mod:`irelab.field.kernels`); all give the same solution to rounding.
@@ -110,8 +142,8 @@ class SolverOptions:
     newton: bool = True
     line_search: bool = True
     grid_sequencing: bool = True
-    coarse_rtol: float = 1e-2
-    smoothing_steps: int = 1
+    coarse_rtol: float = 0.1
+    smoothing_steps: int = 2
     record_energy: bool = False
     backend: str = "auto"
 
@@ -283,6 +315,7 @@ class FieldSolver:
         e2_buffer = np.empty((3, *op.shape))
         linear = op.is_linear()
         levels = self.levels[k:]
+        coarsest = None
         while True:
             e2_axes = op.e2_axes(state.x, e2_buffer)
             e = op.kernels.field_norm(e2_axes, np.empty(op.shape))
@@ -324,10 +357,18 @@ class FieldSolver:
                     out = op.apply(sigma, v, faces)
                     out[fixed] = 0.0
                     return out
+            eta = opts.forcing
+            if len(state.history) >= 2:
+                eta = min(eta, FORCING_GAMMA * (r0 / state.history[-2]) ** 2)
             # linear: one step to the tolerance (with margin, the current itself moves)
             target = 0.1 * rtol * scale if linear else max(0.5 * rtol * scale,
-                                                            opts.forcing * r0 * scale)
-            pre = MultigridPreconditioner(levels, metric, driven, opts.smoothing_steps)
+                                                            eta * r0 * scale)
+            # the coarsest level's LU is kept from the first step (the second after a start at
+            # rest, whose first conductivity is the resting one everywhere): see the module doc
+            refactorise = state.iterations == 0 or (state.iterations == 1 and not prolonged)
+            pre = MultigridPreconditioner(levels, metric, driven, opts.smoothing_steps,
+                                          None if refactorise else coarsest)
+            coarsest = pre.coarsest
             step, count = _pcg(system, g, pre, target, opts.max_linear_iterations, op.kernels)
             state.linear_iterations += count
             damped = opts.line_search and not linear  # linear: the step is the minimiser
