@@ -53,10 +53,13 @@ OFF_MM, TILT_DEG = 2.5, 3.0
 
 
 def _measured(plan_file: Path, out: Path) -> str:
-    """The CT after placement: the first pair's anode 2.5 mm further from its cathode and tilted
-    3 degrees outwards, every other probe as planned. Returns the moved probe's name."""
+    """The CT after placement: the anode of the pair with the lowest voltage (the one with room
+    to be raised) 2.5 mm further from its cathode and tilted 3 degrees outwards, every other
+    probe as planned. Returns the moved probe's name. (Moving a probe of a pair already near
+    3000 V makes the re-plan raise another pair instead, as it should: which pair comes first
+    depends on the plan's layout.)"""
     plan = load_case(plan_file)
-    pair = plan.protocol.pairs[0]
+    pair = min(plan.protocol.pairs, key=lambda p: p.voltage_V)
     probes = {p.name: p for p in plan.probes}
     moved, partner = probes[pair.anode], probes[pair.cathode]
     axis = np.asarray(moved.direction)
