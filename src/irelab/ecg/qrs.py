@@ -222,6 +222,13 @@ class DetectorConfig:
     error (86 against 87 missed + false beats over 17 171) but doubled the false beats on the
     tuning records 103 and 119 with 6 dB of electrode-motion or muscle noise
     (irelab.ecg.noise; 12 + 4 -> 23 + 0 false + missed), so the published 0.5 is kept."""
+    searchback_dominance: float = 0.0
+    """EXPERIMENT: sub-floor search-back candidate accepted when this many times the other peaks."""
+    searchback_min_ratio: float = 0.0
+    """EXPERIMENT: and at least this fraction of the smallest of the last 8 beats' peaks."""
+    searchback_peer_rr: float = 0.5
+    searchback_skip_last_t: bool = False
+    """EXPERIMENT."""
     initial_rr_s: float = 1.0
     """Mean RR assumed until two beats are seen (60 bpm, a resting rate)."""
     refine_band_Hz: tuple[float, float] = (0.5, 40.0)
@@ -334,6 +341,7 @@ class _State:
     """First sample of the current feature run above ``run_threshold`` (None: not yet;
     ``_NEVER``: no early decision in this run)."""
     run_threshold: float = 0.0
+    beat_values: list[float] = field(default_factory=list)
     """Detection threshold when the current feature run started."""
     """Running level of the noise peaks' maximal QRS-band slopes (NPKF analogue)."""
 
@@ -555,6 +563,7 @@ class StreamingRDetector:
                                              self._locate_r(peak.index, done_at)))
             return None
         s.spk += cfg.spk_weight * (min(peak.value, cfg.spk_update_cap * s.spk) - s.spk)
+        s.beat_values = (s.beat_values + [peak.value])[-8:]
         return self._accept(peak.index, peak.slope, done_at, searchback=False)
 
     def _verdict(self, peak: _Peak, done_at: int) -> bool | None:
@@ -667,8 +676,11 @@ class StreamingRDetector:
         best = max(qrs, key=lambda p: p.value) if qrs else None
         s.timeouts += 1
         floor = s.npk + cfg.searchback_fraction * (threshold - s.npk)
-        if best is not None and best.value > floor:
+        if best is not None and best.value <= floor:
+            best = self._dominant(best, candidates)
+        if best is not None:
             s.spk += 0.25 * (best.value - s.spk)
+            s.beat_values = (s.beat_values + [best.value])[-8:]
             beat = self._accept(best.index, best.slope, now, searchback=True,
                                 r_sample=best.r_sample)
             s.noise_since_beat = [p for p in candidates if p.index > best.index]
@@ -677,6 +689,30 @@ class StreamingRDetector:
             s.spk += 0.25 * (largest.value - s.spk)
         s.deadline = now + self._mean_rr()
         return []
+
+    def _dominant(self, best: _Noise, candidates: list[_Noise]) -> _Noise | None:
+        s, cfg = self._s, self.config
+        if not cfg.searchback_dominance or not s.beat_values:
+            return None
+        if best.value < cfg.searchback_min_ratio * min(s.beat_values):
+            return None
+        apart = [p for p in candidates if abs(p.index - best.index) >= self._refractory
+                 and not (cfg.searchback_skip_last_t and s.last_peak is not None
+                          and self._t_wave_of(p.index, p.slope, s.last_peak, s.last_slope))
+                 and not (p.index > best.index
+                          and self._t_wave_of(p.index, p.slope, best.index, best.slope))]
+        others = [p.value for p in apart
+                  if p.value < 0.5 * best.value or not cfg.searchback_peer_rr]
+        if best.value <= cfg.searchback_dominance * max(others, default=0.0):
+            return None
+        peers = sorted([best] + [p for p in apart if p.value >= 0.5 * best.value],
+                       key=lambda p: p.index)
+        rr = float(np.median(s.rr)) if s.rr else self._mean_rr()
+        at = np.array([s.last_peak if s.last_peak is not None else -(1 << 40)]
+                      + [p.index for p in peers])
+        if np.diff(at).min() < cfg.searchback_peer_rr * rr:
+            return None
+        return peers[0]
 
     def _qrs_like(self, candidates: list[_Noise]) -> list[_Noise]:
         """The candidates that are not the T wave of the last beat or of an earlier candidate
