@@ -223,12 +223,13 @@ class DetectorConfig:
     tuning records 103 and 119 with 6 dB of electrode-motion or muscle noise
     (irelab.ecg.noise; 12 + 4 -> 23 + 0 false + missed), so the published 0.5 is kept."""
     searchback_dominance: float = 0.0
-    """EXPERIMENT: sub-floor search-back candidate accepted when this many times the other peaks."""
+    """Second look (0: off): a search-back candidate under the search-back threshold is
+    still taken when its feature peak is more than this many times every other peak since
+    the last beat (peaks of its own complex, i.e. within the refractory period, and its own
+    T waves excepted), see :meth:`StreamingRDetector._dominant`. DRAFT value."""
     searchback_min_ratio: float = 0.0
-    """EXPERIMENT: and at least this fraction of the smallest of the last 8 beats' peaks."""
-    searchback_peer_rr: float = 0.5
-    searchback_skip_last_t: bool = False
-    """EXPERIMENT."""
+    """... and at least this fraction of the smallest of the last 8 beats' feature peaks.
+    DRAFT value."""
     initial_rr_s: float = 1.0
     """Mean RR assumed until two beats are seen (60 bpm, a resting rate)."""
     refine_band_Hz: tuple[float, float] = (0.5, 40.0)
@@ -691,28 +692,23 @@ class StreamingRDetector:
         return []
 
     def _dominant(self, best: _Noise, candidates: list[_Noise]) -> _Noise | None:
+        """``best`` if it stands out of everything else since the last beat (the second look
+        of ``searchback_dominance``), else None.
+
+        Every other candidate counts against it except the peaks of its own complex (within
+        the refractory period of it: the band energy of one QRS often peaks twice) and its own
+        T waves. A candidate as large as itself elsewhere in the gap (a second missed beat, or
+        noise) therefore blocks it: the second look is for one small beat in a quiet gap."""
         s, cfg = self._s, self.config
         if not cfg.searchback_dominance or not s.beat_values:
             return None
         if best.value < cfg.searchback_min_ratio * min(s.beat_values):
             return None
-        apart = [p for p in candidates if abs(p.index - best.index) >= self._refractory
-                 and not (cfg.searchback_skip_last_t and s.last_peak is not None
-                          and self._t_wave_of(p.index, p.slope, s.last_peak, s.last_slope))
-                 and not (p.index > best.index
-                          and self._t_wave_of(p.index, p.slope, best.index, best.slope))]
-        others = [p.value for p in apart
-                  if p.value < 0.5 * best.value or not cfg.searchback_peer_rr]
-        if best.value <= cfg.searchback_dominance * max(others, default=0.0):
-            return None
-        peers = sorted([best] + [p for p in apart if p.value >= 0.5 * best.value],
-                       key=lambda p: p.index)
-        rr = float(np.median(s.rr)) if s.rr else self._mean_rr()
-        at = np.array([s.last_peak if s.last_peak is not None else -(1 << 40)]
-                      + [p.index for p in peers])
-        if np.diff(at).min() < cfg.searchback_peer_rr * rr:
-            return None
-        return peers[0]
+        others = [p.value for p in candidates
+                  if abs(p.index - best.index) >= self._refractory
+                  and not (p.index > best.index
+                           and self._t_wave_of(p.index, p.slope, best.index, best.slope))]
+        return best if best.value > cfg.searchback_dominance * max(others, default=0.0) else None
 
     def _qrs_like(self, candidates: list[_Noise]) -> list[_Noise]:
         """The candidates that are not the T wave of the last beat or of an earlier candidate
