@@ -105,8 +105,9 @@ def test_beats_are_consistent(detections: dict[str, list[Beat]]) -> None:
         assert np.all(reported >= samples)
         assert reported[0] >= round(SKIP_S * 360)
         assert all(b.latency_ms == (b.detected_sample - b.sample) * 1e3 / 360 for b in beats)
-        # search-back beats (reported late, flagged) are few: 19 of about 17 200 here
-        assert sum(b.searchback for b in beats) <= 0.005 * len(beats)
+        # search-back beats (reported late, flagged) are few: 28 of about 17 200 here, at
+        # most 0.64 % of a record's beats (106; 0.49 % before the search-back's second look)
+        assert sum(b.searchback for b in beats) <= 0.01 * len(beats)
 
 
 def _run(fs: float, chunks: list[np.ndarray], config: DetectorConfig | None = None) -> list:
