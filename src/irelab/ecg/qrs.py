@@ -375,9 +375,10 @@ class _State:
     """First sample of the current feature run above ``run_threshold`` (None: not yet;
     ``_NEVER``: no early decision in this run)."""
     run_threshold: float = 0.0
-    beat_values: list[float] = field(default_factory=list)
     """Detection threshold when the current feature run started."""
     """Running level of the noise peaks' maximal QRS-band slopes (NPKF analogue)."""
+    beat_values: list[float] = field(default_factory=list)
+    """Feature peaks of the last 8 beats (the second look's floor, ``searchback_min_ratio``)."""
 
 
 class StreamingRDetector:
@@ -699,7 +700,8 @@ class StreamingRDetector:
         RR later. From the third search in a row without a beat, the largest peak pulls SPK
         down even when it is under the search-back threshold: our addition against threshold
         lock-out after a large artefact (without it MIT-BIH 200 lead V1 loses 86 % of its
-        beats, as xqrs does)."""
+        beats, as xqrs does). Under the search-back threshold, the second look
+        (:meth:`_dominant`) may still take the largest candidate when it stands alone."""
         s, cfg = self._s, self.config
         threshold = s.npk + cfg.threshold_fraction * (s.spk - s.npk)
         candidates = [p for p in s.noise_since_beat
