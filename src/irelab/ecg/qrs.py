@@ -238,26 +238,25 @@ class DetectorConfig:
     under a quarter of the typical one) that the search-back threshold cannot, when they are
     the only event in a gap of ``searchback_rr_factor`` mean RR. Its beats are search-back
     beats (flagged, late, never pulsed on). Design choice on the tuning records by
-    leave-one-record-out among 4, 6, 8, 16 and ``searchback_min_ratio`` 0, 0.02, 0.06 (11
-    pairs, the variants below included) on
-    clean MLII, 6 dB electrode-motion and muscle noise (irelab.ecg.noise, seed = record's
-    position in the split) and an amplitude stress (the nst protocol's noisy segments
-    scaled by 1/4 instead: QRS energy 1/16, a step the running levels must follow), scored by
-    missed + false beats: 4 (with 0.06) won seven folds, 4 (with 0.02) the eighth. Missed /
-    false beats over the eight records, off -> 8 -> 4: clean 21 / 65 -> 16 / 67 -> 16 / 70;
-    electrode motion 22 / 256 -> 22 / 257 -> 22 / 260; muscle 13 / 137 unchanged; amplitude
-    stress 479 / 381 -> 229 / 395 -> 159 / 399. Left-out errors summed over the folds 1374
-    -> 1083; without the amplitude stress the choice is neutral (514 -> 515): the tuning
-    records hold few such small beats.
-    Tried and rejected on the same data: counting only QRS-like peaks against the candidate
-    (T waves of the last beat and of earlier candidates left out): muscle-noise false beats
-    137 -> 197; letting peaks at least half the candidate's size, spaced 0.6 median RR
-    apart (a second missed beat), not count and taking the earliest: clean false 68 -> 74
-    for amplitude-stress missed 230 -> 225 (8, 0.02); after a search-back beat, searching
-    the rest of the gap at once: amplitude-stress missed 229 -> 162 but electrode-motion
-    false 257 -> 373;
-    pulling SPK by 1/2 instead of 1/4 towards a search-back beat: muscle-noise false 137 ->
-    437."""
+    leave-one-record-out (benchmarks/ecg_tuning_loo.py) among off and seven pairs of 4, 6,
+    8, 16 and ``searchback_min_ratio`` 0, 0.02, 0.06 on clean MLII, 6 dB electrode-motion
+    and muscle noise (irelab.ecg.noise, seed = the record's position in the split) and an
+    amplitude stress (the nst protocol's noisy segments scaled by 1/4 instead: QRS energy
+    1/16, a step the running levels must follow), scored by missed + false beats: 4 (with
+    0.06) won seven folds, 4 (with 0.02) the eighth. Missed / false beats over the eight
+    records, off -> 8 -> 4 (both with 0.06): clean 21 / 65 -> 16 / 67 -> 16 / 70; electrode
+    motion 22 / 256 -> 22 / 257 -> 22 / 260; muscle 13 / 137 unchanged; amplitude stress
+    479 / 381 -> 229 / 395 -> 159 / 399. Left-out errors summed over the folds 1374 -> 1083;
+    without the amplitude stress the choice is neutral (514 -> 515): the tuning records hold
+    few such small beats. Tried and rejected on the same data (gross figures): counting
+    only QRS-like peaks against the candidate (T waves of the last beat and of earlier
+    candidates left out; 8, 0.02): muscle-noise false beats 137 -> 197; letting peaks at
+    least half the candidate's size, spaced 0.6 median RR apart (a second missed beat), not
+    count and taking the earliest (8, 0.02): clean false 68 -> 74 for amplitude-stress
+    missed 230 -> 225; after a search-back beat, searching the rest of the gap at once (8,
+    0.06): amplitude-stress missed 229 -> 162 but electrode-motion false 257 -> 373;
+    pulling SPK by 1/2 instead of 1/4 towards a search-back beat (8, 0.06): muscle-noise
+    false 137 -> 437."""
     searchback_min_ratio: float = 0.06
     """The second look's floor: the candidate's feature peak is at least this fraction of the
     smallest of the last 8 beats' (energy 0.06, amplitude about 1/4). Chosen with
