@@ -28,8 +28,9 @@ SKIP_S = DetectorConfig().learning_s
 
 SE_TARGET = 0.995
 PPV_TARGET = 0.995
-"""Targets, gross. Measured 99.88 % (21 missed) and 99.62 % (65 false positives, 58 of them in
-the noisy record 105), search-back beats included (99.77 % and 99.64 % without them). These
+"""Targets, gross. Measured 99.91 % (16 missed) and 99.59 % (70 false positives, 61 of them in
+the noisy record 105), search-back beats included (99.88 % and 99.62 %, 21 and 65, before the
+search-back's second look; 99.77 % and 99.64 % without search-back beats). These
 eight records are the tuning half (see the detector's module
 docstring), so the margin is optimistic; the held-out figures are in test_ecg_heldout.py and
 benchmarks/ecg_detect.py."""
@@ -69,7 +70,7 @@ def test_gross_accuracy_and_latency(records: dict[str, EcgRecord],
     position_ms = np.abs(gross.matched_detected - gross.matched_reference) * 1e3 / 360.0
     assert np.percentile(position_ms, 99) <= POSITION_P99_MS
     for (score, _), name in zip(scored, records, strict=True):
-        # per record: no record collapses (worst measured: Se 99.53 %, +P 97.78 % (105))
+        # per record: no record collapses (worst measured: Se 99.61 %, +P 97.67 % (105))
         assert score.se >= 0.99, name
         assert score.ppv >= 0.97, name
 
@@ -105,8 +106,9 @@ def test_beats_are_consistent(detections: dict[str, list[Beat]]) -> None:
         assert np.all(reported >= samples)
         assert reported[0] >= round(SKIP_S * 360)
         assert all(b.latency_ms == (b.detected_sample - b.sample) * 1e3 / 360 for b in beats)
-        # search-back beats (reported late, flagged) are few: 19 of about 17 200 here
-        assert sum(b.searchback for b in beats) <= 0.005 * len(beats)
+        # search-back beats (reported late, flagged) are few: 28 of about 17 200 here, at
+        # most 0.64 % of a record's beats (106; 0.49 % before the search-back's second look)
+        assert sum(b.searchback for b in beats) <= 0.01 * len(beats)
 
 
 def _run(fs: float, chunks: list[np.ndarray], config: DetectorConfig | None = None) -> list:

@@ -80,10 +80,12 @@ def test_low_beat_after_a_large_one_is_found_late_and_flagged() -> None:
 def test_searchback_threshold_boundary() -> None:
     """0.5 mV (0.25 SPK, above the search-back threshold) is found; 0.3 mV (0.09 SPK) is not;
     with a search-back fraction of 1 (search-back threshold = the real-time threshold) the
-    0.5 mV beat is not found either."""
-    assert len(near(detect_beats(ecg(amplitudes(b0=0.5)), FS), R[K])) == 1
-    assert near(detect_beats(ecg(amplitudes(b0=0.3)), FS), R[K]) == []
-    strict = DetectorConfig(searchback_fraction=1.0)
+    0.5 mV beat is not found either. The second look (``searchback_dominance``, tested
+    below) is off here: it would take both, as each is alone in its gap."""
+    plain = DetectorConfig(searchback_dominance=0.0)
+    assert len(near(detect_beats(ecg(amplitudes(b0=0.5)), FS, plain), R[K])) == 1
+    assert near(detect_beats(ecg(amplitudes(b0=0.3)), FS, plain), R[K]) == []
+    strict = DetectorConfig(searchback_fraction=1.0, searchback_dominance=0.0)
     assert near(detect_beats(ecg(amplitudes(b0=0.5)), FS, strict), R[K]) == []
 
 
@@ -118,6 +120,20 @@ def test_two_missed_beats_in_a_row() -> None:
         assert len(hit) == 1 and hit[0].searchback
     second = near(detect_beats(ecg(amplitudes(b0=0.5, b1=0.5)), FS), R[K + 1])
     assert len(second) == 1 and not second[0].searchback
+
+
+def test_second_look_takes_one_small_beat_in_a_quiet_gap() -> None:
+    """A 0.3 mV beat (0.09 SPK) lies under the search-back threshold: without the second look
+    (``searchback_dominance`` 0) it is lost; with it, it is found by search-back (flagged)
+    since it stands out of everything else in the gap. A
+    0.3 mV spike as narrow as a QRS 400 ms after it (outside its refractory period, as steep:
+    not its T wave) makes the gap ambiguous, and the beat is not taken."""
+    x = ecg(amplitudes(b0=0.3))
+    assert near(detect_beats(x, FS, DetectorConfig(searchback_dominance=0.0)), R[K]) == []
+    found = near(detect_beats(x, FS), R[K])
+    assert len(found) == 1 and found[0].searchback
+    spike = ecg(amplitudes(b0=0.3), extra=((int(R[K]) + 144, 0.3, 0.012),))
+    assert near(detect_beats(spike, FS), R[K]) == []
 
 
 @pytest.mark.parametrize("chunk", [7, 37, 1000])
