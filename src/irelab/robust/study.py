@@ -35,9 +35,11 @@ MAX_SAMPLES = 100_000
 DEFAULT_THERMAL_SAMPLES = 20
 """The thermal model runs on the first this many samples only: it costs most of what a sample's
 field solves cost (measured on the 30 mm demo plan at 1 mm, 10 pairs at 3 placements: 8.5-12.0
-s of CPU against 13.6-14.0 s for the solves, load 1.1-1.3), and the first samples of a
-scrambled Sobol sequence are themselves a balanced sample of the model. With 200 samples this
-adds about 7 % to the study; its interval is correspondingly wider. Design choice;
+s of CPU against 13.6-14.0 s for the solves, load 1.1-1.3; the solver's kept coarsest LU and
+adaptive forcing since took the solves to 12.5-13.9 s at load 4.4-5.7, against 14.8-18.8 s
+before at that load), and the first samples of a scrambled Sobol sequence are themselves a
+balanced sample of the model. With 200 samples this adds about 7 % to the study; its interval
+is correspondingly wider. Design choice;
 ``--thermal-samples`` changes it (0 turns it off)."""
 
 Progress = Callable[[int, int, SampleOutcome], None]
