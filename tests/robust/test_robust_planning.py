@@ -72,3 +72,36 @@ def test_robust_plan_meets_its_goal_or_says_why(tmp_path, scheduler) -> None:
     assert price["margin_mm"] == result.chosen.margin_mm - margins[0]
     assert set(price) >= {"healthy_volume_cm3", "probes", "placements", "max_voltage_V"}
     assert result.summary_lines()[-1].startswith("goal P >= 0.5")
+
+
+def _step(margin_mm: float, covered: int, trials: int, stopped_after: int | None):
+    """A round with just what its description reads (a plan of two pairs, one placement)."""
+    from types import SimpleNamespace
+
+    from irelab.robust.planning import RobustPlanStep
+    from irelab.robust.statistics import Interval
+
+    protocol = SimpleNamespace(pairs=[SimpleNamespace(voltage_V=2000.0, predicted_current_A=30.0),
+                                      SimpleNamespace(voltage_V=2400.0, predicted_current_A=35.0)],
+                               positions=1)
+    plan = SimpleNamespace(case=SimpleNamespace(protocol=protocol, probes=[1, 2, 3]),
+                           feasible=True, coverage=1.0, healthy_cm3=40.0 + margin_mm, checks=())
+    study = SimpleNamespace(statistics=SimpleNamespace(
+        coverage_probability=Interval.of(covered, trials)), nominal=SimpleNamespace(
+        margin_mm=margin_mm + 1.0), samples=[None] * 100, stopped_after=stopped_after)
+    return RobustPlanStep(margin_mm, plan, study)
+
+
+def test_a_round_stopped_early_says_so() -> None:
+    from irelab.robust.planning import RobustPlanResult
+
+    first, second = _step(5.0, 7, 32, 32), _step(7.0, 96, 100, None)
+    result = RobustPlanResult(0.95, (first, second), second, True)
+    lines = result.summary_lines()
+    assert "(95 % interval" in lines[0] and "stopped after 32 of 100 samples: 25 misses, " \
+        "more than the goal allows)" in lines[0]
+    assert "P(100 % coverage) 0.960" in lines[1] and "100 samples)" in lines[1]
+    rounds = result.to_json()["rounds"]
+    assert [r["stopped_after"] for r in rounds] == [32, None]
+    assert [r["samples_drawn"] for r in rounds] == [100, 100]
+    assert lines[-1].startswith("goal P >= 0.95 met with round 2")
