@@ -597,8 +597,7 @@ class StreamingRDetector:
                                              self._locate_r(peak.index, done_at)))
             return None
         s.spk += cfg.spk_weight * (min(peak.value, cfg.spk_update_cap * s.spk) - s.spk)
-        s.beat_values = (s.beat_values + [peak.value])[-8:]
-        return self._accept(peak.index, peak.slope, done_at, searchback=False)
+        return self._accept(peak.index, peak.value, peak.slope, done_at, searchback=False)
 
     def _verdict(self, peak: _Peak, done_at: int) -> bool | None:
         """The rules of :meth:`_classify` without changing any state: True for a QRS, False
@@ -643,11 +642,12 @@ class StreamingRDetector:
         paired = up > ratio * down and down > ratio * up
         return not (paired and abs(k_up - k_down) < self._baseline_pair)
 
-    def _accept(self, index: int, slope: float, done_at: int, searchback: bool,
+    def _accept(self, index: int, value: float, slope: float, done_at: int, searchback: bool,
                 r_sample: int | None = None) -> Beat:
         s = self._s
         if s.last_peak is not None:
             s.rr = (s.rr + [index - s.last_peak])[-8:]
+        s.beat_values = (s.beat_values + [value])[-8:]
         s.last_peak, s.last_slope = index, slope
         s.noise_since_beat = []
         s.timeouts = 0
@@ -715,8 +715,7 @@ class StreamingRDetector:
             best = self._dominant(best, candidates)
         if best is not None:
             s.spk += 0.25 * (best.value - s.spk)
-            s.beat_values = (s.beat_values + [best.value])[-8:]
-            beat = self._accept(best.index, best.slope, now, searchback=True,
+            beat = self._accept(best.index, best.value, best.slope, now, searchback=True,
                                 r_sample=best.r_sample)
             s.noise_since_beat = [p for p in candidates if p.index > best.index]
             return [beat] if cfg.emit_searchback else []
