@@ -165,9 +165,7 @@ class Aggregator:
         self.shape = shape
         self.thermal_samples = thermal_samples  # the thermal model ran on samples below this
         self._outcomes: list[SampleOutcome | None] = [None] * len(samples)
-        self._counts = np.zeros(int(np.prod(shape)), dtype=np.int32)
         self.received = 0
-        self.covered = 0
         self.prefix = 0  # samples 0 .. prefix - 1 have all arrived and were offered to a stop
 
     def add(self, outcome: SampleOutcome) -> None:
@@ -180,13 +178,7 @@ class Aggregator:
             raise ValueError(f"sample {k} was solved on a grid of {outcome.shape}, not "
                              f"{self.shape}")
         self._outcomes[k] = outcome
-        self._counts += np.unpackbits(outcome.lethal_bits, count=self._counts.size)
         self.received += 1
-        self.covered += int(outcome.covered)
-
-    @property
-    def complete(self) -> bool:
-        return self.received == len(self._outcomes)
 
     def advance(self, stop: Callable[[Sequence[SampleOutcome]], bool]) -> int | None:
         """Extend the run of samples that have all arrived from sample 0 on, asking
@@ -211,11 +203,9 @@ class Aggregator:
         """The statistics of every sample, or of the first ``first`` (a study stopped early)."""
         outcomes = self.outcomes(first)
         n = len(outcomes)
-        counts = self._counts
-        if n < self.received:  # later samples arrived too: count the first n alone
-            counts = np.zeros_like(self._counts)
-            for outcome in outcomes:
-                counts += np.unpackbits(outcome.lethal_bits, count=counts.size)
+        counts = np.zeros(int(np.prod(self.shape)), dtype=np.int32)  # in integers: exact
+        for outcome in outcomes:
+            counts += np.unpackbits(outcome.lethal_bits, count=counts.size)
         covered = sum(o.covered for o in outcomes)
         coverage = np.array([o.coverage for o in outcomes])
         margin = np.array([o.margin_mm if o.simulated else np.nan for o in outcomes])
