@@ -46,12 +46,16 @@ def test_robust_prints_the_probability_writes_the_map_and_shows_progress(plan_fi
     assert run.returncode == 0, run.stderr
     assert "P(100 % tumour coverage) = " in run.stdout and "Clopper-Pearson" in run.stdout
     assert "minimal margin" in run.stdout and "thermal damage in blood" in run.stdout
+    assert "field reserve (least field / lethal threshold over the tumour)" in run.stdout
     progress = [line for line in run.stderr.splitlines() if line.startswith("robust: ")]
     assert any("3/3 samples" in line for line in progress), run.stderr
     assert (out / "probability.nii.gz").exists() and (out / "probability_axial.png").exists()
     data = json.loads((out / "robust.json").read_text(encoding="utf-8"))
     assert data["samples"] == 3 and data["coverage_probability"]["method"] == "Clopper-Pearson"
     assert data["model"]["placement"]["lateral_sd_mm"] == 2.95
+    assert [s["field_reserve"] >= 1 for s in data["samples_detail"]] == [
+        s["coverage"] == 1 for s in data["samples_detail"]]
+    assert data["nominal"]["field_reserve"] >= 1 and "95" in data["field_reserve"]["quantiles"]
 
 
 def test_json_and_options_reach_the_model(plan_file, scheduler) -> None:

@@ -55,6 +55,8 @@ def test_local_cluster_runs_every_sample(local_result) -> None:
     assert [o.index for o in local_result.outcomes] == list(range(SAMPLES))
     assert local_result.nominal.covered
     assert 0 < stats.coverage_probability.successes < SAMPLES  # the small plan is not robust
+    assert [o.covered for o in local_result.outcomes] == [
+        o.field_reserve >= 1.0 for o in local_result.outcomes]
     assert stats.thermal is not None and stats.thermal["any"].trials == 2
 
 

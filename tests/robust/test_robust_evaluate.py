@@ -64,6 +64,26 @@ def test_nominal_solve_covers_and_samples_start_from_it(small_plan) -> None:
     assert np.count_nonzero(warm.lethal() != cold.lethal()) <= FLIPPED_VOXELS
     assert warm.coverage == pytest.approx(cold.coverage, abs=0.02)
     assert warm.coverage < 1.0  # 4 mm sideways, beyond the 3 mm margin
+    # the field reserve says by how much: at least 1 exactly when covered
+    assert nominal.field_reserve >= 1.0 > cold.field_reserve > 0.0
+
+
+def test_field_reserve_is_what_a_threshold_factor_needs(small_plan) -> None:
+    """A sample whose thresholds are the nominal reserve times higher sits exactly at the edge:
+    just below that factor it covers the tumour, just above it misses it (the probes stay
+    where planned, so the field is the nominal one)."""
+    text = case_text(small_plan)
+    nominal, _ = nominal_task(text, small_plan.source, ".", EvaluationSettings())
+    reserve = nominal.field_reserve
+    below = sample_task(text, small_plan.source, ".",
+                        _identity(small_plan, threshold=reserve * 0.999),
+                        EvaluationSettings(), None)
+    above = sample_task(text, small_plan.source, ".",
+                        _identity(small_plan, threshold=reserve * 1.001),
+                        EvaluationSettings(), None)
+    assert below.covered and not above.covered
+    assert below.field_reserve == pytest.approx(1 / 0.999, rel=1e-6)
+    assert above.field_reserve == pytest.approx(1 / 1.001, rel=1e-6)
 
 
 def test_sample_whose_probe_leaves_the_domain_counts_as_a_miss(small_plan) -> None:

@@ -165,8 +165,9 @@ def plan(
         "in LPS, or auto (the shallowest feasible from the body outline). Required for a case "
         "made from images."),
     robust: float | None = typer.Option(
-        None, "--robust", help="Widen the margin until the probability of covering the whole "
-        "tumour under placement error and tissue variability reaches this (e.g. 0.95)."),
+        None, "--robust", help="Plan against raised lethal thresholds until the probability of "
+        "covering the whole tumour under placement error and tissue variability reaches this "
+        "(e.g. 0.95), or say why it is out of reach."),
     max_minutes: float | None = typer.Option(
         None, "--max-minutes", help="Stop the search after this many minutes (the plan then "
         "depends on the machine's speed and exits 1); default: no clock, reproducible."),

@@ -85,8 +85,8 @@ class _Reporter:
 
 def _stage_head(text: str) -> str:
     """The stage a progress text names: the planner's own stage within a round of
-    ``plan --robust`` (``round 1, margin 5.0 mm: plan: search: trial 3 ...`` names
-    ``round 1, margin 5.0 mm: plan: search``), else the text before its first colon."""
+    ``plan --robust`` (``round 2, lethal thresholds x1.045: plan: search: trial 3 ...`` names
+    ``round 2, lethal thresholds x1.045: plan: search``), else the text before its first colon."""
     round_label, plan, rest = text.partition(": plan: ")
     return f"{round_label}{plan}{rest.split(':')[0]}" if plan else text.split(":")[0]
 
@@ -109,6 +109,12 @@ def _print_summary(data: dict, console) -> None:
     console.print(f"minimal margin: 5 % {_mm(margin['5'])}, median {_mm(margin['50'])}, "
                   f"95 % {_mm(margin['95'])} (unperturbed plan "
                   f"{_mm(data['nominal']['margin_mm'])})")
+    reserve = data["field_reserve"]["quantiles"]
+    if reserve["5"] is not None and data["nominal"]["field_reserve"] is not None:
+        console.print(f"field reserve (least field / lethal threshold over the tumour): 5 % "
+                      f"{reserve['5']:.3f}, median {reserve['50']:.3f} (unperturbed plan "
+                      f"{data['nominal']['field_reserve']:.3f}); covering 95 % of these "
+                      f"samples needs about {1 / reserve['5']:.2f} x this plan's field")
     thermal = data["thermal_damage_probability"]
     if thermal is not None:
         for name, t in thermal.items():
@@ -229,9 +235,10 @@ def _check_model_options(placement: dict, seed: int | None, source: str) -> None
 def run_robust_plan(case, *, target_probability: float, margin_mm: float, spacing_mm: float,
                     direction: tuple[float, float, float], out: Path | None,
                     as_json: bool) -> int:
-    """``irelab plan --robust P``: plan, check by Monte Carlo, widen the margin until the
-    coverage probability reaches ``P``; print the plan and its price; write plan.yaml,
-    plan.html and robust.json under ``out``. Returns the exit code."""
+    """``irelab plan --robust P``: plan, check by Monte Carlo, plan against raised lethal
+    thresholds until the coverage probability reaches ``P`` or is out of reach; print the
+    rounds and the price; write plan.yaml, plan.html and robust.json under ``out``. Returns
+    the exit code."""
     from rich.console import Console
 
     from irelab.case import write_case
@@ -240,6 +247,7 @@ def run_robust_plan(case, *, target_probability: float, margin_mm: float, spacin
     from irelab.plan.output import plan_json
     from irelab.robust import RobustOptions, UncertaintyModel, plan_robust
     from irelab.robust.output import robust_json
+    from irelab.robust.planning import INSTRUMENT_CHECKS
 
     source = case.source
     if not 0 < target_probability < 1:
@@ -289,12 +297,12 @@ def run_robust_plan(case, *, target_probability: float, margin_mm: float, spacin
                       f"{target_probability:g} (best {chosen.probability:.3f})")
         return 1
     for check in chosen.plan.checks:
-        if not check.ok and check.name == "coverage":
-            console.print(f"note: the widened margin is not covered in full ({check.message}); "
-                          "the goal is the tumour's coverage probability")
+        if not check.ok and check.name in INSTRUMENT_CHECKS:
+            console.print(f"note: against {chosen.threshold_factor:.3f} x the lethal thresholds: "
+                          f"{check.message}; the goal is the tumour's coverage probability")
     if not chosen.safe:
         for check in chosen.plan.checks:
-            if not check.ok and check.name != "coverage":
+            if not check.ok and check.name not in INSTRUMENT_CHECKS:
                 console.print(f"[red]constraint not met:[/red] {check.message}")
         return 1
     return 0

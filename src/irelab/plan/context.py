@@ -60,7 +60,8 @@ class PlanContext:
         search missed."""
         spacing = self.options.search_spacing_m
         return build_target(self.coarse_problem, self.options.margin_m, self.options.direction,
-                            clearance_m=CLEARANCE_M + spacing / 2)
+                            clearance_m=CLEARANCE_M + spacing / 2,
+                            threshold_factor=self.options.threshold_factor)
 
     @cached_property
     def coarse_problem(self) -> FieldProblem:
@@ -86,7 +87,8 @@ class PlanContext:
     @cached_property
     def fine_target(self) -> PlanTarget:
         return build_target(self.fine_problem, self.options.margin_m, self.options.direction,
-                            clearance_m=CLEARANCE_M)
+                            clearance_m=CLEARANCE_M,
+                            threshold_factor=self.options.threshold_factor)
 
     @cached_property
     def fine_eval(self) -> Evaluator:

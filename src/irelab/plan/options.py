@@ -7,6 +7,7 @@ the user asks for it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from irelab.delivery.generator import GeneratorConfig
@@ -62,6 +63,11 @@ class PlanOptions:
 
     ``workers``: processes that solve the pairs of a placement side by side (1: all in this
     process). Speed only: the plan is the same for any number (:mod:`irelab.plan.workers`).
+    ``threshold_factor``: the planner covers the target against this multiple of every
+    tissue's lethal threshold (1: the tissues' own). Robust planning raises it
+    (:mod:`irelab.robust.planning`) so that a delivery with less field than planned, or tissue
+    that needs more, is still covered; the plan's case keeps the tissues' own thresholds, and
+    the plan's coverage, margin and lethal zone are measured against the raised ones.
     ``thermal_stop_early``: stop simulating a thermal repair once it damages the critical
     structures no less than the best plan so far (:mod:`irelab.plan.thermal`). Speed only: the
     plan is the same either way; the journal then gives that repair's damage as "at least".
@@ -88,6 +94,12 @@ class PlanOptions:
     max_minutes: float | None = None
     workers: int = 2
     thermal_stop_early: bool = True
+    threshold_factor: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.threshold_factor) and self.threshold_factor > 0):
+            raise ValueError(f"threshold_factor must be a positive number, got "
+                             f"{self.threshold_factor}")
 
     @property
     def search_spacing_m(self) -> float:

@@ -171,6 +171,7 @@ def plan_json(result: PlanResult, runtime_s: float) -> dict:
         "lethal_volume_cm3": round(float(result.fine.lethal.sum()) * grid.voxel_volume_m3
                                    * 1e6, 3),
         "margin_mm": round(result.options.margin_m * 1e3, 6),
+        "threshold_factor": result.options.threshold_factor,
         "tumour_covered": margin.tumour_covered,
         "minimal_margin_mm": margin.achieved_mm,
         "margin_met": margin.margin_met,

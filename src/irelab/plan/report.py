@@ -227,6 +227,10 @@ def write_report(result: PlanResult, path: Path, source: str, runtime_s: float) 
         ["tumour", "covered" if margin.tumour_covered else
          f"NOT covered: {margin.tumour_short} voxels short"],
         ["margin requested / minimal margin achieved", f"{margin.requested_mm:g} mm / {achieved}"],
+        *([["lethal thresholds planned against",
+            f"{result.options.threshold_factor:.3f} x each tissue's own (robust planning: "
+            "coverage, margin and zone are measured against these)"]]
+          if result.options.threshold_factor != 1.0 else []),
         ["coverage of tumour + margin (confirmation grid)", f"{data['coverage_percent']:.2f} %"],
         ["target volume (minus needle tracks)", f"{data['target_volume_cm3']:.2f} cm3"],
         ["total lethal volume", f"{data['lethal_volume_cm3']:.2f} cm3"],

@@ -129,8 +129,10 @@ def build_target(
     margin_m: float = 5e-3,
     direction: Sequence[float] = (0.0, 0.0, 1.0),
     clearance_m: float = 0.5e-3,
+    threshold_factor: float = 1.0,
 ) -> PlanTarget:
-    """Target and constraints of ``problem``'s anatomy (its electrodes are ignored).
+    """Target and constraints of ``problem``'s anatomy (its electrodes are ignored), with
+    every tissue's lethal threshold times ``threshold_factor``.
 
     ``keep_out`` marks voxels within the probe radius plus ``clearance_m`` of a critical
     structure's surface: no probe axis may pass through them.
@@ -146,5 +148,6 @@ def build_target(
     u, e1, e2 = insertion_frame(direction)
     return PlanTarget(grid=grid, target=target, tumour=tumour, critical=critical,
                       keep_out=keep_out,
-                      lethal_threshold_V_per_m=problem.lethal_threshold_V_per_m(),
+                      lethal_threshold_V_per_m=(problem.lethal_threshold_V_per_m()
+                                                * threshold_factor),
                       axis=u, e1=e1, e2=e2)

@@ -23,6 +23,10 @@ placements. What is recorded (:class:`SampleOutcome`):
   voxels and critical structures (a vessel lumen is spared by IRE) count as ablated here, not
   as tissue the zone missed. A complete ablation has a margin of at least ``h/2``; one missed
   voxel makes it at most ``-h/2``.
+* ``field_reserve``: the least ratio, over the same target voxels, of the largest |E| to the
+  voxel's lethal threshold. The tumour is covered exactly when it is at least 1; a sample that
+  missed says by how much: a plan whose field over the tumour were ``1 / field_reserve`` times
+  stronger would have covered it (what robust planning raises, :mod:`irelab.robust.planning`).
 * ``critical_damage_mm3``: thermal damage (Omega >= 1, :func:`irelab.thermal.simulate_heating`)
   in each critical tissue, when the thermal model is asked for.
 * the lethal zone itself (packed bits), for the probability map.
@@ -99,6 +103,9 @@ class SampleOutcome:
     solves: int = 0
     linear_iterations: int = 0
     reason: str | None = None
+    field_reserve: float = 0.0
+    """Least ratio of |E| to the lethal threshold over the target voxels (module doc; 0 when
+    not simulated, infinite without a target voxel)."""
 
     @property
     def covered(self) -> bool:
@@ -173,13 +180,15 @@ def evaluate_plan(case: Case, settings: EvaluationSettings, index: int = -1,
         linear += sol.linear_iterations
     labels = case.labels(grid)
     conductor = case.conductor_mask(grid)
-    lethal = lethal_zone(e_max, case.e_irr_V_per_m(grid), conductor)
+    e_irr = case.e_irr_V_per_m(grid)
+    lethal = lethal_zone(e_max, e_irr, conductor)
     names = case.tissue_names
     tumour = np.isin(labels, [names.index(n) for n in case.tissues_with(TissueRole.TARGET)])
     critical_names = case.tissues_with(TissueRole.CRITICAL)
     critical = np.isin(labels, [names.index(n) for n in critical_names])
     counted = tumour & ~conductor
     coverage = float((lethal & counted).sum() / counted.sum()) if counted.any() else 1.0
+    reserve = float(np.min(e_max[counted] / e_irr[counted])) if counted.any() else np.inf
     spacing_mm = grid.spacing_m * 1e3
     margin = _margin_mm(lethal | conductor | critical, tumour, spacing_mm)
     damage = None
@@ -194,7 +203,8 @@ def evaluate_plan(case: Case, settings: EvaluationSettings, index: int = -1,
     outcome = SampleOutcome(index=index, simulated=True, coverage=coverage, margin_mm=margin,
                             lethal_bits=np.packbits(lethal | conductor), shape=grid.shape,
                             critical_damage_mm3=damage, max_current_A=current,
-                            converged=converged, solves=solves, linear_iterations=linear)
+                            converged=converged, solves=solves, linear_iterations=linear,
+                            field_reserve=reserve)
     fields = NominalFields(grid.shape, potentials, electrode_potentials) if keep_potentials \
         else None
     return outcome, fields

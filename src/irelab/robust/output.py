@@ -106,8 +106,10 @@ def robust_json(result: RobustResult) -> dict:
         "coverage_probability": stats.coverage_probability.to_json(),
         "coverage": stats.coverage.to_json(6),
         "margin_mm": stats.margin_mm.to_json(3),
+        "field_reserve": stats.field_reserve.to_json(4),
         "nominal": {"coverage": round(nominal.coverage, 6),
                     "margin_mm": json_number(nominal.margin_mm, 3),
+                    "field_reserve": json_number(nominal.field_reserve, 4),
                     "max_current_A": round(nominal.max_current_A, 3),
                     "critical_damage_mm3": None if nominal.critical_damage_mm3 is None
                     else dict(nominal.critical_damage_mm3)},
@@ -123,6 +125,7 @@ def robust_json(result: RobustResult) -> dict:
         "samples_detail": [{"index": o.index, "simulated": o.simulated,
                             "coverage": round(o.coverage, 6),
                             "margin_mm": json_number(o.margin_mm, 3),
+                            "field_reserve": json_number(o.field_reserve, 4),
                             "max_current_A": round(o.max_current_A, 3),
                             "converged": o.converged,
                             "thermal_damage": o.thermal_damage, "reason": o.reason}

@@ -1,35 +1,45 @@
 """Robust planning: a plan whose coverage probability under the uncertainty model reaches a
-goal, by planning on a wider margin chosen from the sampled statistics and checking it by Monte
-Carlo.
+goal, by planning against raised lethal thresholds chosen from the sampled statistics and
+checking each plan by Monte Carlo.
 
 The planner (:func:`irelab.plan.plan_treatment`) covers the tumour plus a margin on nominal
-values. A sample of the uncertainty model eats into the margin the plan achieved: if the
-unperturbed plan's minimal margin is ``M0`` and a sample's is ``M``, the sample lost
-``d = M0 - M`` and missed the tumour when ``d >= M0`` (a margin of 0 or less: a tumour voxel
-centre outside the zone; :func:`irelab.validation.minimal_margin_mm`). The share of samples
-with ``d < M0`` is the coverage probability, so a plan whose achieved margin is at least the
-``P``-quantile of ``d`` covers the tumour with probability about ``P``. The planner achieves
-at least the margin it is asked for (often more: the margin a layout reaches moves in steps),
-so each round asks for that quantile itself, plus half a voxel (a missed voxel's centre is
-outside the zone by up to a voxel more than its measured margin says), in whole voxels, and at
-least one voxel more than the last round: a miss the margin does not explain, e.g. a tissue
-whose field falls short, is still helped by a wider zone. (Widening the last request by
-``q_P(d) - M0`` instead stalls when the plan overshot its request: on the segment-8 demo, asked
-for 5 mm, the plan achieved 6.0 mm, three samples in four missed by under a voxel, and the
-next request was 6 mm, which the same layout already met.) Each new plan is checked by Monte
-Carlo with the same samples (same seed), until the goal is met or ``MAX_ROUNDS`` rounds have
-run. The loss ``d`` depends on how the zone's edge moves, which a wider margin changes little,
-so one or two rounds usually suffice.
+values. A sample misses the tumour when some tumour voxel's largest |E| stays below that
+voxel's (sampled) lethal threshold; how far below is the sample's field reserve ``r``, the least
+ratio of |E| to the threshold over the tumour (:attr:`SampleOutcome.field_reserve`; ``r >= 1``
+exactly when the sample covers it). A plan whose field over the tumour were ``1 / r`` times
+stronger would have covered that sample, whatever made it miss: probes off their tracks, a
+conductivity that starves the tumour of field, or a tissue that needs more field to die. So
+the instrument is the field itself: each round plans against the case's lethal thresholds
+times a factor ``f`` (:attr:`PlanOptions.threshold_factor`; the plan file keeps the tissues'
+own thresholds), and the next round multiplies ``f`` by the goal's quantile of the samples'
+``1 / r``, rounded up to :data:`FACTOR_STEP` and at least one step more. The requested margin
+stays as asked.
+
+Why not a wider margin. A distance margin buys field at the tumour's surface only where the
+zone's edge moves outwards; on the segment-8 demo (30 mm tumour beside a bile duct, six probes)
+three rounds widening the margin 5 -> 7 -> 9 mm left the probability at 0.22 -> 0.33 -> about
+0.2, because the misses were shallow (margin -0.5 mm: tumour voxels within a voxel of the
+zone's edge) and came as much from the tissue as from placement: a threshold 4.8 % higher
+alone, with the probes where planned, left tumour voxels uncovered, because the planner had
+lowered the voltages until the weakest target voxel was 0.3 % above its threshold.
+
+When the goal is out of reach. The planner reports whether it covered the tumour against the
+raised thresholds within the generator's limits (3000 V, 50 A, six probes). When it did not,
+no higher factor can be planned either, and the rounds stop there with that reason; likewise
+when the factor needed passes :data:`MAX_THRESHOLD_FACTOR`, or when the samples that cannot be
+simulated (probes that leave the domain or touch) are alone more misses than the goal allows.
+The plan chosen is then the most probable of the rounds (among those whose limits all held).
 
 A check stops as soon as its verdict is known: once the first ``k`` samples (in sample order,
 ``k`` at least :data:`MIN_DECIDING_SAMPLES`) hold more misses than the goal allows among all of
-them, no later sample can lift the round to the goal, and the widening is estimated from those
-``k`` samples. The round's verdict is the one the whole check would have given; only the next
-margin comes from fewer samples. The stopping point depends on the samples alone, never on
+them, no later sample can lift the round to the goal, and the next factor is estimated from
+those ``k`` samples. The round's verdict is the one the whole check would have given; only the
+next factor comes from fewer samples. The stopping point depends on the samples alone, never on
 which worker finished first.
 
-The price is what the robust plan costs over the plain one: healthy tissue ablated, voltages,
-probes and placements.
+The price is what the robust plan costs over the plain one: healthy tissue ablated (measured on
+each round's unperturbed check, against the tissues' own thresholds), voltages, probes and
+placements.
 """
 
 from __future__ import annotations
@@ -44,23 +54,36 @@ from irelab.case import Case
 from irelab.plan import PlanOptions, PlanResult, plan_treatment
 from irelab.robust.evaluate import SampleOutcome
 from irelab.robust.model import UncertaintyModel
+from irelab.robust.statistics import json_number
 from irelab.robust.study import RobustOptions, RobustResult, robust_study
 
-__all__ = ["MAX_ROUNDS", "MAX_MARGIN_MM", "MIN_DECIDING_SAMPLES", "RobustPlanStep",
-           "RobustPlanResult", "allowed_misses", "plan_robust", "widened_margin_mm"]
+__all__ = ["MAX_ROUNDS", "MAX_THRESHOLD_FACTOR", "FACTOR_STEP", "INSTRUMENT_CHECKS",
+           "MIN_DECIDING_SAMPLES", "RobustPlanStep", "RobustPlanResult", "allowed_misses",
+           "plan_robust", "raised_threshold_factor"]
 
 MAX_ROUNDS = 4
 """Plans (each checked by Monte Carlo) before giving up."""
 
-MAX_MARGIN_MM = 15.0
-"""The widest planning margin tried: wider targets need more probes than a generator's six and
-3000 V cover (design choice, after the segment-8 phantom at 5 mm already used six probes)."""
+MAX_THRESHOLD_FACTOR = 1.5
+"""The highest factor on the lethal thresholds planned against: half as much field again over
+the whole tumour (design choice: beyond the +-9 % spread of the clinical best-fit threshold and
+the field lost to a 2.95 mm lateral placement error at the zone's edge together; a plan that
+needs more is not a question of margins)."""
 
+FACTOR_STEP = 0.005
+"""Threshold factors are whole multiples of half a per cent, and each round raises the factor
+by at least this (design choice: above the planner's 0.3 % coverage slack,
+:data:`irelab.plan.options.FINE_SLACK`, so that a raised round always asks for more field)."""
 
 MIN_DECIDING_SAMPLES = 32
-"""A check stops early (module doc) only after at least this many samples: the widening then
-rests on a balanced block of the scrambled Sobol sequence (a power of two) rather than on the
-few samples up to the first misses (design choice)."""
+"""A check stops early (module doc) only after at least this many samples: the next factor
+then rests on a balanced block of the scrambled Sobol sequence (a power of two) rather than on
+the few samples up to the first misses (design choice)."""
+
+
+INSTRUMENT_CHECKS = ("tumour", "margin")
+"""The plan's constraint checks that robust planning uses as its instrument, measured against
+the raised thresholds (see :attr:`RobustPlanStep.safe`)."""
 
 
 def allowed_misses(samples: int, target_probability: float) -> int:
@@ -71,9 +94,11 @@ def allowed_misses(samples: int, target_probability: float) -> int:
 
 @dataclass(frozen=True, eq=False)
 class RobustPlanStep:
-    """One round: the margin planned with, the plan, and its Monte Carlo check."""
+    """One round: the margin and the threshold factor planned with, the plan, and its Monte
+    Carlo check."""
 
     margin_mm: float
+    threshold_factor: float
     plan: PlanResult
     study: RobustResult
 
@@ -83,43 +108,73 @@ class RobustPlanStep:
 
     @property
     def safe(self) -> bool:
-        """Every constraint of the plan holds except, perhaps, full coverage of the widened
-        margin (an instrument here: the goal is the tumour's coverage probability)."""
-        return all(c.ok for c in self.plan.checks if c.name != "coverage")
+        """Every limit of the plan holds: the constraints other than the tumour's and the
+        margin's coverage (against the raised thresholds an instrument here: the goal is the
+        tumour's coverage probability) hold, and the unperturbed plan covers the tumour
+        against the tissues' own thresholds."""
+        return (self.study.nominal.covered
+                and all(c.ok for c in self.plan.checks if c.name not in INSTRUMENT_CHECKS))
 
-    def losses_mm(self) -> np.ndarray:
-        """Each simulated sample's loss of margin against the unperturbed plan."""
-        margins = self.study.statistics.margin_values
-        return self.study.nominal.margin_mm - margins[np.isfinite(margins)]
+    @property
+    def reached(self) -> bool:
+        """The planner covered the tumour against the raised thresholds (within its limits)."""
+        margin = self.plan.margin
+        return margin is not None and margin.tumour_covered
+
+    @property
+    def healthy_cm3(self) -> float:
+        """Healthy tissue in the unperturbed plan's lethal zone (outside the tumour, its margin
+        and the critical structures), against the tissues' own thresholds: the planner's
+        figure, which is against the raised ones, counts only what the raised thresholds
+        kill."""
+        plan = self.plan
+        if self.threshold_factor == 1.0:
+            return plan.healthy_cm3
+        target = plan.target
+        own = plan.fine.max_e_V_per_m >= target.lethal_threshold_V_per_m / self.threshold_factor
+        healthy = own & ~target.target & ~target.tumour & ~target.critical_any
+        return float(healthy.sum()) * target.grid.voxel_volume_m3 * 1e6
+
+    def reserves(self) -> np.ndarray:
+        """Each simulated sample's field reserve (:attr:`SampleOutcome.field_reserve`)."""
+        reserves = self.study.statistics.reserve_values
+        return reserves[np.isfinite(reserves) & (reserves > 0)]
 
     def describe(self) -> dict:
         protocol = self.plan.case.protocol
         volts = [p.voltage_V for p in protocol.pairs]
         interval = self.study.statistics.coverage_probability
         return {"margin_mm": round(self.margin_mm, 3),
+                "threshold_factor": self.threshold_factor,
                 "coverage_probability": interval.to_json(),
                 "feasible": self.plan.feasible, "safe": self.safe,
+                "reached": self.reached,
                 "nominal_coverage": round(self.plan.coverage, 6),
-                "healthy_volume_cm3": round(self.plan.healthy_cm3, 3),
+                "healthy_volume_cm3": round(self.healthy_cm3, 3),
                 "probes": len(self.plan.case.probes), "pairs": len(protocol.pairs),
                 "placements": protocol.positions,
                 "max_voltage_V": max(volts), "mean_voltage_V": round(float(np.mean(volts)), 1),
                 "max_current_A": round(max(p.predicted_current_A or 0 for p in protocol.pairs),
                                        2),
                 "nominal_margin_mm": round(self.study.nominal.margin_mm, 3),
+                "field_reserve_5_percent": json_number(
+                    float(np.quantile(self.reserves(), 0.05)) if self.reserves().size
+                    else float("nan"), 4),
                 "samples_drawn": len(self.study.samples),
                 "stopped_after": self.study.stopped_after}
 
 
 @dataclass(frozen=True, eq=False)
 class RobustPlanResult:
-    """Every round, the plan chosen (the first to meet the goal, else the most probable) and
-    whether it met the goal."""
+    """Every round, the plan chosen (the first to meet the goal, else the most probable safe
+    one) and whether it met the goal; ``stopped_because`` says why the rounds ended without
+    it."""
 
     target_probability: float
     steps: tuple[RobustPlanStep, ...]
     chosen: RobustPlanStep
     met: bool
+    stopped_because: str | None = None
 
     def price(self) -> dict:
         """The chosen plan against the plain one (the first round)."""
@@ -130,12 +185,15 @@ class RobustPlanResult:
                 "placements": chosen["placements"] - base["placements"],
                 "max_voltage_V": chosen["max_voltage_V"] - base["max_voltage_V"],
                 "mean_voltage_V": round(chosen["mean_voltage_V"] - base["mean_voltage_V"], 1),
-                "margin_mm": round(chosen["margin_mm"] - base["margin_mm"], 3)}
+                "margin_mm": round(chosen["margin_mm"] - base["margin_mm"], 3),
+                "threshold_factor": round(chosen["threshold_factor"]
+                                          - base["threshold_factor"], 6)}
 
     def to_json(self) -> dict:
         return {"target_probability": self.target_probability, "met": self.met,
                 "rounds": [s.describe() for s in self.steps],
-                "chosen_round": self.steps.index(self.chosen), "price": self.price()}
+                "chosen_round": self.steps.index(self.chosen), "price": self.price(),
+                "stopped_because": self.stopped_because}
 
     def summary_lines(self) -> list[str]:
         lines = []
@@ -145,7 +203,11 @@ class RobustPlanResult:
             checked = (f"{p['trials']} samples" if d["stopped_after"] is None else
                        f"stopped after {p['trials']} of {d['samples_drawn']} samples: "
                        f"{p['trials'] - p['successes']} misses, more than the goal allows")
-            lines.append(f"round {k + 1}: margin {d['margin_mm']:.1f} mm -> P(100 % coverage) "
+            against = ("the tissues' lethal thresholds" if d["threshold_factor"] == 1.0 else
+                       f"{d['threshold_factor']:.3f} x the lethal thresholds"
+                       + ("" if d["reached"] else ", tumour NOT covered against them"))
+            lines.append(f"round {k + 1}: margin {d['margin_mm']:.1f} mm, planned against "
+                         f"{against} -> P(100 % coverage) "
                          f"{p['estimate']:.3f} (95 % interval {p['low']:.3f}-{p['high']:.3f}, "
                          f"{checked}); {d['probes']} probes, {d['placements']} "
                          f"placement(s), healthy {d['healthy_volume_cm3']:.2f} cm3, "
@@ -157,23 +219,41 @@ class RobustPlanResult:
                      f"healthy {price['healthy_volume_cm3']:+.2f} cm3, probes "
                      f"{price['probes']:+d}, placements {price['placements']:+d}, max voltage "
                      f"{price['max_voltage_V']:+.0f} V, mean voltage "
-                     f"{price['mean_voltage_V']:+.0f} V, margin {price['margin_mm']:+.1f} mm")
+                     f"{price['mean_voltage_V']:+.0f} V, lethal thresholds planned against "
+                     f"{price['threshold_factor']:+.1%}")
+        if self.stopped_because:
+            lines.append(f"stopped: {self.stopped_because}")
         return lines
 
 
-def widened_margin_mm(margin_mm: float, losses_mm: np.ndarray, samples: int,
-                      target_probability: float, spacing_mm: float) -> float:
-    """The margin of the next round after one planned with ``margin_mm``: the
-    ``target_probability`` quantile of the samples' losses of margin plus half a voxel, in
-    whole voxels, and at least one voxel wider (see the module docstring). Samples that could
-    not be simulated (``samples - len(losses_mm)``) count as misses, so a higher quantile of
-    the rest is taken; when they alone miss the goal, two voxels wider."""
-    simulated = len(losses_mm)
+def raised_threshold_factor(factor: float, reserves: np.ndarray, samples: int,
+                            target_probability: float) -> float:
+    """The threshold factor of the next round after one planned with ``factor``: ``factor``
+    times the ``target_probability`` quantile of the samples' ``1 / field_reserve``, rounded
+    up to :data:`FACTOR_STEP` and at least one step more (module doc). Samples that could not
+    be simulated (``samples - len(reserves)``) count as misses, so a higher quantile of the
+    rest is taken; infinite when they alone miss the goal (no field helps)."""
+    simulated = len(reserves)
     share = target_probability * samples / max(simulated, 1)
-    if share >= 1 or simulated == 0:
-        return margin_mm + 2 * spacing_mm
-    needed = float(np.quantile(losses_mm, share, method="inverted_cdf")) + spacing_mm / 2
-    return max(margin_mm + spacing_mm, math.ceil(needed / spacing_mm - 1e-9) * spacing_mm)
+    if share > 1 or simulated == 0:
+        return math.inf
+    needed = factor * float(np.quantile(1.0 / np.asarray(reserves), share,
+                                        method="inverted_cdf"))
+    steps = max(math.ceil(needed / FACTOR_STEP - 1e-9), round(factor / FACTOR_STEP) + 1)
+    return round(steps * FACTOR_STEP, 6)
+
+
+def _out_of_reach(step: RobustPlanStep) -> str:
+    """Why a round that could not cover the tumour against its raised thresholds ends the
+    rounds, with the planner's numbers and what it tried."""
+    margin, plan = step.plan.margin, step.plan
+    short = ("" if margin is None else
+             f" ({margin.tumour_short} tumour voxels short, the worst "
+             f"{100 * (1 - 1 / margin.tumour_worst_ratio):.1f} % below)")
+    stages = list(dict.fromkeys(s.stage for s in plan.tried))
+    return (f"out of reach: against {step.threshold_factor:.3f} x the lethal thresholds the "
+            f"planner could not cover the tumour within the limits{short}; it tried "
+            f"{', '.join(stages) or 'the layout search'}; no higher factor can be planned")
 
 
 def plan_robust(case: Case, options: PlanOptions, target_probability: float,
@@ -196,23 +276,35 @@ def plan_robust(case: Case, options: PlanOptions, target_probability: float,
         return (len(first) >= MIN_DECIDING_SAMPLES
                 and sum(not o.covered for o in first) > allowed)
 
-    spacing_mm = options.fine_spacing_m * 1e3
     margin_mm = options.margin_m * 1e3
+    factor = options.threshold_factor
     steps: list[RobustPlanStep] = []
+    reason = f"{MAX_ROUNDS} rounds planned and checked"
     for round_ in range(1, MAX_ROUNDS + 1):
-        label = f"round {round_}, margin {margin_mm:.1f} mm"
-        result = plan_treatment(case, replace(options, margin_m=margin_mm * 1e-3),
+        label = (f"round {round_}" if factor == 1.0
+                 else f"round {round_}, lethal thresholds x{factor:.3f}")
+        result = plan_treatment(case, replace(options, threshold_factor=factor),
                                 lambda text, fraction, label=label: tell(
                                     f"{label}: plan: {text}", fraction))
         tell(f"{label}: Monte Carlo check of the plan", 1.0)
         checked = robust_study(result.case, model, study, progress=sample, stop=stop)
-        steps.append(RobustPlanStep(margin_mm, result, checked))
-        if checked.probability >= target_probability and steps[-1].safe:
-            return RobustPlanResult(target_probability, tuple(steps), steps[-1], True)
-        wider = widened_margin_mm(margin_mm, steps[-1].losses_mm(),
-                                  checked.statistics.samples, target_probability, spacing_mm)
-        if wider > MAX_MARGIN_MM + 1e-9:
+        step = RobustPlanStep(margin_mm, factor, result, checked)
+        steps.append(step)
+        if checked.probability >= target_probability and step.safe:
+            return RobustPlanResult(target_probability, tuple(steps), step, True)
+        if not step.reached:
+            reason = _out_of_reach(step)
             break
-        margin_mm = wider
+        raised = raised_threshold_factor(factor, step.reserves(), checked.statistics.samples,
+                                         target_probability)
+        if not math.isfinite(raised):
+            reason = ("out of reach: the samples whose probes cannot be placed are alone more "
+                      "misses than the goal allows")
+            break
+        if raised > MAX_THRESHOLD_FACTOR + 1e-9:
+            reason = (f"out of reach: the goal needs about {raised:.3f} x the lethal thresholds' "
+                      f"field, beyond the {MAX_THRESHOLD_FACTOR:g} x planned at most")
+            break
+        factor = raised
     best = max(steps, key=lambda s: (s.safe, s.probability))
-    return RobustPlanResult(target_probability, tuple(steps), best, False)
+    return RobustPlanResult(target_probability, tuple(steps), best, False, reason)

@@ -146,6 +146,14 @@ class RobustStatistics:
     not_converged: int
     coverage_values: np.ndarray
     margin_values: np.ndarray
+    reserve_values: np.ndarray
+    """Each sample's field reserve (:attr:`SampleOutcome.field_reserve`; NaN when not
+    simulated)."""
+
+    @property
+    def field_reserve(self) -> Distribution1D:
+        """The distribution of the samples' field reserve."""
+        return Distribution1D.of(self.reserve_values)
 
     def groups(self) -> dict[str, float]:
         """Summed first-order indices per parameter group."""
@@ -219,7 +227,9 @@ class Aggregator:
             sensitivity=_sensitivity(self.samples.parameters, self.samples.values[:n], margin,
                                      simulated),
             not_converged=sum(not o.converged for o in outcomes),
-            coverage_values=coverage, margin_values=margin)
+            coverage_values=coverage, margin_values=margin,
+            reserve_values=np.array([o.field_reserve if o.simulated else np.nan
+                                     for o in outcomes]))
 
 
 def _thermal(ran: Sequence[SampleOutcome]) -> dict[str, Interval] | None:
