@@ -26,7 +26,8 @@ def test_interval_is_clopper_pearson() -> None:
 
 
 def _synthetic(n: int, rng) -> tuple[SampleSet, list[SampleOutcome]]:
-    """Margin = 3 - x1^2 (a symmetric effect of the first parameter), x2 irrelevant."""
+    """Margin = 3 - x1^2 (a symmetric effect of the first parameter), x2 irrelevant; field
+    reserve = 1 + x2 / 10 (the second parameter's alone)."""
     x = rng.normal(size=(n, 2))
     params = (Parameter("array lateral a", "array", "mm"), Parameter("P1 tilt a", "probe P1",
                                                                      "deg"))
@@ -39,7 +40,7 @@ def _synthetic(n: int, rng) -> tuple[SampleSet, list[SampleOutcome]]:
         lethal[: k % 4] = True
         outcomes.append(SampleOutcome(index=k, simulated=True, coverage=1.0 if margin >= 0
                                       else 0.9, margin_mm=margin, lethal_bits=np.packbits(lethal),
-                                      shape=shape))
+                                      shape=shape, field_reserve=1.0 + x[k, 1] / 10))
     return samples, outcomes
 
 
@@ -72,6 +73,10 @@ def test_sensitivity_finds_a_symmetric_effect() -> None:
     s1 = {s.parameter: s.s1 for s in agg.statistics().sensitivity}
     assert s1["array lateral a"] > 0.8
     assert abs(s1["P1 tilt a"]) < 0.1
+    # the field reserve has its own indices: the second parameter's alone
+    s1 = {s.parameter: s.s1 for s in agg.statistics().sensitivity_reserve}
+    assert s1["P1 tilt a"] > 0.8
+    assert abs(s1["array lateral a"]) < 0.1
 
 
 def test_missing_samples_are_an_error() -> None:

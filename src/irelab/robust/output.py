@@ -92,6 +92,12 @@ def write_slices(result: RobustResult, out: Path) -> list[Path]:
     return files
 
 
+def _indices(indices) -> list[dict]:
+    """Sensitivity indices as JSON rows."""
+    return [{"parameter": s.parameter, "group": s.group, "s1": json_number(s.s1, 4),
+             "s1_conf": json_number(s.conf, 4)} for s in indices]
+
+
 def robust_json(result: RobustResult) -> dict:
     """The ``irelab robust --json`` object."""
     stats = result.statistics
@@ -115,10 +121,9 @@ def robust_json(result: RobustResult) -> dict:
                     else dict(nominal.critical_damage_mm3)},
         "thermal_damage_probability": None if stats.thermal is None else {
             name: interval.to_json() for name, interval in stats.thermal.items()},
-        "sensitivity": [{"parameter": s.parameter, "group": s.group,
-                         "s1": json_number(s.s1, 4), "s1_conf": json_number(s.conf, 4)}
-                        for s in stats.sensitivity],
+        "sensitivity": _indices(stats.sensitivity),
         "sensitivity_groups": {g: json_number(v, 4) for g, v in stats.groups().items()},
+        "sensitivity_field_reserve": _indices(stats.sensitivity_reserve),
         "model": result.model.to_json(),
         "grid": {"shape": list(result.grid.shape),
                  "spacing_mm": round(result.grid.spacing_m * 1e3, 6)},
