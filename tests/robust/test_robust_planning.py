@@ -71,9 +71,15 @@ def test_robust_plan_meets_its_goal_or_says_why(tmp_path, scheduler) -> None:
                                        cluster=ClusterSettings(scheduler=scheduler[0])),
                          stage=lambda text, fraction: stages.append(text))
     factors = [s.threshold_factor for s in result.steps]
-    assert factors[0] == 1.0 and factors == sorted(factors) and len(set(factors)) == len(factors)
+    assert factors[0] == 1.0 and len(set(factors)) == len(factors)
+    for k, step in enumerate(result.steps):  # no round asks for more than one not reached
+        if not step.reached:
+            assert all(f < step.threshold_factor for f in factors[k + 1:])
     assert all(s.margin_mm == 1.0 for s in result.steps)
     assert any("Monte Carlo check" in text for text in stages)
+    # against the tissues' own thresholds the plain round's healthy volume is the planner's
+    assert result.steps[0].healthy_cm3 == pytest.approx(result.steps[0].plan.healthy_cm3,
+                                                        rel=1e-12)
     for step in result.steps:
         # the plan file keeps the tissues' own thresholds whatever it was planned against
         assert dict(step.plan.case.tissues) == dict(case.tissues)
@@ -89,10 +95,29 @@ def test_robust_plan_meets_its_goal_or_says_why(tmp_path, scheduler) -> None:
     assert price["threshold_factor"] == pytest.approx(result.chosen.threshold_factor - 1.0)
     assert set(price) >= {"healthy_volume_cm3", "probes", "placements", "max_voltage_V"}
     assert any(line.startswith("goal P >= 0.5") for line in result.summary_lines())
+    # the report of the plan chosen shows every round and the price
+    import html
+
+    from irelab.plan.report import write_report
+
+    page = write_report(result.chosen.plan, tmp_path / "plan.html", "small.yaml", 1.0,
+                        robustness=result.summary_lines()).read_text(encoding="utf-8")
+    assert "<h2>Robustness under the uncertainty model</h2>" in page
+    assert all(html.escape(line) in page for line in result.summary_lines())
+    assert "input file\nsmall.yaml;" in page
+
+
+@pytest.fixture
+def no_tracks(monkeypatch):
+    """Rounds built by :func:`_step` have no probes, hence no needle tracks."""
+    import irelab.robust.planning as planning
+
+    monkeypatch.setattr(planning, "track_mask",
+                        lambda layout, target: np.zeros(target.tumour.shape, dtype=bool))
 
 
 def _step(margin_mm: float, covered: int, trials: int, stopped_after: int | None,
-          factor: float = 1.0):
+          factor: float = 1.0, reserves: np.ndarray | None = None, reached: bool = True):
     """A round with just what its description reads (a plan of two pairs, one placement)."""
     from types import SimpleNamespace
 
@@ -104,22 +129,25 @@ def _step(margin_mm: float, covered: int, trials: int, stopped_after: int | None
                                positions=1)
     plan = SimpleNamespace(case=SimpleNamespace(protocol=protocol, probes=[1, 2, 3]),
                            feasible=True, coverage=1.0, healthy_cm3=40.0 + margin_mm, checks=(),
-                           margin=SimpleNamespace(tumour_covered=True), target=SimpleNamespace(
+                           margin=SimpleNamespace(tumour_covered=reached),
+                           target=SimpleNamespace(
                                lethal_threshold_V_per_m=np.full(4, 100.0),
                                target=np.array([True, True, False, False]),
                                tumour=np.array([True, False, False, False]),
                                critical_any=np.zeros(4, dtype=bool),
                                grid=SimpleNamespace(voxel_volume_m3=1e-6)),
-                           fine=SimpleNamespace(max_e_V_per_m=np.array([200.0, 99.0, 96.0, 90.0])))
+                           fine=SimpleNamespace(layout=None,
+                                                max_e_V_per_m=np.array([200.0, 99.0, 96.0, 90.0])))
     study = SimpleNamespace(statistics=SimpleNamespace(
         coverage_probability=Interval.of(covered, trials),
-        reserve_values=np.linspace(0.97, 1.05, trials)), nominal=SimpleNamespace(
+        reserve_values=(np.linspace(0.97, 1.05, trials) if reserves is None else reserves),
+        samples=trials), nominal=SimpleNamespace(
         margin_mm=margin_mm + 1.0, covered=True), samples=[None] * 100,
         stopped_after=stopped_after)
     return RobustPlanStep(margin_mm, factor, plan, study)
 
 
-def test_a_round_stopped_early_says_so() -> None:
+def test_a_round_stopped_early_says_so(no_tracks) -> None:
     from irelab.robust.planning import RobustPlanResult
 
     first, second = _step(5.0, 7, 32, 32), _step(5.0, 96, 100, None, factor=1.045)
@@ -133,8 +161,9 @@ def test_a_round_stopped_early_says_so() -> None:
     assert [r["samples_drawn"] for r in rounds] == [100, 100]
     assert [r["threshold_factor"] for r in rounds] == [1.0, 1.045]
     # the raised round's healthy volume is against the tissues' own thresholds: the voxel at
-    # 96 V/m of 100 (dead at 100 / 1.045 = 95.7) counts, the one at 90 does not
-    assert rounds[1]["healthy_volume_cm3"] == 1.0
+    # 96 V/m of 100 (dead at 100 / 1.045 = 95.7) counts, the one at 90 does not; the plain
+    # round's threshold is 100 and kills neither
+    assert [r["healthy_volume_cm3"] for r in rounds] == [0.0, 1.0]
     assert "planned against the tissues' lethal thresholds" in lines[0]
     assert "planned against 1.045 x the lethal thresholds ->" in lines[1]
     assert lines[-1].startswith("goal P >= 0.95 met with round 2")
@@ -142,7 +171,7 @@ def test_a_round_stopped_early_says_so() -> None:
     assert result.to_json()["stopped_because"] is None
 
 
-def test_a_goal_out_of_reach_says_why() -> None:
+def test_a_goal_out_of_reach_says_why(no_tracks) -> None:
     from irelab.robust.planning import RobustPlanResult
 
     first = _step(5.0, 7, 32, 32)
@@ -177,3 +206,88 @@ def test_the_planner_covers_against_the_raised_thresholds(small_plan) -> None:
                           plain.fine_target.lethal_threshold_V_per_m * 1.08)
     with pytest.raises(ValueError, match="threshold_factor"):
         PlanOptions(threshold_factor=0.0)
+
+
+def _needing(more: float, trials: int = 32) -> np.ndarray:
+    """Field reserves of ``trials`` samples of which the worst needs ``more`` times the field."""
+    return 1 / np.linspace(1.0, more, trials)
+
+
+def test_the_rounds_close_in_on_the_field_that_can_be_planned(no_tracks) -> None:
+    """Shaped like the demo: the plain plan's samples want 1.9 x the field, beyond the 1.5 x
+    allowed; the planner reaches 1.125 x but not 1.25 x."""
+    from irelab.robust.planning import MAX_THRESHOLD_FACTOR, next_threshold_factor
+
+    plain = _step(5.0, 7, 32, 32, reserves=_needing(1.9))
+    steps = [plain]
+    assert next_threshold_factor(steps, 0.95) == (MAX_THRESHOLD_FACTOR, "")  # the most allowed
+    steps.append(_step(5.0, 0, 32, 32, factor=1.5, reached=False))
+    assert next_threshold_factor(steps, 0.95) == (1.25, "")  # half-way to what failed
+    steps.append(_step(5.0, 0, 32, 32, factor=1.25, reached=False))
+    assert next_threshold_factor(steps, 0.95) == (1.125, "")
+    # a reached round whose samples want less than the lowest failure: that factor
+    steps.append(_step(5.0, 20, 32, 32, factor=1.125, reserves=_needing(1.09)))
+    assert next_threshold_factor(steps, 0.95) == (1.225, "")  # 1.125 * 1.0872 = 1.2231
+    # wanting more than the lowest failure: half-way again, 1.125 .. 1.25
+    steps[-1] = _step(5.0, 20, 32, 32, factor=1.125, reserves=_needing(1.2))
+    assert next_threshold_factor(steps, 0.95) == (1.19, "")  # 1.1875 rounded up
+    # nothing left between the highest reached and the lowest failure (31st of 32 needs: 1.290)
+    close = [_step(5.0, 7, 32, 32, reserves=_needing(1.3)),
+             _step(5.0, 0, 32, 32, factor=1.005, reached=False)]
+    factor, why = next_threshold_factor(close, 0.95)
+    assert factor is None and why == (
+        "out of reach: the goal needs about 1.295 x the lethal thresholds' field; the planner "
+        "reached 1.000 x and could not cover the tumour against 1.005 x")
+    # the largest factor allowed was reached and is not enough
+    top = [plain, _step(5.0, 20, 32, 32, factor=1.5, reserves=_needing(1.5))]
+    factor, why = next_threshold_factor(top, 0.95)
+    assert factor is None and why.endswith("the 1.5 x planned at most was reached")
+    # too many samples could not be simulated
+    factor, why = next_threshold_factor([_step(5.0, 7, 32, 32, reserves=_needing(1.1, 20))],
+                                        0.95)
+    assert factor is None and "cannot be placed" in why
+
+
+def test_the_loop_chooses_the_most_probable_round(monkeypatch, no_tracks) -> None:
+    """The loop against a model world: the planner reaches factors up to 1.2, and a plan it
+    could not reach carries only 1.1 x the field (as when it ends lowering voltages); a sample
+    is covered when the plan's field reaches its need (needs spread up to 1.3 x). The rounds
+    go 1.0 -> 1.295 (wanted; not reached) -> 1.15 (half-way) -> 1.225 (wanted 1.295 again, so
+    half-way; not reached), and the plan chosen is the 1.15 round, the most probable."""
+    from types import SimpleNamespace
+
+    import irelab.robust.planning as planning
+    from irelab.plan import PlanOptions
+    from irelab.robust.statistics import Interval
+
+    needs = np.linspace(1.0, 1.3, 32)
+
+    def plan_treatment(case, options, progress):
+        factor = options.threshold_factor
+        step = _step(5.0, 0, 32, None, factor=factor, reached=factor <= 1.2)
+        return replace(step.plan, options=options)
+
+    def robust_study(plan_case, model, study, progress, stop):
+        factor = plan_case.options.threshold_factor
+        reserves = (factor if factor <= 1.2 else 1.1) / needs
+        return SimpleNamespace(
+            probability=float(np.mean(reserves >= 1)), samples=[None] * 32, stopped_after=None,
+            nominal=SimpleNamespace(covered=True, margin_mm=5.0),
+            statistics=SimpleNamespace(
+                coverage_probability=Interval.of(int((reserves >= 1).sum()), 32),
+                reserve_values=reserves, samples=32))
+
+    def replace(plan, options):
+        plan.options = options
+        plan.case = SimpleNamespace(options=options, protocol=plan.case.protocol,
+                                    probes=plan.case.probes)
+        return plan
+
+    monkeypatch.setattr(planning, "plan_treatment", plan_treatment)
+    monkeypatch.setattr(planning, "robust_study", robust_study)
+    result = planning.plan_robust(object(), PlanOptions(), 0.95, None,
+                                  RobustOptions(samples=32, thermal_samples=0))
+    assert [s.threshold_factor for s in result.steps] == [1.0, 1.295, 1.15, 1.225]
+    assert [s.reached for s in result.steps] == [True, False, True, False]
+    assert result.chosen is result.steps[2] and not result.met
+    assert result.stopped_because == "4 rounds planned and checked"

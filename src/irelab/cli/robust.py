@@ -292,7 +292,8 @@ def run_robust_plan(case, *, target_probability: float, margin_mm: float, spacin
 
         out.mkdir(parents=True, exist_ok=True)
         write_case(chosen.plan.case, out / "plan.yaml")
-        write_report(chosen.plan, out / "plan.html", case.name, runtime)
+        write_report(chosen.plan, out / "plan.html", source, runtime,
+                     robustness=result.summary_lines())
         (out / "robust.json").write_text(json.dumps(robust_json(chosen.study), indent=2,
                                                     allow_nan=False)
                                          + "\n", encoding="utf-8")

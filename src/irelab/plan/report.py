@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -204,8 +205,11 @@ def _constraints(result: PlanResult) -> str:
     return text
 
 
-def write_report(result: PlanResult, path: Path, source: str, runtime_s: float) -> Path:
-    """Write the HTML report to ``path`` and return it; ``source`` is the input file."""
+def write_report(result: PlanResult, path: Path, source: str, runtime_s: float,
+                 robustness: Sequence[str] = ()) -> Path:
+    """Write the HTML report to ``path`` and return it; ``source`` is the input file.
+    ``robustness`` holds the lines of a robust plan's rounds and price (``irelab plan
+    --robust``), shown in their own section."""
     import datetime
 
     import matplotlib
@@ -282,6 +286,11 @@ def write_report(result: PlanResult, path: Path, source: str, runtime_s: float) 
               ("3-D view", _view3d(result))]
     figs = "".join(f"<h2>{t}</h2><img src='data:image/png;base64,{b}'/>"
                    for t, b in images if b is not None)
+    robust = ("" if not robustness else
+              "<h2>Robustness under the uncertainty model</h2><p>Each round was planned, then "
+              "checked by Monte Carlo over placement errors and tissue variability; the plan "
+              "of this report is the round chosen.</p><ul>"
+              + "".join(f"<li>{html.escape(line)}</li>" for line in robustness) + "</ul>")
     stamp = datetime.date.today().isoformat()
     page = f"""<!DOCTYPE html><html><head><meta charset="utf-8">
 <title>irelab plan: {html.escape(case_name)}</title>
@@ -299,6 +308,6 @@ its first-placement tip pulled back along the insertion direction and moved by t
 {placements}<h2>Delivery order</h2>{delivery}
 <h2>Thermal (Pennes + Arrhenius)</h2><p>{html.escape(schedule)}</p>{thermal}
 <h2>Constraints</h2>{_constraints(result)}
-<h2>What the planner tried</h2><ol>{tried}</ol>{figs}</body></html>"""
+{robust}<h2>What the planner tried</h2><ol>{tried}</ol>{figs}</body></html>"""
     path.write_text(page, encoding="utf-8")
     return path

@@ -24,11 +24,17 @@ alone, with the probes where planned, left tumour voxels uncovered, because the 
 lowered the voltages until the weakest target voxel was 0.3 % above its threshold.
 
 When the goal is out of reach. The planner reports whether it covered the tumour against the
-raised thresholds within the generator's limits (3000 V, 50 A, six probes). When it did not,
-no higher factor can be planned either, and the rounds stop there with that reason; likewise
-when the factor needed passes :data:`MAX_THRESHOLD_FACTOR`, or when the samples that cannot be
-simulated (probes that leave the domain or touch) are alone more misses than the goal allows.
-The plan chosen is then the most probable of the rounds (among those whose limits all held).
+raised thresholds within the generator's limits (3000 V, 50 A, six probes): whether it
+*reached* the factor. A factor it could not reach cannot be planned, and neither can any higher
+one; the factor the goal wants may also pass :data:`MAX_THRESHOLD_FACTOR`. The rounds then close
+in on the most field that can be planned (:func:`next_threshold_factor`): the largest factor
+allowed if it was not tried yet, else half-way between the highest factor reached and the
+lowest not reached, so that the plan chosen is the most probable one the limits allow, not the
+last one that happened to be reached. They stop, with the reason and the numbers, when no
+untried factor is left between the two, when the first round (the plain plan) is not reached
+at all, or when the samples that cannot be simulated (probes that leave the domain or touch)
+are alone more misses than the goal allows. The plan chosen is then the most probable of the
+rounds among those whose limits all held.
 
 A check stops as soon as its verdict is known: once the first ``k`` samples (in sample order,
 ``k`` at least :data:`MIN_DECIDING_SAMPLES`) hold more misses than the goal allows among all of
@@ -52,14 +58,16 @@ import numpy as np
 
 from irelab.case import Case
 from irelab.plan import PlanOptions, PlanResult, plan_treatment
+from irelab.plan.layout import track_mask
 from irelab.robust.evaluate import SampleOutcome
 from irelab.robust.model import UncertaintyModel
 from irelab.robust.statistics import json_number
 from irelab.robust.study import RobustOptions, RobustResult, robust_study
+from irelab.simulation.lethal import lethal_zone
 
 __all__ = ["MAX_ROUNDS", "MAX_THRESHOLD_FACTOR", "FACTOR_STEP", "INSTRUMENT_CHECKS",
            "MIN_DECIDING_SAMPLES", "RobustPlanStep", "RobustPlanResult", "allowed_misses",
-           "plan_robust", "raised_threshold_factor"]
+           "next_threshold_factor", "plan_robust", "raised_threshold_factor"]
 
 MAX_ROUNDS = 4
 """Plans (each checked by Monte Carlo) before giving up."""
@@ -123,15 +131,16 @@ class RobustPlanStep:
 
     @property
     def healthy_cm3(self) -> float:
-        """Healthy tissue in the unperturbed plan's lethal zone (outside the tumour, its margin
-        and the critical structures), against the tissues' own thresholds: the planner's
-        figure, which is against the raised ones, counts only what the raised thresholds
-        kill."""
+        """Healthy tissue in the unperturbed plan's lethal zone (outside the tumour, its margin,
+        the critical structures and the needle tracks), against the tissues' own thresholds.
+        The planner's own figure is against the raised ones and counts only what those kill;
+        for the first round (factor 1) the two are the same."""
         plan = self.plan
-        if self.threshold_factor == 1.0:
-            return plan.healthy_cm3
         target = plan.target
-        own = plan.fine.max_e_V_per_m >= target.lethal_threshold_V_per_m / self.threshold_factor
+        max_e = plan.fine.max_e_V_per_m
+        conductor = track_mask(plan.fine.layout, target) | (max_e == 0)
+        own = lethal_zone(max_e, target.lethal_threshold_V_per_m / self.threshold_factor,
+                          conductor)
         healthy = own & ~target.target & ~target.tumour & ~target.critical_any
         return float(healthy.sum()) * target.grid.voxel_volume_m3 * 1e6
 
@@ -256,6 +265,41 @@ def _out_of_reach(step: RobustPlanStep) -> str:
             f"{', '.join(stages) or 'the layout search'}; no higher factor can be planned")
 
 
+def next_threshold_factor(steps: Sequence[RobustPlanStep], target_probability: float
+                          ) -> tuple[float | None, str]:
+    """The factor of the next round, or ``None`` and why the rounds end (module doc).
+
+    The factor wanted is :func:`raised_threshold_factor` of the highest round the planner
+    reached (covered the tumour against its thresholds). It is planned when it lies below every
+    factor the planner could not reach and within :data:`MAX_THRESHOLD_FACTOR`. Otherwise the
+    rounds close in on the most field that can be planned: the largest factor allowed, if not
+    yet tried, else half-way (to :data:`FACTOR_STEP`) between the highest factor reached and
+    the lowest not reached, while such a factor is left between them."""
+    reached = [s for s in steps if s.reached]
+    high = max(reached, key=lambda s: s.threshold_factor)
+    wanted = raised_threshold_factor(high.threshold_factor, high.reserves(),
+                                     high.study.statistics.samples, target_probability)
+    if not math.isfinite(wanted):
+        return None, ("out of reach: the samples whose probes cannot be placed are alone more "
+                      "misses than the goal allows")
+    lowest_out = min((s.threshold_factor for s in steps if not s.reached), default=math.inf)
+    if wanted < lowest_out and wanted <= MAX_THRESHOLD_FACTOR + 1e-9:
+        return wanted, ""
+    ceiling = min(lowest_out, MAX_THRESHOLD_FACTOR)
+    tried = {s.threshold_factor for s in steps}
+    if ceiling == MAX_THRESHOLD_FACTOR and ceiling not in tried and ceiling < lowest_out:
+        return ceiling, ""
+    halfway = round(math.ceil((high.threshold_factor + ceiling) / 2 / FACTOR_STEP - 1e-9)
+                    * FACTOR_STEP, 6)
+    if high.threshold_factor < halfway < ceiling and halfway not in tried:
+        return halfway, ""
+    limit = (f"the planner reached {high.threshold_factor:.3f} x and could not cover the "
+             f"tumour against {lowest_out:.3f} x" if math.isfinite(lowest_out) else
+             f"the {MAX_THRESHOLD_FACTOR:g} x planned at most was reached")
+    return None, (f"out of reach: the goal needs about {wanted:.3f} x the lethal thresholds' "
+                  f"field; {limit}")
+
+
 def plan_robust(case: Case, options: PlanOptions, target_probability: float,
                 model: UncertaintyModel, study: RobustOptions,
                 stage: Callable[[str, float], None] | None = None,
@@ -292,19 +336,13 @@ def plan_robust(case: Case, options: PlanOptions, target_probability: float,
         steps.append(step)
         if checked.probability >= target_probability and step.safe:
             return RobustPlanResult(target_probability, tuple(steps), step, True)
-        if not step.reached:
+        if not any(s.reached for s in steps):
             reason = _out_of_reach(step)
             break
-        raised = raised_threshold_factor(factor, step.reserves(), checked.statistics.samples,
-                                         target_probability)
-        if not math.isfinite(raised):
-            reason = ("out of reach: the samples whose probes cannot be placed are alone more "
-                      "misses than the goal allows")
+        factor, why = next_threshold_factor(steps, target_probability)
+        if factor is None:
+            reason = why
             break
-        if raised > MAX_THRESHOLD_FACTOR + 1e-9:
-            reason = (f"out of reach: the goal needs about {raised:.3f} x the lethal thresholds' "
-                      f"field, beyond the {MAX_THRESHOLD_FACTOR:g} x planned at most")
-            break
-        factor = raised
+    best = max(steps, key=lambda s: (s.safe, s.probability))
     best = max(steps, key=lambda s: (s.safe, s.probability))
     return RobustPlanResult(target_probability, tuple(steps), best, False, reason)
