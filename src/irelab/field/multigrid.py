@@ -9,8 +9,9 @@ grid (:class:`~irelab.field.operators.FieldOperator`, with the cut-cell electrod
 there and the conductivity averaged over the 8 children; sub-voxel tissue interfaces,
 :mod:`irelab.field.interfaces`, only on the finest level: the coarser ones only precondition it
 and provide its start). Its face conductances cost one sweep, so the whole hierarchy is
-refreshed at every nonlinear step for less than one fine-grid operator application. The ray-cast cut cells keep a needle thinner than the spacing on the coarse grids
-(as partly open faces and links of small aperture), so coarsening continues down to
+refreshed at every nonlinear step for less than one fine-grid operator application. The
+ray-cast cut cells keep a needle thinner than the spacing on the coarse grids (as partly open
+faces and links of small aperture), so coarsening continues down to
 ``COARSEST_CELLS``, where a sparse LU factorisation (SuperLU through SciPy) solves exactly.
 
 Smoother: red-black Gauss-Seidel in single precision (a preconditioner needs no more), floating
