@@ -124,8 +124,12 @@ class SphereShape:
     radius_m: float
 
     def contains(self, points: np.ndarray) -> np.ndarray:
-        rel = points - np.asarray(self.centre_m)
-        return np.einsum("...i,...i->...", rel, rel) <= self.radius_m**2
+        """Inside (surface included); the same arithmetic as the case's sphere mask
+        (:mod:`irelab.case.anatomy`), so both paint the same voxels to the last bit."""
+        c = self.centre_m
+        r = self.radius_m
+        return ((points[..., 0] - c[0]) ** 2 + (points[..., 1] - c[1]) ** 2
+                + (points[..., 2] - c[2]) ** 2 <= r * r)
 
     def distance(self, points: np.ndarray) -> np.ndarray:
         """Signed distance (m, negative inside) from ``points[..., 3]`` to the surface."""
@@ -156,12 +160,12 @@ class CylinderShape:
         return a, axis, length2
 
     def contains(self, points: np.ndarray) -> np.ndarray:
-        a, axis, length2 = self._frame()
-        rel = points - a
-        s = rel @ axis / length2
-        q = rel - s[..., None] * axis
-        return ((np.einsum("...i,...i->...", q, q) <= self.radius_m**2) & (s >= 0)
-                & (s <= 1))
+        """Inside (surface included); the same arithmetic as the case's cylinder mask."""
+        a, d, length2 = self._frame()
+        rx, ry, rz = points[..., 0] - a[0], points[..., 1] - a[1], points[..., 2] - a[2]
+        s = (rx * d[0] + ry * d[1] + rz * d[2]) / length2
+        qx, qy, qz = rx - s * d[0], ry - s * d[1], rz - s * d[2]
+        return (np.sqrt(qx * qx + qy * qy + qz * qz) <= self.radius_m) & (s >= 0) & (s <= 1)
 
     def distance(self, points: np.ndarray) -> np.ndarray:
         return cylinder_sdf(points, self.start_m, self.end_m, self.radius_m)
@@ -187,8 +191,12 @@ class BoxShape:
     upper_m: tuple[float, float, float]
 
     def contains(self, points: np.ndarray) -> np.ndarray:
-        lo, hi = np.asarray(self.lower_m), np.asarray(self.upper_m)
-        return np.all((points >= lo) & (points <= hi), axis=-1)
+        """Inside (faces included), as the case's box mask."""
+        lo, hi = self.lower_m, self.upper_m
+        inside = np.ones(points.shape[:-1], dtype=bool)
+        for axis in range(3):
+            inside &= (points[..., axis] >= lo[axis]) & (points[..., axis] <= hi[axis])
+        return inside
 
     def distance(self, points: np.ndarray) -> np.ndarray:
         lo, hi = np.asarray(self.lower_m), np.asarray(self.upper_m)
@@ -259,11 +267,10 @@ class TissueInterfaces:
             out[region.shape.contains(points)] = region.label
         return out
 
-    def near_surface(self, grid: Grid) -> np.ndarray:
-        """Flat indices of the cells whose cube a shape's surface may cut: centre within half
-        a cube diagonal (``sqrt(3) h / 2``, with a little to spare) of some surface."""
-        x, y, z = grid.centres_m()
-        points = np.stack(np.broadcast_arrays(x, y, z), axis=-1)
+    def near_surface(self, grid: Grid, points: np.ndarray) -> np.ndarray:
+        """Flat indices of the cells whose cube a shape's surface may cut: centre (``points``,
+        the grid's centres) within half a cube diagonal (``sqrt(3) h / 2``, with a little to
+        spare) of some surface."""
         near = np.zeros(grid.shape, dtype=bool)
         reach = NEAR_SURFACE * grid.spacing_m
         for region in self.regions:
@@ -340,17 +347,21 @@ def subvoxel_weights(interfaces: TissueInterfaces, grid: Grid, labels: np.ndarra
 
     ``s0``: resting conductivity of each label; ``usable[axis]`` (grid-shaped, at each face's
     lower cell): the faces that may be changed (fully open, away from the electrodes' cut
-    cells). A cell is examined only where the shapes paint its centre with its own label (a
-    grid whose labels did not come from these shapes keeps the staircase there).
+    cells). ``ValueError`` when the shapes do not paint ``labels`` (they describe another
+    anatomy).
     """
     labels = np.asarray(labels)
     flat = labels.ravel()
     n_labels = len(s0)
     h = grid.spacing_m
-    near = interfaces.near_surface(grid)
-    centres = np.stack([grid.origin_m[a] + h * np.unravel_index(near, grid.shape)[a]
-                        for a in range(3)], axis=-1)
-    near = near[interfaces.labels(centres) == flat[near]]
+    x, y, z = grid.centres_m()
+    points = np.stack(np.broadcast_arrays(x, y, z), axis=-1)
+    differ = int(np.count_nonzero(interfaces.labels(points) != labels))
+    if differ:
+        raise ValueError(f"the sub-voxel shapes do not paint the problem's labels ({differ} "
+                         "voxels differ): they must describe the same anatomy")
+    near = interfaces.near_surface(grid, points)
+    del points
     fractions = cell_fractions(interfaces, grid, near, n_labels)
     is_mixed = fractions.max(axis=1) < 1 - MIXED_TOLERANCE
     mixed = near[is_mixed]
@@ -371,13 +382,6 @@ def subvoxel_weights(interfaces: TissueInterfaces, grid: Grid, labels: np.ndarra
         upper = cell + stride
         cell = cell[is_mixed_cell[cell] | is_mixed_cell[upper] | (flat[cell] != flat[upper])]
         upper = cell + stride
-        step = np.zeros(3)
-        step[axis] = h
-        p_lo = np.stack([grid.origin_m[a] + h * np.unravel_index(cell, grid.shape)[a]
-                         for a in range(3)], axis=-1)
-        painted = ((interfaces.labels(p_lo) == flat[cell])
-                   & (interfaces.labels(p_lo + step) == flat[upper]))
-        cell, upper = cell[painted], upper[painted]
         # each half's resting conductance: rays in parallel, tissues in series along each ray
         halves = []
         for cells, start in ((cell, 0.0), (upper, -0.5)):
