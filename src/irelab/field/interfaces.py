@@ -40,7 +40,11 @@ convex energy (the nonlinear solver's argument). A half lies inside its own cell
 energy is the cell's and the cells' energy fields need no correction factor (unlike the
 electrodes' links). The cell's one-sided gradient across such a face is
 ``kappa_c j w_c / h^2`` (``j`` the potential jump): the current density over ``s0_c``, the field
-in a pure cell's tissue.
+in a pure cell's tissue and the cube's effective field in a mixed one. (The field at a mixed
+cell's centre, in its own tissue, from the ray through the centre alone, was tried: on the
+``vessel`` scene it put the 1 mm lethal volume at +1.97 % instead of +0.37 %, the same within
+0.25 % at 0.75 and 0.5 mm. A mixed voxel counts whole in a lethal volume, so the cube's field
+is the one that represents it.)
 
 Exact lengths: every shape is convex, so the part of a segment ``p(s) = p0 + s d``,
 ``0 <= s <= 1``, inside it is one interval, the intersection of the intervals of its defining
