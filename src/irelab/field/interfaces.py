@@ -271,15 +271,14 @@ class TissueInterfaces:
             out[region.shape.contains(points)] = region.label
         return out
 
-    def near_surface(self, grid: Grid, points: np.ndarray) -> np.ndarray:
-        """Flat indices of the cells whose cube a shape's surface may cut: centre (``points``,
-        the grid's centres) within half a cube diagonal (``sqrt(3) h / 2``, with a little to
-        spare) of some surface."""
-        near = np.zeros(grid.shape, dtype=bool)
-        reach = NEAR_SURFACE * grid.spacing_m
+    def near_surface(self, points: np.ndarray, h: float) -> np.ndarray:
+        """Whether the cube of edge ``h`` centred at each of ``points`` may be cut by a shape's
+        surface: centre within half a cube diagonal (``sqrt(3) h / 2``, with a little to spare)
+        of some surface."""
+        near = np.zeros(points.shape[:-1], dtype=bool)
         for region in self.regions:
-            near |= np.abs(region.shape.distance(points)) <= reach
-        return np.flatnonzero(near)
+            near |= np.abs(region.shape.distance(points)) <= NEAR_SURFACE * h
+        return near
 
     def path_fractions(self, p0: np.ndarray, d: np.ndarray, n_labels: int) -> np.ndarray:
         """For each segment ``p0[i] + s d``, ``0 <= s <= 1``, the fraction of its length in
@@ -307,7 +306,12 @@ mixture (half the cube's diagonal is 0.866)."""
 SUBDIVISIONS = 4
 """Rays per side of a cell's or half face's cross-section (16 parallel rays) along which the
 tissues are integrated exactly; a design choice: the cross-section is sampled by the midpoint
-rule, to about 1/16 of a cell's volume for a surface cutting it obliquely."""
+rule (a plane's fraction within half a ray spacing, 1/8). With 8 (64 rays) the ``vessel``
+scene's current and lethal volume at 1 mm moved by 0.02 %."""
+
+SLAB_CELLS = 1 << 20
+"""Voxel centres per x-slab when painting and measuring distances over the whole grid (their
+coordinates, 24 bytes each, a slab at a time instead of the grid's at once)."""
 
 
 def _offsets(axis: int, h: float) -> np.ndarray:
@@ -358,14 +362,19 @@ def subvoxel_weights(interfaces: TissueInterfaces, grid: Grid, labels: np.ndarra
     flat = labels.ravel()
     n_labels = len(s0)
     h = grid.spacing_m
-    x, y, z = grid.centres_m()
-    points = np.stack(np.broadcast_arrays(x, y, z), axis=-1)
-    differ = int(np.count_nonzero(interfaces.labels(points) != labels))
+    _, y, z = grid.centres_m()
+    x = grid.axis_m(0)
+    slab = max(1, SLAB_CELLS // (grid.shape[1] * grid.shape[2]))
+    differ = 0
+    near_parts = []
+    for i in range(0, grid.shape[0], slab):  # x-slabs: a few coordinates arrays at a time
+        points = np.stack(np.broadcast_arrays(x[i:i + slab, None, None], y, z), axis=-1)
+        differ += int(np.count_nonzero(interfaces.labels(points) != labels[i:i + slab]))
+        near_parts.append(interfaces.near_surface(points, h).ravel())
     if differ:
         raise ValueError(f"the sub-voxel shapes do not paint the problem's labels ({differ} "
                          "voxels differ): they must describe the same anatomy")
-    near = interfaces.near_surface(grid, points)
-    del points
+    near = np.flatnonzero(np.concatenate(near_parts))
     fractions = cell_fractions(interfaces, grid, near, n_labels)
     is_mixed = fractions.max(axis=1) < 1 - MIXED_TOLERANCE
     mixed = near[is_mixed]
