@@ -29,6 +29,8 @@ cores, against the P3 reference: current 10.848 A, lethal 4.619 cm3, backed out 
 staircase's 1 mm figures -0.54 % and +1.36 % of an earlier full run of this benchmark):
 current and lethal volume -0.26 % and +0.37 % at 1 mm (staircase -0.54 %, +1.36 %), -0.21 % and
 -0.08 % at 0.75 mm (-0.21 %, +0.12 %), -0.12 % and +0.11 % at 0.5 mm (+0.02 %, -0.03 %).
+Solver CPU per pair at 1 mm (set-up and solve, 2 runs each, load 0.9): 0.60-0.65 s against
+0.50-0.58 s for the staircase; at 0.5 mm 3.9-4.1 s against 3.8-4.6 s.
 
 The FEM is the slow side: its coarsest level (P2) of the two-needle scene took 786 s wall at a
 1-minute load of 9-15 on 2 shared cores; the P3 level takes several times longer (bipolar
