@@ -22,6 +22,16 @@ the exact volume fraction of the tetrahedron above the threshold. irelab:
 :func:`irelab.field.lethal_volume_m3` (sub-voxel). Wall time and peak memory are measured per
 run in a fresh process (mesh generation and set-up included).
 
+The vessel is given to irelab as a case of shapes gives it: voxel labels by centre plus the
+cylinder itself for the sub-voxel tissue interfaces (:mod:`irelab.field.interfaces`); the
+``vessel`` scene prints both that and the plain staircase. Measured (load 1.2-2.0 on 2 shared
+cores, against the P3 reference: current 10.848 A, lethal 4.619 cm3, backed out of the
+staircase's 1 mm figures -0.54 % and +1.36 % of an earlier full run of this benchmark):
+current and lethal volume -0.26 % and +0.37 % at 1 mm (staircase -0.54 %, +1.36 %), -0.21 % and
+-0.08 % at 0.75 mm (-0.21 %, +0.12 %), -0.12 % and +0.11 % at 0.5 mm (+0.02 %, -0.03 %).
+Solver CPU per pair at 1 mm (set-up and solve, 2 runs each, load 0.9): 0.60-0.65 s against
+0.50-0.58 s for the staircase; at 0.5 mm 3.9-4.1 s against 3.8-4.6 s.
+
 The FEM is the slow side: its coarsest level (P2) of the two-needle scene took 786 s wall at a
 1-minute load of 9-15 on 2 shared cores; the P3 level takes several times longer (bipolar
 probe: 333 s for P2, 1032 s for P3). The floating third needle is the slowest: its potential's
@@ -51,14 +61,17 @@ from pathlib import Path
 import numpy as np
 
 from irelab.field import (
+    CylinderShape,
     Electrode,
     FieldProblem,
     FieldSolver,
     Grid,
     Insulator,
     Material,
+    ShapeRegion,
     SmoothStepConductivity,
     SolverOptions,
+    TissueInterfaces,
     lethal_volume_m3,
 )
 from irelab.field.geometry import cylinder_sdf
@@ -160,7 +173,9 @@ SCENES = {
 
 
 # -- irelab ------------------------------------------------------------------------------
-def irelab_problem(scene: Scene, spacing_mm: float) -> FieldProblem:
+def irelab_problem(scene: Scene, spacing_mm: float, subvoxel: bool = True) -> FieldProblem:
+    """The scene on a voxel grid; its vessels also as analytic shapes (sub-voxel tissue
+    interfaces, as a case of shapes gets them) unless ``subvoxel`` is False (the staircase)."""
     grid = Grid.centred(tuple(s * MM for s in scene.box_mm), spacing_mm * MM)
     labels = np.zeros(grid.shape, dtype=np.int8)
     if scene.vessels:
@@ -178,7 +193,14 @@ def irelab_problem(scene: Scene, spacing_mm: float) -> FieldProblem:
             Insulator(*seg) if r.insulator else Electrode(*seg))
     materials = tuple(Material(name, model) for name, model in
                       zip(("liver", "blood"), _tissues(scene), strict=True))
-    return FieldProblem(grid, labels, materials, tuple(electrodes), tuple(insulators))
+    shapes = None
+    if subvoxel and scene.vessels:
+        shapes = TissueInterfaces(tuple(
+            ShapeRegion(CylinderShape(tuple(np.multiply(v.start_mm, MM)),
+                                      tuple(np.multiply(v.end_mm, MM)), v.radius_mm * MM), 1)
+            for v in scene.vessels))
+    return FieldProblem(grid, labels, materials, tuple(electrodes), tuple(insulators),
+                        subvoxel=shapes)
 
 
 def _tissues(scene: Scene) -> tuple[SmoothStepConductivity, SmoothStepConductivity]:
@@ -188,14 +210,16 @@ def _tissues(scene: Scene) -> tuple[SmoothStepConductivity, SmoothStepConductivi
     return SmoothStepConductivity(s, s, LIVER.e_rev_V_per_m, LIVER.e_irr_V_per_m), BLOOD
 
 
-def run_irelab(scene: Scene, spacing_mm: float) -> dict:
+def run_irelab(scene: Scene, spacing_mm: float, subvoxel: bool = True) -> dict:
     t0 = time.perf_counter()
-    problem = irelab_problem(scene, spacing_mm)
+    c0 = time.process_time()
+    problem = irelab_problem(scene, spacing_mm, subvoxel)
     solver = FieldSolver(problem, SolverOptions(nonlinear_rtol=1e-4))
     sol = solver.solve_pair(scene.anode, scene.cathode, scene.voltage_V)
     volume = lethal_volume_m3(problem, sol.e_field_V_per_m, scene.threshold_V_per_m)
     return {"current_A": sol.current_A, "lethal_cm3": volume * 1e6,
             "converged": sol.converged, "wall_s": time.perf_counter() - t0,
+            "cpu_s": time.process_time() - c0,
             "voxels": problem.grid.size, "peak_MiB": _peak_mib()}
 
 
@@ -513,13 +537,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.fem_only:
             continue
         ref = fem[-1]
+        variants = (True, False) if scene.vessels else (True,)
         for spacing in SPACINGS_MM:
-            r = _fresh(run_irelab, scene, spacing)
-            di = 100 * (r["current_A"] / ref["current_A"] - 1)
-            dv = 100 * (r["lethal_cm3"] / ref["lethal_cm3"] - 1)
-            print(f"  irelab {spacing:4.2f} mm ({r['voxels']:,} voxels): current "
-                  f"{r['current_A']:.4f} A ({di:+.2f} %), lethal {r['lethal_cm3']:.4f} cm3 "
-                  f"({dv:+.2f} %) ({r['wall_s']:.1f} s, {r['peak_MiB']:.0f} MiB)", flush=True)
+            for subvoxel in variants:
+                r = _fresh(run_irelab, scene, spacing, subvoxel)
+                di = 100 * (r["current_A"] / ref["current_A"] - 1)
+                dv = 100 * (r["lethal_cm3"] / ref["lethal_cm3"] - 1)
+                kind = ("" if not scene.vessels else
+                        " sub-voxel" if subvoxel else " staircase")
+                print(f"  irelab{kind} {spacing:4.2f} mm ({r['voxels']:,} voxels): current "
+                      f"{r['current_A']:.4f} A ({di:+.2f} %), lethal {r['lethal_cm3']:.4f} cm3 "
+                      f"({dv:+.2f} %) ({r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s CPU, "
+                      f"{r['peak_MiB']:.0f} MiB)", flush=True)
     print(f"\n1-min load average at end: {os.getloadavg()[0]:.2f}")
     return 0
 

@@ -215,3 +215,38 @@ def test_placements_move_the_array_back_and_sideways() -> None:
     assert np.allclose(np.asarray(shaft.start_m[:2]) * 1e3, [8, -4])
     again = parse_case(yaml.safe_load(case_text(case)))
     assert again.protocol.placements == case.protocol.placements
+
+
+def test_shape_anatomy_gives_the_solver_its_shapes() -> None:
+    """A case of shapes only hands its regions to the solver as sub-voxel interfaces, in
+    painting order with their tissues' labels, and those shapes paint exactly the case's labels
+    (the solver refuses shapes of another anatomy); with or without probes."""
+    from irelab.field import CylinderShape, SphereShape
+
+    case = parse_case(two_needles())
+    for problem in (case.field_problem(), case.field_problem(anatomy_only=True)):
+        shapes = problem.subvoxel
+        assert shapes is not None
+        kinds = [type(r.shape) for r in shapes.regions]
+        assert kinds == [SphereShape, CylinderShape]
+        names = case.tissue_names
+        assert [names[r.label] for r in shapes.regions] == ["tumour", "blood"]
+        assert shapes.regions[1].shape.radius_m == pytest.approx(2e-3)
+        x, y, z = problem.grid.centres_m()
+        points = np.stack(np.broadcast_arrays(x, y, z), axis=-1)
+        assert np.array_equal(shapes.labels(points), problem.labels)
+
+
+def test_image_anatomy_keeps_voxel_labels(tmp_path) -> None:
+    """A case with an image region has no implicit surface there: no sub-voxel shapes, even
+    for its other, drawn regions (the solver gets today's staircase)."""
+    path = tmp_path / "seg.nii.gz"
+    _write_label_image(path, (-20.0, -20.0, -15.0), 1.0, (40, 40, 30), (0, 0, 0), 6, 2)
+    mapping = two_needles()
+    mapping["anatomy"]["regions"][0] = {"tissue": "tumour",
+                                        "image": {"path": path.name, "label": 2}}
+    case_file = tmp_path / "case.yaml"
+    case_file.write_text(yaml.safe_dump(mapping))
+    case = load_case(case_file)
+    assert case.field_problem().subvoxel is None
+    assert case.field_problem(anatomy_only=True).subvoxel is None

@@ -4,7 +4,11 @@ A voxel belongs to a shape when its centre does (spheres, cylinders, boxes). Lab
 (NIfTI, NRRD, MetaImage, or a DICOM series directory) are read with SimpleITK in physical
 coordinates: the case frame is the image's physical frame in mm (the patient's LPS, as ITK and
 DICOM have it; SimpleITK converts NIfTI's RAS), so an image-based case sets ``domain.center_mm``
-where the anatomy is. Regions are painted in file order, later over earlier.
+where the anatomy is. Regions are painted in file order, later over earlier. When every region
+is a shape, the same shapes also go to the solver as
+:class:`~irelab.field.interfaces.TissueInterfaces` (:func:`shape_interfaces`), which places each
+tissue interface where the shape's surface crosses the grid links instead of half-way between
+voxel centres; the labels stay as painted.
 
 A region's label is resampled onto the case grid as its indicator (1 inside, 0 outside),
 interpolated linearly at each grid voxel's centre and kept where it reaches one half. Where the
@@ -26,6 +30,13 @@ import numpy as np
 
 from irelab.case.schema import BoxSpec, CylinderSpec, ImageSpec, RegionSpec, SphereSpec
 from irelab.errors import InputError
+from irelab.field.interfaces import (
+    BoxShape,
+    CylinderShape,
+    ShapeRegion,
+    SphereShape,
+    TissueInterfaces,
+)
 from irelab.field.problem import Grid
 
 __all__: list[str] = []
@@ -170,3 +181,28 @@ def region_mask(grid: Grid, region: RegionSpec, base_dir: Path, source: str, key
         return image_mask(grid, region.image, base_dir, source, f"{key}.image", cache)
     builders = {"sphere": sphere_mask, "cylinder": cylinder_mask, "box": box_mask}
     return builders[kind](grid, getattr(region, kind))
+
+
+def _shape(region: RegionSpec) -> SphereShape | CylinderShape | BoxShape:
+    """The region's shape in metres (the same inequalities as its mask above)."""
+    def m(v):
+        return tuple(float(c) * MM for c in v)
+
+    if region.sphere is not None:
+        return SphereShape(m(region.sphere.center_mm), region.sphere.radius_mm * MM)
+    if region.cylinder is not None:
+        c = region.cylinder
+        return CylinderShape(m(c.start_mm), m(c.end_mm), c.radius_mm * MM)
+    return BoxShape(m(region.box.min_mm), m(region.box.max_mm))
+
+
+def shape_interfaces(regions: Sequence[RegionSpec], tissue_names: Sequence[str]
+                     ) -> TissueInterfaces | None:
+    """The anatomy as analytic shapes for the solver's sub-voxel interfaces, or None when a
+    region is an image (no implicit surface: its voxel labels are all there is) or there are no
+    regions. Labels index ``tissue_names`` (background first), in painting order."""
+    if not regions or any(r.shape_kind == "image" for r in regions):
+        return None
+    names = list(tissue_names)
+    return TissueInterfaces(tuple(ShapeRegion(_shape(r), names.index(r.tissue))
+                                  for r in regions))

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from irelab.case.anatomy import region_mask
+from irelab.case.anatomy import region_mask, shape_interfaces
 from irelab.case.probes import conductor_mask, probe_conductors
 from irelab.case.schema import ImagingSpec, RegionSpec, UncertaintySpec
 from irelab.case.tissues import Tissue
@@ -293,7 +293,9 @@ class Case:
     def field_problem(self, spacing_mm: float | None = None, position: int = 0,
                       anatomy_only: bool = False) -> FieldProblem:
         """The solver's problem at ``spacing_mm`` (default the case's), probes at ``position``
-        (none with ``anatomy_only``, for planning)."""
+        (none with ``anatomy_only``, for planning). An anatomy of shapes only (no image region)
+        comes with its shapes for the solver's sub-voxel tissue interfaces
+        (:func:`irelab.case.anatomy.shape_interfaces`)."""
         if not 0 <= position < self.positions:
             raise ValueError(f"position must be in [0, {self.positions}), got {position}")
         grid = self.grid(spacing_mm)
@@ -301,11 +303,13 @@ class Case:
             raise InputError(self.source, "domain.spacing_mm", f"a grid of at most {MAX_VOXELS:,}"
                              " voxels", f"{grid.size:,} voxels at {grid.spacing_m / MM:g} mm")
         materials = tuple(self.tissues[n].material() for n in self.tissue_names)
+        subvoxel = shape_interfaces(self.regions, self.tissue_names)
         if anatomy_only:
-            return FieldProblem(grid=grid, labels=self.labels(grid), materials=materials)
+            return FieldProblem(grid=grid, labels=self.labels(grid), materials=materials,
+                                subvoxel=subvoxel)
         electrodes, insulators = self.conductors(grid, position)
         return FieldProblem(grid=grid, labels=self.labels(grid), materials=materials,
-                            electrodes=electrodes, insulators=insulators)
+                            electrodes=electrodes, insulators=insulators, subvoxel=subvoxel)
 
     def e_irr_V_per_m(self, grid: Grid) -> np.ndarray:
         """The lethal threshold of every voxel's tissue."""

@@ -1,6 +1,13 @@
 """Electric field with field-dependent conductivity on a voxel grid."""
 
 from irelab.field.conductivity import MODELS, ConductivityModel, SmoothStepConductivity
+from irelab.field.interfaces import (
+    BoxShape,
+    CylinderShape,
+    ShapeRegion,
+    SphereShape,
+    TissueInterfaces,
+)
 from irelab.field.problem import (
     Electrode,
     FieldProblem,
@@ -15,6 +22,11 @@ from irelab.field.volume import lethal_volume_m3
 
 __all__ = [
     "MODELS",
+    "BoxShape",
+    "CylinderShape",
+    "ShapeRegion",
+    "SphereShape",
+    "TissueInterfaces",
     "ConductivityModel",
     "Electrode",
     "FieldProblem",

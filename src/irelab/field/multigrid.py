@@ -6,10 +6,12 @@ smoothed-aggregation setup alone takes about 8 s on our 2-core machine (measured
 changes at every nonlinear step. The voxel grids nest exactly (a coarse cell is 2x2x2 fine cells),
 so each coarser level is simply the same finite-volume operator *rediscretised* on the coarser
 grid (:class:`~irelab.field.operators.FieldOperator`, with the cut-cell electrodes recomputed
-there and the conductivity averaged over the 8 children). Its face conductances cost one sweep,
-so the whole hierarchy is refreshed at every nonlinear step for less than one fine-grid operator
-application. The ray-cast cut cells keep a needle thinner than the spacing on the coarse grids
-(as partly open faces and links of small aperture), so coarsening continues down to
+there and the conductivity averaged over the 8 children; sub-voxel tissue interfaces,
+:mod:`irelab.field.interfaces`, only on the finest level: the coarser ones only precondition it
+and provide its start). Its face conductances cost one sweep, so the whole hierarchy is
+refreshed at every nonlinear step for less than one fine-grid operator application. The
+ray-cast cut cells keep a needle thinner than the spacing on the coarse grids (as partly open
+faces and links of small aperture), so coarsening continues down to
 ``COARSEST_CELLS``, where a sparse LU factorisation (SuperLU through SciPy) solves exactly.
 
 Smoother: red-black Gauss-Seidel in single precision (a preconditioner needs no more), floating
@@ -70,7 +72,7 @@ def build_levels(problem: FieldProblem, kernels: ArrayKernels,
                  coarsest_cells: int = COARSEST_CELLS) -> list[FieldOperator]:
     """The operators of the hierarchy for ``problem``, finest first."""
     op = FieldOperator(problem.grid, problem.labels, problem.tissues, problem.electrodes,
-                       problem.insulators, kernels)
+                       problem.insulators, kernels, interfaces=problem.subvoxel)
     levels = [op]
     n_tissues = len(problem.tissues)
     radius = min((e.radius_m for e in problem.electrodes), default=np.inf)

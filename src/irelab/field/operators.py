@@ -36,6 +36,13 @@ therefore has a fixed factor ``nu_c = sqrt(3 / (3 + sum_links (w theta^2 / h - f
 is :meth:`FieldOperator.e_field_central`, which has no O(h^2) bias.) The energy stays convex
 (``W_c(E) = int_0^E sigma_c(nu_c e) e de``), so the solver's argument is unchanged.
 
+Sub-voxel tissue interfaces (when the problem has ``subvoxel`` shapes,
+:mod:`irelab.field.interfaces`): a cell a tissue surface cuts is *mixed*, its ``sigma_c(E)`` the
+volume-fraction weighted mean of its tissues' (still one convex ``W_c``), and the faces next to
+mixed cells or between two tissues get half-face weights from the exact tissue lengths along
+rays through each half face, so that the face conductance at rest is the exact series of the
+two halves (each the parallel of its rays); the gradient structure is unchanged.
+
 Storage: per axis the two half-face weights ``g_lo = 2h f kappa_lo^2`` and ``g_hi`` (per unit
 conductivity, grid-shaped, :mod:`irelab.field.kernels`); the grid sweeps are the kernels'.
 """
@@ -48,6 +55,7 @@ import numpy as np
 
 from irelab.field.conductivity import ConductivityModel, SmoothStepConductivity
 from irelab.field.geometry import CutGeometry, cut_geometry
+from irelab.field.interfaces import TissueInterfaces, subvoxel_weights
 from irelab.field.kernels import ArrayKernels
 from irelab.field.problem import Electrode, Grid, Insulator
 
@@ -57,7 +65,6 @@ WEIGHT_DTYPE = np.float32
 """Storage of the half-face weights and apertures: geometry known to ~1e-7 is plenty (the rays
 resolve apertures to 1/36), and single precision halves the memory every sweep reads. All
 arithmetic with them is in double precision."""
-
 
 def _face_slices(axis: int) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
     lo = [slice(None)] * 3
@@ -79,6 +86,7 @@ class FieldOperator:
         insulators: Sequence[Insulator] = (),
         kernels: ArrayKernels | None = None,
         calibrate: bool = True,
+        interfaces: TissueInterfaces | None = None,
     ) -> None:
         self.grid = grid
         self.kernels = kernels or ArrayKernels(np)
@@ -105,6 +113,11 @@ class FieldOperator:
         share = g.link_weight * g.link_theta**2 / h - 0.5 * g.link_aperture
         link_share = np.bincount(g.link_cell, weights=share, minlength=self.n_cells)
         self.nu = np.sqrt(3.0 / (3.0 + link_share)).reshape(self.shape)
+        self._interface_gradient: list[tuple[np.ndarray, int, np.ndarray, np.ndarray]] = []
+        self.mixed = np.zeros(0, dtype=np.int64)  # cells of several tissues (sub-voxel)
+        self.mixed_fractions = np.zeros((0, len(self.tissues)))
+        if interfaces is not None:
+            self._tissue_interfaces(interfaces)
         self.table = None  # per-label parameters when every tissue is a smoothed step
         if all(isinstance(t, SmoothStepConductivity) for t in self.tissues):
             self.table = np.array([[t.sigma0_S_per_m, t.sigma1_S_per_m - t.sigma0_S_per_m,
@@ -117,6 +130,50 @@ class FieldOperator:
         self.group_electrode = groups % (self.n_electrodes + 1)
         self.active = g.active.reshape(self.shape)
         self.inactive = np.flatnonzero(~g.active)  # the conductors' cells (few): flat indices
+
+    def _tissue_interfaces(self, interfaces: TissueInterfaces) -> None:
+        """Sub-voxel tissue interfaces (:mod:`irelab.field.interfaces`): the mixed cells'
+        volume fractions, the interface faces' ``g_lo``/``g_hi`` (overwritten) and one-sided
+        gradient corrections (for :meth:`e_field_central`). Faces of the electrodes' cut cells
+        are left alone."""
+        g = self.geometry
+        cut = np.zeros(self.n_cells, dtype=bool)
+        cut[g.link_cell] = True
+        cut = cut.reshape(self.shape)
+        usable = []
+        for axis in range(3):
+            lo, hi = [slice(None)] * 3, [slice(None)] * 3
+            lo[axis], hi[axis] = slice(0, -1), slice(1, None)
+            ok = np.zeros(self.shape, dtype=bool)  # at the lower cell of each face
+            ok[tuple(lo)] = (self.apertures[axis] == 1) & ~cut[tuple(lo)] & ~cut[tuple(hi)]
+            usable.append(ok)
+        weights = subvoxel_weights(interfaces, self.grid, self.labels, self.s0, usable)
+        self.mixed = weights.mixed
+        self.mixed_fractions = weights.fractions
+        for faces in weights.faces:
+            self.g_lo[faces.axis].ravel()[faces.cell] = faces.g_lo
+            self.g_hi[faces.axis].ravel()[faces.cell] = faces.g_hi
+            self._interface_gradient.append((faces.cell, faces.axis, faces.grad_lo,
+                                             faces.grad_hi))
+
+    def _mix(self, e: np.ndarray, sigma: np.ndarray, dsigma: np.ndarray | None = None
+             ) -> None:
+        """Overwrite the mixed cells' ``sigma(nu E)`` (and its derivative in E) by the volume
+        fraction weighted mean of their tissues' (the conduction along an interface)."""
+        if not len(self.mixed):
+            return
+        en = e.ravel()[self.mixed] * self.nu.ravel()[self.mixed]
+        s = np.zeros(len(self.mixed))
+        d = np.zeros(len(self.mixed))
+        for k, model in enumerate(self.tissues):
+            w = self.mixed_fractions[:, k]
+            if w.any():
+                s += w * model.sigma(en)
+                if dsigma is not None:
+                    d += w * model.dsigma_dE(en)
+        sigma.ravel()[self.mixed] = s
+        if dsigma is not None:
+            dsigma.ravel()[self.mixed] = d * self.nu.ravel()[self.mixed]
 
     # -- vectors --------------------------------------------------------------------------
     def cells(self, x: np.ndarray) -> np.ndarray:
@@ -142,9 +199,12 @@ class FieldOperator:
         """sigma (S/m) of every cell at the energy fields ``e_cells`` (V/m): ``sigma(nu E)``."""
         e = np.ascontiguousarray(e_cells, dtype=float).reshape(self.shape)
         if self.table is not None:
-            return self.kernels.smoothstep(e, self.nu, self.label_array, self.table,
-                                           np.empty(self.shape))
-        return self._per_tissue(e, "sigma")
+            s = self.kernels.smoothstep(e, self.nu, self.label_array, self.table,
+                                        np.empty(self.shape))
+        else:
+            s = self._per_tissue(e, "sigma")
+        self._mix(e, s)
+        return s
 
     def sigma_and_derivative(self, e_cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``sigma(nu E)`` and ``d sigma(nu E) / dE`` at the energy fields ``e_cells``."""
@@ -153,8 +213,10 @@ class FieldOperator:
             d = np.empty(self.shape)
             s = self.kernels.smoothstep(e, self.nu, self.label_array, self.table,
                                         np.empty(self.shape), d)
-            return s, d
-        return self._per_tissue(e, "sigma"), self._per_tissue(e, "dsigma_dE") * self.nu
+        else:
+            s, d = self._per_tissue(e, "sigma"), self._per_tissue(e, "dsigma_dE") * self.nu
+        self._mix(e, s, d)
+        return s, d
 
     def dsigma_dE(self, e_cells: np.ndarray) -> np.ndarray:
         """d sigma(nu E) / dE at the energy fields ``e_cells``."""
@@ -163,7 +225,7 @@ class FieldOperator:
     def slope(self, p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, t: float) -> float:
         """``sum_c h^3 sigma_c(|E_c(t)|) (p1 + t p2)`` with ``|E(t)|^2 = p0 + 2 t p1 + t^2 p2``:
         the energy's slope along a line (see the solver's line search)."""
-        if self.table is not None:
+        if self.table is not None and not len(self.mixed):
             return self.h3 * self.kernels.slope(p0, p1, p2, t, self.nu, self.label_array,
                                                 self.table)
         e = np.sqrt(np.maximum(p0 + 2 * t * p1 + t * t * p2, 0))
@@ -271,6 +333,12 @@ class FieldOperator:
         grad = [np.empty(self.shape) for _ in range(3)]
         self.kernels.central_gradient(self.cells(x), self.label_array, self.s0, self.apertures,
                                       h, grad)
+        cells = self.cells(x).ravel()
+        for cell, axis, c_lo, c_hi in self._interface_gradient:
+            upper = cell + int(np.prod(self.shape[axis + 1:]))
+            jump = (cells[upper] - cells[cell]) / h
+            np.add.at(grad[axis].ravel(), cell, c_lo * jump)
+            np.add.at(grad[axis].ravel(), upper, c_hi * jump)
         g = self.geometry
         one_sided = self.link_jumps(x) * g.link_sign / (g.link_theta * h) / 2
         for axis in range(3):

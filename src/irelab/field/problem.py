@@ -14,10 +14,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from irelab.field.conductivity import ConductivityModel
+
+if TYPE_CHECKING:
+    from irelab.field.interfaces import TissueInterfaces
 
 __all__ = ["Grid", "Electrode", "Insulator", "FieldProblem", "Material", "PairSolution",
            "TissueRole"]
@@ -124,7 +128,10 @@ class Material:
 class FieldProblem:
     """Everything the solver needs: grid, tissue of each voxel, electrodes and insulators.
 
-    ``labels[i, j, k]`` indexes ``materials``.
+    ``labels[i, j, k]`` indexes ``materials``. ``subvoxel``: the anatomy as analytic shapes
+    when it is made of them (:mod:`irelab.field.interfaces`); the operator then places each
+    tissue interface where the shapes' surface crosses the grid links instead of half-way
+    between voxel centres. The labels stay painted by voxel centre. None: the staircase.
     """
 
     grid: Grid
@@ -132,6 +139,7 @@ class FieldProblem:
     materials: tuple[Material, ...]
     electrodes: tuple[Electrode, ...] = ()
     insulators: tuple[Insulator, ...] = ()
+    subvoxel: TissueInterfaces | None = None
 
     def __post_init__(self) -> None:
         if self.labels.shape != self.grid.shape:
