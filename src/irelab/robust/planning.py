@@ -344,5 +344,4 @@ def plan_robust(case: Case, options: PlanOptions, target_probability: float,
             reason = why
             break
     best = max(steps, key=lambda s: (s.safe, s.probability))
-    best = max(steps, key=lambda s: (s.safe, s.probability))
     return RobustPlanResult(target_probability, tuple(steps), best, False, reason)
