@@ -159,3 +159,47 @@ def test_a_stop_rule_ends_at_the_same_sample_whatever_the_order_of_arrival() -> 
         np.testing.assert_array_equal(a.probability, b.probability)
         np.testing.assert_array_equal(a.margin_values, b.margin_values)
         assert [o.index for o in agg.outcomes(found)] == list(range(expected))
+
+
+def test_samples_whose_current_would_pass_the_generators_limit_are_counted() -> None:
+    """A sample counts when its largest first-pulse current is above the first-pulse limit
+    (at the limit it does not); a sample that could not be simulated has no current and is
+    left out of the trials. Without a limit there is no figure."""
+    shape = (4, 4, 4)
+    params = (Parameter("array lateral a", "array", "mm"),)
+    currents = (30.0, 42.0, 42.0001, 60.0, None)
+    samples = SampleSet(params, np.zeros((len(currents), 1)), tuple(None for _ in currents))
+    outcomes = [SampleOutcome(index=k, simulated=i is not None, coverage=1.0, margin_mm=1.0,
+                              lethal_bits=np.packbits(np.zeros(shape, dtype=bool)), shape=shape,
+                              max_current_A=i or 0.0)
+                for k, i in enumerate(currents)]
+    limited = Aggregator(samples, shape, first_pulse_limit_A=42.0)
+    free = Aggregator(samples, shape)
+    for o in outcomes:
+        limited.add(o)
+        free.add(o)
+    over = limited.statistics().current_over_limit
+    assert (over.successes, over.trials) == (2, 4)
+    assert free.statistics().current_over_limit is None
+
+
+def test_the_studys_current_limit_is_the_planners() -> None:
+    """One current model: the first-pulse current the study holds a sample to is the one the
+    planner holds a pair to for the same pulses (the generator's limit over the rise of the
+    current across the train), and fewer pulses allow more current."""
+    from dataclasses import replace
+
+    from irelab.plan import PlanOptions
+    from irelab.plan.context import with_current_rise
+    from irelab.robust.study import first_pulse_limit_A
+
+    limits = []
+    for pulses in (90, 70):
+        options = PlanOptions()
+        options = with_current_rise(replace(options, schedule=replace(
+            options.schedule, pulses_per_pair=pulses)))
+        study_limit = first_pulse_limit_A(pulses)
+        assert study_limit == pytest.approx(options.limits.initial_current_limit_A, rel=1e-12)
+        assert study_limit < options.limits.max_current_A
+        limits.append(study_limit)
+    assert limits[1] > limits[0]

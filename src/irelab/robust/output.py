@@ -18,7 +18,7 @@ import numpy as np
 
 from irelab.field import TissueRole
 from irelab.robust.statistics import json_number
-from irelab.robust.study import RobustResult
+from irelab.robust.study import RobustResult, first_pulse_limit_A
 from irelab.simulation.output import write_volume
 
 __all__ = ["ISOLINES", "robust_json", "write_probability_map", "write_robust"]
@@ -119,6 +119,9 @@ def robust_json(result: RobustResult) -> dict:
                     "max_current_A": round(nominal.max_current_A, 3),
                     "critical_damage_mm3": None if nominal.critical_damage_mm3 is None
                     else dict(nominal.critical_damage_mm3)},
+        "current_over_limit_probability": None if stats.current_over_limit is None
+        else stats.current_over_limit.to_json(),
+        "first_pulse_current_limit_A": round(first_pulse_limit_A(result.case.protocol.pulses), 3),
         "thermal_damage_probability": None if stats.thermal is None else {
             name: interval.to_json() for name, interval in stats.thermal.items()},
         "sensitivity": _indices(stats.sensitivity),

@@ -151,10 +151,13 @@ class RobustStatistics:
     coverage_values: np.ndarray
     margin_values: np.ndarray
     reserve_values: np.ndarray
-    sensitivity_reserve: tuple[Sensitivity, ...]
-    """First-order indices on the field reserve (module doc)."""
     """Each sample's field reserve (:attr:`SampleOutcome.field_reserve`; NaN when not
     simulated)."""
+    sensitivity_reserve: tuple[Sensitivity, ...]
+    """First-order indices on the field reserve (module doc)."""
+    current_over_limit: Interval | None = None
+    """Simulated samples in which some pair's current would pass the generator's limit on some
+    pulse (None: no limit given); see :class:`Aggregator`."""
 
     @property
     def field_reserve(self) -> Distribution1D:
@@ -171,13 +174,21 @@ class RobustStatistics:
 
 class Aggregator:
     """Collects :class:`SampleOutcome` objects as they arrive and summarises them in sample
-    order: all of them, or the first ``k`` when a study stops early (:meth:`advance`)."""
+    order: all of them, or the first ``k`` when a study stops early (:meth:`advance`).
+
+    ``first_pulse_limit_A``: the largest first-pulse current a pair may draw without its
+    current passing the generator's limit later in its train (the delivery simulator's current
+    model, as the planner uses it: :attr:`irelab.plan.targets.PlanLimits.initial_current_limit_A`).
+    A sample's currents are first-pulse currents (its converged sigma(E)), so a sample above it
+    is one whose delivery the generator would stop at that pair (over-current abort) and whose
+    coverage assumes every pulse delivered as planned."""
 
     def __init__(self, samples: SampleSet, shape: tuple[int, int, int],
-                 thermal_samples: int = 0) -> None:
+                 thermal_samples: int = 0, first_pulse_limit_A: float | None = None) -> None:
         self.samples = samples
         self.shape = shape
         self.thermal_samples = thermal_samples  # the thermal model ran on samples below this
+        self.first_pulse_limit_A = first_pulse_limit_A
         self._outcomes: list[SampleOutcome | None] = [None] * len(samples)
         self.received = 0
         self.prefix = 0  # samples 0 .. prefix - 1 have all arrived and were offered to a stop
@@ -225,6 +236,10 @@ class Aggregator:
         margin = np.array([o.margin_mm if o.simulated else np.nan for o in outcomes])
         simulated = np.array([o.simulated for o in outcomes])
         reserve = np.array([o.field_reserve if o.simulated else np.nan for o in outcomes])
+        over = None
+        if self.first_pulse_limit_A is not None:
+            over = Interval.of(sum(o.simulated and o.max_current_A > self.first_pulse_limit_A
+                                   for o in outcomes), int(simulated.sum()))
         return RobustStatistics(
             samples=n, simulated=int(simulated.sum()),
             coverage_probability=Interval.of(covered, n),
@@ -236,7 +251,8 @@ class Aggregator:
             sensitivity_reserve=_sensitivity(self.samples.parameters, self.samples.values[:n],
                                              reserve, simulated & np.isfinite(reserve)),
             not_converged=sum(not o.converged for o in outcomes),
-            coverage_values=coverage, margin_values=margin, reserve_values=reserve)
+            coverage_values=coverage, margin_values=margin, reserve_values=reserve,
+            current_over_limit=over)
 
 
 def _thermal(ran: Sequence[SampleOutcome]) -> dict[str, Interval] | None:
