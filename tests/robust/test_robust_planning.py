@@ -117,8 +117,10 @@ def no_tracks(monkeypatch):
 
 
 def _step(margin_mm: float, covered: int, trials: int, stopped_after: int | None,
-          factor: float = 1.0, reserves: np.ndarray | None = None, reached: bool = True):
-    """A round with just what its description reads (a plan of two pairs, one placement)."""
+          factor: float = 1.0, reserves: np.ndarray | None = None, reached: bool = True,
+          over_limit: int | None = None):
+    """A round with just what its description reads (a plan of two pairs, one placement);
+    ``over_limit``: samples whose current would pass the generator's limit (None: no figure)."""
     from types import SimpleNamespace
 
     from irelab.robust.planning import RobustPlanStep
@@ -141,7 +143,9 @@ def _step(margin_mm: float, covered: int, trials: int, stopped_after: int | None
     study = SimpleNamespace(statistics=SimpleNamespace(
         coverage_probability=Interval.of(covered, trials),
         reserve_values=(np.linspace(0.97, 1.05, trials) if reserves is None else reserves),
-        samples=trials), nominal=SimpleNamespace(
+        samples=trials,
+        current_over_limit=None if over_limit is None else Interval.of(over_limit, trials)),
+        nominal=SimpleNamespace(
         margin_mm=margin_mm + 1.0, covered=True), samples=[None] * 100,
         stopped_after=stopped_after)
     return RobustPlanStep(margin_mm, factor, plan, study)
@@ -150,9 +154,15 @@ def _step(margin_mm: float, covered: int, trials: int, stopped_after: int | None
 def test_a_round_stopped_early_says_so(no_tracks) -> None:
     from irelab.robust.planning import RobustPlanResult
 
-    first, second = _step(5.0, 7, 32, 32), _step(5.0, 96, 100, None, factor=1.045)
+    first = _step(5.0, 7, 32, 32, over_limit=25)
+    second = _step(5.0, 96, 100, None, factor=1.045, over_limit=0)
     result = RobustPlanResult(0.95, (first, second), second, True)
     lines = result.summary_lines()
+    # samples whose current would pass the generator's limit: said where there are any
+    assert lines[0].endswith("; current over the generator's limit in 25/32 samples")
+    assert "generator" not in lines[1]
+    assert [r["current_over_limit_probability"]["successes"]
+            for r in result.to_json()["rounds"]] == [25, 0]
     assert "(95 % interval" in lines[0] and "stopped after 32 of 100 samples: 25 misses, " \
         "more than the goal allows)" in lines[0]
     assert "P(100 % coverage) 0.960" in lines[1] and "100 samples)" in lines[1]
@@ -275,7 +285,7 @@ def test_the_loop_chooses_the_most_probable_round(monkeypatch, no_tracks) -> Non
             nominal=SimpleNamespace(covered=True, margin_mm=5.0),
             statistics=SimpleNamespace(
                 coverage_probability=Interval.of(int((reserves >= 1).sum()), 32),
-                reserve_values=reserves, samples=32))
+                reserve_values=reserves, samples=32, current_over_limit=None))
 
     def replace(plan, options):
         plan.options = options

@@ -153,6 +153,7 @@ class RobustPlanStep:
         protocol = self.plan.case.protocol
         volts = [p.voltage_V for p in protocol.pairs]
         interval = self.study.statistics.coverage_probability
+        over = self.study.statistics.current_over_limit
         return {"margin_mm": round(self.margin_mm, 3),
                 "threshold_factor": self.threshold_factor,
                 "coverage_probability": interval.to_json(),
@@ -170,7 +171,8 @@ class RobustPlanStep:
                     float(np.quantile(self.reserves(), 0.05)) if self.reserves().size
                     else float("nan"), 4),
                 "samples_drawn": len(self.study.samples),
-                "stopped_after": self.study.stopped_after}
+                "stopped_after": self.study.stopped_after,
+                "current_over_limit_probability": None if over is None else over.to_json()}
 
 
 @dataclass(frozen=True, eq=False)
@@ -220,7 +222,8 @@ class RobustPlanResult:
                          f"{p['estimate']:.3f} (95 % interval {p['low']:.3f}-{p['high']:.3f}, "
                          f"{checked}); {d['probes']} probes, {d['placements']} "
                          f"placement(s), healthy {d['healthy_volume_cm3']:.2f} cm3, "
-                         f"{'every limit held' if d['safe'] else 'a limit NOT held'}")
+                         f"{'every limit held' if d['safe'] else 'a limit NOT held'}"
+                         + _over_limit_text(d["current_over_limit_probability"]))
         price = self.price()
         verdict = "met" if self.met else "NOT met"
         lines.append(f"goal P >= {self.target_probability:g} {verdict} with round "
@@ -233,6 +236,14 @@ class RobustPlanResult:
         if self.stopped_because:
             lines.append(f"stopped: {self.stopped_because}")
         return lines
+
+
+def _over_limit_text(over: dict | None) -> str:
+    """The samples whose current would pass the generator's limit, for a round's line."""
+    if over is None or not over["trials"] or not over["successes"]:
+        return ""
+    return (f"; current over the generator's limit in {over['successes']}/{over['trials']} "
+            "samples")
 
 
 def raised_threshold_factor(factor: float, reserves: np.ndarray, samples: int,
