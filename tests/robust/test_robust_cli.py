@@ -56,6 +56,14 @@ def test_robust_prints_the_probability_writes_the_map_and_shows_progress(plan_fi
     assert [s["field_reserve"] >= 1 for s in data["samples_detail"]] == [
         s["coverage"] == 1 for s in data["samples_detail"]]
     assert data["nominal"]["field_reserve"] >= 1 and "95" in data["field_reserve"]["quantiles"]
+    # the samples whose current would pass the generator's limit: counted against the
+    # first-pulse limit the planner uses for the plan's pulses, and printed
+    limit = data["first_pulse_current_limit_A"]
+    over = data["current_over_limit_probability"]
+    currents = [s["max_current_A"] for s in data["samples_detail"] if s["simulated"]]
+    assert 0 < limit < 50 and over["trials"] == len(currents)
+    assert over["successes"] == sum(i > limit for i in currents)
+    assert "current over the generator's limit on some pulse" in run.stdout
 
 
 def test_json_and_options_reach_the_model(plan_file, scheduler) -> None:
