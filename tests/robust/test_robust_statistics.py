@@ -189,16 +189,16 @@ def test_the_studys_current_limit_is_the_planners() -> None:
     current across the train), and fewer pulses allow more current."""
     from dataclasses import replace
 
+    from irelab.delivery import GeneratorConfig, first_pulse_current_limit_A
     from irelab.plan import PlanOptions
     from irelab.plan.context import with_current_rise
-    from irelab.robust.study import first_pulse_limit_A
 
     limits = []
     for pulses in (90, 70):
         options = PlanOptions()
         options = with_current_rise(replace(options, schedule=replace(
             options.schedule, pulses_per_pair=pulses)))
-        study_limit = first_pulse_limit_A(pulses)
+        study_limit = first_pulse_current_limit_A(GeneratorConfig(), pulses)
         assert study_limit == pytest.approx(options.limits.initial_current_limit_A, rel=1e-12)
         assert study_limit < options.limits.max_current_A
         limits.append(study_limit)

@@ -116,7 +116,7 @@ def _print_summary(data: dict, console) -> None:
                       f"{reserve['5']:.3f}, median {reserve['50']:.3f} (unperturbed plan "
                       f"{data['nominal']['field_reserve']:.3f}); covering 95 % of these "
                       f"samples needs about {1 / reserve['5']:.2f} x this plan's field")
-    over = data.get("current_over_limit_probability")
+    over = data["current_over_limit_probability"]
     if over is not None and over["trials"]:
         console.print(f"current over the generator's limit on some pulse (the generator would "
                       f"stop that pair; coverage above assumes every pulse delivered): "

@@ -22,6 +22,7 @@ from irelab.delivery.generator import (
     IllegalTransitionError,
     PairProtocol,
     current_rise_factor,
+    first_pulse_current_limit_A,
     suggested_voltage_V,
 )
 from irelab.delivery.log import (
@@ -89,6 +90,7 @@ __all__ = [
     "checklist_from_mapping",
     "compare_with_plan",
     "current_rise_factor",
+    "first_pulse_current_limit_A",
     "delivery_plan",
     "load_checklist",
     "load_delivery_plan",

@@ -242,6 +242,13 @@ def current_rise_factor(config: GeneratorConfig, pulses: int) -> float:
     return model.current_A(config.test_pulses + pulses)
 
 
+def first_pulse_current_limit_A(config: GeneratorConfig, pulses: int) -> float:
+    """The largest first-pulse (predicted) current a pair of ``pulses`` treatment pulses may
+    draw without its current passing ``config``'s limit later in its train: the limit over
+    :func:`current_rise_factor`."""
+    return config.current_limit_A / current_rise_factor(config, pulses)
+
+
 def suggested_voltage_V(pair: PairProtocol, model: CurrentModel,
                         config: GeneratorConfig) -> float:
     """Voltage to suggest after a current abort: scaled so the final current stays under the

@@ -18,7 +18,7 @@ import numpy as np
 
 from irelab.field import TissueRole
 from irelab.robust.statistics import json_number
-from irelab.robust.study import RobustResult, first_pulse_limit_A
+from irelab.robust.study import RobustResult
 from irelab.simulation.output import write_volume
 
 __all__ = ["ISOLINES", "robust_json", "write_probability_map", "write_robust"]
@@ -121,7 +121,8 @@ def robust_json(result: RobustResult) -> dict:
                     else dict(nominal.critical_damage_mm3)},
         "current_over_limit_probability": None if stats.current_over_limit is None
         else stats.current_over_limit.to_json(),
-        "first_pulse_current_limit_A": round(first_pulse_limit_A(result.case.protocol.pulses), 3),
+        "first_pulse_current_limit_A": None if stats.first_pulse_limit_A is None
+        else round(stats.first_pulse_limit_A, 3),
         "thermal_damage_probability": None if stats.thermal is None else {
             name: interval.to_json() for name, interval in stats.thermal.items()},
         "sensitivity": _indices(stats.sensitivity),

@@ -158,6 +158,8 @@ class RobustStatistics:
     current_over_limit: Interval | None = None
     """Simulated samples in which some pair's current would pass the generator's limit on some
     pulse (None: no limit given); see :class:`Aggregator`."""
+    first_pulse_limit_A: float | None = None
+    """The first-pulse current ``current_over_limit`` counts against (None: no limit given)."""
 
     @property
     def field_reserve(self) -> Distribution1D:
@@ -252,7 +254,7 @@ class Aggregator:
                                              reserve, simulated & np.isfinite(reserve)),
             not_converged=sum(not o.converged for o in outcomes),
             coverage_values=coverage, margin_values=margin, reserve_values=reserve,
-            current_over_limit=over)
+            current_over_limit=over, first_pulse_limit_A=self.first_pulse_limit_A)
 
 
 def _thermal(ran: Sequence[SampleOutcome]) -> dict[str, Interval] | None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from irelab.case import Case, case_text
-from irelab.delivery.generator import GeneratorConfig, current_rise_factor
+from irelab.delivery.generator import GeneratorConfig, first_pulse_current_limit_A
 from irelab.errors import InputError
 from irelab.field import Grid, TissueRole
 from irelab.robust.cluster import ClusterSettings, dask_client, run_samples
@@ -117,14 +117,6 @@ def check_plan(case: Case, spacing_mm: float | None = None) -> None:
                          "always meets the grid", spacing)
 
 
-def first_pulse_limit_A(pulses: int) -> float:
-    """The largest first-pulse current a pair of ``pulses`` treatment pulses may draw: the
-    generator's current limit over the rise of the current across the pair's test and treatment
-    pulses (the delivery simulator's current model, as the planner applies it)."""
-    config = GeneratorConfig()
-    return config.current_limit_A / current_rise_factor(config, pulses)
-
-
 def robust_study(case: Case, model: UncertaintyModel, options: RobustOptions,
                  progress: Progress | None = None, stop: Stop | None = None) -> RobustResult:
     """Monte Carlo of ``case`` (a plan) under ``model``: ``progress(done, total, outcome)`` is
@@ -137,7 +129,7 @@ def robust_study(case: Case, model: UncertaintyModel, options: RobustOptions,
     grid = case.grid(options.evaluation.spacing_mm)
     thermal = min(options.thermal_samples, options.samples)
     aggregator = Aggregator(samples, grid.shape, thermal,
-                            first_pulse_limit_A(case.protocol.pulses))
+                            first_pulse_current_limit_A(GeneratorConfig(), case.protocol.pulses))
     stopped: list[int] = []
 
     def collect(outcome: SampleOutcome) -> bool:
