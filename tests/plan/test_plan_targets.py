@@ -56,6 +56,38 @@ def test_target_excludes_critical_structures_and_keep_out_surrounds_them() -> No
     assert target.keep_out.sum() > vessel.sum()
 
 
+def test_a_standoff_widens_the_keep_out_around_the_named_structure_only() -> None:
+    """A 4 mm vessel along x at y = 10 mm: the keep-out reaches the probe radius (0.55 mm) plus
+    the clearance (0.5 mm) beyond its wall, and 2 mm further with a 2 mm standoff from
+    ``blood``. On 1 mm voxels (centres at half millimetres; the wall's outer centre at 8.5 mm,
+    the dilation counting centres within the reach plus half a voxel of it) the keep-out's
+    lowest centre is y = 7.5 mm without (>= 8 - 1.05) and 5.5 mm with the standoff
+    (>= 8 - 3.05): 0.5 and 2.5 mm below the wall. An unknown structure or a negative distance
+    is refused with its name."""
+    grid = Grid.centred((0.04, 0.04, 0.04), 1e-3)
+    x, y, z = grid.centres_m()
+    labels = np.zeros(grid.shape, dtype=np.int8)
+    labels[(x**2 + y**2 + z**2 <= 0.006**2)] = 1
+    labels[((y - 0.01) ** 2 + z**2 <= 0.002**2) & np.ones(grid.shape, dtype=bool)] = 2
+    problem = liver_problem(grid, labels)
+    plain = build_target(problem, margin_m=5e-3)
+    held = build_target(problem, margin_m=5e-3, standoff_m={"blood": 2e-3})
+    assert (held.keep_out >= plain.keep_out).all()
+    assert np.array_equal(held.target, plain.target)
+
+    def reach_mm(keep_out: np.ndarray) -> float:
+        """How far below the vessel's lower wall (y = 8 mm) the keep-out reaches at z = 0."""
+        column = keep_out[grid.shape[0] // 2, :, grid.shape[2] // 2]
+        return (0.008 - float(y[0, column, 0].min())) * 1e3
+
+    assert reach_mm(plain.keep_out) == pytest.approx(0.5)
+    assert reach_mm(held.keep_out) == pytest.approx(2.5)
+    with pytest.raises(ValueError, match="'bile' is not a critical structure"):
+        build_target(problem, standoff_m={"bile": 2e-3})
+    with pytest.raises(ValueError, match="standoff from blood"):
+        build_target(problem, standoff_m={"blood": -1e-3})
+
+
 @pytest.mark.parametrize("length_mm, positions", [(30, 1), (45, 1), (46.5, 2), (60, 2),
                                                   (90, 3)])
 def test_pullbacks_exactly_when_the_target_is_longer_than_one_placement(length_mm,

@@ -16,6 +16,7 @@ from irelab.plan.context import PlanContext
 from irelab.plan.evaluate import LayoutEvaluation
 from irelab.plan.journal import Journal
 from irelab.plan.layout import ProbeLayout
+from irelab.plan.output import plan_json
 from irelab.plan.thermal import GENTLER_PROTOCOLS, interleaved, reordered
 
 
@@ -158,6 +159,73 @@ def test_repairs_stopped_early_leave_the_same_plan_as_complete_simulations(duct_
                 ": still damaged")
     assert [s for s in duct_plan.tried if not s.stage.startswith("thermal")] == [
         s for s in complete.tried if not s.stage.startswith("thermal")]
+
+
+def _duct_at(y_mm: float) -> dict:
+    """The duct case with the duct's axis at ``y_mm`` (12 mm: 4 mm from the tumour)."""
+    case = {**DUCT_CASE, "anatomy": {**DUCT_CASE["anatomy"]}}
+    tumour, duct = DUCT_CASE["anatomy"]["regions"]
+    cylinder = {**duct["cylinder"], "start_mm": [-20, y_mm, -2], "end_mm": [20, y_mm, 2]}
+    case["anatomy"]["regions"] = [tumour, {**duct, "cylinder": cylinder}]
+    return case
+
+
+def _thermal_steps(result) -> list:
+    return [s for s in result.tried if s.stage.startswith("thermal")]
+
+
+@pytest.mark.slow
+def test_a_duct_no_repair_spares_is_spared_by_planning_again_further_from_it() -> None:
+    """The duct 0.5 mm from the tumour (inside the 3 mm margin): the first plan heats it to
+    about 140 C and every thermal repair leaves it damaged. The planner plans again from the
+    search with the probes held 2 mm, then 4 mm further from the duct; at 4 mm the gentlest
+    protocol spares it. That plan is kept although its margin falls short beside the duct:
+    sparing a critical structure ranks above the margin. The plan then fails its margin check
+    (with the numbers, beside bile) and passes the thermal one; the journal and ``--json``'s
+    budget say what was done. Every probe at every placement keeps the 4 mm standoff from the
+    duct's wall (the duct's axis runs in the x-z plane at y = 8.5 mm, the probes along z: the
+    distance is |y - 8.5| minus the duct's and the probe's radius), less half a voxel (the
+    keep-out is measured between voxel centres)."""
+    result = plan_treatment(parse_case(_duct_at(8.5), source="duct"), DUCT_OPTIONS)
+    steps = _thermal_steps(result)
+    assert "damage 0.0" not in steps[0].outcome
+    replans = [s.action for s in steps if s.stage == "thermal re-plan"
+               and s.action != "the re-plan"]
+    assert replans == ["plan again with the probes held 2 mm further from bile",
+                       "plan again with the probes held 4 mm further from bile"]
+    assert steps[-1].stage == "thermal re-plan" and steps[-1].outcome.endswith(": kept")
+    assert "no thermal damage" in steps[-1].outcome
+    assert result.thermal.regions["bile"].damage_volume_cm3 == 0.0
+    assert result.margin.tumour_covered and not result.margin.margin_met
+    checks = {c.name: c for c in result.checks}
+    assert checks["thermal bile"].ok and checks["tumour"].ok
+    assert not checks["margin"].ok and "beside bile" in checks["margin"].message
+    probe_radius_mm = result.options.limits.probe_diameter_m / 2 * 1e3
+    gaps = [abs(p.tip_mm[1] + placement.shift_mm[1] - 8.5) - 2.0 - probe_radius_mm
+            for p in result.case.probes for placement in result.case.protocol.placements]
+    assert min(gaps) >= 4.0 - 0.5, gaps
+    data = plan_json(result, 0.0)
+    assert data["deterministic_budget"]["thermal_replans"] == 2
+    assert [s["stage"] for s in data["tried"]].count("thermal re-plan") == 4
+
+
+def test_a_re_plan_no_better_than_the_plan_is_not_kept() -> None:
+    """The duct case with no thermal repair allowed: the first plan damages the duct (about
+    200 mm^3); held 2 mm further the re-plan damages less and is kept; held 4 mm further it
+    damages the duct no less (measured: as much), ranks no higher and is not kept. The plan
+    returned is the 2 mm re-plan, and its timings count the solves of all three plans."""
+    options = replace(DUCT_OPTIONS, thermal_repairs=0)
+    once = plan_treatment(parse_case(DUCT_CASE, source="duct"),
+                          replace(options, thermal_replans=0))
+    result = plan_treatment(parse_case(DUCT_CASE, source="duct"), options)
+    first = once.thermal.regions["bile"].damage_volume_cm3
+    kept = result.thermal.regions["bile"].damage_volume_cm3
+    assert 0 < kept < first
+    outcomes = [s.outcome for s in _thermal_steps(result) if s.action == "the re-plan"]
+    assert len(outcomes) == 2
+    assert outcomes[0].endswith(": kept") and outcomes[1].endswith(": not better, not kept")
+    assert f"bile {kept * 1e3:.1f} mm^3 damaged" in outcomes[1]
+    assert result.timings.fine_solves > once.timings.fine_solves
 
 
 def test_the_gentler_protocols_stay_where_in_vivo_zones_did_not_change() -> None:

@@ -61,7 +61,8 @@ class PlanContext:
         spacing = self.options.search_spacing_m
         return build_target(self.coarse_problem, self.options.margin_m, self.options.direction,
                             clearance_m=CLEARANCE_M + spacing / 2,
-                            threshold_factor=self.options.threshold_factor)
+                            threshold_factor=self.options.threshold_factor,
+                            standoff_m=dict(self.options.standoff_m))
 
     @cached_property
     def coarse_problem(self) -> FieldProblem:
@@ -88,7 +89,8 @@ class PlanContext:
     def fine_target(self) -> PlanTarget:
         return build_target(self.fine_problem, self.options.margin_m, self.options.direction,
                             clearance_m=CLEARANCE_M,
-                            threshold_factor=self.options.threshold_factor)
+                            threshold_factor=self.options.threshold_factor,
+                            standoff_m=dict(self.options.standoff_m))
 
     @cached_property
     def fine_eval(self) -> Evaluator:

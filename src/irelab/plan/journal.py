@@ -49,13 +49,15 @@ class Journal:
         self._steps: list[Step] = []
         self.cut_short = False
         """True once the wall-clock limit stopped a stage early."""
+        self.prefix = ""
+        """Put before every stage's progress message (a re-plan says which it is)."""
 
     def note(self, stage: str, action: str, outcome: str) -> None:
         self._steps.append(Step(stage, action, outcome))
 
     def progress(self, stage: str, fraction: float) -> None:
         if self._progress is not None:
-            self._progress(stage, fraction)
+            self._progress(self.prefix + stage, fraction)
 
     def out_of_time(self) -> bool:
         """Whether the user's wall-clock limit has passed (never without one). Stages ask

@@ -14,7 +14,7 @@ from irelab.delivery.generator import GeneratorConfig
 from irelab.plan.targets import PlanLimits
 from irelab.thermal.schedule import PulseSchedule
 
-__all__ = ["PlanOptions", "CLEARANCE_M", "FINE_SLACK", "SEARCH_RTOL"]
+__all__ = ["PlanOptions", "CLEARANCE_M", "FINE_SLACK", "SEARCH_RTOL", "THERMAL_STANDOFFS_M"]
 
 CLEARANCE_M = 0.5e-3
 """Least distance between a probe's surface and a critical structure's voxelised surface
@@ -26,6 +26,17 @@ FINE_SLACK = 1.003
 coordinates rounded to 0.001 mm) changes |E| by less (measured: one voxel within 0.1 % of its
 threshold flipped on the segment-8 demo without the margin), so the coverage reported is never
 more than a fresh solve shows."""
+
+THERMAL_STANDOFFS_M = (2e-3, 4e-3)
+"""How much further than the clearance the planner holds the probes from a critical structure
+that its thermal model still finds damaged after every repair of :mod:`irelab.plan.thermal`,
+re-planning from the search once per step. Design choice, checked by the thermal model on every
+re-plan rather than taken from a source (Joule heating is strongest beside the needles).
+Measured at 1 mm on the planning test set's bile-duct phantoms (2026-12-02): the first plans put
+a needle within about 2 mm of the duct (l30-duct-and-vein: 1.7 mm from its wall), and after every
+repair the duct kept 32-111 mm^3 of damage (peaks 52-69 C); held 2 mm further, every one was
+spared (peaks 44-49 C). A duct 0.5 mm from a 12 mm tumour needed 4 mm
+(``tests/plan/test_plan_thermal_stage.py``)."""
 
 SEARCH_RTOL = 1e-2
 """Solver tolerance for search solves (the default is 2e-3): measured on the segment-8 phantom
@@ -53,7 +64,11 @@ class PlanOptions:
     ``alternatives`` other layouts (one probe more, shorter electrodes with one pullback more,
     probes closer together) confirmed when the best one still misses the tumour or its margin;
     ``thermal_repairs`` repaired protocols simulated when the thermal model finds damage in a
-    critical structure.
+    critical structure; ``thermal_replans`` re-plans (from the search) with the probes held
+    further from a structure still damaged after those repairs (:data:`THERMAL_STANDOFFS_M`).
+
+    ``standoff_m``: extra distance (m) beyond the clearance between the probes and each named
+    critical structure, as ``((name, metres), ...)``; the thermal re-plans set it.
 
     ``schedule``: the pulses and pauses the thermal model delivers; by default the generator's
     test pulses before the treatment pulses, as the delivery simulator gives them.
@@ -91,6 +106,8 @@ class PlanOptions:
     placement_solves: int = 3
     alternatives: int = 3
     thermal_repairs: int = 9
+    thermal_replans: int = 2
+    standoff_m: tuple[tuple[str, float], ...] = ()
     max_minutes: float | None = None
     workers: int = 2
     thermal_stop_early: bool = True

@@ -137,6 +137,7 @@ def _budget(result: PlanResult) -> dict:
             "placement_solves": opts.placement_solves,
             "alternatives": opts.alternatives,
             "thermal_repairs": opts.thermal_repairs if opts.thermal else 0,
+            "thermal_replans": opts.thermal_replans if opts.thermal else 0,
             "max_minutes": opts.max_minutes,
             "used": {"search_pair_solves": result.timings.coarse_solves,
                      "confirmation_pair_solves": result.timings.fine_solves}}

@@ -12,6 +12,11 @@
    structure would be damaged;
 6. constraints (:mod:`irelab.plan.constraints`): every requirement checked with its numbers.
 
+When a critical structure is still damaged after every thermal repair, the whole pipeline runs
+again with the probes held further from it (:data:`~irelab.plan.options.THERMAL_STANDOFFS_M`,
+``PlanOptions.thermal_replans`` times at most); the re-plan is kept when it ranks higher
+(feasible, then tumour covered, then no thermal damage, then margin met, then less damage).
+
 Every stage is bounded by counted work (:class:`PlanOptions`), never by seconds; every figure
 reported comes from an exact confirmation-grid solve of the plan as written. The search is our
 own (it is the product); the physics is :class:`irelab.field.FieldSolver` and
@@ -22,7 +27,7 @@ from __future__ import annotations
 
 import time
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -37,10 +42,10 @@ from irelab.plan.evaluate import LayoutEvaluation
 from irelab.plan.journal import Journal, Progress, Step
 from irelab.plan.layout import ProbeLayout
 from irelab.plan.margin import MarginReport
-from irelab.plan.options import PlanOptions
+from irelab.plan.options import THERMAL_STANDOFFS_M, PlanOptions
 from irelab.plan.output import described, layout_of_case, plan_case
 from irelab.plan.reposition import reposition
-from irelab.plan.targets import PlanTarget
+from irelab.plan.targets import PlanTarget, Unreachable
 from irelab.plan.thermal import schedule_text, thermal_stage
 from irelab.plan.voltages import choose_voltages
 from irelab.plan.workers import SolverPool
@@ -160,14 +165,102 @@ def plan_treatment(case: Case, options: PlanOptions | None = None,
     """
     opts = with_current_rise(options or PlanOptions())
     with _pool(opts) as pool:
-        ctx = PlanContext(case, opts, Journal(progress, opts.max_minutes), pool)
-        t0 = time.perf_counter()
-        found = search(ctx)
-        t_search = time.perf_counter()
-        plan = reposition(ctx, confirm(ctx, found.best.layout))
-        plan = alternatives(ctx, found, plan)
-        ctx.release_search_grid()
-        return _finish(ctx, plan, t0, t_search)
+        journal = Journal(progress, opts.max_minutes)
+        result = _planned(case, opts, journal, pool)
+        held: dict[str, float] = dict(opts.standoff_m)
+        spent = [result.timings]
+        for step, standoff in enumerate(THERMAL_STANDOFFS_M[:opts.thermal_replans], 1):
+            damaged = _thermally_damaged(result)
+            if not damaged or journal.out_of_time():
+                break
+            for name in damaged:
+                held[name] = max(held.get(name, 0.0), standoff)
+            action = ("plan again with the probes held " + ", ".join(
+                f"{v * 1e3:g} mm further from {k}" for k, v in held.items()))
+            journal.note("thermal re-plan", action,
+                         f"{', '.join(damaged)} still damaged after every thermal repair: "
+                         "every stage again")
+            journal.prefix = f"thermal re-plan {step}: "
+            try:
+                again = _planned(case, replace(opts, standoff_m=tuple(held.items())),
+                                 journal, pool)
+            except Unreachable as exc:
+                journal.note("thermal re-plan", action, f"no layout can be placed: {exc}")
+                break
+            finally:
+                journal.prefix = ""
+            spent.append(again.timings)
+            kept = _rank(again) > _rank(result)
+            journal.note("thermal re-plan", "the re-plan", _outcome(again)
+                         + (": kept" if kept else ": not better, not kept"))
+            if kept:
+                result = again
+            if result.feasible:
+                break
+        return replace(result, tried=journal.steps, cut_short=journal.cut_short,
+                       timings=_summed(spent))
+
+
+def _planned(case: Case, opts: PlanOptions, journal: Journal, pool: SolverPool | None
+             ) -> PlanResult:
+    """Search, confirmation, repositioning, alternatives, then stages 4-6: one plan."""
+    ctx = PlanContext(case, opts, journal, pool)
+    t0 = time.perf_counter()
+    found = search(ctx)
+    t_search = time.perf_counter()
+    plan = reposition(ctx, confirm(ctx, found.best.layout))
+    plan = alternatives(ctx, found, plan)
+    ctx.release_search_grid()
+    return _finish(ctx, plan, t0, t_search)
+
+
+def _thermally_damaged(result: PlanResult) -> list[str]:
+    """The critical structures the plan's thermal model damages."""
+    if result.thermal is None:
+        return []
+    return [name for name in result.target.critical
+            if name in result.thermal.regions
+            and result.thermal.regions[name].damage_volume_cm3 > 0]
+
+
+def _damage_mm3(result: PlanResult) -> float:
+    if result.thermal is None:
+        return 0.0
+    return sum(result.thermal.regions[name].damage_volume_cm3 * 1e3
+               for name in _thermally_damaged(result))
+
+
+def _rank(result: PlanResult) -> tuple:
+    """How a thermal re-plan compares with the plan it would replace: feasible first, then a
+    covered tumour, then no thermal damage, then a met margin, then less thermal damage (ties
+    keep the earlier plan). Sparing a critical structure comes before the margin: the tumour
+    is the aim, the structure's safety a limit, and a margin cut short beside it is what a
+    plan near a bile duct gives up first (the plan still fails its margin check, with the
+    numbers)."""
+    margin = result.margin
+    damage = round(_damage_mm3(result), 3)
+    return (result.feasible, bool(margin and margin.tumour_covered), damage == 0,
+            bool(margin and margin.margin_met), -damage)
+
+
+def _outcome(result: PlanResult) -> str:
+    """A thermal re-plan's result in words with its numbers."""
+    margin = result.margin
+    if margin is None or not margin.tumour_covered:
+        covered = "tumour NOT covered"
+    else:
+        covered = (f"tumour covered, minimal margin {margin.achieved_mm:.1f} mm"
+                   + ("" if margin.margin_met else " (margin missed)"))
+    damage = "; ".join(f"{name} {result.thermal.regions[name].damage_volume_cm3 * 1e3:.1f} "
+                       f"mm^3 damaged (peak {result.thermal.regions[name].peak_temperature_C:.1f}"
+                       " C)" for name in _thermally_damaged(result)) or "no thermal damage"
+    return (f"{covered}; {result.layout.n_probes} probes, {result.layout.n_positions} "
+            f"placement(s); {damage}")
+
+
+def _summed(timings: list[PlanTimings]) -> PlanTimings:
+    """The stage times and solves of every plan made, added up."""
+    return PlanTimings(*(sum(getattr(t, f.name) for t in timings) for f in fields(PlanTimings)))
 
 
 def _pool(options: PlanOptions) -> AbstractContextManager[SolverPool | None]:

@@ -15,7 +15,8 @@ cross critical structures.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -130,12 +131,15 @@ def build_target(
     direction: Sequence[float] = (0.0, 0.0, 1.0),
     clearance_m: float = 0.5e-3,
     threshold_factor: float = 1.0,
+    standoff_m: Mapping[str, float] | None = None,
 ) -> PlanTarget:
     """Target and constraints of ``problem``'s anatomy (its electrodes are ignored), with
     every tissue's lethal threshold times ``threshold_factor``.
 
     ``keep_out`` marks voxels within the probe radius plus ``clearance_m`` of a critical
-    structure's surface: no probe axis may pass through them.
+    structure's surface: no probe axis may pass through them. ``standoff_m`` widens it around
+    the critical structures it names by that much more (the planner holds probes away from a
+    structure its thermal model found damaged); a name the anatomy lacks is an error.
     """
     grid = problem.grid
     labels = problem.labels
@@ -144,7 +148,15 @@ def build_target(
                 for k in problem.labels_with(TissueRole.CRITICAL)}
     crit_any = problem.mask(TissueRole.CRITICAL)
     target = dilate_mm(tumour, grid.spacing_m, margin_m) & ~crit_any
-    keep_out = dilate_mm(crit_any, grid.spacing_m, PlanLimits().probe_diameter_m / 2 + clearance_m)
+    reach = PlanLimits().probe_diameter_m / 2 + clearance_m
+    keep_out = dilate_mm(crit_any, grid.spacing_m, reach)
+    for name, extra in (standoff_m or {}).items():
+        if name not in critical:
+            raise ValueError(f"standoff: {name!r} is not a critical structure of the anatomy "
+                             f"(critical: {', '.join(critical) or 'none'})")
+        if not (math.isfinite(extra) and extra >= 0):
+            raise ValueError(f"standoff from {name}: expected a distance >= 0 m, got {extra}")
+        keep_out |= dilate_mm(critical[name], grid.spacing_m, reach + extra)
     u, e1, e2 = insertion_frame(direction)
     return PlanTarget(grid=grid, target=target, tumour=tumour, critical=critical,
                       keep_out=keep_out,
