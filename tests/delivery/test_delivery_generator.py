@@ -23,6 +23,7 @@ from irelab.delivery import (
     IllegalTransitionError,
     PairProtocol,
     load_delivery_plan,
+    redelivery_voltage_V,
     run_unsynchronised,
     suggested_voltage_V,
 )
@@ -104,6 +105,8 @@ def test_current_limit_aborts_pair_and_suggests_voltage() -> None:
     assert result.outcome == DeliveryOutcome.PAIRS_ABORTED
     model = CurrentModel(45.0, 0.25, 30.0)
     assert suggested_voltage_V(plan.pairs[0], model, GeneratorConfig()) == 2160.0
+    # the robust study's re-delivery reads the same suggestion from voltage and current
+    assert redelivery_voltage_V(2700.0, 45.0, GeneratorConfig()) == 2160.0
 
 
 @pytest.mark.parametrize(("edit", "key"), [

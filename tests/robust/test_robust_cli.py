@@ -64,6 +64,15 @@ def test_robust_prints_the_probability_writes_the_map_and_shows_progress(plan_fi
     assert 0 < limit < 50 and over["trials"] == len(currents)
     assert over["successes"] == sum(i > limit for i in currents)
     assert "current over the generator's limit on some pulse" in run.stdout
+    # as delivered: a sample re-delivers a pair exactly when its current is over the limit,
+    # and with none over, the coverage as delivered is the coverage
+    for s in data["samples_detail"]:
+        if s["simulated"]:
+            assert (s["redelivered_pairs"] > 0) == (s["max_current_A"] > limit)
+            if s["redelivered_pairs"] == 0:
+                assert s["coverage_as_delivered"] == s["coverage"]
+    if over["successes"] == 0:
+        assert data["coverage_probability_as_delivered"] == data["coverage_probability"]
 
 
 def test_json_and_options_reach_the_model(plan_file, scheduler) -> None:

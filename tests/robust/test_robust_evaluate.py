@@ -116,3 +116,62 @@ def test_the_thermal_samples_deliver_what_the_plan_says(small_plan) -> None:
                                                   pair_pause_s=1.0))
     schedule = _schedule(paused)
     assert schedule.train_pause_s == 10.0 and schedule.pair_pause_s == usual.pair_pause_s
+
+
+def test_a_pair_over_the_current_limit_is_counted_as_delivered_again(small_plan) -> None:
+    """Tissue conducting three times the planned (liver and tumour) draws 44.7 A on the first
+    pulse, above the 43.3 A the generator's rising current allows for 20 pulses: the generator
+    would stop the pair, and the operator deliver it again at the voltage it suggests. Checked
+    against an independent recomputation from the public pieces: the pair solved at the planned
+    voltage gives the first-pulse current, :func:`redelivery_voltage_V` the voltage, and the
+    pair solved there the field whose least ratio to the thresholds over the tumour is the
+    sample's reserve as delivered (and under the limit: one re-delivery is enough). With the
+    thresholds 1.25 times higher the plan as planned still covers the tumour, as delivered it
+    does not. Under the limit nothing changes; with ``as_delivered=False`` nothing is
+    evaluated."""
+    from irelab.delivery import GeneratorConfig, first_pulse_current_limit_A, redelivery_voltage_V
+    from irelab.field import FieldSolver
+
+    conductive = (("liver", 3.0), ("tumour", 3.0))
+    text = case_text(small_plan)
+    plain = sample_task(text, small_plan.source, ".", _identity(small_plan),
+                        EvaluationSettings(), None)
+    assert plain.redelivered_pairs == 0
+    assert plain.coverage_as_delivered == plain.coverage
+    assert plain.field_reserve_as_delivered == plain.field_reserve
+
+    hot = sample_task(text, small_plan.source, ".",
+                      _identity(small_plan, conductivity=conductive), EvaluationSettings(), None)
+    limit = first_pulse_current_limit_A(GeneratorConfig(), small_plan.protocol.pulses)
+    assert hot.max_current_A > limit
+    assert (hot.redelivered_pairs, hot.undelivered_pairs, hot.solves) == (1, 0, 2)
+
+    sample = perturbed_case(small_plan, _identity(small_plan, conductivity=conductive))
+    problem = sample.field_problem(None, 0)
+    solver = FieldSolver(problem)
+    first = solver.solve_pair("P1", "P2", 2400.0)
+    assert abs(first.current_A) == pytest.approx(hot.max_current_A, rel=1e-9)
+    volts = redelivery_voltage_V(2400.0, abs(first.current_A), GeneratorConfig())
+    again = solver.solve_pair("P1", "P2", volts)
+    assert abs(again.current_A) < limit < abs(first.current_A)
+    grid = sample.grid(None)
+    labels = sample.labels(grid)
+    tumour = np.isin(labels, [sample.tissue_names.index(n)
+                              for n in sample.tissues_with(TissueRole.TARGET)])
+    counted = tumour & ~sample.conductor_mask(grid)
+    e_irr = sample.e_irr_V_per_m(grid)
+    reserve = float(np.min(np.nan_to_num(again.e_field_V_per_m)[counted] / e_irr[counted]))
+    assert hot.field_reserve_as_delivered == pytest.approx(reserve, rel=1e-9)
+    assert hot.field_reserve_as_delivered < hot.field_reserve
+
+    raised = sample_task(text, small_plan.source, ".",
+                         _identity(small_plan, conductivity=conductive, threshold=1.25),
+                         EvaluationSettings(), None)
+    assert raised.covered and raised.covered_as_delivered is False
+    assert raised.coverage_as_delivered < 1.0
+
+    off = sample_task(text, small_plan.source, ".",
+                      _identity(small_plan, conductivity=conductive),
+                      EvaluationSettings(as_delivered=False), None)
+    assert off.coverage_as_delivered is None and off.covered_as_delivered is None
+    assert off.solves == 1

@@ -118,9 +118,10 @@ def no_tracks(monkeypatch):
 
 def _step(margin_mm: float, covered: int, trials: int, stopped_after: int | None,
           factor: float = 1.0, reserves: np.ndarray | None = None, reached: bool = True,
-          over_limit: int | None = None):
+          over_limit: int | None = None, delivered: int | None = None):
     """A round with just what its description reads (a plan of two pairs, one placement);
-    ``over_limit``: samples whose current would pass the generator's limit (None: no figure)."""
+    ``over_limit``: samples whose current would pass the generator's limit (None: no figure);
+    ``delivered``: samples covered as delivered (None: no figure)."""
     from types import SimpleNamespace
 
     from irelab.robust.planning import RobustPlanStep
@@ -144,7 +145,9 @@ def _step(margin_mm: float, covered: int, trials: int, stopped_after: int | None
         coverage_probability=Interval.of(covered, trials),
         reserve_values=(np.linspace(0.97, 1.05, trials) if reserves is None else reserves),
         samples=trials,
-        current_over_limit=None if over_limit is None else Interval.of(over_limit, trials)),
+        current_over_limit=None if over_limit is None else Interval.of(over_limit, trials),
+        coverage_probability_as_delivered=None if delivered is None
+        else Interval.of(delivered, trials)),
         nominal=SimpleNamespace(
         margin_mm=margin_mm + 1.0, covered=True), samples=[None] * 100,
         stopped_after=stopped_after)
@@ -161,6 +164,14 @@ def test_a_round_stopped_early_says_so(no_tracks) -> None:
     # samples whose current would pass the generator's limit: said where there are any
     assert lines[0].endswith("; current over the generator's limit in 25/32 samples")
     assert "generator" not in lines[1]
+    # with the coverage as delivered: said after the count
+    delivering = _step(5.0, 7, 32, 32, over_limit=25, delivered=5)
+    with_delivery = RobustPlanResult(0.95, (delivering,), delivering, False)
+    assert with_delivery.summary_lines()[0].endswith(
+        "; current over the generator's limit in 25/32 samples (with those pairs delivered "
+        "again at the generator's suggested voltage, P(100 % coverage) 0.156)")
+    assert with_delivery.to_json()["rounds"][0]["coverage_probability_as_delivered"][
+        "successes"] == 5
     assert [r["current_over_limit_probability"]["successes"]
             for r in result.to_json()["rounds"]] == [25, 0]
     assert "(95 % interval" in lines[0] and "stopped after 32 of 100 samples: 25 misses, " \
@@ -285,7 +296,8 @@ def test_the_loop_chooses_the_most_probable_round(monkeypatch, no_tracks) -> Non
             nominal=SimpleNamespace(covered=True, margin_mm=5.0),
             statistics=SimpleNamespace(
                 coverage_probability=Interval.of(int((reserves >= 1).sum()), 32),
-                reserve_values=reserves, samples=32, current_over_limit=None))
+                reserve_values=reserves, samples=32, current_over_limit=None,
+                coverage_probability_as_delivered=None))
 
     def replace(plan, options):
         plan.options = options

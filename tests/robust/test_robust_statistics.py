@@ -183,6 +183,36 @@ def test_samples_whose_current_would_pass_the_generators_limit_are_counted() -> 
     assert free.statistics().current_over_limit is None
 
 
+def test_coverage_as_delivered_counts_the_samples_covered_after_re_delivery() -> None:
+    """Four samples: covered as planned and as delivered; covered as planned only (a pair
+    re-delivered at a lower voltage left a voxel); missed both ways; not simulated (a miss).
+    The as-delivered probability is 1/4 against 2/4 as planned; a study that did not evaluate
+    it (a sample without the figure) has none."""
+    shape = (4, 4, 4)
+    params = (Parameter("array lateral a", "array", "mm"),)
+    rows = ((1.0, 1.0), (1.0, 0.98), (0.9, 0.9), None)
+    samples = SampleSet(params, np.zeros((len(rows), 1)), tuple(None for _ in rows))
+    empty = np.packbits(np.zeros(shape, dtype=bool))
+    outcomes = [SampleOutcome(index=k, simulated=r is not None, coverage=r[0] if r else 0.0,
+                              margin_mm=1.0, lethal_bits=empty, shape=shape,
+                              coverage_as_delivered=r[1] if r else None)
+                for k, r in enumerate(rows)]
+    agg = Aggregator(samples, shape)
+    for o in outcomes:
+        agg.add(o)
+    stats = agg.statistics()
+    assert (stats.coverage_probability.successes, stats.coverage_probability.trials) == (2, 4)
+    delivered = stats.coverage_probability_as_delivered
+    assert (delivered.successes, delivered.trials) == (1, 4)
+    assert delivered == Interval.of(1, 4)
+    unknown = Aggregator(samples, shape)
+    for o in outcomes[:3]:
+        unknown.add(SampleOutcome(index=o.index, simulated=True, coverage=o.coverage,
+                                  margin_mm=1.0, lethal_bits=empty, shape=shape))
+    unknown.add(outcomes[3])
+    assert unknown.statistics().coverage_probability_as_delivered is None
+
+
 def test_the_studys_current_limit_is_the_planners() -> None:
     """One current model: the first-pulse current the study holds a sample to is the one the
     planner holds a pair to for the same pulses (the generator's limit over the rise of the

@@ -123,6 +123,12 @@ def _print_summary(data: dict, console) -> None:
                       f"{over['successes']}/{over['trials']} samples, 95 % interval "
                       f"{over['low']:.3f}-{over['high']:.3f} (first-pulse current above "
                       f"{data['first_pulse_current_limit_A']:.1f} A)")
+    delivered = data["coverage_probability_as_delivered"]
+    if delivered is not None and over is not None and over["successes"]:
+        console.print(f"as delivered (those pairs delivered again at the generator's suggested "
+                      f"voltage): P(100 % tumour coverage) = {delivered['estimate']:.3f} "
+                      f"({delivered['successes']}/{delivered['trials']} samples), 95 % "
+                      f"interval {delivered['low']:.3f}-{delivered['high']:.3f}")
     thermal = data["thermal_damage_probability"]
     if thermal is not None:
         for name, t in thermal.items():

@@ -23,6 +23,7 @@ from irelab.delivery.generator import (
     PairProtocol,
     current_rise_factor,
     first_pulse_current_limit_A,
+    redelivery_voltage_V,
     suggested_voltage_V,
 )
 from irelab.delivery.log import (
@@ -91,6 +92,7 @@ __all__ = [
     "compare_with_plan",
     "current_rise_factor",
     "first_pulse_current_limit_A",
+    "redelivery_voltage_V",
     "delivery_plan",
     "load_checklist",
     "load_delivery_plan",

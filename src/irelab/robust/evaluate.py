@@ -30,6 +30,21 @@ placements. What is recorded (:class:`SampleOutcome`):
 * ``critical_damage_mm3``: thermal damage (Omega >= 1, :func:`irelab.thermal.simulate_heating`)
   in each critical tissue, when the thermal model is asked for.
 * the lethal zone itself (packed bits), for the probability map.
+
+As planned and as delivered. The figures above assume every pulse delivered at the planned
+voltage. A sample whose tissue conducts more than planned draws more current: once a pair's
+first-pulse current passes :func:`irelab.delivery.first_pulse_current_limit_A`, the
+generator's rising current passes its limit within the train and the generator stops that pair
+(the delivery simulator's current model, which the planner also plans to). The operator then
+delivers the pair again at the voltage the generator suggests
+(:func:`irelab.delivery.redelivery_voltage_V`). With ``EvaluationSettings(as_delivered=True)``
+(the default) such a pair is solved again at that voltage, up to :data:`MAX_REDELIVERIES` times
+while it stays over the limit, and the sample's ``coverage_as_delivered`` and
+``field_reserve_as_delivered`` use the re-delivered field; the pulses before the abort are not
+counted (a partial train lies outside the 50-90 pulses in which the lethal threshold was
+measured not to change, :mod:`irelab.plan.thermal`), and a pair still over the limit after the
+last try counts as not delivered. The probability map, margin and thermal model stay as
+planned.
 """
 
 from __future__ import annotations
@@ -40,6 +55,11 @@ from pathlib import Path
 import numpy as np
 
 from irelab.case import Case, PairKey, parse_case_text
+from irelab.delivery.generator import (
+    GeneratorConfig,
+    first_pulse_current_limit_A,
+    redelivery_voltage_V,
+)
 from irelab.errors import InputError
 from irelab.field import FieldSolver, PairSolution, SolverOptions, TissueRole
 from irelab.plan.options import PlanOptions
@@ -50,18 +70,25 @@ from irelab.thermal import PulseSchedule, simulate_heating, thermal_tissues
 from irelab.validation.metrics import minimal_margin_mm
 
 __all__ = ["EvaluationSettings", "NominalFields", "SampleOutcome", "evaluate_plan",
-           "nominal_task", "sample_task"]
+           "nominal_task", "sample_task", "MAX_REDELIVERIES"]
+
+MAX_REDELIVERIES = 3
+"""Re-deliveries of one pair at the generator's suggested voltage before it counts as not
+delivered (design choice: the suggestion keeps a 10 % margin under the limit, and the current
+falls faster than the voltage in electroporated tissue, so one is normally enough)."""
 
 
 @dataclass(frozen=True)
 class EvaluationSettings:
     """How a sample is evaluated: grid spacing (default the plan's), whether to run the thermal
-    model, and whether to start from the unperturbed solution (slower: see the module
-    docstring)."""
+    model, whether to start from the unperturbed solution (slower: see the module docstring)
+    and whether to evaluate the coverage as delivered (pairs over the generator's current limit
+    solved again at its suggested voltage: module docstring)."""
 
     spacing_mm: float | None = None
     thermal: bool = False
     warm_start: bool = False
+    as_delivered: bool = True
 
 
 @dataclass(frozen=True, eq=False)
@@ -106,11 +133,29 @@ class SampleOutcome:
     field_reserve: float = 0.0
     """Least ratio of |E| to the lethal threshold over the target voxels (module doc; 0 when
     not simulated, infinite without a target voxel)."""
+    coverage_as_delivered: float | None = None
+    """``coverage`` with the pairs over the current limit re-delivered at the generator's
+    suggested voltage (module doc; None: not evaluated)."""
+    field_reserve_as_delivered: float | None = None
+    """``field_reserve`` as delivered (None: not evaluated)."""
+    redelivered_pairs: int = 0
+    """Pairs (at their placements) the generator would stop for over-current."""
+    undelivered_pairs: int = 0
+    """Of those, the pairs still over the limit after :data:`MAX_REDELIVERIES` tries."""
 
     @property
     def covered(self) -> bool:
         """Every target voxel in the lethal zone (a sample not simulated never is)."""
         return self.simulated and self.coverage >= 1.0
+
+    @property
+    def covered_as_delivered(self) -> bool | None:
+        """Every target voxel in the lethal zone as delivered (None: not evaluated)."""
+        if not self.simulated:
+            return False
+        if self.coverage_as_delivered is None:
+            return None
+        return self.coverage_as_delivered >= 1.0
 
     @property
     def thermal_damage(self) -> bool | None:
@@ -153,6 +198,10 @@ def evaluate_plan(case: Case, settings: EvaluationSettings, index: int = -1,
         raise InputError(case.source, "protocol.pairs", "a plan with at least one pair")
     grid = case.grid(settings.spacing_mm)
     e_max = np.zeros(grid.shape)
+    limit = (first_pulse_current_limit_A(GeneratorConfig(), protocol.pulses)
+             if settings.as_delivered else None)
+    e_delivered = np.zeros(grid.shape) if limit is not None else None
+    redelivered = undelivered = 0
     power: list[np.ndarray] = []
     potentials: dict[PairKey, np.ndarray] = {}
     electrode_potentials: dict[PairKey, dict[str, float]] = {}
@@ -178,6 +227,23 @@ def evaluate_plan(case: Case, settings: EvaluationSettings, index: int = -1,
         current = max(current, abs(sol.current_A))
         solves += 1
         linear += sol.linear_iterations
+        if e_delivered is not None:
+            field, volts, amps, tries = e, pair.voltage_V, abs(sol.current_A), 0
+            while amps > limit and tries < MAX_REDELIVERIES:
+                volts = redelivery_voltage_V(volts, amps, GeneratorConfig())
+                tries += 1
+                if volts <= 0:
+                    break
+                again = solver.solve_pair(pair.anode, pair.cathode, volts)
+                field, amps = np.nan_to_num(again.e_field_V_per_m), abs(again.current_A)
+                converged &= again.converged
+                solves += 1
+                linear += again.linear_iterations
+            redelivered += tries > 0
+            if amps > limit or volts <= 0:
+                undelivered += 1
+            else:
+                np.maximum(e_delivered, field, out=e_delivered)
     labels = case.labels(grid)
     conductor = case.conductor_mask(grid)
     e_irr = case.e_irr_V_per_m(grid)
@@ -189,6 +255,15 @@ def evaluate_plan(case: Case, settings: EvaluationSettings, index: int = -1,
     counted = tumour & ~conductor
     coverage = float((lethal & counted).sum() / counted.sum()) if counted.any() else 1.0
     reserve = float(np.min(e_max[counted] / e_irr[counted])) if counted.any() else np.inf
+    delivered_coverage = delivered_reserve = None
+    if e_delivered is not None:
+        delivered_coverage, delivered_reserve = coverage, reserve
+        if redelivered:
+            lethal_delivered = lethal_zone(e_delivered, e_irr, conductor)
+            delivered_coverage = (float((lethal_delivered & counted).sum() / counted.sum())
+                                  if counted.any() else 1.0)
+            delivered_reserve = (float(np.min(e_delivered[counted] / e_irr[counted]))
+                                 if counted.any() else np.inf)
     spacing_mm = grid.spacing_m * 1e3
     margin = _margin_mm(lethal | conductor | critical, tumour, spacing_mm)
     damage = None
@@ -204,7 +279,9 @@ def evaluate_plan(case: Case, settings: EvaluationSettings, index: int = -1,
                             lethal_bits=np.packbits(lethal | conductor), shape=grid.shape,
                             critical_damage_mm3=damage, max_current_A=current,
                             converged=converged, solves=solves, linear_iterations=linear,
-                            field_reserve=reserve)
+                            field_reserve=reserve, coverage_as_delivered=delivered_coverage,
+                            field_reserve_as_delivered=delivered_reserve,
+                            redelivered_pairs=redelivered, undelivered_pairs=undelivered)
     fields = NominalFields(grid.shape, potentials, electrode_potentials) if keep_potentials \
         else None
     return outcome, fields

@@ -123,6 +123,9 @@ def robust_json(result: RobustResult) -> dict:
         else stats.current_over_limit.to_json(),
         "first_pulse_current_limit_A": None if stats.first_pulse_limit_A is None
         else round(stats.first_pulse_limit_A, 3),
+        "coverage_probability_as_delivered": None
+        if stats.coverage_probability_as_delivered is None
+        else stats.coverage_probability_as_delivered.to_json(),
         "thermal_damage_probability": None if stats.thermal is None else {
             name: interval.to_json() for name, interval in stats.thermal.items()},
         "sensitivity": _indices(stats.sensitivity),
@@ -136,6 +139,10 @@ def robust_json(result: RobustResult) -> dict:
                             "margin_mm": json_number(o.margin_mm, 3),
                             "field_reserve": json_number(o.field_reserve, 4),
                             "max_current_A": round(o.max_current_A, 3),
+                            "coverage_as_delivered": None if o.coverage_as_delivered is None
+                            else round(o.coverage_as_delivered, 6),
+                            "redelivered_pairs": o.redelivered_pairs,
+                            "undelivered_pairs": o.undelivered_pairs,
                             "converged": o.converged,
                             "thermal_damage": o.thermal_damage, "reason": o.reason}
                            for o in result.outcomes],

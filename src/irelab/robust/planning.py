@@ -154,6 +154,7 @@ class RobustPlanStep:
         volts = [p.voltage_V for p in protocol.pairs]
         interval = self.study.statistics.coverage_probability
         over = self.study.statistics.current_over_limit
+        delivered = self.study.statistics.coverage_probability_as_delivered
         return {"margin_mm": round(self.margin_mm, 3),
                 "threshold_factor": self.threshold_factor,
                 "coverage_probability": interval.to_json(),
@@ -172,7 +173,9 @@ class RobustPlanStep:
                     else float("nan"), 4),
                 "samples_drawn": len(self.study.samples),
                 "stopped_after": self.study.stopped_after,
-                "current_over_limit_probability": None if over is None else over.to_json()}
+                "current_over_limit_probability": None if over is None else over.to_json(),
+                "coverage_probability_as_delivered": None if delivered is None
+                else delivered.to_json()}
 
 
 @dataclass(frozen=True, eq=False)
@@ -223,7 +226,8 @@ class RobustPlanResult:
                          f"{checked}); {d['probes']} probes, {d['placements']} "
                          f"placement(s), healthy {d['healthy_volume_cm3']:.2f} cm3, "
                          f"{'every limit held' if d['safe'] else 'a limit NOT held'}"
-                         + _over_limit_text(d["current_over_limit_probability"]))
+                         + _over_limit_text(d["current_over_limit_probability"],
+                                            d["coverage_probability_as_delivered"]))
         price = self.price()
         verdict = "met" if self.met else "NOT met"
         lines.append(f"goal P >= {self.target_probability:g} {verdict} with round "
@@ -238,12 +242,18 @@ class RobustPlanResult:
         return lines
 
 
-def _over_limit_text(over: dict | None) -> str:
-    """The samples whose current would pass the generator's limit, for a round's line."""
+def _over_limit_text(over: dict | None, delivered: dict | None = None) -> str:
+    """The samples whose current would pass the generator's limit, for a round's line, and the
+    coverage probability with those pairs delivered again at the generator's suggested
+    voltage."""
     if over is None or not over["trials"] or not over["successes"]:
         return ""
-    return (f"; current over the generator's limit in {over['successes']}/{over['trials']} "
+    text = (f"; current over the generator's limit in {over['successes']}/{over['trials']} "
             "samples")
+    if delivered is not None:
+        text += (f" (with those pairs delivered again at the generator's suggested voltage, "
+                 f"P(100 % coverage) {delivered['estimate']:.3f})")
+    return text
 
 
 def raised_threshold_factor(factor: float, reserves: np.ndarray, samples: int,

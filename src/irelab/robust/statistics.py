@@ -160,6 +160,9 @@ class RobustStatistics:
     pulse (None: no limit given); see :class:`Aggregator`."""
     first_pulse_limit_A: float | None = None
     """The first-pulse current ``current_over_limit`` counts against (None: no limit given)."""
+    coverage_probability_as_delivered: Interval | None = None
+    """Samples whose tumour is covered with the pairs over the current limit re-delivered at
+    the generator's suggested voltage (:mod:`irelab.robust.evaluate`; None: not evaluated)."""
 
     @property
     def field_reserve(self) -> Distribution1D:
@@ -242,6 +245,9 @@ class Aggregator:
         if self.first_pulse_limit_A is not None:
             over = Interval.of(sum(o.simulated and o.max_current_A > self.first_pulse_limit_A
                                    for o in outcomes), int(simulated.sum()))
+        delivered = [o.covered_as_delivered for o in outcomes]
+        as_delivered = (None if any(d is None for d in delivered)
+                        else Interval.of(sum(bool(d) for d in delivered), n))
         return RobustStatistics(
             samples=n, simulated=int(simulated.sum()),
             coverage_probability=Interval.of(covered, n),
@@ -254,7 +260,8 @@ class Aggregator:
                                              reserve, simulated & np.isfinite(reserve)),
             not_converged=sum(not o.converged for o in outcomes),
             coverage_values=coverage, margin_values=margin, reserve_values=reserve,
-            current_over_limit=over, first_pulse_limit_A=self.first_pulse_limit_A)
+            current_over_limit=over, first_pulse_limit_A=self.first_pulse_limit_A,
+            coverage_probability_as_delivered=as_delivered)
 
 
 def _thermal(ran: Sequence[SampleOutcome]) -> dict[str, Interval] | None:
