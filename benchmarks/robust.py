@@ -15,7 +15,9 @@ process, each from the unperturbed plan's solution (``warm``) and from the coars
 (``cold``, as a study's tasks start): a sample's own cost, without a cluster. Each study's wall
 time includes starting its local cluster and the unperturbed plan's solve (``--workers ''``
 runs none).
-The machine's load average is printed before and after: on a shared machine the figures are
+Each study also prints its coverage probability as delivered and how many of its pair solves
+re-delivered a pair over the generator's current limit (extra work a nominal evaluation does not
+do). The machine's load average is printed before and after: on a shared machine the figures are
 only comparable within one run.
 """
 
@@ -140,11 +142,16 @@ def main() -> None:
         wall = time.perf_counter() - t0
         per_sample[workers] = wall / args.samples
         interval = result.statistics.coverage_probability
+        delivered = result.statistics.coverage_probability_as_delivered
+        solves = sum(o.solves for o in result.outcomes)
+        again = sum(o.redelivered_pairs for o in result.outcomes)
         print(f"{workers} worker(s): {args.samples} samples in {wall:.0f} s = "
               f"{per_sample[workers]:.2f} s per sample ({per_sample[workers] * workers:.2f} "
               f"worker-s per sample, {per_sample[workers] * workers / nominal_s:.2f}x the nominal "
               f"evaluation); P(100 %) = {interval.estimate:.3f} "
-              f"({interval.low:.3f}-{interval.high:.3f}); load {_load()}")
+              f"({interval.low:.3f}-{interval.high:.3f}), as delivered "
+              f"{delivered.estimate:.3f}; {solves} pair solves, of them at least {again} "
+              f"re-deliveries of pairs over the current limit; load {_load()}")
     if 1 in per_sample and 2 in per_sample:
         print(f"scaling 1 -> 2 workers: {per_sample[1] / per_sample[2]:.2f}x "
               f"(ideal 2.00x on 2 free cores)")

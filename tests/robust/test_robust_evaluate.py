@@ -161,7 +161,9 @@ def test_a_pair_over_the_current_limit_is_counted_as_delivered_again(small_plan)
     counted = tumour & ~sample.conductor_mask(grid)
     e_irr = sample.e_irr_V_per_m(grid)
     reserve = float(np.min(np.nan_to_num(again.e_field_V_per_m)[counted] / e_irr[counted]))
-    assert hot.field_reserve_as_delivered == pytest.approx(reserve, rel=1e-9)
+    # the study starts the re-delivery from the first solve, this recomputation from the
+    # coarse grid: both stop at the solver's tolerance (2e-3 of the current)
+    assert hot.field_reserve_as_delivered == pytest.approx(reserve, rel=2e-3)
     assert hot.field_reserve_as_delivered < hot.field_reserve
 
     raised = sample_task(text, small_plan.source, ".",
