@@ -76,6 +76,37 @@ def _case_file(tmp_path, regions, name="case") -> str:
 TINY = [{"tissue": "tumour", "sphere": {"center_mm": [0, 0, 0], "radius_mm": 3}}]
 
 
+def test_max_current_plans_every_pair_to_the_lower_limit(tmp_path) -> None:
+    """``--max-current-a 20``: on the tiny case the default plan's strongest pair rises above
+    20 A over its train (measured: 43.8 A); planned to 20 A, every pair's current stays within
+    20 A on every pulse (the checks say so, with the limit) and the tumour is still covered
+    (more, weaker pairs). Above the generator's 50 A, or not above 0, it is bad input (exit 2,
+    naming the option)."""
+    case = _case_file(tmp_path, TINY)
+
+    def planned(*extra: str) -> dict:
+        run = CliRunner().invoke(app, ["plan", case, "--json", *extra])
+        assert run.exit_code == 0, run.output
+        return json.loads(run.stdout.strip().splitlines()[-1])
+
+    def peaks(data: dict) -> list[float]:
+        return [float(re.search(r"rising to ([0-9.]+) A", c["message"]).group(1))
+                for c in data["checks"] if c["name"].startswith("current ")]
+
+    assert max(peaks(planned())) > 20
+    limited = planned("--max-current-a", "20")
+    assert limited["feasible"] and limited["tumour_covered"]
+    assert max(peaks(limited)) <= 20
+    assert all(c["message"].endswith("<= 20 A") for c in limited["checks"]
+               if c["name"].startswith("current "))
+    for bad in ("60", "0"):
+        run = subprocess.run([sys.executable, "-m", "irelab.cli.main", "plan", case,
+                              "--max-current-a", bad], capture_output=True, text=True,
+                             timeout=300)
+        assert run.returncode == 2, run.stderr
+        assert "--max-current-a" in run.stderr and "50 A" in run.stderr
+
+
 def test_a_case_without_a_tumour_is_bad_input_exit_2(tmp_path) -> None:
     """No tissue with the target role: the case is not a planning case (exit 2, one line)."""
     liver_only = _case_file(tmp_path, [{"tissue": "blood", "cylinder": {

@@ -32,9 +32,31 @@ def _parse_direction(text: str, source: str) -> tuple[float, float, float]:
     return values  # type: ignore[return-value]
 
 
+def planning_limits(source: str, max_current_a: float | None):
+    """The planner's limits, with its current limit lowered to ``max_current_a`` when given
+    (``--max-current-a``): at most the generator's own limit, which delivery enforces
+    whatever the plan says. Planning below it leaves headroom for tissue that conducts more
+    than the model: on the demo phantom, planned to 40 A, the coverage probability as
+    delivered under the default uncertainty model rose from 17 to 45 of 100 samples (one run,
+    seed 0; the price: 3 placements instead of 1, about 7 cm3 more healthy tissue)."""
+    from dataclasses import replace
+
+    from irelab.delivery import GeneratorConfig
+    from irelab.plan import PlanLimits
+
+    limits = PlanLimits()
+    if max_current_a is None:
+        return limits
+    generator = GeneratorConfig().current_limit_A
+    if not 0 < max_current_a <= generator:
+        raise InputError(source, "--max-current-a", f"a current above 0 and at most the "
+                         f"generator's {generator:g} A limit", max_current_a)
+    return replace(limits, max_current_A=float(max_current_a))
+
+
 def run_plan(case, *, margin_mm: float, spacing_mm: float,
              direction: tuple[float, float, float], out: Path | None, as_json: bool,
-             max_minutes: float | None = None) -> int:
+             max_minutes: float | None = None, max_current_a: float | None = None) -> int:
     """Plan ``case``, print the result, write plan.yaml and plan.html under ``out``; the exit
     code (module doc)."""
     from rich.console import Console
@@ -52,7 +74,8 @@ def run_plan(case, *, margin_mm: float, spacing_mm: float,
     if max_minutes is not None and not max_minutes > 0:
         raise InputError(source, "--max-minutes", "a positive number of minutes", max_minutes)
     options = PlanOptions(margin_m=margin_mm * 1e-3, direction=direction,
-                          fine_spacing_m=spacing_mm * 1e-3, max_minutes=max_minutes)
+                          fine_spacing_m=spacing_mm * 1e-3, max_minutes=max_minutes,
+                          limits=planning_limits(source, max_current_a))
     console = Console(stderr=True)
     console.print(f"plan {case.name}: tumour + {margin_mm:g} mm margin requested, "
                   f"{spacing_mm:g} mm confirmation grid", highlight=False)
@@ -171,6 +194,10 @@ def plan(
     max_minutes: float | None = typer.Option(
         None, "--max-minutes", help="Stop the search after this many minutes (the plan then "
         "depends on the machine's speed and exits 1); default: no clock, reproducible."),
+    max_current_a: float | None = typer.Option(
+        None, "--max-current-a", help="Plan every pair's current, over its whole pulse train, "
+        "to at most this (A; default and maximum: the generator's 50 A limit), leaving "
+        "headroom for tissue that conducts more than the model."),
 ) -> None:
     """Plan probes, pairs, voltages and placements that cover tumour + margin within limits."""
     from rich.console import Console
@@ -188,10 +215,10 @@ def plan(
 
         sys.exit(run_robust_plan(case, target_probability=robust, margin_mm=margin_mm,
                                  spacing_mm=spacing_mm, direction=resolved.direction, out=out,
-                                 as_json=as_json))
+                                 as_json=as_json, max_current_a=max_current_a))
     code = run_plan(case, margin_mm=margin_mm, spacing_mm=spacing_mm,
                     direction=resolved.direction, out=out, as_json=as_json,
-                    max_minutes=max_minutes)
+                    max_minutes=max_minutes, max_current_a=max_current_a)
     sys.exit(code)
 
 

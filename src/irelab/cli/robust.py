@@ -259,7 +259,7 @@ def _check_model_options(placement: dict, seed: int | None, source: str) -> None
 
 def run_robust_plan(case, *, target_probability: float, margin_mm: float, spacing_mm: float,
                     direction: tuple[float, float, float], out: Path | None,
-                    as_json: bool) -> int:
+                    as_json: bool, max_current_a: float | None = None) -> int:
     """``irelab plan --robust P``: plan, check by Monte Carlo, plan against raised lethal
     thresholds until the coverage probability reaches ``P`` or is out of reach; print the
     rounds and the price; write plan.yaml, plan.html and robust.json under ``out``. Returns
@@ -267,6 +267,7 @@ def run_robust_plan(case, *, target_probability: float, margin_mm: float, spacin
     from rich.console import Console
 
     from irelab.case import write_case
+    from irelab.cli.plan import planning_limits
     from irelab.errors import InputError
     from irelab.plan import PlanOptions
     from irelab.plan.output import plan_json
@@ -284,7 +285,8 @@ def run_robust_plan(case, *, target_probability: float, margin_mm: float, spacin
         raise InputError(source, "--spacing-mm", "a grid spacing between 0.25 and 3 mm",
                          spacing_mm)
     options = PlanOptions(margin_m=margin_mm * 1e-3, direction=direction,
-                          fine_spacing_m=spacing_mm * 1e-3)
+                          fine_spacing_m=spacing_mm * 1e-3,
+                          limits=planning_limits(source, max_current_a))
     diameter_mm = options.limits.probe_diameter_m * 1e3
     if spacing_mm >= diameter_mm:
         raise InputError(source, "--spacing-mm", f"a grid spacing below the probes' diameter "
