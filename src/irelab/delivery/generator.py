@@ -253,16 +253,22 @@ def suggested_voltage_V(pair: PairProtocol, model: CurrentModel,
                         config: GeneratorConfig) -> float:
     """Voltage to suggest after a current abort: scaled so the final current stays under the
     limit with the margin, rounded down to 10 V."""
-    return redelivery_voltage_V(pair.voltage_V, model.initial_A, config)
+    return _scaled_to_limit(pair.voltage_V, model.final_A, config)
 
 
 def redelivery_voltage_V(voltage_V: float, first_pulse_current_A: float,
                          config: GeneratorConfig) -> float:
     """The voltage the generator suggests for a pair delivered at ``voltage_V`` whose first
-    pulse drew ``first_pulse_current_A`` and whose rising current passed the limit: the final
-    current of the current model (:class:`CurrentModel`) scaled to the limit, times the
+    pulse drew ``first_pulse_current_A`` and whose rising current passed the limit: what
+    :func:`suggested_voltage_V` gives for ``config``'s current model from that current."""
+    model = CurrentModel(first_pulse_current_A, config.current_rise_fraction,
+                         config.current_rise_pulses)
+    return _scaled_to_limit(voltage_V, model.final_A, config)
+
+
+def _scaled_to_limit(voltage_V: float, final_current_A: float, config: GeneratorConfig
+                     ) -> float:
+    """``voltage_V`` scaled so that a pair's final current stays under the limit with the
     margin, rounded down to 10 V."""
-    final = CurrentModel(first_pulse_current_A, config.current_rise_fraction,
-                         config.current_rise_pulses).final_A
-    volts = voltage_V * config.current_limit_A / final * config.voltage_margin
+    volts = voltage_V * config.current_limit_A / final_current_A * config.voltage_margin
     return math.floor(volts / 10.0) * 10.0

@@ -46,7 +46,12 @@ from irelab.plan.options import THERMAL_STANDOFFS_M, PlanOptions
 from irelab.plan.output import described, layout_of_case, plan_case
 from irelab.plan.reposition import reposition
 from irelab.plan.targets import PlanTarget, Unreachable
-from irelab.plan.thermal import schedule_text, thermal_stage
+from irelab.plan.thermal import (
+    critical_damage_mm3,
+    damaged_structures,
+    schedule_text,
+    thermal_stage,
+)
 from irelab.plan.voltages import choose_voltages
 from irelab.plan.workers import SolverPool
 from irelab.thermal.bioheat import ThermalResult
@@ -216,18 +221,13 @@ def _planned(case: Case, opts: PlanOptions, journal: Journal, pool: SolverPool |
 
 def _thermally_damaged(result: PlanResult) -> list[str]:
     """The critical structures the plan's thermal model damages."""
-    if result.thermal is None:
-        return []
-    return [name for name in result.target.critical
-            if name in result.thermal.regions
-            and result.thermal.regions[name].damage_volume_cm3 > 0]
+    return [] if result.thermal is None else damaged_structures(result.target.critical,
+                                                                result.thermal)
 
 
 def _damage_mm3(result: PlanResult) -> float:
-    if result.thermal is None:
-        return 0.0
-    return sum(result.thermal.regions[name].damage_volume_cm3 * 1e3
-               for name in _thermally_damaged(result))
+    return 0.0 if result.thermal is None else critical_damage_mm3(result.target.critical,
+                                                                  result.thermal)
 
 
 def _rank(result: PlanResult) -> tuple:

@@ -37,7 +37,7 @@ repair gave).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 import numpy as np
@@ -58,7 +58,7 @@ from irelab.thermal.bioheat import (
 from irelab.thermal.schedule import PulseSchedule
 
 __all__ = ["simulate_plan_heating", "thermal_stage", "reordered", "CAP_FACTOR",
-           "GENTLER_PROTOCOLS", "schedule_text"]
+           "GENTLER_PROTOCOLS", "schedule_text", "damaged_structures", "critical_damage_mm3"]
 
 CAP_FACTOR = 0.85
 """A hot pair's voltage cap as a fraction of its voltage: Joule power ~ sigma(E) E^2 falls by
@@ -101,9 +101,20 @@ def simulate_plan_heating(ctx: PlanContext, ev: LayoutEvaluation,
                             stop=stop)
 
 
-def _damaged(ctx: PlanContext, thermal: ThermalResult) -> list[str]:
-    return [name for name in ctx.fine_target.critical
+def damaged_structures(critical: Iterable[str], thermal: ThermalResult) -> list[str]:
+    """The ``critical`` structures the thermal result damages (Omega >= 1 somewhere)."""
+    return [name for name in critical
             if name in thermal.regions and thermal.regions[name].damage_volume_cm3 > 0]
+
+
+def critical_damage_mm3(critical: Iterable[str], thermal: ThermalResult) -> float:
+    """The ``critical`` structures' damaged volume, summed as a :class:`DamageBound` sums it."""
+    return damaged_volume_mm3(tuple(critical), {
+        name: region.damage_volume_cm3 for name, region in thermal.regions.items()})
+
+
+def _damaged(ctx: PlanContext, thermal: ThermalResult) -> list[str]:
+    return damaged_structures(ctx.fine_target.critical, thermal)
 
 
 def _heat_per_pair(ev: LayoutEvaluation, thermal: ThermalResult,
@@ -204,9 +215,7 @@ def _tried(ctx: PlanContext, label: str, ev: LayoutEvaluation, best: ThermalResu
 
 
 def _damage_mm3(ctx: PlanContext, thermal: ThermalResult) -> float:
-    """The critical structures' damaged volume, summed as a :class:`DamageBound` sums it."""
-    return damaged_volume_mm3(tuple(ctx.fine_target.critical), {
-        name: region.damage_volume_cm3 for name, region in thermal.regions.items()})
+    return critical_damage_mm3(ctx.fine_target.critical, thermal)
 
 
 def thermal_stage(ctx: PlanContext, plan: LayoutEvaluation, at_limits: LayoutEvaluation

@@ -199,6 +199,16 @@ def _scaled(solution: PairSolution, voltage_V: float) -> PairSolution:
                                            solution.electrode_potentials_V.items()})
 
 
+def _coverage_and_reserve(lethal: np.ndarray, e_max: np.ndarray, e_irr: np.ndarray,
+                          counted: np.ndarray) -> tuple[float, float]:
+    """The share of ``counted`` voxels that are ``lethal``, and the least ratio of ``e_max``
+    to ``e_irr`` over them (1 and infinite without a counted voxel)."""
+    if not counted.any():
+        return 1.0, np.inf
+    return (float((lethal & counted).sum() / counted.sum()),
+            float(np.min(e_max[counted] / e_irr[counted])))
+
+
 def evaluate_plan(case: Case, settings: EvaluationSettings, index: int = -1,
                   nominal: NominalFields | None = None,
                   keep_potentials: bool = False) -> tuple[SampleOutcome, NominalFields | None]:
@@ -266,17 +276,13 @@ def evaluate_plan(case: Case, settings: EvaluationSettings, index: int = -1,
     critical_names = case.tissues_with(TissueRole.CRITICAL)
     critical = np.isin(labels, [names.index(n) for n in critical_names])
     counted = tumour & ~conductor
-    coverage = float((lethal & counted).sum() / counted.sum()) if counted.any() else 1.0
-    reserve = float(np.min(e_max[counted] / e_irr[counted])) if counted.any() else np.inf
+    coverage, reserve = _coverage_and_reserve(lethal, e_max, e_irr, counted)
     delivered_coverage = delivered_reserve = None
     if e_delivered is not None:
         delivered_coverage, delivered_reserve = coverage, reserve
         if redelivered:
-            lethal_delivered = lethal_zone(e_delivered, e_irr, conductor)
-            delivered_coverage = (float((lethal_delivered & counted).sum() / counted.sum())
-                                  if counted.any() else 1.0)
-            delivered_reserve = (float(np.min(e_delivered[counted] / e_irr[counted]))
-                                 if counted.any() else np.inf)
+            delivered_coverage, delivered_reserve = _coverage_and_reserve(
+                lethal_zone(e_delivered, e_irr, conductor), e_delivered, e_irr, counted)
     spacing_mm = grid.spacing_m * 1e3
     margin = _margin_mm(lethal | conductor | critical, tumour, spacing_mm)
     damage = None
