@@ -161,6 +161,39 @@ def test_shapes_of_another_anatomy_are_refused() -> None:
                       interfaces=other)
 
 
+def test_anatomy_is_reused_across_probe_placements_bit_for_bit() -> None:
+    """The shapes' ray fractions are kept for the next operator on the same anatomy: the
+    operator of a second probe placement is bit for bit the one built from nothing, and labels
+    that differ by one voxel are checked again (and refused), not served from the cache."""
+    from irelab.field import interfaces
+
+    problem = _vessel_problem(1 * MM, vessel=True, subvoxel=True)
+    moved = replace(problem, electrodes=tuple(
+        replace(e, start_m=(e.start_m[0] + 1 * MM, *e.start_m[1:]),
+                end_m=(e.end_m[0] + 1 * MM, *e.end_m[1:])) for e in problem.electrodes))
+
+    def operator(p: FieldProblem) -> FieldOperator:
+        return FieldOperator(p.grid, p.labels, p.tissues, p.electrodes, p.insulators,
+                             interfaces=p.subvoxel)
+
+    interfaces._anatomy_cache.clear()
+    operator(problem)
+    assert len(interfaces._anatomy_cache) == 1
+    reused = operator(moved)
+    interfaces._anatomy_cache.clear()
+    fresh = operator(moved)
+    assert len(reused.mixed) > 0
+    assert np.array_equal(reused.mixed, fresh.mixed)
+    assert np.array_equal(reused.mixed_fractions, fresh.mixed_fractions)
+    for axis in range(3):
+        assert np.array_equal(reused.g_lo[axis], fresh.g_lo[axis])
+        assert np.array_equal(reused.g_hi[axis], fresh.g_hi[axis])
+    tampered = problem.labels.copy()
+    tampered.flat[0] = 1
+    with pytest.raises(ValueError, match="1 voxels differ"):
+        operator(replace(problem, labels=tampered))
+
+
 def _vessel_problem(h: float, vessel: bool, subvoxel: bool) -> FieldProblem:
     """Two needles 8 mm apart (12 mm exposed, insulated shafts) in liver (Sel et al. 2005
     sigma(E)), a 3 mm blood vessel (0.68 S/m) along x 4 mm beside them, axis between voxel
