@@ -71,7 +71,9 @@ def test_robust_plan_meets_its_goal_or_says_why(tmp_path, scheduler) -> None:
                                        cluster=ClusterSettings(scheduler=scheduler[0])),
                          stage=lambda text, fraction: stages.append(text))
     factors = [s.threshold_factor for s in result.steps]
-    assert factors[0] == 1.0 and len(set(factors)) == len(factors)
+    caps = [s.current_cap_A for s in result.steps]
+    assert factors[0] == 1.0 and caps[0] == options.limits.max_current_A
+    assert len(set(zip(factors, caps, strict=True))) == len(factors)  # no round twice
     for k, step in enumerate(result.steps):  # no round asks for more than one not reached
         if not step.reached:
             assert all(f < step.threshold_factor for f in factors[k + 1:])
@@ -274,7 +276,8 @@ def test_the_loop_chooses_the_most_probable_round(monkeypatch, no_tracks) -> Non
     could not reach carries only 1.1 x the field (as when it ends lowering voltages); a sample
     is covered when the plan's field reaches its need (needs spread up to 1.3 x). The rounds
     go 1.0 -> 1.295 (wanted; not reached) -> 1.15 (half-way) -> 1.225 (wanted 1.295 again, so
-    half-way; not reached), and the plan chosen is the 1.15 round, the most probable."""
+    half-way; not reached) -> 1.19 (half-way again), and the plan chosen is the 1.19 round, the
+    most probable."""
     from types import SimpleNamespace
 
     import irelab.robust.planning as planning
@@ -309,7 +312,69 @@ def test_the_loop_chooses_the_most_probable_round(monkeypatch, no_tracks) -> Non
     monkeypatch.setattr(planning, "robust_study", robust_study)
     result = planning.plan_robust(object(), PlanOptions(), 0.95, None,
                                   RobustOptions(samples=32, thermal_samples=0))
-    assert [s.threshold_factor for s in result.steps] == [1.0, 1.295, 1.15, 1.225]
-    assert [s.reached for s in result.steps] == [True, False, True, False]
-    assert result.chosen is result.steps[2] and not result.met
-    assert result.stopped_because == "4 rounds planned and checked"
+    assert [s.threshold_factor for s in result.steps] == [1.0, 1.295, 1.15, 1.225, 1.19]
+    assert [s.reached for s in result.steps] == [True, False, True, False, True]
+    assert result.chosen is result.steps[4] and not result.met
+    assert result.stopped_because == "5 rounds planned and checked"
+
+
+def test_a_round_whose_current_cost_coverage_is_planned_again_with_headroom(monkeypatch,
+                                                                           no_tracks) -> None:
+    """The loop against a model world in which the generator's current limit stops pairs: a
+    plan made to the full 50 A covers 24 of 32 samples as planned but only 10 as delivered;
+    made to 40 A (the first rung of the headroom ladder), as many as delivered as planned. The
+    goal is judged as delivered: round 1 (50 A) is not the one chosen although it is the most
+    probable as planned, round 2 plans the same field to 40 A, and the rounds after it raise
+    the field at 40 A."""
+    from types import SimpleNamespace
+
+    import irelab.robust.planning as planning
+    from irelab.plan import PlanOptions
+    from irelab.robust.planning import HEADROOM_LADDER
+    from irelab.robust.statistics import Interval
+
+    assert HEADROOM_LADDER[0] == 0.8
+    seen = []
+
+    def plan_treatment(case, options, progress):
+        seen.append((options.threshold_factor, options.limits.max_current_A))
+        step = _step(5.0, 0, 32, None, factor=options.threshold_factor,
+                     reached=options.threshold_factor <= 1.2)
+        step.plan.options = options
+        step.plan.case = SimpleNamespace(options=options, protocol=step.plan.case.protocol,
+                                         probes=step.plan.case.probes)
+        return step.plan
+
+    def robust_study(plan_case, model, study, progress, stop):
+        options = plan_case.options
+        full = options.limits.max_current_A == 50.0
+        covered = 24 if full else round(18 * options.threshold_factor)
+        delivered = 10 if full else covered
+        reserves = np.concatenate([np.full(covered, 1.05), np.full(32 - covered, 0.95)])
+        return SimpleNamespace(
+            samples=[None] * 32, stopped_after=None,
+            nominal=SimpleNamespace(covered=True, margin_mm=5.0),
+            statistics=SimpleNamespace(
+                coverage_probability=Interval.of(covered, 32), reserve_values=reserves,
+                samples=32, current_over_limit=Interval.of(20 if full else 3, 32),
+                coverage_probability_as_delivered=Interval.of(delivered, 32)))
+
+    monkeypatch.setattr(planning, "plan_treatment", plan_treatment)
+    monkeypatch.setattr(planning, "robust_study", robust_study)
+    result = planning.plan_robust(object(), PlanOptions(), 0.9, None,
+                                  RobustOptions(samples=32, thermal_samples=0))
+    assert seen[:2] == [(1.0, 50.0), (1.0, 40.0)]  # the same field, with headroom
+    assert all(cap == 40.0 for _, cap in seen[1:])  # the field is raised at 40 A
+    assert seen[2][0] > 1.0
+    first = result.steps[0]
+    assert first.study.statistics.coverage_probability.successes == 24
+    assert first.probability == pytest.approx(10 / 32)  # judged as delivered
+    assert result.chosen is not first
+    assert result.chosen.probability == max(s.probability for s in result.steps) > 10 / 32
+    rounds = result.to_json()["rounds"]
+    assert [r["current_cap_A"] for r in rounds][:2] == [50.0, 40.0]
+    assert rounds[0]["judged_as"] == "delivered"
+    lines = result.summary_lines()
+    assert ", currents to at most 40 A -> " in lines[1]
+    assert "(judged as delivered)" in lines[len(result.steps)]
+    assert result.price()["current_cap_A"] == -10.0
