@@ -28,15 +28,44 @@ cylinder itself for the sub-voxel tissue interfaces (:mod:`irelab.field.interfac
 cores, against the P3 reference: current 10.848 A, lethal 4.619 cm3, backed out of the
 staircase's 1 mm figures -0.54 % and +1.36 % of an earlier full run of this benchmark):
 current and lethal volume -0.26 % and +0.37 % at 1 mm (staircase -0.54 %, +1.36 %), -0.21 % and
--0.08 % at 0.75 mm (-0.21 %, +0.12 %), -0.12 % and +0.11 % at 0.5 mm (+0.02 %, -0.03 %).
+-0.08 % at 0.75 mm (-0.21 %, +0.12 %), -0.12 % and +0.11 % at 0.5 mm (+0.02 %, -0.03 %);
+the corrected near-needle field (below) moves these by at most 0.01 %.
 Solver CPU per pair at 1 mm (set-up and solve, 2 runs each, load 0.9): 0.60-0.65 s against
 0.50-0.58 s for the staircase; at 0.5 mm 3.9-4.1 s against 3.8-4.6 s.
 
+The floating third needle, against its FEM P2 level (the P3 level's Newton steps took
+several minutes each and it was not finished; for the two-needle scene P2 and P3
+agree to 0.01 % in volume): current -0.35 %, -0.33 %, -0.24 % and lethal volume +0.05 %,
+-0.28 %, -0.21 % at 1, 0.75, 0.5 mm (FEM P2: 10.7856 A, 4.7122 cm3, 1804 s wall, load 1-2.5).
+Before the reported field next to an off-lattice needle was corrected
+(:meth:`irelab.field.operators.FieldOperator.e_field_central`) the volume was +3.69 %, +0.61 %,
++0.30 %: at 1 mm the floating needle's axis lies on a cell edge, and its neighbours reported
+about 2.7 times their field.
+
+The bipolar probe does not meet the lethal-volume target (measured at load 0.3-1.2; the FEM's
+P2 level took 38 s, P3 138 s): FEM P2 4.3038 A / 1.2404 cm3, P3 4.2883 A / 1.2281 cm3 (the
+reference moved -0.36 % / -1.0 % from P2 to P3, so its own volume is not known to better than
+about 0.3 %); irelab -0.40 % / +2.06 % at 1 mm, -0.53 % / +1.37 % at 0.75 mm, -0.37 % /
++0.76 % at 0.5 mm, and 1.2333 / 1.2286 cm3 at 0.35 / 0.25 mm (12 s / 2.1 GB, 37 s / 5.4 GB);
+with the corrected near-needle field the 1 mm volume is 1.2584 cm3 (+2.47 %), the finer grids'
+unchanged.
+irelab's own volumes at 1, 0.5, 0.25 mm (1.2535, 1.2374, 1.2286 cm3) converge at about first
+order, towards about 1.220 cm3. The error comes with the field-dependent conductivity: the same
+probe in a linear medium (0.2 S/m, 400 V/cm) gives 2369.3, 2374.6, 2375.4 mm3 (-0.26 % at 1 mm
+against 0.25 mm), and with the conductivity's rise spread over 100-637 V/cm instead of
+362-637 V/cm the 1 mm excess over 0.25 mm halves (+0.94 % against +2.0 %). It lies along the
+electrodes' bodies (the band 2-9 mm from the probe's centre: 405.3, 398.0, 394.8 mm3 at 1, 0.5,
+0.25 mm), and at 1 mm the volume moves by +-1.5 % with the probe's position in the lattice
+(0.25 mm sideways: +1.1 % at the same current). Ruled out: the Newton tolerance (1e-4 to 1e-8:
+the same volume), the electrodes' cut-cell energy-field factor (set to 1: the same volume), and
+an energy-field factor for the cells that insulators cut (tried: -0.05 %). The two-needle
+scene's own volumes (4.7223, 4.6970, 4.6883 cm3) converge faster (order about 1.5).
+
 The FEM is the slow side: its coarsest level (P2) of the two-needle scene took 786 s wall at a
-1-minute load of 9-15 on 2 shared cores; the P3 level takes several times longer (bipolar
-probe: 333 s for P2, 1032 s for P3). The floating third needle is the slowest: its potential's
-unknown couples to every degree of freedom on that needle, and a Newton step took about 300 s
-at P2 instead of 40-95 s for two needles. ``--quick``
+1-minute load of 9-15 on 2 shared cores and 121 s at a load of 2-3; the P3 level takes several
+times longer (bipolar probe at load 9-15: 333 s for P2, 1032 s for P3; at load 0.3-1: 38 s and
+138 s). The floating third needle is the slowest: its potential's unknown couples to every
+degree of freedom on that needle; at P2 its 12 Newton steps took 1804 s (load 1-2.5). ``--quick``
 runs only the coarsest FEM level (then the reference's own error, about 0.15 % for the
 two-needle scene, is part of the printed difference); ``--fem-results`` keeps finished FEM
 runs so that an interrupted benchmark resumes where it stopped. Run::

@@ -53,18 +53,19 @@ DUCT_CASE = {
     "domain": {"size_mm": [40, 40, 30], "spacing_mm": 1.0},
     "anatomy": {"background": "liver", "regions": [
         {"tissue": "tumour", "sphere": {"center_mm": [0, 0, 0], "radius_mm": 6}},
-        {"tissue": "bile", "cylinder": {"start_mm": [-20, 12, -2], "end_mm": [20, 12, 2],
+        {"tissue": "bile", "cylinder": {"start_mm": [-20, 9, -2], "end_mm": [20, 9, 2],
                                         "radius_mm": 2}}]},
     "tissues": {"liver": {"like": "liver-sel2005"}, "tumour": {"like": "tumour-sel2005"}},
 }
-"""A 12 mm tumour with a 4 mm bile duct 4 mm from its surface, 1 mm outside the 3 mm margin
-(bile conducts 20 times better than liver). Measured 2026-11-30: the first plan heats the duct
-to 75 C (201 mm^3 damaged); delivery order, pair choice, voltages and the cap leave 86-198
-mm^3; 70 pulses of 70 us leave 16 mm^3, with 10 s / 30 s pauses 3 mm^3; 50 pulses of 70 us
-with those pauses spare it (peak 47 C). The Sel 2005 tissues are pinned: the measurement was
-made with them, and the thermal repair is under test, not the tissue model. (A duct 0.5 mm from
-the tumour, inside the margin, is heated to 135 C and none of the repairs spares it: a gap the
-planner reports as a failing thermal check.)"""
+"""A 12 mm tumour with a 4 mm bile duct 1 mm from its surface, inside the 3 mm margin (bile
+conducts 20 times better than liver). Measured 2026-12-02: the first plan heats the duct to
+60.6 C (84 mm^3 damaged); delivery order, pair choice, voltages and the cap leave it damaged;
+70 pulses of 70 us leave 16 mm^3, with 10 s / 30 s pauses 5 mm^3; 50 pulses of 70 us with
+those pauses spare it (peak 48.6 C). The Sel 2005 tissues are pinned: the measurement was made
+with them, and the thermal repair is under test, not the tissue model. (Until the field beside
+a needle that does not hold a cell centre was corrected, heating there counted up to 3.7 times
+the power delivered, and a duct 4 mm from this tumour was heated to 75 C; it is now 46 C, with
+no damage. With every protocol repair allowed, even a duct touching the tumour is spared.)"""
 
 
 DUCT_OPTIONS = PlanOptions(margin_m=3e-3, coarse_trials=4, fine_trials=2)
@@ -87,7 +88,8 @@ def test_dropping_a_pair_reuses_the_others_at_their_limits_and_stops_there_if_it
     the voltages are lowered as before."""
     options = replace(DUCT_OPTIONS, workers=1,
                       limits=replace(DUCT_OPTIONS.limits, max_current_A=8.0))
-    ctx = PlanContext(parse_case(DUCT_CASE, source="duct"), options, Journal())
+    # the duct 4 mm from the tumour, clear of the third probe at y = 8 mm
+    ctx = PlanContext(parse_case(_duct_at(12.0), source="duct"), options, Journal())
     layout = ProbeLayout(((-7e-3, -4e-3), (7e-3, -4e-3), (0.0, 8e-3)), 0.012, (-0.006,),
                          ((0, 1), (1, 2)), (3000.0, 3000.0))
     at_limits = solve_at_limits(ctx.fine_eval, layout, ctx.limits)
@@ -162,7 +164,7 @@ def test_repairs_stopped_early_leave_the_same_plan_as_complete_simulations(duct_
 
 
 def _duct_at(y_mm: float) -> dict:
-    """The duct case with the duct's axis at ``y_mm`` (12 mm: 4 mm from the tumour)."""
+    """The duct case with the duct's axis at ``y_mm`` (9 mm: 1 mm from the tumour)."""
     case = {**DUCT_CASE, "anatomy": {**DUCT_CASE["anatomy"]}}
     tumour, duct = DUCT_CASE["anatomy"]["regions"]
     cylinder = {**duct["cylinder"], "start_mm": [-20, y_mm, -2], "end_mm": [20, y_mm, 2]}
@@ -176,17 +178,20 @@ def _thermal_steps(result) -> list:
 
 @pytest.mark.slow
 def test_a_duct_no_repair_spares_is_spared_by_planning_again_further_from_it() -> None:
-    """The duct 0.5 mm from the tumour (inside the 3 mm margin): the first plan heats it to
-    about 140 C and every thermal repair leaves it damaged. The planner plans again from the
-    search with the probes held 2 mm, then 4 mm further from the duct; at 4 mm the gentlest
-    protocol spares it. That plan is kept although its margin falls short beside the duct:
+    """The duct 0.5 mm from the tumour (inside the 3 mm margin), the repairs limited to the
+    first five (delivery order, pair choice, voltages, cap; no gentler protocol, which would
+    spare it): the first plan heats it to about 65 C (163 mm^3) and every repair allowed leaves
+    it damaged. The planner plans again from the search with the probes held 2 mm (85 mm^3,
+    kept: less damage), then 4 mm further from the duct, which spares it. That plan is kept
+    although its margin falls short beside the duct:
     sparing a critical structure ranks above the margin. The plan then fails its margin check
     (with the numbers, beside bile) and passes the thermal one; the journal and ``--json``'s
     budget say what was done. Every probe at every placement keeps the 4 mm standoff from the
     duct's wall (the duct's axis runs in the x-z plane at y = 8.5 mm, the probes along z: the
     distance is |y - 8.5| minus the duct's and the probe's radius), less half a voxel (the
     keep-out is measured between voxel centres)."""
-    result = plan_treatment(parse_case(_duct_at(8.5), source="duct"), DUCT_OPTIONS)
+    result = plan_treatment(parse_case(_duct_at(8.5), source="duct"),
+                            replace(DUCT_OPTIONS, thermal_repairs=5))
     steps = _thermal_steps(result)
     assert "damage 0.0" not in steps[0].outcome
     replans = [s.action for s in steps if s.stage == "thermal re-plan"
@@ -210,21 +215,23 @@ def test_a_duct_no_repair_spares_is_spared_by_planning_again_further_from_it() -
 
 
 def test_a_re_plan_no_better_than_the_plan_is_not_kept() -> None:
-    """The duct case with no thermal repair allowed: the first plan damages the duct (about
-    200 mm^3); held 2 mm further the re-plan damages less and is kept; held 4 mm further it
-    damages the duct no less (measured: as much), ranks no higher and is not kept. The plan
-    returned is the 2 mm re-plan, and its timings count the solves of all three plans."""
+    """The duct 1.5 mm from the tumour with no thermal repair allowed: the first plan damages
+    the duct (measured 46 mm^3); held 2 mm further the re-plan damages more (78 mm^3), ranks no
+    higher and is not kept; held 4 mm further it spares the duct and is kept. The plan returned
+    is the 4 mm re-plan, and its timings count the solves of all three plans."""
     options = replace(DUCT_OPTIONS, thermal_repairs=0)
-    once = plan_treatment(parse_case(DUCT_CASE, source="duct"),
-                          replace(options, thermal_replans=0))
-    result = plan_treatment(parse_case(DUCT_CASE, source="duct"), options)
+    case = _duct_at(9.5)
+    once = plan_treatment(parse_case(case, source="duct"), replace(options, thermal_replans=0))
+    result = plan_treatment(parse_case(case, source="duct"), options)
     first = once.thermal.regions["bile"].damage_volume_cm3
-    kept = result.thermal.regions["bile"].damage_volume_cm3
-    assert 0 < kept < first
+    assert first > 0
+    assert result.thermal.regions["bile"].damage_volume_cm3 == 0.0
     outcomes = [s.outcome for s in _thermal_steps(result) if s.action == "the re-plan"]
     assert len(outcomes) == 2
-    assert outcomes[0].endswith(": kept") and outcomes[1].endswith(": not better, not kept")
-    assert f"bile {kept * 1e3:.1f} mm^3 damaged" in outcomes[1]
+    assert outcomes[0].endswith(": not better, not kept") and outcomes[1].endswith(": kept")
+    worse = float(outcomes[0].split("bile ")[1].split(" mm^3")[0])
+    assert worse > first * 1e3
+    assert "no thermal damage" in outcomes[1]
     assert result.timings.fine_solves > once.timings.fine_solves
 
 

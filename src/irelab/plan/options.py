@@ -35,8 +35,12 @@ re-plan rather than taken from a source (Joule heating is strongest beside the n
 Measured at 1 mm on the planning test set's bile-duct phantoms (2026-12-02): the first plans put
 a needle within about 2 mm of the duct (l30-duct-and-vein: 1.7 mm from its wall), and after every
 repair the duct kept 32-111 mm^3 of damage (peaks 52-69 C); held 2 mm further, every one was
-spared (peaks 44-49 C). A duct 0.5 mm from a 12 mm tumour needed 4 mm
-(``tests/plan/test_plan_thermal_stage.py``)."""
+spared (peaks 44-49 C). Those figures predate the correction of the field reported beside a
+needle that holds no cell centre (:meth:`irelab.field.operators.FieldOperator.e_field_central`),
+which had counted up to 3.7 times the delivered power there: with it, the gentler protocols
+alone spare a duct touching a 12 mm tumour, and a re-plan is needed only where they are not
+allowed or not enough (``tests/plan/test_plan_thermal_stage.py``: a duct 0.5 mm from the
+tumour, repairs limited to the first five, is spared at 4 mm)."""
 
 SEARCH_RTOL = 1e-2
 """Solver tolerance for search solves (the default is 2e-3): measured on the segment-8 phantom
