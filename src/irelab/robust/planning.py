@@ -145,6 +145,12 @@ class RobustPlanStep:
         return statistics.coverage_probability if delivered is None else delivered
 
     @property
+    def judged_as(self) -> str:
+        """``delivered`` or ``planned``: which probability :attr:`judged` is."""
+        return ("planned" if self.study.statistics.coverage_probability_as_delivered is None
+                else "delivered")
+
+    @property
     def probability(self) -> float:
         return self.judged.estimate
 
@@ -201,7 +207,7 @@ class RobustPlanStep:
         return {"margin_mm": round(self.margin_mm, 3),
                 "threshold_factor": self.threshold_factor,
                 "current_cap_A": self.current_cap_A,
-                "judged_as": ("delivered" if self.judged is not interval else "planned"),
+                "judged_as": self.judged_as,
                 "coverage_probability": interval.to_json(),
                 "feasible": self.plan.feasible, "safe": self.safe,
                 "reached": self.reached,
@@ -283,7 +289,7 @@ class RobustPlanResult:
         verdict = "met" if self.met else "NOT met"
         lines.append(f"goal P >= {self.target_probability:g} {verdict} with round "
                      f"{self.steps.index(self.chosen) + 1} (judged as "
-                     f"{self.chosen.describe()['judged_as']}); price over the plain plan: "
+                     f"{self.chosen.judged_as}); price over the plain plan: "
                      f"healthy {price['healthy_volume_cm3']:+.2f} cm3, probes "
                      f"{price['probes']:+d}, placements {price['placements']:+d}, max voltage "
                      f"{price['max_voltage_V']:+.0f} V, mean voltage "

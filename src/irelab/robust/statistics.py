@@ -163,8 +163,6 @@ class RobustStatistics:
     coverage_probability_as_delivered: Interval | None = None
     """Samples whose tumour is covered with the pairs over the current limit re-delivered at
     the generator's suggested voltage (:mod:`irelab.robust.evaluate`; None: not evaluated)."""
-    current_values: np.ndarray | None = None
-    """Each sample's largest first-pulse pair current (A; NaN when not simulated)."""
 
     @property
     def field_reserve(self) -> Distribution1D:
@@ -243,7 +241,6 @@ class Aggregator:
         margin = np.array([o.margin_mm if o.simulated else np.nan for o in outcomes])
         simulated = np.array([o.simulated for o in outcomes])
         reserve = np.array([o.field_reserve if o.simulated else np.nan for o in outcomes])
-        current = np.array([o.max_current_A if o.simulated else np.nan for o in outcomes])
         over = None
         if self.first_pulse_limit_A is not None:
             over = Interval.of(sum(o.simulated and o.max_current_A > self.first_pulse_limit_A
@@ -264,7 +261,7 @@ class Aggregator:
             not_converged=sum(not o.converged for o in outcomes),
             coverage_values=coverage, margin_values=margin, reserve_values=reserve,
             current_over_limit=over, first_pulse_limit_A=self.first_pulse_limit_A,
-            coverage_probability_as_delivered=as_delivered, current_values=current)
+            coverage_probability_as_delivered=as_delivered)
 
 
 def _thermal(ran: Sequence[SampleOutcome]) -> dict[str, Interval] | None:
